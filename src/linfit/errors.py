@@ -1,0 +1,59 @@
+"""The errors linfit raises on purpose, and the exit code each one ends in.
+
+The core raises these; the command line turns them into one line on stderr and
+the exit code below, in one place (`cli.LinfitGroup.invoke`).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes, documented in the README and `linfit --help`."""
+
+    OK = 0
+    UNEXPECTED = 1  # a bug: please report it (run again with --debug for the traceback)
+    USAGE = 2  # a bad flag, argument or configuration value
+    DATA = 3  # the data file cannot be read or is not usable for a fit
+    DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
+    NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+
+
+class LinfitError(Exception):
+    """An error whose message is meant for the user: what happened, and what to do."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class ConfigError(LinfitError):
+    """A configuration value (from a file or a flag) is missing, unknown or out of range."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DataError(LinfitError):
+    """The data cannot be read, or cannot determine a line."""
+
+    exit_code = ExitCode.DATA
+
+
+class DivergedError(LinfitError):
+    """Training blew up: the loss became non-finite or grew without bound."""
+
+    exit_code = ExitCode.DIVERGED
+
+
+class NotConvergedError(LinfitError):
+    """Raised only under --strict: the step limit came before the stopping rule was met."""
+
+    exit_code = ExitCode.NOT_CONVERGED

@@ -1,0 +1,118 @@
+"""Everything linfit shows people: Rich tables built from pre-formatted strings.
+
+The only module that imports rich. Nothing here computes; it formats what the core returns.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from linfit.gradient import PointGradient
+from linfit.losses import LOSSES
+from linfit.output import relative_gap
+from linfit.reference import LeastSquares
+from linfit.train import StepRecord, TrainResult
+
+
+def console(stderr: bool = False) -> Console:
+    """A console on stdout or stderr. Colour only on a terminal; NO_COLOR and TERM=dumb are honoured by Rich."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+
+
+def num(value: float, digits: int = 6) -> str:
+    """A float rounded for the eye (JSON output keeps every digit)."""
+    if value == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
+def gap(value: float) -> str:
+    return f"{value:.2g}" if value else "0"
+
+
+def grad_table(result: PointGradient) -> Table:
+    """ŷ and the loss, then dL/da and dL/db by autograd next to the hand-derived formula."""
+    loss = LOSSES[result.loss_name]
+    points = ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
+    table = Table(
+        title=f"a = {num(result.a)}, b = {num(result.b)} at (x, y) = {points}",
+        caption=f"loss {result.loss_name} = {loss.formula}",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("quantity")
+    table.add_column("autograd", justify="right")
+    table.add_column("by hand", justify="right")
+    table.add_column("hand formula")
+    table.add_column("difference", justify="right")
+    prediction = ", ".join(num(p) for p in result.prediction)
+    table.add_row("ŷ = a·x + b", prediction, "", "", "")
+    table.add_row("loss", num(result.loss), "", "", "")
+    r = "(a·x + b − y)"
+    for name, auto, hand, formula in (
+        ("dL/da", result.grad_a, result.hand_grad_a, f"{r}·x"),
+        ("dL/db", result.grad_b, result.hand_grad_b, r),
+    ):
+        table.add_row(name, num(auto), num(hand), _averaged(formula, loss, len(result.x)), gap(auto - hand))
+    return table
+
+
+def _averaged(formula: str, loss, n: int) -> str:
+    """The hand formula over n points for this loss: c·mean(...) or c·Σ(...)."""
+    factor = 2.0 * loss.scale
+    prefix = "" if factor == 1 else f"{factor:g}·"
+    if n == 1:
+        return prefix + formula
+    return prefix + ("Σ" if loss.reduction == "sum" else "mean") + f"({formula})"
+
+
+def history_table(history: Sequence[StepRecord], loss_name: str) -> Table:
+    """A row per logged step: the loss and gradient at (a, b), before that step's update."""
+    table = Table(title=f"gradient descent on {LOSSES[loss_name].formula}", box=box.SIMPLE_HEAD)
+    for header in ("step", "loss", "dL/da", "dL/db", "a", "b"):
+        table.add_column(header, justify="right")
+    for r in history:
+        table.add_row(str(r.step), num(r.loss), num(r.grad_a, 4), num(r.grad_b, 4), num(r.a, 10), num(r.b, 10))
+    return table
+
+
+def train_summary(
+    result: TrainResult,
+    ols: LeastSquares | None,
+    loss_name: str,
+    data_line: str,
+    tol: float,
+) -> Group:
+    """The fit against the exact least-squares line, why it stopped, and how long it took."""
+    table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
+    table.add_column("")
+    table.add_column("a", justify="right")
+    table.add_column("b", justify="right")
+    table.add_row("gradient descent", num(result.a, 12), num(result.b, 12))
+    if ols is not None:
+        table.add_row("least squares (exact)", num(ols.a, 12), num(ols.b, 12))
+        table.add_row("relative gap", gap(relative_gap(result.a, ols.a)), gap(relative_gap(result.b, ols.b)))
+    else:
+        table.add_row("least squares (exact)", "not unique", "not unique")
+    table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
+    stopped = {
+        "converged": f"converged at step {result.steps} (tol {tol:g})",
+        "step_limit": f"step limit: {result.steps} steps, not converged (tol {tol:g})",
+        "interrupted": f"interrupted after {result.steps} steps",
+    }[result.stop_reason]
+    caption = Text.assemble(
+        f"loss {loss_name} = {num(result.loss)}\n",
+        (stopped, "green" if result.converged else "yellow"),
+        f" in {_duration(result.wall_time_s)}\n{data_line}",
+    )
+    return Group(table, caption)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"

@@ -1,0 +1,265 @@
+"""The training loop: forward → loss → backward → update → zero the grads, as a generator of step records.
+
+The loop never prints. It yields a `StepRecord` for each logged step and leaves how to
+show it to whoever drives it; the outcome is in `Training.result` once the loop ends.
+
+Standardisation. With `standardize` on, the leaves that autograd trains are the slope
+and intercept (α, β) of the line over x_t = (x − μ)/σ. The loss surface over (α, β)
+is round, so one learning rate suits every data set. Parameters and gradients are
+reported in the data's units through the exact change of variables
+    a = α/σ,  b = β − α·μ/σ        and by the chain rule
+    dL/da = σ·dL/dα + μ·dL/dβ,  dL/db = dL/dβ.
+
+Stopping. The loss is quadratic, so the Newton step H⁻¹·∇L is the exact distance to
+the optimum. The run has converged when that distance is within `tol` of |a| and of |b|
+(each, in the data's units), or below the rounding floor of the dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from linfit.config import TrainConfig
+from linfit.errors import DivergedError
+from linfit.losses import LOSSES
+from linfit.model import DTYPES, Start, leaf, starting_point
+from linfit.reference import require_determined
+
+EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
+FLOOR_ULPS = 64  # the rounding floor of the stopping rule, in units of the dtype's epsilon
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step, in the data's units: the loss and gradient at (a, b), before that step's update."""
+
+    step: int
+    loss: float
+    grad_a: float
+    grad_b: float
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    a: float
+    b: float
+    loss: float
+    steps: int  # the last step run (a converged run stops at the step whose gradient met the rule)
+    converged: bool
+    stop_reason: str  # converged | step_limit | interrupted
+    start: Start
+    wall_time_s: float
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The affine change of variables between training coordinates (α, β over x_t) and (a, b) over x."""
+
+    shift: float  # μ
+    scale: float  # σ
+
+    def to_data(self, alpha: float, beta: float) -> tuple[float, float]:
+        return alpha / self.scale, beta - alpha * self.shift / self.scale
+
+    def to_training(self, a: float, b: float) -> tuple[float, float]:
+        return a * self.scale, b + a * self.shift
+
+    def grad_to_data(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
+        return self.scale * grad_alpha + self.shift * grad_beta, grad_beta
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Training:
+    """Iterate to run the loop; each item is a logged StepRecord. `result` holds the outcome."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        config: TrainConfig,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if config.standardize:
+            require_determined(x)
+            self.frame = Frame(shift=float(x.mean()), scale=float(x.std()))
+            x_train = (x - self.frame.shift) / self.frame.scale
+        else:
+            self.frame = Frame(shift=0.0, scale=1.0)
+            x_train = x
+        self.config = config
+        self.loss_kind = LOSSES[config.loss]
+        self.n = int(x.shape[0])
+        self.device = resolve_device(config.device)
+        dtype = DTYPES[config.dtype]
+        self.x = torch.as_tensor(x_train, dtype=dtype).to(self.device)
+        self.y = torch.as_tensor(y, dtype=dtype).to(self.device)
+        self.hessian = self.loss_kind.curvature(self.n) * np.array(
+            [[np.mean(x_train * x_train), np.mean(x_train)], [np.mean(x_train), 1.0]]
+        )
+        self.floor = self._rounding_floor(y, float(np.finfo(np.float64 if dtype == torch.float64 else np.float32).eps))
+        self.stop_requested = stop_requested
+        # On the CPU reading a scalar back is free; on a GPU it is a sync, so check less often.
+        self.check_every = 1 if self.device.type == "cpu" else 16
+        self.result: TrainResult | None = None
+
+    def _rounding_floor(self, y: np.ndarray, eps: float) -> tuple[float, float]:
+        """Errors in a and b below which rounding in the dtype, not the optimiser, decides."""
+        y_scale = float(np.sqrt(np.mean(y * y))) or 1.0
+        floor_a = FLOOR_ULPS * eps * y_scale / self.frame.scale
+        floor_b = FLOOR_ULPS * eps * (y_scale + abs(self.frame.shift) * y_scale / self.frame.scale)
+        return floor_a, floor_b
+
+    def largest_stable_lr(self) -> float:
+        """2/λ_max of the loss's Hessian in training coordinates: the bound for plain gradient descent."""
+        return 2.0 / float(np.linalg.eigvalsh(self.hessian)[-1])
+
+    def __iter__(self) -> Iterator[StepRecord]:
+        config = self.config
+        start = starting_point(config.init, config.init_a, config.init_b, config.seed)
+        alpha0, beta0 = self.frame.to_training(start.a, start.b)
+        alpha = leaf(alpha0, self.x.dtype, self.device)
+        beta = leaf(beta0, self.x.dtype, self.device)
+        update = self._optimizer([alpha, beta])
+        began = time.perf_counter()
+        first_loss = None
+        stop_reason, steps_done, final = "step_limit", config.steps, None
+
+        for step in range(1, config.steps + 1):
+            if self.stop_requested():
+                stop_reason, steps_done = "interrupted", step - 1
+                break
+            # forward: ŷ = α·x_t + β and the loss, recorded on the graph
+            loss = self._loss(alpha, beta)
+            # backward: autograd fills alpha.grad and beta.grad
+            loss.backward()
+
+            logged = step == 1 or step % config.log_every == 0 or step == config.steps
+            if not (logged or step % self.check_every == 0):
+                update()  # nobody looks at this step: no value leaves the device
+                continue
+            values = self._read(loss, alpha, beta)
+            first_loss = values[0] if first_loss is None else first_loss
+            self._check_divergence(values[0], first_loss, step)
+            converged = self._converged(*values[1:])
+            if logged or converged:
+                yield self._record(step, *values)
+            if converged:
+                stop_reason, steps_done = "converged", step
+                final = values
+                break
+            # update: w ← w − lr·∇L, then zero the grads for the next step
+            update()
+
+        if final is None:
+            with torch.no_grad():
+                final = (float(self._loss(alpha, beta).item()), 0.0, 0.0, float(alpha.item()), float(beta.item()))
+        a, b = self.frame.to_data(final[3], final[4])
+        self.result = TrainResult(
+            a=a,
+            b=b,
+            loss=final[0],
+            steps=steps_done,
+            converged=stop_reason == "converged",
+            stop_reason=stop_reason,
+            start=start,
+            wall_time_s=time.perf_counter() - began,
+        )
+
+    def _loss(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        prediction = torch.addcmul(beta, alpha, self.x)  # β + α·x_t in one pass
+        kind = self.loss_kind
+        return kind.scale * torch.nn.functional.mse_loss(prediction, self.y, reduction=kind.reduction)
+
+    def _optimizer(self, params: list[torch.Tensor]) -> Callable[[], None]:
+        """A function that applies one update and zeroes the grads."""
+        config = self.config
+        if config.optimizer == "sgd":
+
+            def sgd_step() -> None:
+                with torch.no_grad():  # the update itself must not be recorded on the graph
+                    for p in params:
+                        p -= config.lr * p.grad
+                        p.grad.zero_()
+
+            return sgd_step
+        if config.optimizer == "momentum":
+            optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        else:
+            optimizer = torch.optim.Adam(params, lr=config.lr, betas=config.betas)
+
+        def torch_step() -> None:
+            optimizer.step()
+            optimizer.zero_grad()
+
+        return torch_step
+
+    @staticmethod
+    def _read(loss, alpha, beta) -> tuple[float, float, float, float, float]:
+        """Bring loss, gradient and parameters back to the host (a sync point on a GPU)."""
+        packed = torch.stack([loss.detach(), alpha.grad, beta.grad, alpha.detach(), beta.detach()])
+        return tuple(float(v) for v in packed.to(torch.float64).cpu().tolist())
+
+    def _check_divergence(self, loss: float, first_loss: float, step: int) -> None:
+        if math.isfinite(loss) and loss <= EXPLOSION * max(first_loss, 1e-300):
+            return
+        stable = self.largest_stable_lr()
+        what = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g} from {first_loss:.3g}"
+        raise DivergedError(
+            f"training diverged at step {step}: the loss {what} (optimizer {self.config.optimizer}, lr {self.config.lr:g}).",
+            f"The largest stable lr for plain gradient descent on this data is {stable:.3g}; try --lr {_round_down(stable / 2)}.",
+        )
+
+    def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
+        """Is the Newton estimate of the remaining error within tol of |a| and |b|, or the rounding floor?"""
+        if not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
+            return False
+        e_alpha, e_beta = np.linalg.solve(self.hessian, [grad_alpha, grad_beta])
+        e_a = e_alpha / self.frame.scale
+        e_b = e_beta - e_alpha * self.frame.shift / self.frame.scale
+        a, b = self.frame.to_data(alpha, beta)
+        tol = self.config.tol
+        return abs(e_a) <= tol * abs(a) + self.floor[0] and abs(e_b) <= tol * abs(b) + self.floor[1]
+
+    def _record(self, step, loss, grad_alpha, grad_beta, alpha, beta) -> StepRecord:
+        a, b = self.frame.to_data(alpha, beta)
+        grad_a, grad_b = self.frame.grad_to_data(grad_alpha, grad_beta)
+        return StepRecord(step=step, loss=loss, grad_a=grad_a, grad_b=grad_b, a=a, b=b)
+
+
+def _round_down(value: float) -> str:
+    """A friendly learning rate at or below value: one significant digit."""
+    exponent = math.floor(math.log10(value))
+    return f"{math.floor(value / 10**exponent) * 10**exponent:.{max(0, -exponent)}f}"
+
+
+def fit(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
+    """Run a whole training; return the outcome and the logged steps."""
+    training = Training(x, y, config)
+    history = list(training)
+    assert training.result is not None
+    return training.result, history
+
+
+SINGLE_THREAD_BELOW = 1_000_000  # rows; below this a second thread costs more than it gives
+
+
+def configure_threads(requested: int, n: int) -> int:
+    """Set torch's intra-op threads: the requested count, or by data size when 0; return it."""
+    threads = requested or (1 if n < SINGLE_THREAD_BELOW else max(1, torch.get_num_threads()))
+    torch.set_num_threads(threads)
+    return threads
