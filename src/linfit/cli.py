@@ -25,7 +25,26 @@ EXIT_CODES_HELP = (
 
 
 class LinfitGroup(TyperGroup):
-    """Turns every LinfitError into one line on stderr and its exit code: the one place that does."""
+    """Turns every error into one line on stderr and its exit code: the one place that does."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
+        """As click's main, but a usage error is one line (not a framed box) on stderr, exit 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's UsageError and BadParameter derive from it
+            message = exc.format_message().strip()
+            if message:  # empty when no arguments at all were given: the help is already shown
+                context = getattr(exc, "ctx", None)
+                where = f" See '{context.command_path} --help'." if context is not None else ""
+                typer.echo(f"linfit: error: {_sentence(message)}{where}", err=True)
+            sys.exit(getattr(exc, "exit_code", int(ExitCode.USAGE)))
+
+        except typer.Abort:
+            typer.echo("linfit: aborted.", err=True)
+            sys.exit(int(ExitCode.UNEXPECTED))
+        sys.exit(outcome if isinstance(outcome, int) else 0)
 
     def invoke(self, ctx: typer.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("LINFIT_DEBUG") == "1"
@@ -36,11 +55,15 @@ class LinfitGroup(TyperGroup):
         except LinfitError as exc:
             if debug:
                 raise
-            typer.echo(f"linfit: error: {exc}", err=True)
+            typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             typer.echo("linfit: interrupted.", err=True)
             ctx.exit(int(ExitCode.INTERRUPTED))
+        except BrokenPipeError:
+            # the reader went away (`| head`): stop quietly, and keep Python from failing again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(int(ExitCode.BROKEN_PIPE))
         except Exception as exc:  # anything else is a bug: say so in one line
             if debug:
                 raise
@@ -65,6 +88,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 def _version(value: bool) -> None:
@@ -137,8 +164,7 @@ def train(
 ) -> None:
     """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
 
-    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that
-    holds the fit against the closed-form least-squares line.
+    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line.
 
     [bold]Example:[/] linfit train data/sample.csv --lr 0.1 --log-every 5
     """
@@ -201,8 +227,7 @@ def grad(
 ) -> None:
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
-    Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss,
-    calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
+    Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss, calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
 
     [bold]Example:[/] linfit grad --x 1.4 --y 2.1   [dim](loss 0.02, dL/da −0.28, dL/db −0.2)[/]
     """

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
     NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
 
 
 class LinfitError(Exception):

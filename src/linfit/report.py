@@ -20,10 +20,17 @@ from linfit.reference import LeastSquares
 from linfit.train import StepRecord, TrainResult
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Leave a closed pipe to the command line's one error handler (Rich would exit 1 itself)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(stderr: bool = False) -> Console:
     """A console on stdout or stderr. Colour only on a terminal; NO_COLOR and TERM=dumb are honoured by Rich."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+    return _Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
 
 
 def num(value: float, digits: int = 6) -> str:
@@ -43,7 +50,7 @@ def grad_table(result: PointGradient) -> Table:
     points = ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
     table = Table(
         title=f"a = {num(result.a)}, b = {num(result.b)} at (x, y) = {points}",
-        caption=f"loss {result.loss_name} = {loss.formula}",
+        caption=f"{result.loss_name}: L = {loss.formula}",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("quantity")
@@ -54,10 +61,9 @@ def grad_table(result: PointGradient) -> Table:
     prediction = ", ".join(num(p) for p in result.prediction)
     table.add_row("ŷ = a·x + b", prediction, "", "", "")
     table.add_row("loss", num(result.loss), "", "", "")
-    r = "(a·x + b − y)"
     for name, auto, hand, formula in (
-        ("dL/da", result.grad_a, result.hand_grad_a, f"{r}·x"),
-        ("dL/db", result.grad_b, result.hand_grad_b, r),
+        ("dL/da", result.grad_a, result.hand_grad_a, "(a·x + b − y)·x"),
+        ("dL/db", result.grad_b, result.hand_grad_b, "a·x + b − y"),
     ):
         table.add_row(name, num(auto), num(hand), _averaged(formula, loss, len(result.x)), gap(auto - hand))
     return table

@@ -32,7 +32,7 @@ from linfit.model import DTYPES, Start, leaf, starting_point
 from linfit.reference import require_determined
 
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
-FLOOR_ULPS = 64  # the rounding floor of the stopping rule, in units of the dtype's epsilon
+FLOOR_ULPS = 4  # the rounding floor of the stopping rule, in units of the dtype's epsilon
 
 
 @dataclass(frozen=True)

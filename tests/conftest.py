@@ -1,0 +1,71 @@
+"""Shared helpers: synthetic data sets with a known answer, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from linfit.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample.csv"
+NOTEBOOK_POINT = ROOT / "data" / "notebook_point.csv"
+
+
+def lstsq(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The oracle: numpy's least-squares solver on [x, 1]."""
+    design = np.column_stack([x, np.ones_like(x)])
+    (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(a), float(b)
+
+
+def relative(value: float, reference: float) -> float:
+    return abs(value - reference) / abs(reference)
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    names = list(columns)
+    rows = zip(*(columns[name] for name in names))
+    path.write_text(",".join(names) + "\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """Run the CLI in-process; returns the result (stdout in .stdout, stderr in .stderr)."""
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return run
+
+
+def run_linfit(*args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run linfit as a real process, as a shell script would."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "linfit", *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
+
+
+def parse_json(stdout: str) -> dict:
+    """stdout must be exactly one JSON object and nothing else."""
+    return json.loads(stdout)
