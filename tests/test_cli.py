@@ -118,7 +118,8 @@ def test_a_reader_that_closes_early_gets_exit_141_and_no_noise():
     )
     process.stdout.readline()
     process.stdout.close()  # as `| head -1` does
-    stderr = process.stderr.read().decode()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141
     assert stderr == ""
 
