@@ -111,6 +111,12 @@ def _main(
 
 
 Format = Annotated[Literal["table", "json"], typer.Option("--format", "-f", help="table (for people) or json (one object on stdout, every digit).")]
+StreamFormat = Annotated[
+    Literal["table", "json", "jsonl", "csv"],
+    typer.Option("--format", "-f", help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
+Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). [default: tab for .tsv, else comma]", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. [default: 0.5]", show_default=False)]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. [default: 1000]", show_default=False)]
@@ -137,9 +143,15 @@ def _config(path: Optional[Path], **flags: Any):
     return resolve_config(path, flags)
 
 
+def _notice(quiet: bool, message: str) -> None:
+    """A note or warning for people, on stderr; --quiet silences it."""
+    if not quiet:
+        typer.echo(f"linfit: {message}", err=True)
+
+
 @app.command()
 def train(
-    data: Annotated[str, typer.Argument(help="CSV file with x and y columns ('-' reads stdin).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="CSV/TSV file (.gz, .bz2, .xz, .zst too) with x and y columns; '-' reads stdin.", show_default=False)],
     config_path: ConfigPath = None,
     lr: Lr = None,
     steps: Steps = None,
@@ -158,61 +170,212 @@ def train(
     threads: Threads = None,
     x_col: XCol = None,
     y_col: YCol = None,
+    sep: Sep = None,
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
+    model_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
+    history_path: Annotated[Optional[Path], typer.Option("--history", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
-    output_format: Format = "table",
+    quiet: Quiet = False,
+    output_format: StreamFormat = "table",
 ) -> None:
     """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
 
-    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line.
+    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
 
-    [bold]Example:[/] linfit train data/sample.csv --lr 0.1 --log-every 5
+    [bold]Example:[/] linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json
     """
     config = _config(
         config_path, lr=lr, steps=steps, tol=tol, optimizer=optimizer, momentum=momentum, loss=loss,
         standardize=standardize, init=init, init_a=init_a, init_b=init_b, dtype=dtype, device=device,
         seed=seed, log_every=log_every, threads=threads, x_col=x_col, y_col=y_col,
     )
+    from linfit.files import check_writable
+
+    for path, flag in ((model_path, "--output"), (history_path, "--history")):
+        if path is not None:
+            check_writable(path, flag)  # before any work: a run must not end in an unwritable file
     torch_ready = _import_in_background("torch")  # overlaps torch's import with reading the file
     from linfit.data import load_samples
-    from linfit.reference import least_squares, require_determined
+    from linfit.model_file import load_model
 
-    samples = load_samples(data, config.x_col, config.y_col, drop_na=drop_na)
+    start = load_model(init_from).start() if init_from else None
+    samples = load_samples(data, config.x_col, config.y_col, drop_na=drop_na, sep=sep)
     if samples.dropped:
-        typer.echo(f"linfit: dropped {samples.dropped} rows with a missing value.", err=True)
-    try:
-        ols = least_squares(samples.x, samples.y)
-    except DataError as exc:
-        if config.standardize:
-            raise DataError(f"{samples.source}: {exc.message}", exc.hint) from None
-        ols = None
-        typer.echo(f"linfit: warning: {samples.source}: {exc.message} The least-squares line is not unique.", err=True)
+        _notice(quiet, f"dropped {samples.dropped} rows with a missing value.")
+    ols = _reference(samples, config, quiet)
     torch_ready.join()
     from linfit.train import Training, configure_threads
 
     configure_threads(config.threads, samples.n)
-    training = Training(samples.x, samples.y, config)
-    history = list(training)
+    interrupt = StopOnInterrupt()
+    training = Training(samples.x, samples.y, config, stop_requested=interrupt.requested, start=start)
+    history = _run(training, interrupt, output_format, quiet)
     result = training.result
-    data_info = {"source": samples.source, "rows": samples.n, "x": samples.x_name, "y": samples.y_name, "dropped": samples.dropped}
-    if output_format == "json":
-        from linfit.output import dumps, train_json
 
-        typer.echo(dumps(train_json(result, history, ols, config, data_info)))
-    else:
+    from linfit.output import train_json
+
+    data_info = {"source": samples.source, "rows": samples.n, "x": samples.x_name, "y": samples.y_name, "dropped": samples.dropped}
+    fit = train_json(result, history, ols, config, data_info)
+    fit["init"]["from"] = init_from
+    _show_fit(fit, result, history, ols, config, samples, output_format)
+    _save(fit, samples, model_path, history_path, history, init_from)
+    if result.stop_reason == "interrupted":
+        typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if not result.converged:
+        if strict:
+            from linfit.errors import NotConvergedError
+
+            raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).", "Raise --steps or --lr, or loosen --tol.")
+        _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
+
+
+def _reference(samples, config, quiet: bool):
+    """The exact least-squares line, or None (with a warning) when it is not unique and the plain loop was asked for."""
+    from linfit.reference import least_squares
+
+    try:
+        return least_squares(samples.x, samples.y)
+    except DataError as exc:
+        if config.standardize:
+            raise DataError(f"{samples.source}: {exc.message}", exc.hint) from None
+        _notice(quiet, f"warning: {samples.source}: {exc.message} The least-squares line is not unique.")
+        return None
+
+
+def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool) -> list:
+    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
+    from linfit import report
+    from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
+
+    if output_format == "csv":
+        emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
+    history = []
+    with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
+        for record in training:
+            history.append(record)
+            if output_format == "jsonl":
+                emit(sys.stdout, dumps(step_json(record)) + "\n")
+            elif output_format == "csv":
+                emit(sys.stdout, csv_row(record))
+    return history
+
+
+def _show_fit(fit, result, history, ols, config, samples, output_format: str) -> None:
+    from linfit.output import dumps, emit
+
+    if output_format == "json":
+        emit(sys.stdout, dumps(fit) + "\n")
+    elif output_format == "jsonl":
+        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}}) + "\n")
+    elif output_format == "table":
         from linfit import report
 
         out = report.console()
         out.print(report.history_table(history, config.loss))
         line = f"data {samples.source}: {samples.n} rows, x = '{samples.x_name}', y = '{samples.y_name}'"
         out.print(report.train_summary(result, ols, config.loss, line, config.tol))
-    if strict and not result.converged:
-        from linfit.errors import NotConvergedError
 
-        raise NotConvergedError(
-            f"not converged after {result.steps} steps (tol {config.tol:g}).",
-            "Raise --steps or --lr, or loosen --tol.",
-        )
+
+def _save(fit, samples, model_path, history_path, history, init_from) -> None:
+    if model_path is not None:
+        from linfit.model_file import model_record, save_model
+
+        save_model(model_path, model_record(fit, samples.sha256(), init_from))
+    if history_path is not None:
+        from linfit.files import write_atomic
+        from linfit.output import history_csv
+
+        write_atomic(history_path, history_csv(history))
+
+
+class StopOnInterrupt:
+    """While active, the first Ctrl-C asks the loop to stop after the current step; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous = None
+
+    def requested(self) -> bool:
+        return self.stop
+
+    def _handle(self, signum, frame) -> None:
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __enter__(self) -> "StopOnInterrupt":
+        import signal
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="A model file written by linfit train -o.", show_default=False)],
+    data: Annotated[Optional[str], typer.Argument(help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
+    x: Annotated[Optional[list[float]], typer.Option("--x", help="An x to predict at; repeat for several.", show_default=False)] = None,
+    x_col: Annotated[Optional[str], typer.Option("--x-col", help="Column of x. [default: the model's]", show_default=False)] = None,
+    sep: Sep = None,
+    quiet: Quiet = False,
+    output_format: StreamFormat = "table",
+) -> None:
+    """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
+
+    CSV output keeps the input's columns and adds 'prediction'.
+
+    [bold]Example:[/] linfit predict model.json --x 3.0 --x 4.5
+    """
+    if (data is None) == (not x):
+        raise typer.BadParameter("give a DATA file or --x values (one of the two).", param_hint="DATA/--x")
+    import numpy as np
+
+    from linfit.model_file import load_model
+
+    saved = load_model(model)
+    if x:
+        values, x_name, frame = np.asarray(x, dtype=np.float64), "x", None
+    else:
+        from linfit.data import column_values, read_table
+
+        table = read_table(data, sep)
+        wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
+        x_name, values = column_values(table, wanted, "x")
+        frame = table.frame
+        missing = int(np.isnan(values).sum())
+        if missing:
+            _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
+    predictions = saved.a * values + saved.b
+    _show_predictions(saved, values, predictions, x_name, frame, output_format)
+
+
+def _show_predictions(saved, values, predictions, x_name, frame, output_format: str) -> None:
+    from linfit.output import dumps, emit, predictions_csv, predictions_json
+
+    if output_format == "json":
+        emit(sys.stdout, dumps(predictions_json(saved, values, predictions, x_name)) + "\n")
+    elif output_format == "jsonl":
+        for xi, pi in zip(values.tolist(), predictions.tolist()):
+            emit(sys.stdout, dumps({x_name: _finite(xi), "prediction": _finite(pi)}) + "\n")
+    elif output_format == "csv":
+        emit(sys.stdout, predictions_csv(values, predictions, x_name, frame))
+    else:
+        from linfit import report
+
+        report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None
 
 
 @app.command()
@@ -223,7 +386,7 @@ def grad(
     b: Annotated[float, typer.Option("--b", help="Intercept b at which to evaluate.")] = 0.5,
     loss: Annotated[Literal["half_mse", "mse", "half_sse"], typer.Option("--loss", help="The loss.")] = "half_mse",
     dtype: Annotated[Literal["float64", "float32"], typer.Option("--dtype")] = "float64",
-    output_format: Format = "table",
+    output_format: StreamFormat = "table",
 ) -> None:
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
@@ -234,12 +397,13 @@ def grad(
     if len(x) != len(y):
         raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
     from linfit.gradient import point_gradient
+    from linfit.output import dumps, emit, grad_csv, grad_json
 
     result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype)
-    if output_format == "json":
-        from linfit.output import dumps, grad_json
-
-        typer.echo(dumps(grad_json(result)))
+    if output_format in ("json", "jsonl"):
+        emit(sys.stdout, dumps(grad_json(result)) + "\n")
+    elif output_format == "csv":
+        emit(sys.stdout, grad_csv(result))
     else:
         from linfit import report
 
@@ -287,7 +451,7 @@ def _import_in_background(module: str) -> threading.Thread:
     """Start importing a module on another thread; join() before using it."""
     import importlib
 
-    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}")
     thread.start()
     return thread
 

@@ -6,7 +6,9 @@ cannot parse a file, the C engine reads it again, since its errors say where the
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ import pandas as pd
 from linfit.errors import DataError
 
 STDIN = "-"
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+TAB_SEPARATED = (".tsv", ".tab")
 
 
 @dataclass(frozen=True)
@@ -29,30 +33,87 @@ class Samples:
     x_name: str
     y_name: str
     dropped: int = 0  # rows dropped by --drop-na
+    stdin_bytes: bytes | None = None  # what was read from stdin, kept for its digest
 
     @property
     def n(self) -> int:
         return int(self.x.shape[0])
 
 
+    def sha256(self) -> str:
+        """The SHA-256 of the file as stored (or of the bytes read from stdin)."""
+        digest = hashlib.sha256()
+        if self.stdin_bytes is not None:
+            digest.update(self.stdin_bytes)
+        else:
+            with open(self.source, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+
+def separator_for(name: str, sep: str | None) -> str:
+    """The field separator: the one given, else a tab for .tsv/.tab files (compressed or not), else a comma."""
+    if sep is not None:
+        return "\t" if sep in ("\\t", "tab") else sep
+    stem = name.lower()
+    for suffix in COMPRESSED:
+        stem = stem.removesuffix(suffix)
+    return "\t" if stem.endswith(TAB_SEPARATED) else ","
+
+
 def load_samples(
-    source: str | Path, x_col: str | int = "x", y_col: str | int = "y", drop_na: bool = False
+    source: str | Path,
+    x_col: str | int = "x",
+    y_col: str | int = "y",
+    drop_na: bool = False,
+    sep: str | None = None,
 ) -> Samples:
-    """Read (x, y) from a CSV file (or stdin for '-') into float64 arrays, validated."""
-    name = str(source)
-    frame = _read_frame(_open_source(name), name)
-    if len(frame.columns) == 0 or len(frame) == 0:
-        raise DataError(f"{name}: no data rows.", "The file needs a header line and at least one row of numbers.")
-    x_name = _resolve_column(frame, x_col, name, "x")
-    y_name = _resolve_column(frame, y_col, name, "y")
-    x = _numeric(frame[x_name], name, x_name)
-    y = _numeric(frame[y_name], name, y_name)
-    x, y, dropped = _handle_missing(x, y, name, x_name, y_name, drop_na)
+    """Read (x, y) from a CSV/TSV file, compressed or not (or stdin for '-') into float64 arrays, validated."""
+    table = read_table(source, sep)
+    x_name, x = column_values(table, x_col, "x")
+    y_name, y = column_values(table, y_col, "y")
+    x, y, dropped = _handle_missing(x, y, table.name, x_name, y_name, drop_na)
     for values, column in ((x, x_name), (y, y_name)):
-        _require_finite(values, name, column)
+        _require_finite(values, table.name, column)
     # torch needs writable memory; arrays that pyarrow hands over are read-only views
     x, y = (np.require(v, requirements="W") for v in (x, y))
-    return Samples(x=x, y=y, source=name, x_name=x_name, y_name=y_name, dropped=dropped)
+    return Samples(x=x, y=y, source=table.name, x_name=x_name, y_name=y_name, dropped=dropped, stdin_bytes=table.stdin_bytes)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parsed file: its frame, its name as the user gave it, and stdin's bytes if it came from there."""
+
+    frame: pd.DataFrame
+    name: str
+    stdin_bytes: bytes | None
+
+
+def read_table(source: str | Path, sep: str | None = None) -> Table:
+    """Parse a CSV/TSV file (or stdin) with at least one row; errors name the file and line."""
+    name = str(source)
+    handle = _open_source(name)
+    stdin_bytes = handle.getvalue() if isinstance(handle, io.BytesIO) else None
+    frame = _read_frame(handle, name, separator_for(name, sep))
+    if len(frame.columns) == 0 or len(frame) == 0:
+        raise DataError(f"{name}: no data rows.", "The file needs a header line and at least one row of numbers.")
+    frame.columns = [str(c) for c in frame.columns]
+    return Table(frame=frame, name=name, stdin_bytes=stdin_bytes)
+
+
+def column_values(table: Table, wanted: str | int, role: str) -> tuple[str, np.ndarray]:
+    """The named (or 0-based indexed) column as float64 with NaN for empty cells; non-numbers are errors."""
+    column_name = _resolve_column(table.frame, wanted, table.name, role)
+    return column_name, _numeric(table.frame[column_name], table.name, column_name)
+
+
+def separator_hint(header: str) -> str | None:
+    """A likely separator when a lone header holds one (';', tab, '|' or spaces)."""
+    for candidate, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        if candidate in header:
+            return shown
+    return None
 
 
 def _open_source(name: str):
@@ -71,7 +132,7 @@ def _open_source(name: str):
     return path
 
 
-def _read_frame(handle, name: str) -> pd.DataFrame:
+def _read_frame(handle, name: str, sep: str) -> pd.DataFrame:
     """Parse with the fast engine; on failure re-parse with the C engine for a precise error."""
     if isinstance(handle, io.BytesIO):
         raw = handle.getvalue()
@@ -79,11 +140,20 @@ def _read_frame(handle, name: str) -> pd.DataFrame:
     else:
         fresh = lambda: handle  # noqa: E731
     try:
-        return pd.read_csv(fresh(), engine="pyarrow")
+        frame = pd.read_csv(fresh(), engine="pyarrow", sep=sep)
+    except ImportError as exc:
+        raise DataError(f"{name}: cannot decompress: {exc}.", "Install the package it names, or decompress the file first.") from None
     except Exception:  # the pyarrow engine's errors are not precise; the C engine's are
-        pass
+        frame = None
+    if frame is None:
+        frame = _read_frame_precisely(fresh(), name, sep)
+    _reject_duplicate_columns(frame, fresh, name, sep)
+    return frame
+
+
+def _read_frame_precisely(handle, name: str, sep: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(fresh(), engine="c")
+        return pd.read_csv(handle, engine="c", sep=sep)
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: the file is empty.", "It needs a header line (x,y) and rows of numbers.") from None
     except UnicodeDecodeError as exc:
@@ -95,10 +165,25 @@ def _read_frame(handle, name: str) -> pd.DataFrame:
         raise DataError(f"{name}: cannot parse CSV: {detail}.", "Check the delimiter and that every row has the same number of fields.") from None
 
 
+def _reject_duplicate_columns(frame: pd.DataFrame, fresh, name: str, sep: str) -> None:
+    """pandas renames a repeated header 'x' to 'x.1'; a repeated name is ambiguous, so say so."""
+    columns = [str(c) for c in frame.columns]
+    if not any(re.fullmatch(r"(.*)\.\d+", c) and c.rsplit(".", 1)[0] in columns for c in columns):
+        return
+    header = [str(v) for v in pd.read_csv(fresh(), sep=sep, header=None, nrows=1, dtype=str).iloc[0]]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise DataError(f"{name}: the header repeats column {repeated[0]!r}.", "Give each column its own name.")
+
+
 def _resolve_column(frame: pd.DataFrame, wanted: str | int, name: str, role: str) -> str:
     """A header name, or a 0-based index (an int, or a string of digits that is no header)."""
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
+    columns = list(frame.columns)
+    if len(columns) == 1 and separator_hint(columns[0]):
+        raise DataError(
+            f"{name}: only one column, {columns[0]!r}: the separator looks wrong.",
+            f"Pass --sep '{separator_hint(columns[0])}'.",
+        )
     if isinstance(wanted, str) and wanted in columns:
         return wanted
     index = wanted if isinstance(wanted, int) else int(wanted) if str(wanted).isdigit() else None

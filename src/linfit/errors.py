@@ -58,3 +58,9 @@ class NotConvergedError(LinfitError):
     """Raised only under --strict: the step limit came before the stopping rule was met."""
 
     exit_code = ExitCode.NOT_CONVERGED
+
+
+class UsageError(LinfitError):
+    """A command-line request that cannot be carried out as given (an output path that cannot be written)."""
+
+    exit_code = ExitCode.USAGE

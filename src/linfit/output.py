@@ -1,15 +1,23 @@
-"""Machine-readable results: the JSON objects that scripts rely on. No rounding: every digit of each float."""
+"""Machine-readable results: the JSON, JSON Lines and CSV that scripts rely on.
+
+No rounding: every float keeps every digit (Python's shortest round-trip repr).
+Streams are flushed record by record, so that `| head` and `| jq` see each step as it happens.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, astuple
+from typing import Any, Iterable, TextIO
 
 from linfit.config import TrainConfig
 from linfit.gradient import PointGradient
 from linfit.reference import LeastSquares
 from linfit.train import StepRecord, TrainResult
+
+STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
 
 
 def relative_gap(value: float, reference: float) -> float:
@@ -33,6 +41,15 @@ def grad_json(result: PointGradient) -> dict[str, Any]:
     }
 
 
+def grad_csv(result: PointGradient) -> str:
+    """One row per point (x, y, prediction) with the batch's loss and gradients repeated."""
+    rows = [
+        {"x": x, "y": y, "prediction": p, "loss": result.loss, "grad_a": result.grad_a, "grad_b": result.grad_b}
+        for x, y, p in zip(result.x, result.y, result.prediction)
+    ]
+    return to_csv(rows, ("x", "y", "prediction", "loss", "grad_a", "grad_b"))
+
+
 def train_json(
     result: TrainResult,
     history: list[StepRecord],
@@ -44,6 +61,7 @@ def train_json(
         "a": result.a,
         "b": result.b,
         "loss": result.loss,
+        "loss_name": config.loss,
         "steps": result.steps,
         "converged": result.converged,
         "stop_reason": result.stop_reason,
@@ -57,6 +75,62 @@ def train_json(
     }
 
 
+def step_json(record: StepRecord) -> dict[str, Any]:
+    return {"record": "step", **asdict(record)}
+
+
+def to_csv(rows: Iterable[dict[str, Any]], fields: tuple[str, ...]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
+    return buffer.getvalue()
+
+
+def history_csv(history: Iterable[StepRecord]) -> str:
+    return to_csv((asdict(r) for r in history), STEP_FIELDS)
+
+
+def _cell(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def csv_row(record: StepRecord) -> str:
+    return ",".join(_cell(value) for value in astuple(record)) + "\n"
+
+
 def dumps(obj: dict[str, Any]) -> str:
     """One JSON object on one line; refuses NaN and infinity, which JSON cannot carry."""
     return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+
+
+def emit(stream: TextIO, text: str) -> None:
+    """Write and flush at once: a reader down the pipe sees it now, not when a buffer fills."""
+    stream.write(text)
+    stream.flush()
+
+
+def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
+    return {
+        "model": saved.path,
+        "a": saved.a,
+        "b": saved.b,
+        "x_name": x_name,
+        "x": [_or_null(v) for v in x.tolist()],
+        "prediction": [_or_null(v) for v in predictions.tolist()],
+    }
+
+
+def predictions_csv(x, predictions, x_name: str, frame=None) -> str:
+    """The input's columns (or x alone) and a 'prediction' column, floats with every digit."""
+    if frame is None:
+        return to_csv(({x_name: xi, "prediction": pi} for xi, pi in zip(x.tolist(), predictions.tolist())), (x_name, "prediction"))
+    return frame.assign(prediction=predictions).to_csv(index=False, lineterminator="\n", float_format=repr_float)
+
+
+def repr_float(value: float) -> str:
+    return repr(float(value))
+
+
+def _or_null(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None

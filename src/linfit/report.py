@@ -122,3 +122,73 @@ def train_summary(
 
 def _duration(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def predict_table(x, predictions, x_name: str, a: float, b: float, limit: int = 20) -> Group:
+    """The first `limit` predictions; the rest are one line away with --format csv."""
+    title = f"ŷ = {num(a, 10)}·x + {num(b, 10)}"
+    table = Table(title=title, box=box.SIMPLE_HEAD, min_width=len(title) + 4)
+    table.add_column(x_name, justify="right")
+    table.add_column("prediction", justify="right")
+    for xi, pi in zip(x[:limit], predictions[:limit]):
+        table.add_row(num(float(xi), 10), num(float(pi), 12))
+    more = len(x) - limit
+    note = Text(f"… {more} more rows: use --format csv for all of them." if more > 0 else "")
+    return Group(table, note) if more > 0 else Group(table)
+
+
+class ProgressView:
+    """A progress bar on stderr for runs that take more than a moment.
+
+    It polls the training object from its own thread at a bounded rate, so the loop pays
+    nothing for it: no callback, no rendering, no device sync per step.
+    """
+
+    def __init__(self, training, enabled: bool, delay_s: float = 0.5, refresh_hz: float = 8.0) -> None:
+        import threading
+
+        self.training = training
+        self.enabled = enabled
+        self.delay_s = delay_s
+        self.period_s = 1.0 / refresh_hz
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "ProgressView":
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        if self._done.wait(self.delay_s):
+            return  # finished before anyone waited: draw nothing
+        training = self.training
+        columns = (
+            TextColumn("step {task.completed:>7.0f}/{task.total:.0f}"),
+            BarColumn(),
+            TextColumn("{task.fields[rate]} steps/s"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("≤"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console(stderr=True), transient=True, auto_refresh=False) as progress:
+            task = progress.add_task("train", total=training.config.steps, rate="…", loss="…")
+            while not self._done.wait(self.period_s):
+                elapsed = progress.tasks[0].elapsed or 1e-9
+                progress.update(task, completed=training.step, rate=f"{training.step / elapsed:,.0f}", loss=num(training.last_loss))
+                progress.refresh()
+
+
+def progress_wanted(quiet: bool) -> bool:
+    """Animation only for a person at a terminal: stderr is a TTY, TERM is not dumb, and not --quiet."""
+    import os
+
+    return not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"

@@ -91,6 +91,7 @@ class Training:
         y: np.ndarray,
         config: TrainConfig,
         stop_requested: Callable[[], bool] = lambda: False,
+        start: Start | None = None,
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -115,6 +116,9 @@ class Training:
         self.stop_requested = stop_requested
         # On the CPU reading a scalar back is free; on a GPU it is a sync, so check less often.
         self.check_every = 1 if self.device.type == "cpu" else 16
+        self.start = start or starting_point(config.init, config.init_a, config.init_b, config.seed)
+        self.step = 0  # the step running now, for a progress display to poll
+        self.last_loss = math.nan  # the latest loss read back from the device
         self.result: TrainResult | None = None
 
     def _rounding_floor(self, y: np.ndarray, eps: float) -> tuple[float, float]:
@@ -130,7 +134,7 @@ class Training:
 
     def __iter__(self) -> Iterator[StepRecord]:
         config = self.config
-        start = starting_point(config.init, config.init_a, config.init_b, config.seed)
+        start = self.start
         alpha0, beta0 = self.frame.to_training(start.a, start.b)
         alpha = leaf(alpha0, self.x.dtype, self.device)
         beta = leaf(beta0, self.x.dtype, self.device)
@@ -140,6 +144,7 @@ class Training:
         stop_reason, steps_done, final = "step_limit", config.steps, None
 
         for step in range(1, config.steps + 1):
+            self.step = step
             if self.stop_requested():
                 stop_reason, steps_done = "interrupted", step - 1
                 break
@@ -153,6 +158,7 @@ class Training:
                 update()  # nobody looks at this step: no value leaves the device
                 continue
             values = self._read(loss, alpha, beta)
+            self.last_loss = values[0]
             first_loss = values[0] if first_loss is None else first_loss
             self._check_divergence(values[0], first_loss, step)
             converged = self._converged(*values[1:])

@@ -1,0 +1,50 @@
+"""Writing files so that nothing the user had is lost: check first, then write whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from linfit.errors import UsageError
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Fail before any work if `path` could not be written: missing or read-only folder, or a folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory.", "Give a file name.")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist.", "Create it first, or choose another path.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder {folder} is not writable.", "Choose another path.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path}: the file is read-only.", "Choose another path, or make it writable.")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then rename it over `path` in one step.
+
+    A reader sees the old file or the new one, never half of either; a failure leaves the old file as it was.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
