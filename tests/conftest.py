@@ -26,6 +26,16 @@ def lstsq(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def exact_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The least-squares line in exact rational arithmetic: an oracle with no rounding at all."""
+    from fractions import Fraction
+
+    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
+    a = sum((xi - x_mean) * (yi - y_mean) for xi, yi in zip(xs, ys)) / sum((xi - x_mean) ** 2 for xi in xs)
+    return float(a), float(y_mean - a * x_mean)
+
+
 def relative(value: float, reference: float) -> float:
     return abs(value - reference) / abs(reference)
 

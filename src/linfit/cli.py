@@ -209,7 +209,10 @@ def train(
 
     configure_threads(config.threads, samples.n)
     interrupt = StopOnInterrupt()
-    training = Training(samples.x, samples.y, config, stop_requested=interrupt.requested, start=start)
+    try:
+        training = Training(samples.x, samples.y, config, stop_requested=interrupt.requested, start=start)
+    except DataError as exc:
+        raise _in_file(samples.source, exc) from None
     history = _run(training, interrupt, output_format, quiet)
     result = training.result
 
@@ -239,9 +242,14 @@ def _reference(samples, config, quiet: bool):
         return least_squares(samples.x, samples.y)
     except DataError as exc:
         if config.standardize:
-            raise DataError(f"{samples.source}: {exc.message}", exc.hint) from None
+            raise _in_file(samples.source, exc) from None
         _notice(quiet, f"warning: {samples.source}: {exc.message} The least-squares line is not unique.")
         return None
+
+
+def _in_file(source: str, error: DataError) -> DataError:
+    """The same data error, naming the file it is about."""
+    return DataError(f"{source}: {error.message}", error.hint)
 
 
 def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool) -> list:

@@ -19,6 +19,7 @@ import pandas as pd
 from linfit.errors import DataError
 
 STDIN = "-"
+LARGEST = 1e150  # beyond this, squares and sums of squares overflow float64
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 TAB_SEPARATED = (".tsv", ".tab")
 
@@ -225,6 +226,8 @@ def _handle_missing(x, y, name, x_name, y_name, drop_na):
         return x, y, 0
     if drop_na:
         keep = ~missing
+        if not keep.any():
+            raise DataError(f"{name}: no data rows: every row has a missing x or y.", "Fill in the values.")
         return x[keep], y[keep], int(missing.sum())
     row = int(np.argmax(missing))
     column = x_name if np.isnan(x[row]) else y_name
@@ -235,7 +238,13 @@ def _handle_missing(x, y, name, x_name, y_name, drop_na):
 
 
 def _require_finite(values: np.ndarray, name: str, column: str) -> None:
-    infinite = np.isinf(values)
-    if infinite.any():
-        row = int(np.argmax(infinite))
-        raise DataError(f"{name}: line {row + 2}, column '{column}': {values[row]} is not a finite number.", "Fix or remove that row.")
+    """No ±inf, and nothing whose square would overflow."""
+    magnitude = np.abs(values)
+    if values.size and not magnitude.max() <= LARGEST:
+        row = int(np.argmax(magnitude))
+        if np.isinf(values[row]):
+            raise DataError(f"{name}: line {row + 2}, column '{column}': {values[row]} is not a finite number.", "Fix or remove that row.")
+        raise DataError(
+            f"{name}: line {row + 2}, column '{column}': {values[row]:g} is too large (its square overflows).",
+            "Rescale the column (e.g. to thousands or millions of its unit).",
+        )

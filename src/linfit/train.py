@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from linfit.config import TrainConfig
-from linfit.errors import DivergedError
+from linfit.errors import DataError, DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
 from linfit.reference import require_determined
@@ -61,19 +61,41 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Frame:
-    """The affine change of variables between training coordinates (α, β over x_t) and (a, b) over x."""
+    """The affine change of variables between training coordinates (α, β) and the data's (a, b).
 
-    shift: float  # μ
-    scale: float  # σ
+    Training fits y − ȳ ≈ α·(x − μ)/σ + β; the same line in the data's units is y ≈ a·x + b.
+    """
+
+    x_shift: float  # μ
+    x_scale: float  # σ
+    y_shift: float  # ȳ
 
     def to_data(self, alpha: float, beta: float) -> tuple[float, float]:
-        return alpha / self.scale, beta - alpha * self.shift / self.scale
+        return alpha / self.x_scale, self.y_shift + beta - alpha * self.x_shift / self.x_scale
 
     def to_training(self, a: float, b: float) -> tuple[float, float]:
-        return a * self.scale, b + a * self.shift
+        return a * self.x_scale, b + a * self.x_shift - self.y_shift
 
     def grad_to_data(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
-        return self.scale * grad_alpha + self.shift * grad_beta, grad_beta
+        """The chain rule through α = a·σ, β = b + a·μ − ȳ."""
+        return self.x_scale * grad_alpha + self.x_shift * grad_beta, grad_beta
+
+    def error_to_data(self, error_alpha: float, error_beta: float) -> tuple[float, float]:
+        """A displacement in (α, β) as a displacement in (a, b)."""
+        return error_alpha / self.x_scale, error_beta - error_alpha * self.x_shift / self.x_scale
+
+
+IDENTITY = Frame(x_shift=0.0, x_scale=1.0, y_shift=0.0)
+
+
+def _require_representable(x: np.ndarray, y: np.ndarray, dtype: str, standardize: bool) -> None:
+    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
+    if dtype != "float32":
+        return
+    limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
+    for name, values in (("y", y),) if standardize else (("x", x), ("y", y)):
+        if values.size and np.abs(values).max() > limit:
+            raise DataError(f"{name} reaches {np.abs(values).max():.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data.")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -95,24 +117,27 @@ class Training:
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        _require_representable(x, y, config.dtype, config.standardize)
         if config.standardize:
+            # centre x and y and scale x: the loss surface is round and no digit is lost to an offset
             require_determined(x)
-            self.frame = Frame(shift=float(x.mean()), scale=float(x.std()))
-            x_train = (x - self.frame.shift) / self.frame.scale
+            self.frame = Frame(x_shift=float(x.mean()), x_scale=float(x.std()), y_shift=float(y.mean()))
+            x_train = (x - self.frame.x_shift) / self.frame.x_scale
+            y_train = y - self.frame.y_shift
         else:
-            self.frame = Frame(shift=0.0, scale=1.0)
-            x_train = x
+            self.frame = IDENTITY
+            x_train, y_train = x, y
         self.config = config
         self.loss_kind = LOSSES[config.loss]
         self.n = int(x.shape[0])
         self.device = resolve_device(config.device)
         dtype = DTYPES[config.dtype]
         self.x = torch.as_tensor(x_train, dtype=dtype).to(self.device)
-        self.y = torch.as_tensor(y, dtype=dtype).to(self.device)
+        self.y = torch.as_tensor(y_train, dtype=dtype).to(self.device)
         self.hessian = self.loss_kind.curvature(self.n) * np.array(
             [[np.mean(x_train * x_train), np.mean(x_train)], [np.mean(x_train), 1.0]]
         )
-        self.floor = self._rounding_floor(y, float(np.finfo(np.float64 if dtype == torch.float64 else np.float32).eps))
+        self.floor = self._rounding_floor(y_train, float(torch.finfo(dtype).eps))
         self.stop_requested = stop_requested
         # On the CPU reading a scalar back is free; on a GPU it is a sync, so check less often.
         self.check_every = 1 if self.device.type == "cpu" else 16
@@ -121,11 +146,15 @@ class Training:
         self.last_loss = math.nan  # the latest loss read back from the device
         self.result: TrainResult | None = None
 
-    def _rounding_floor(self, y: np.ndarray, eps: float) -> tuple[float, float]:
-        """Errors in a and b below which rounding in the dtype, not the optimiser, decides."""
-        y_scale = float(np.sqrt(np.mean(y * y))) or 1.0
-        floor_a = FLOOR_ULPS * eps * y_scale / self.frame.scale
-        floor_b = FLOOR_ULPS * eps * (y_scale + abs(self.frame.shift) * y_scale / self.frame.scale)
+    def _rounding_floor(self, y_train: np.ndarray, eps: float) -> tuple[float, float]:
+        """Errors in a and b below which rounding, not the optimiser, decides.
+
+        Residuals are computed to about eps·rms(y_train); b then adds the rounding of ȳ − a·μ.
+        """
+        frame = self.frame
+        spread = float(np.sqrt(np.mean(y_train * y_train))) or abs(frame.y_shift) or 1.0
+        floor_a = FLOOR_ULPS * eps * spread / frame.x_scale
+        floor_b = FLOOR_ULPS * eps * (spread * (1 + abs(frame.x_shift) / frame.x_scale) + abs(frame.y_shift))
         return floor_a, floor_b
 
     def largest_stable_lr(self) -> float:
@@ -234,9 +263,7 @@ class Training:
         """Is the Newton estimate of the remaining error within tol of |a| and |b|, or the rounding floor?"""
         if not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
             return False
-        e_alpha, e_beta = np.linalg.solve(self.hessian, [grad_alpha, grad_beta])
-        e_a = e_alpha / self.frame.scale
-        e_b = e_beta - e_alpha * self.frame.shift / self.frame.scale
+        e_a, e_b = self.frame.error_to_data(*np.linalg.solve(self.hessian, [grad_alpha, grad_beta]))
         a, b = self.frame.to_data(alpha, beta)
         tol = self.config.tol
         return abs(e_a) <= tol * abs(a) + self.floor[0] and abs(e_b) <= tol * abs(b) + self.floor[1]
