@@ -20,7 +20,8 @@ from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
-    "4 training diverged, 5 not converged (with --strict), 130 interrupted."
+    "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 130 interrupted, "
+    "141 output pipe closed."
 )
 
 
@@ -394,28 +395,120 @@ def grad(
     b: Annotated[float, typer.Option("--b", help="Intercept b at which to evaluate.")] = 0.5,
     loss: Annotated[Literal["half_mse", "mse", "half_sse"], typer.Option("--loss", help="The loss.")] = "half_mse",
     dtype: Annotated[Literal["float64", "float32"], typer.Option("--dtype")] = "float64",
-    output_format: StreamFormat = "table",
+    graph: Annotated[bool, typer.Option("--graph", help="Show the computational graph autograd recorded.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")] = False,
+    check_tol: Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")] = 1e-6,
+    output_format: Annotated[
+        Literal["table", "json", "jsonl", "csv", "dot"],
+        typer.Option("--format", "-f", help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz)."),
+    ] = "table",
 ) -> None:
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
     Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss, calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
 
-    [bold]Example:[/] linfit grad --x 1.4 --y 2.1   [dim](loss 0.02, dL/da −0.28, dL/db −0.2)[/]
+    [bold]Example:[/] linfit grad --x 1.4 --y 2.1 --explain   [dim](loss 0.02, dL/da −0.28, dL/db −0.2)[/]
     """
     if len(x) != len(y):
         raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
-    from linfit.gradient import point_gradient
+    if lr is not None and lr <= 0:
+        raise typer.BadParameter("must be > 0.", param_hint="--lr")
+    from linfit.gradient import check_point_gradient, explain as worked_step, point_gradient
     from linfit.output import dumps, emit, grad_csv, grad_json
 
-    result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype)
+    result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot")
+    checked = check_point_gradient(result, check_tol) if check else None
+    steps = worked_step(result, lr) if explain or lr is not None else None
     if output_format in ("json", "jsonl"):
-        emit(sys.stdout, dumps(grad_json(result)) + "\n")
+        emit(sys.stdout, dumps(grad_json(result, checked, steps, lr)) + "\n")
     elif output_format == "csv":
         emit(sys.stdout, grad_csv(result))
+    elif output_format == "dot":
+        from linfit.graph import to_dot
+
+        emit(sys.stdout, to_dot(result.graph, title=f"{loss} of a·x + b"))
     else:
         from linfit import report
 
-        report.console().print(report.grad_table(result))
+        out = report.console()
+        out.print(report.grad_table(result))
+        if steps:
+            out.print(report.explain_text(steps))
+        if graph:
+            out.print(report.graph_tree(result.graph, f"graph of L = {loss}"))
+        if checked:
+            out.print(report.check_table(checked))
+    _require_agreement(checked)
+
+
+def _require_agreement(checked) -> None:
+    if checked is not None and not checked.passed:
+        from linfit.errors import CheckFailedError
+
+        raise CheckFailedError(
+            f"gradients disagree by {checked.largest_difference:.3g}, more than the {checked.allowed:.3g} allowed.",
+            "Raise --check-tol if the values are extreme.",
+        )
+
+
+@app.command()
+def graph(
+    expression: Annotated[str, typer.Argument(help="An expression such as '2*(x-y)+z'.", show_default=False)],
+    var: Annotated[Optional[list[str]], typer.Option("--var", "-v", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
+    check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
+    check_tol: Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")] = 1e-6,
+    output_format: Annotated[
+        Literal["table", "json", "dot"], typer.Option("--format", "-f", help="table (a tree in the terminal), json, or dot (Graphviz text).")
+    ] = "table",
+) -> None:
+    """Build an expression from torch operations, call backward(), and show the graph and every partial derivative.
+
+    Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
+
+    [bold]Example:[/] linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5   [dim](s = 3; ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1)[/]
+    """
+    from linfit.expression import evaluate, parse_assignment
+    from linfit.graph import read_graph
+
+    values = dict(parse_assignment(item) for item in var or [])
+    evaluation = evaluate(expression, values)
+    evaluation.output.backward()  # backward: every leaf's .grad is now ∂s/∂leaf
+    node = read_graph(evaluation.output, evaluation.leaves, evaluation.intermediates)
+    value = float(evaluation.output.detach())
+    partials = {name: float(t.grad) if t.grad is not None else 0.0 for name, t in evaluation.leaves.items()}
+    checked = _check_expression(expression, values, partials, value, check_tol) if check else None
+    from linfit.output import dumps, emit, expression_json
+
+    if output_format == "json":
+        emit(sys.stdout, dumps(expression_json(expression, value, partials, node, checked)) + "\n")
+    elif output_format == "dot":
+        from linfit.graph import to_dot
+
+        emit(sys.stdout, to_dot(node, title=expression))
+    else:
+        from linfit import report
+
+        out = report.console()
+        out.print(report.graph_tree(node, f"s = {expression}"))
+        out.print(report.partials_table(partials, value))
+        if checked:
+            out.print(report.check_table(checked))
+    _require_agreement(checked)
+
+
+def _check_expression(expression: str, values: dict, partials: dict, value: float, tol: float):
+    import torch
+
+    from linfit.expression import evaluate
+    from linfit.gradient import central_differences, compare_gradients
+
+    def at(point: dict[str, float]) -> float:
+        with torch.no_grad():
+            return float(evaluate(expression, point).output)
+
+    return compare_gradients({"autograd": partials, "finite differences": central_differences(at, values)}, value, tol)
 
 
 @app.command("config")

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     DATA = 3  # the data file cannot be read or is not usable for a fit
     DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
     NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
+    CHECK_FAILED = 6  # --check: autograd, the hand formula and finite differences disagree
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
 
@@ -64,3 +65,9 @@ class UsageError(LinfitError):
     """A command-line request that cannot be carried out as given (an output path that cannot be written)."""
 
     exit_code = ExitCode.USAGE
+
+
+class CheckFailedError(LinfitError):
+    """--check found gradients that disagree beyond the tolerance."""
+
+    exit_code = ExitCode.CHECK_FAILED

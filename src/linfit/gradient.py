@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from linfit.losses import LOSSES
-from linfit.model import DTYPES, leaf, predict
+from linfit.model import DTYPES, leaf
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class PointGradient:
     grad_b: float
     hand_grad_a: float  # the derivative written by hand
     hand_grad_b: float
+    graph: object = field(default=None, repr=False)  # graph.Node, when asked for
 
 
 def point_gradient(
@@ -34,6 +35,7 @@ def point_gradient(
     b: float = 0.5,
     loss: str = "half_mse",
     dtype: str = "float64",
+    with_graph: bool = False,
 ) -> PointGradient:
     """Build a, b as leaves, compute ŷ and the loss, call backward(), and compare with the hand formula."""
     if len(x) != len(y) or not x:
@@ -43,8 +45,11 @@ def point_gradient(
     x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
     y_t = torch.tensor(list(y), dtype=DTYPES[dtype])
 
-    prediction = predict(a_t, b_t, x_t)  # forward: builds the graph
-    value = kind.of_residual(prediction - y_t)
+    kept: list[torch.Tensor] = []
+    keep = _keeper(kept) if with_graph else (lambda t: t)
+    # forward: ŷ = a·x + b as the notebook writes it, then the loss; autograd records the graph
+    prediction = keep(torch.add(keep(torch.mul(a_t, x_t)), b_t))
+    value = keep(kind.of_residual(keep(prediction - y_t), keep))
     value.backward()  # backward: fills a_t.grad and b_t.grad
 
     residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
@@ -61,4 +66,115 @@ def point_gradient(
         grad_b=float(b_t.grad.item()),
         hand_grad_a=hand_a,
         hand_grad_b=hand_b,
+        graph=_graph(value, a_t, b_t, kept) if with_graph else None,
     )
+
+
+def _keeper(kept: list[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Retain each intermediate's gradient (not needed for dL/da, dL/db: only for the picture)."""
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        tensor.retain_grad()
+        kept.append(tensor)
+        return tensor
+
+    return keep
+
+
+def _graph(value, a_t, b_t, kept):
+    from linfit.graph import read_graph
+
+    return read_graph(value, {"a": a_t, "b": b_t}, kept)
+
+
+def central_differences(f: Callable[[dict[str, float]], float], point: dict[str, float]) -> dict[str, float]:
+    """∂f/∂v ≈ (f(v + h) − f(v − h)) / 2h for each variable, h ≈ ∛eps·max(1, |v|): a third oracle, no autograd."""
+    gradient = {}
+    for name, value in point.items():
+        h = 6e-6 * max(1.0, abs(value))
+        up, down = dict(point), dict(point)
+        up[name], down[name] = value + h, value - h
+        gradient[name] = (f(up) - f(down)) / ((value + h) - (value - h))
+    return gradient
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Autograd, the hand formula and finite differences side by side, and their largest disagreement."""
+
+    gradients: dict[str, dict[str, float]]  # method → variable → derivative
+    largest_difference: float
+    tolerance: float
+    allowed: float  # the tolerance applied, with finite differences' own rounding added
+
+    @property
+    def passed(self) -> bool:
+        return self.largest_difference <= self.allowed
+
+
+def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol: float) -> GradientCheck:
+    """Largest |g − g'| over every pair of methods and every variable; allowed: tol·max(1, |g|) plus FD rounding."""
+    methods = list(gradients)
+    variables = list(gradients[methods[0]])
+    largest, allowed = 0.0, float("inf")
+    for name in variables:
+        column = [gradients[m][name] for m in methods]
+        scale = max(1.0, *(abs(g) for g in column))
+        largest = max(largest, max(column) - min(column))
+        allowed = min(allowed, tol * scale + 1e-9 * max(1.0, abs(value)))
+    return GradientCheck(gradients, largest, tol, allowed)
+
+
+def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCheck:
+    """`linfit grad --check`: autograd vs hand formula vs central differences of the loss in float64."""
+    kind = LOSSES[result.loss_name]
+    x = np.asarray(result.x, dtype=np.float64)
+    y = np.asarray(result.y, dtype=np.float64)
+    numeric = central_differences(lambda p: float(kind.of_residual(p["a"] * x + p["b"] - y)), {"a": result.a, "b": result.b})
+    gradients = {
+        "autograd": {"a": result.grad_a, "b": result.grad_b},
+        "by hand": {"a": result.hand_grad_a, "b": result.hand_grad_b},
+        "finite differences": numeric,
+    }
+    return compare_gradients(gradients, result.loss, tol)
+
+
+def explain(result: PointGradient, lr: float | None = None) -> list[str]:
+    """The worked step, numbers substituted: ŷ, r, L, dL/da, dL/db, and with lr the update."""
+    kind = LOSSES[result.loss_name]
+    n = len(result.x)
+    half = "½·" if kind.scale == 0.5 else ""
+    twice = "" if kind.scale == 0.5 else "2·"
+    f = _short
+    if n == 1:
+        (x,), (y,), (p,) = result.x, result.y, result.prediction
+        r = p - y
+        lines = [
+            f"ŷ = a·x + b = {f(result.a)}·{f(x)} + {f(result.b)} = {f(p)}",
+            f"r = ŷ − y = {f(p)} − {f(y)} = {f(r)}",
+            f"L = {half}r² = {half}({f(r)})² = {f(result.loss)}",
+            f"dL/da = {twice}r·x = {twice}{f(r)}·{f(x)} = {f(result.grad_a)}",
+            f"dL/db = {twice}r = {f(result.grad_b)}",
+        ]
+    else:
+        over = "mean" if kind.reduction == "mean" else "Σ"
+        residuals = [p - y for p, y in zip(result.prediction, result.y)]
+        lines = [
+            "ŷ = a·x + b = " + ", ".join(f(p) for p in result.prediction),
+            "r = ŷ − y = " + ", ".join(f(r) for r in residuals),
+            f"L = {half}{over}(r²) = {f(result.loss)}",
+            f"dL/da = {twice}{over}(r·x) = {f(result.grad_a)}",
+            f"dL/db = {twice}{over}(r) = {f(result.grad_b)}",
+        ]
+    if lr is not None:
+        a_next = result.a - lr * result.grad_a
+        b_next = result.b - lr * result.grad_b
+        lines += [
+            f"a ← a − lr·dL/da = {f(result.a)} − {f(lr)}·({f(result.grad_a)}) = {f(a_next)}",
+            f"b ← b − lr·dL/db = {f(result.b)} − {f(lr)}·({f(result.grad_b)}) = {f(b_next)}",
+        ]
+    return lines
+
+
+def _short(value: float) -> str:
+    return f"{value:.6g}"

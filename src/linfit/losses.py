@@ -23,10 +23,14 @@ class Loss:
     scale: float  # ½ or 1
     reduction: Literal["mean", "sum"]
 
-    def of_residual(self, r):
-        """The loss written out as the notebook does: works on torch tensors and numpy arrays."""
-        squares = r**2
-        return self.scale * (squares.mean() if self.reduction == "mean" else squares.sum())
+    def of_residual(self, r, keep=lambda t: t):
+        """The loss written out as the notebook does: works on torch tensors and numpy arrays.
+
+        `keep` sees each intermediate result (to retain its gradient for a picture of the graph).
+        """
+        squares = keep(r**2)
+        total = keep(squares.mean() if self.reduction == "mean" else squares.sum())
+        return self.scale * total
 
     def curvature(self, n: int) -> float:
         """c such that the Hessian of the loss in (a, b) is c·[[E x², E x], [E x, 1]]."""

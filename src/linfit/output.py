@@ -26,8 +26,8 @@ def relative_gap(value: float, reference: float) -> float:
     return gap / abs(reference) if reference != 0 else gap
 
 
-def grad_json(result: PointGradient) -> dict[str, Any]:
-    return {
+def grad_json(result: PointGradient, check=None, steps: list[str] | None = None, lr: float | None = None) -> dict[str, Any]:
+    out = {
         "a": result.a,
         "b": result.b,
         "x": list(result.x),
@@ -39,6 +39,35 @@ def grad_json(result: PointGradient) -> dict[str, Any]:
         "grad_b": result.grad_b,
         "hand": {"grad_a": result.hand_grad_a, "grad_b": result.hand_grad_b},
     }
+    if result.graph is not None:
+        from linfit.graph import to_dict
+
+        out["graph"] = to_dict(result.graph)
+    if check is not None:
+        out["check"] = check_json(check)
+    if steps is not None:
+        out["explain"] = steps
+    if lr is not None:
+        out["update"] = {"lr": lr, "a": result.a - lr * result.grad_a, "b": result.b - lr * result.grad_b}
+    return out
+
+
+def check_json(check) -> dict[str, Any]:
+    return {
+        "gradients": check.gradients,
+        "largest_difference": check.largest_difference,
+        "allowed": check.allowed,
+        "passed": check.passed,
+    }
+
+
+def expression_json(expression: str, value: float, partials: dict[str, float], node, check=None) -> dict[str, Any]:
+    from linfit.graph import to_dict
+
+    out = {"expression": expression, "value": value, "grad": partials, "graph": to_dict(node)}
+    if check is not None:
+        out["check"] = check_json(check)
+    return out
 
 
 def grad_csv(result: PointGradient) -> str:

@@ -192,3 +192,51 @@ def progress_wanted(quiet: bool) -> bool:
     import os
 
     return not quiet and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def graph_tree(node, title: str):
+    """The computational graph as a tree: output at the root, each node with its value and gradient."""
+    from rich.tree import Tree
+
+    def label(n) -> str:
+        name = f"[bold]{n.variable}[/] [dim]{n.name}[/]" if n.variable else f"[cyan]{n.name}[/]"
+        parts = [f"value {num(n.value)}" if n.value is not None else "", f"grad {num(n.grad)}" if n.grad is not None else ""]
+        return name + "  " + "  ".join(p for p in parts if p)
+
+    root = Tree(f"{title}\n{label(node)}", guide_style="dim")
+    pending = [(root, child) for child in node.inputs]
+    while pending:  # depth first, without recursion
+        parent, child = pending.pop(0)
+        branch = parent.add(label(child))
+        pending[0:0] = [(branch, grandchild) for grandchild in child.inputs]
+    return root
+
+
+def partials_table(gradients: dict[str, float], value: float, output_name: str = "s") -> Table:
+    table = Table(title=f"{output_name} = {num(value)}", box=box.SIMPLE_HEAD)
+    table.add_column("partial derivative")
+    table.add_column("value", justify="right")
+    for name, grad in gradients.items():
+        table.add_row(f"∂{output_name}/∂{name}", num(grad))
+    return table
+
+
+def explain_text(lines: list[str]) -> Text:
+    return Text("\n".join(lines) + "\n")
+
+
+def check_table(check) -> Group:
+    """Three gradients side by side and whether they agree within the tolerance."""
+    table = Table(title="gradient check", box=box.SIMPLE_HEAD)
+    table.add_column("method")
+    variables = list(next(iter(check.gradients.values())))
+    for name in variables:
+        table.add_column(f"∂/∂{name}", justify="right")
+    for method, values in check.gradients.items():
+        table.add_row(method, *(num(values[v], 12) for v in variables))
+    verdict = "agree" if check.passed else "DISAGREE"
+    style = "green" if check.passed else "bold red"
+    caption = Text.assemble(
+        (f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})"
+    )
+    return Group(table, caption)
