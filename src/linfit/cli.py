@@ -176,6 +176,7 @@ def train(
     model_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
     history_path: Annotated[Optional[Path], typer.Option("--history", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
+    plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG: data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -193,9 +194,13 @@ def train(
     )
     from linfit.files import check_writable
 
-    for path, flag in ((model_path, "--output"), (history_path, "--history")):
+    for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot")):
         if path is not None:
             check_writable(path, flag)  # before any work: a run must not end in an unwritable file
+    if plot_path is not None:
+        from linfit.plot import require_matplotlib
+
+        require_matplotlib()
     torch_ready = _import_in_background("torch")  # overlaps torch's import with reading the file
     from linfit.data import load_samples
     from linfit.model_file import load_model
@@ -205,13 +210,21 @@ def train(
     if samples.dropped:
         _notice(quiet, f"dropped {samples.dropped} rows with a missing value.")
     ols = _reference(samples, config, quiet)
+    stats = None
+    if ols is not None:
+        from linfit.stats import fit_stats
+
+        stats = fit_stats(samples.x, samples.y, ols.a, ols.b)
     torch_ready.join()
     from linfit.train import Training, configure_threads
 
     configure_threads(config.threads, samples.n)
     interrupt = StopOnInterrupt()
     try:
-        training = Training(samples.x, samples.y, config, stop_requested=interrupt.requested, start=start)
+        sparkline = output_format == "table" and sys.stdout.isatty()
+        training = Training(
+            samples.x, samples.y, config, stop_requested=interrupt.requested, start=start, trace=plot_path is not None or sparkline
+        )
     except DataError as exc:
         raise _in_file(samples.source, exc) from None
     history = _run(training, interrupt, output_format, quiet)
@@ -220,10 +233,14 @@ def train(
     from linfit.output import train_json
 
     data_info = {"source": samples.source, "rows": samples.n, "x": samples.x_name, "y": samples.y_name, "dropped": samples.dropped}
-    fit = train_json(result, history, ols, config, data_info)
+    fit = train_json(result, history, ols, config, data_info, stats)
     fit["init"]["from"] = init_from
-    _show_fit(fit, result, history, ols, config, samples, output_format)
+    _show_fit(fit, result, history, ols, config, samples, output_format, stats, training.trace)
     _save(fit, samples, model_path, history_path, history, init_from)
+    if plot_path is not None:
+        from linfit.plot import plot_fit
+
+        plot_fit(plot_path, samples, result, ols, training.trace, config)
     if result.stop_reason == "interrupted":
         typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED))
@@ -271,7 +288,7 @@ def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool
     return history
 
 
-def _show_fit(fit, result, history, ols, config, samples, output_format: str) -> None:
+def _show_fit(fit, result, history, ols, config, samples, output_format: str, stats, trace) -> None:
     from linfit.output import dumps, emit
 
     if output_format == "json":
@@ -284,7 +301,8 @@ def _show_fit(fit, result, history, ols, config, samples, output_format: str) ->
         out = report.console()
         out.print(report.history_table(history, config.loss))
         line = f"data {samples.source}: {samples.n} rows, x = '{samples.x_name}', y = '{samples.y_name}'"
-        out.print(report.train_summary(result, ols, config.loss, line, config.tol))
+        curve = [point[1] for point in trace.points] if trace is not None and sys.stdout.isatty() else []
+        out.print(report.train_summary(result, ols, config.loss, line, config.tol, stats, curve))
 
 
 def _save(fit, samples, model_path, history_path, history, init_from) -> None:

@@ -22,16 +22,17 @@ def check_writable(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: the file is read-only.", "Choose another path, or make it writable.")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it over `path` in one step.
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to a temporary file beside `path`, then rename it over `path` in one step.
 
     A reader sees the old file or the new one, never half of either; a failure leaves the old file as it was.
     """
     folder = path.parent if str(path.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         if path.exists():

@@ -85,6 +85,7 @@ def train_json(
     ols: LeastSquares | None,
     config: TrainConfig,
     data: dict[str, Any],
+    stats=None,
 ) -> dict[str, Any]:
     return {
         "a": result.a,
@@ -97,6 +98,7 @@ def train_json(
         "wall_time_s": result.wall_time_s,
         "ols": None if ols is None else {"a": ols.a, "b": ols.b},
         "gap": None if ols is None else {"a": relative_gap(result.a, ols.a), "b": relative_gap(result.b, ols.b)},
+        "stats": None if stats is None else asdict(stats),
         "init": {"method": result.start.method, "a": result.start.a, "b": result.start.b},
         "data": data,
         "config": config.model_dump(mode="json"),

@@ -94,6 +94,8 @@ def train_summary(
     loss_name: str,
     data_line: str,
     tol: float,
+    stats=None,
+    curve: Sequence[float] = (),
 ) -> Group:
     """The fit against the exact least-squares line, why it stopped, and how long it took."""
     table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
@@ -106,18 +108,54 @@ def train_summary(
         table.add_row("relative gap", gap(relative_gap(result.a, ols.a)), gap(relative_gap(result.b, ols.b)))
     else:
         table.add_row("least squares (exact)", "not unique", "not unique")
+    if stats is not None and stats.se_a is not None:
+        table.add_row("standard error", num(stats.se_a, 4), num(stats.se_b, 4))
+        table.add_row("95% interval", _interval(stats.ci_a), _interval(stats.ci_b))
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
     stopped = {
         "converged": f"converged at step {result.steps} (tol {tol:g})",
         "step_limit": f"step limit: {result.steps} steps, not converged (tol {tol:g})",
         "interrupted": f"interrupted after {result.steps} steps",
     }[result.stop_reason]
+    parts = [f"loss {loss_name} = {num(result.loss)}"]
+    if curve:
+        parts.append(f"  {sparkline(curve)}  (log loss by step)")
+    parts.append("\n")
+    if stats is not None:
+        parts.append(_fit_quality(stats) + "\n")
     caption = Text.assemble(
-        f"loss {loss_name} = {num(result.loss)}\n",
+        *parts,
         (stopped, "green" if result.converged else "yellow"),
         f" in {_duration(result.wall_time_s)}\n{data_line}",
     )
     return Group(table, caption)
+
+
+def _interval(bounds) -> str:
+    return f"[{num(bounds[0], 6)}, {num(bounds[1], 6)}]"
+
+
+def _fit_quality(stats) -> str:
+    r2 = "undefined (y is constant)" if stats.r2 is None else num(stats.r2, 6)
+    sd = "" if stats.residual_sd is None else f", residual sd {num(stats.residual_sd, 4)}"
+    return f"R² {r2}{sd}, corr(a, b) {num(stats.corr_ab, 3)}, n {stats.n}"
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 32) -> str:
+    """A loss curve in one line of Unicode blocks, on a log scale."""
+    import math
+
+    logs = [math.log10(v) for v in values if v > 0 and math.isfinite(v)]
+    if len(logs) < 2:
+        return ""
+    if len(logs) > width:  # keep the first and last, sample between
+        logs = [logs[round(i * (len(logs) - 1) / (width - 1))] for i in range(width)]
+    low, high = min(logs), max(logs)
+    span = (high - low) or 1.0
+    return "".join(BLOCKS[min(len(BLOCKS) - 1, int((v - low) / span * len(BLOCKS)))] for v in logs)
 
 
 def _duration(seconds: float) -> str:

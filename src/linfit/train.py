@@ -114,6 +114,7 @@ class Training:
         config: TrainConfig,
         stop_requested: Callable[[], bool] = lambda: False,
         start: Start | None = None,
+        trace: bool = False,
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -144,6 +145,7 @@ class Training:
         self.start = start or starting_point(config.init, config.init_a, config.init_b, config.seed)
         self.step = 0  # the step running now, for a progress display to poll
         self.last_loss = math.nan  # the latest loss read back from the device
+        self.trace = Trace() if trace else None  # (step, loss, a, b) of every step read, for pictures
         self.result: TrainResult | None = None
 
     def _rounding_floor(self, y_train: np.ndarray, eps: float) -> tuple[float, float]:
@@ -188,6 +190,8 @@ class Training:
                 continue
             values = self._read(loss, alpha, beta)
             self.last_loss = values[0]
+            if self.trace is not None:
+                self.trace.add(step, values[0], *self.frame.to_data(values[3], values[4]))
             first_loss = values[0] if first_loss is None else first_loss
             self._check_divergence(values[0], first_loss, step)
             converged = self._converged(*values[1:])
@@ -272,6 +276,23 @@ class Training:
         a, b = self.frame.to_data(alpha, beta)
         grad_a, grad_b = self.frame.grad_to_data(grad_alpha, grad_beta)
         return StepRecord(step=step, loss=loss, grad_a=grad_a, grad_b=grad_b, a=a, b=b)
+
+
+class Trace:
+    """Every step's (step, loss, a, b), thinned to at most `cap` points however long the run."""
+
+    def __init__(self, cap: int = 4096) -> None:
+        self.cap = cap
+        self.stride = 1
+        self.points: list[tuple[int, float, float, float]] = []
+
+    def add(self, step: int, loss: float, a: float, b: float) -> None:
+        if (step - 1) % self.stride:
+            return
+        self.points.append((step, loss, a, b))
+        if len(self.points) >= 2 * self.cap:  # keep every other point, and from now on every other step
+            self.points = self.points[::2]
+            self.stride *= 2
 
 
 def _round_down(value: float) -> str:
