@@ -73,7 +73,7 @@ BAD_FLAGS = {
     "unknown optimizer": (["--optimizer", "lbfgs"], ["--optimizer"]),
     "unknown loss": (["--loss", "huber"], ["--loss"]),
     "momentum of one": (["--momentum", "1"], ["--momentum"]),
-    "zero log interval": (["--log-every", "0"], ["--log-every"]),
+    "negative log interval": (["--log-every", "-1"], ["--log-every"]),
     "missing config": (["--config", "no-such.yaml"], ["no-such.yaml", "not found"]),
     "unknown flag": (["--learning-rate", "0.1"], ["--learning-rate"]),
 }

@@ -113,7 +113,7 @@ def test_stdin_gives_the_same_fit_as_the_file():
 def test_a_reader_that_closes_early_gets_exit_141_and_no_noise():
     env = {**__import__("os").environ, "NO_COLOR": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "linfit", "train", str(SAMPLE), "--log-every", "1"],
+        [sys.executable, "-m", "linfit", "train", str(SAMPLE), "-f", "jsonl", "--log-every", "1", "--lr", "1e-7", "--steps", "10000000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
     )
     process.stdout.readline()

@@ -96,7 +96,7 @@ def test_bad_config_files_name_the_key(tmp_path, invoke, text, needle):
 def test_bad_flag_values_name_the_flag(invoke):
     result = invoke("train", SAMPLE, "--lr", "-0.1")
     assert result.exit_code == 2 and "--lr" in result.stderr
-    result = invoke("train", SAMPLE, "--log-every", "0")
+    result = invoke("train", SAMPLE, "--log-every", "-2")
     assert result.exit_code == 2 and "--log-every" in result.stderr
     result = invoke("train", SAMPLE, "--optimizer", "lbfgs")
     assert result.exit_code == 2 and "--optimizer" in result.stderr

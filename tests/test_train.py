@@ -72,7 +72,7 @@ def test_every_logged_gradient_is_the_hand_derivative_in_data_units(standardize)
 
 
 def test_first_step_on_the_notebook_point_equals_grad(invoke):
-    train = parse_json(invoke("train", NOTEBOOK_POINT, "--no-standardize", "--steps", "1", "-f", "json").stdout)
+    train = parse_json(invoke("train", NOTEBOOK_POINT, "--no-standardize", "--steps", "1", "--lr", "0.5", "-f", "json").stdout)
     grad = parse_json(invoke("grad", "--x", "1.4", "--y", "2.1", "-f", "json").stdout)
     first = train["history"][0]
     assert (first["a"], first["b"]) == (1.0, 0.5)
@@ -155,7 +155,7 @@ def test_float32_converges_to_float32_accuracy():
 
 
 def test_step_limit_is_reported_and_strict_fails(invoke):
-    out = parse_json(invoke("train", SAMPLE, "--steps", "5", "-f", "json").stdout)
+    out = parse_json(invoke("train", SAMPLE, "--steps", "5", "--log-every", "10", "-f", "json").stdout)
     assert (out["converged"], out["stop_reason"], out["steps"]) == (False, "step_limit", 5)
     assert [r["step"] for r in out["history"]] == [1, 5]
     strict = invoke("train", SAMPLE, "--steps", "5", "--strict")
@@ -164,9 +164,16 @@ def test_step_limit_is_reported_and_strict_fails(invoke):
 
 def test_log_every_picks_rows_first_and_last_always():
     x, y = hundreds(np.random.default_rng(10))
-    result, history = fit(x, y, TrainConfig(log_every=7, steps=30, tol=0))
+    result, history = fit(x, y, TrainConfig(log_every=7, steps=30, lr=0.01))
     assert [r.step for r in history] == [1, 7, 14, 21, 28, 30]
     assert result.steps == 30 and result.stop_reason == "step_limit"
+
+
+def test_automatic_logging_thins_out_by_decades():
+    x, y = hundreds(np.random.default_rng(13))
+    _, history = fit(x, y, TrainConfig(steps=2500, lr=1e-4))
+    expected = list(range(1, 11)) + list(range(20, 101, 10)) + list(range(200, 1001, 100)) + [2000, 2500]
+    assert [r.step for r in history] == expected
 
 
 def test_stop_request_ends_the_run_between_steps():

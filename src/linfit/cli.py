@@ -119,7 +119,7 @@ StreamFormat = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). [default: tab for .tsv, else comma]", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. [default: 0.5]", show_default=False)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. [default: 0.9]", show_default=False)]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. [default: 1000]", show_default=False)]
 Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when a and b are within tol (relative) of the optimum. [default: 1e-10]", show_default=False)]
 OptimizerOpt = Annotated[Optional[Literal["sgd", "momentum", "adam"]], typer.Option("--optimizer", help="sgd, momentum or adam. [default: sgd]", show_default=False)]
@@ -132,8 +132,9 @@ InitB = Annotated[Optional[float], typer.Option("--init-b", help="Starting inter
 DTypeOpt = Annotated[Optional[Literal["float64", "float32"]], typer.Option("--dtype", help="[default: float64]", show_default=False)]
 DeviceOpt = Annotated[Optional[Literal["cpu", "cuda", "auto"]], typer.Option("--device", help="[default: cpu]", show_default=False)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for everything random. [default: 0]", show_default=False)]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log every this many steps (first and last always). [default: 10]", show_default=False)]
+LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log every this many steps; 0: 1–10, then every 10th, every 100th... (first and last always). [default: 0]", show_default=False)]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads; 0 chooses by data size. [default: 0]", show_default=False)]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Fuse each step with torch.compile (long runs on big data). [default: no]", show_default=False)]
 XCol = Annotated[Optional[str], typer.Option("--x-col", help="Column of x: header name or 0-based index. [default: x]", show_default=False)]
 YCol = Annotated[Optional[str], typer.Option("--y-col", help="Column of y: header name or 0-based index. [default: y]", show_default=False)]
 
@@ -169,6 +170,7 @@ def train(
     seed: Seed = None,
     log_every: LogEvery = None,
     threads: Threads = None,
+    compile: Compile = None,
     x_col: XCol = None,
     y_col: YCol = None,
     sep: Sep = None,
@@ -190,7 +192,7 @@ def train(
     config = _config(
         config_path, lr=lr, steps=steps, tol=tol, optimizer=optimizer, momentum=momentum, loss=loss,
         standardize=standardize, init=init, init_a=init_a, init_b=init_b, dtype=dtype, device=device,
-        seed=seed, log_every=log_every, threads=threads, x_col=x_col, y_col=y_col,
+        seed=seed, log_every=log_every, threads=threads, compile=compile, x_col=x_col, y_col=y_col,
     )
     from linfit.files import check_writable
 
@@ -547,6 +549,7 @@ def show_config(
     seed: Seed = None,
     log_every: LogEvery = None,
     threads: Threads = None,
+    compile: Compile = None,
     x_col: XCol = None,
     y_col: YCol = None,
 ) -> None:
@@ -561,7 +564,7 @@ def show_config(
     config = _config(
         config_path, lr=lr, steps=steps, tol=tol, optimizer=optimizer, momentum=momentum, loss=loss,
         standardize=standardize, init=init, init_a=init_a, init_b=init_b, dtype=dtype, device=device,
-        seed=seed, log_every=log_every, threads=threads, x_col=x_col, y_col=y_col,
+        seed=seed, log_every=log_every, threads=threads, compile=compile, x_col=x_col, y_col=y_col,
     )
     typer.echo(to_yaml(config), nl=False)
 

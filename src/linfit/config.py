@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lr: float = Field(0.5, gt=0, description="learning rate γ in w ← w − γ·∇L [1 / curvature of the loss]")
+    lr: float = Field(0.9, gt=0, description="learning rate γ in w ← w − γ·∇L [1 / curvature of the loss]")
     steps: int = Field(1000, ge=1, description="most gradient steps to run, one full pass over the data each [steps]")
     tol: float = Field(1e-10, ge=0, description="stop when a and b are each within tol (relative) of the optimum, by the Newton estimate")
     optimizer: Optimizer = Field("sgd", description="sgd (the hand-written w ← w − lr·∇L), momentum or adam (torch.optim)")
@@ -42,8 +42,9 @@ class TrainConfig(BaseModel):
     dtype: DType = Field("float64", description="floating-point type of the data and parameters")
     device: Device = Field("cpu", description="where tensors live: cpu, cuda, or auto (cuda when available)")
     seed: int = Field(0, ge=0, description="seed for everything random (initialisation)")
-    log_every: int = Field(10, ge=1, description="log a step every this many steps; the first and last are always logged [steps]")
+    log_every: int = Field(0, ge=0, description="log a step every this many steps, 0 = every step to 10, every 10th to 100, ...; first and last always [steps]")
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 chooses by data size [threads]")
+    compile: bool = Field(False, description="fuse the step with torch.compile: faster steps after a compile of several seconds")
     x_col: str | int = Field("x", description="the column of x: a header name, or a 0-based index")
     y_col: str | int = Field("y", description="the column of y: a header name, or a 0-based index")
 

@@ -12,11 +12,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from linfit.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STDIN = "-"
 LARGEST = 1e150  # beyond this, squares and sums of squares overflow float64
@@ -70,8 +73,17 @@ def load_samples(
     drop_na: bool = False,
     sep: str | None = None,
 ) -> Samples:
-    """Read (x, y) from a CSV/TSV file, compressed or not (or stdin for '-') into float64 arrays, validated."""
-    table = read_table(source, sep)
+    """Read (x, y) from a CSV/TSV file, compressed or not (or stdin for '-') into float64 arrays, validated.
+
+    Clean numeric files take the fast path (pyarrow alone, no pandas import); anything else is read
+    again by pandas, whose C engine names the line and column of each problem.
+    """
+    name = str(source)
+    handle = _open_source(name)
+    fast = _load_fast(handle, name, x_col, y_col, separator_for(name, sep))
+    if fast is not None:
+        return fast
+    table = _parse_table(handle, name, sep)
     x_name, x = column_values(table, x_col, "x")
     y_name, y = column_values(table, y_col, "y")
     x, y, dropped = _handle_missing(x, y, table.name, x_name, y_name, drop_na)
@@ -94,7 +106,10 @@ class Table:
 def read_table(source: str | Path, sep: str | None = None) -> Table:
     """Parse a CSV/TSV file (or stdin) with at least one row; errors name the file and line."""
     name = str(source)
-    handle = _open_source(name)
+    return _parse_table(_open_source(name), name, sep)
+
+
+def _parse_table(handle, name: str, sep: str | None) -> Table:
     stdin_bytes = handle.getvalue() if isinstance(handle, io.BytesIO) else None
     frame = _read_frame(handle, name, separator_for(name, sep))
     if len(frame.columns) == 0 or len(frame) == 0:
@@ -103,9 +118,58 @@ def read_table(source: str | Path, sep: str | None = None) -> Table:
     return Table(frame=frame, name=name, stdin_bytes=stdin_bytes)
 
 
+def _load_fast(handle, name: str, x_col, y_col, sep: str) -> Samples | None:
+    """pyarrow's multi-threaded reader straight to float64 arrays, or None when the careful path is needed."""
+    found = _read_numeric_columns(handle, name, x_col, y_col, sep)
+    if found is None:
+        return None
+    (x_name, x), (y_name, y) = found
+    for values, column in ((x, x_name), (y, y_name)):
+        _require_finite(values, name, column)
+    stdin_bytes = handle.getvalue() if isinstance(handle, io.BytesIO) else None
+    return Samples(x=x, y=y, source=name, x_name=x_name, y_name=y_name, stdin_bytes=stdin_bytes)
+
+
+def _read_numeric_columns(handle, name: str, x_col, y_col, sep: str):
+    """((x_name, x), (y_name, y)) when both columns parse as numbers with no gaps; otherwise None."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        source = pa.BufferReader(handle.getvalue()) if isinstance(handle, io.BytesIO) else str(handle)
+        table = pacsv.read_csv(source, parse_options=pacsv.ParseOptions(delimiter=sep))
+        names = [str(n) for n in table.column_names]
+        if table.num_rows == 0 or len(set(names)) != len(names):
+            return None
+        found = []
+        for wanted, role in ((x_col, "x"), (y_col, "y")):
+            column_name = _resolve_column(names, wanted, name, role)
+            column = table.column(names.index(column_name))
+            if column.null_count or not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+                return None
+            found.append((column_name, _float64(column)))
+        return found
+    except Exception:  # anything pyarrow cannot read cleanly: the careful path will say what it is
+        return None
+
+
+def _float64(column) -> np.ndarray:
+    """A chunked pyarrow column (no nulls) as one writable float64 array, read from Arrow's buffers.
+
+    pyarrow's own to_numpy() imports pandas, which costs more than the whole read; this does not.
+    """
+    import pyarrow as pa
+
+    parts = []
+    for chunk in column.chunks:
+        chunk = chunk.cast(pa.float64())
+        parts.append(np.frombuffer(chunk.buffers()[1], dtype=np.float64, count=len(chunk), offset=chunk.offset * 8))
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
 def column_values(table: Table, wanted: str | int, role: str) -> tuple[str, np.ndarray]:
     """The named (or 0-based indexed) column as float64 with NaN for empty cells; non-numbers are errors."""
-    column_name = _resolve_column(table.frame, wanted, table.name, role)
+    column_name = _resolve_column(list(table.frame.columns), wanted, table.name, role)
     return column_name, _numeric(table.frame[column_name], table.name, column_name)
 
 
@@ -135,6 +199,8 @@ def _open_source(name: str):
 
 def _read_frame(handle, name: str, sep: str) -> pd.DataFrame:
     """Parse with the fast engine; on failure re-parse with the C engine for a precise error."""
+    import pandas as pd
+
     if isinstance(handle, io.BytesIO):
         raw = handle.getvalue()
         fresh = lambda: io.BytesIO(raw)  # noqa: E731 - each engine needs its own stream
@@ -153,6 +219,8 @@ def _read_frame(handle, name: str, sep: str) -> pd.DataFrame:
 
 
 def _read_frame_precisely(handle, name: str, sep: str) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_csv(handle, engine="c", sep=sep)
     except pd.errors.EmptyDataError:
@@ -168,6 +236,8 @@ def _read_frame_precisely(handle, name: str, sep: str) -> pd.DataFrame:
 
 def _reject_duplicate_columns(frame: pd.DataFrame, fresh, name: str, sep: str) -> None:
     """pandas renames a repeated header 'x' to 'x.1'; a repeated name is ambiguous, so say so."""
+    import pandas as pd
+
     columns = [str(c) for c in frame.columns]
     if not any(re.fullmatch(r"(.*)\.\d+", c) and c.rsplit(".", 1)[0] in columns for c in columns):
         return
@@ -177,9 +247,8 @@ def _reject_duplicate_columns(frame: pd.DataFrame, fresh, name: str, sep: str) -
         raise DataError(f"{name}: the header repeats column {repeated[0]!r}.", "Give each column its own name.")
 
 
-def _resolve_column(frame: pd.DataFrame, wanted: str | int, name: str, role: str) -> str:
+def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str) -> str:
     """A header name, or a 0-based index (an int, or a string of digits that is no header)."""
-    columns = list(frame.columns)
     if len(columns) == 1 and separator_hint(columns[0]):
         raise DataError(
             f"{name}: only one column, {columns[0]!r}: the separator looks wrong.",
@@ -207,6 +276,8 @@ def _looks_numeric(text: str) -> bool:
 
 def _numeric(column: pd.Series, name: str, column_name: str) -> np.ndarray:
     """The column as float64; a cell that is not a number is reported with its line."""
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(column.astype("string").str.strip(), errors="coerce")

@@ -31,6 +31,7 @@ from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
 from linfit.reference import require_determined
 
+CHUNK_ROWS = 1 << 18  # rows a chunk: its temporaries stay in cache and are reused, not mapped afresh
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
 FLOOR_ULPS = 4  # the rounding floor of the stopping rule, in units of the dtype's epsilon
 
@@ -135,6 +136,10 @@ class Training:
         dtype = DTYPES[config.dtype]
         self.x = torch.as_tensor(x_train, dtype=dtype).to(self.device)
         self.y = torch.as_tensor(y_train, dtype=dtype).to(self.device)
+        self.chunks = list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
+        self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
+        if config.compile:  # fused, the step makes no big temporaries: one chunk is best
+            self.chunks = [(self.x, self.y)]
         self.hessian = self.loss_kind.curvature(self.n) * np.array(
             [[np.mean(x_train * x_train), np.mean(x_train)], [np.mean(x_train), 1.0]]
         )
@@ -179,12 +184,10 @@ class Training:
             if self.stop_requested():
                 stop_reason, steps_done = "interrupted", step - 1
                 break
-            # forward: ŷ = α·x_t + β and the loss, recorded on the graph
-            loss = self._loss(alpha, beta)
-            # backward: autograd fills alpha.grad and beta.grad
-            loss.backward()
+            # forward and backward: ŷ = α·x_t + β, the loss, and loss.backward() filling alpha.grad, beta.grad
+            loss = self._forward_backward(alpha, beta)
 
-            logged = step == 1 or step % config.log_every == 0 or step == config.steps
+            logged = is_logged(step, config.log_every) or step == config.steps
             if not (logged or step % self.check_every == 0):
                 update()  # nobody looks at this step: no value leaves the device
                 continue
@@ -206,7 +209,8 @@ class Training:
 
         if final is None:
             with torch.no_grad():
-                final = (float(self._loss(alpha, beta).item()), 0.0, 0.0, float(alpha.item()), float(beta.item()))
+                value = sum(float(self.chunk_loss(alpha, beta, x, y)) for x, y in self.chunks)
+                final = (value, 0.0, 0.0, float(alpha.item()), float(beta.item()))
         a, b = self.frame.to_data(final[3], final[4])
         self.result = TrainResult(
             a=a,
@@ -219,10 +223,25 @@ class Training:
             wall_time_s=time.perf_counter() - began,
         )
 
-    def _loss(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        prediction = torch.addcmul(beta, alpha, self.x)  # β + α·x_t in one pass
+    def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """The loss over all rows, a chunk at a time; each chunk's backward() adds its share to .grad.
+
+        Autograd accumulates gradients, so the sum over chunks is exactly the full-batch gradient,
+        while each chunk's temporaries stay small enough to live in cache and be reused.
+        """
+        total = None
+        for x, y in self.chunks:
+            loss = self.chunk_loss(alpha, beta, x, y)  # forward: recorded on the graph
+            loss.backward()  # backward: adds dL_chunk/dα, dL_chunk/dβ to alpha.grad, beta.grad
+            total = loss.detach() if total is None else total + loss.detach()
+        return total
+
+    def _chunk_loss(self, alpha, beta, x, y) -> torch.Tensor:
+        """This chunk's share of the loss: c·Σ(β + α·x_t − y)² with c = ½, 1 and 1/N as the loss asks."""
+        prediction = torch.addcmul(beta, alpha, x)  # β + α·x_t in one pass
         kind = self.loss_kind
-        return kind.scale * torch.nn.functional.mse_loss(prediction, self.y, reduction=kind.reduction)
+        weight = kind.scale / (self.n if kind.reduction == "mean" else 1)
+        return weight * torch.nn.functional.mse_loss(prediction, y, reduction="sum")
 
     def _optimizer(self, params: list[torch.Tensor]) -> Callable[[], None]:
         """A function that applies one update and zeroes the grads."""
@@ -276,6 +295,21 @@ class Training:
         a, b = self.frame.to_data(alpha, beta)
         grad_a, grad_b = self.frame.grad_to_data(grad_alpha, grad_beta)
         return StepRecord(step=step, loss=loss, grad_a=grad_a, grad_b=grad_b, a=a, b=b)
+
+
+def is_logged(step: int, every: int) -> bool:
+    """Every `every`-th step and the first; with every = 0, a log scale: 1–10, 20, 30 … 100, 200 …"""
+    if step == 1:
+        return True
+    if every:
+        return step % every == 0
+    decade = 10 ** max(0, len(str(step)) - 1)
+    return step % decade == 0
+
+
+def _compiled(function):
+    """torch.compile fuses forward and backward into a few loops without temporaries (compiling takes seconds)."""
+    return torch.compile(function, dynamic=False)
 
 
 class Trace:
