@@ -27,3 +27,13 @@ def test_only_cli_imports_typer_and_only_report_imports_rich():
             assert "import typer" not in text, path
         if path.stem != "report":
             assert "from rich" not in text and "import rich" not in text, path
+
+
+def test_the_benchmark_runs_in_its_quick_mode(tmp_path):
+    """The benchmark is not a test of speed; this only keeps it from rotting."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "ingest,step,memory"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CSV ingest" in result.stdout and "floor" in result.stdout and "peak memory" in result.stdout

@@ -1,5 +1,5 @@
 """`python -m linfit` runs the command line (and `torchrun -m linfit` too)."""
 
-from linfit.cli import main
+from linfit.entry import main
 
 main()

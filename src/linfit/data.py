@@ -131,40 +131,108 @@ def _load_fast(handle, name: str, x_col, y_col, sep: str) -> Samples | None:
 
 
 def _read_numeric_columns(handle, name: str, x_col, y_col, sep: str):
-    """((x_name, x), (y_name, y)) when both columns parse as numbers with no gaps; otherwise None."""
+    """((x_name, x), (y_name, y)) when both columns parse as numbers with no gaps; otherwise None.
+
+    pyarrow's streaming reader hands over blocks of rows; each block's two columns are copied into
+    arrays sized from the file's length, and the block is let go: memory stays near the size of x and y.
+    """
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        source = pa.BufferReader(handle.getvalue()) if isinstance(handle, io.BytesIO) else str(handle)
-        table = pacsv.read_csv(source, parse_options=pacsv.ParseOptions(delimiter=sep))
-        names = [str(n) for n in table.column_names]
-        if table.num_rows == 0 or len(set(names)) != len(names):
+        if isinstance(handle, io.BytesIO):
+            source, size = pa.BufferReader(handle.getvalue()), len(handle.getvalue())
+        else:
+            source, size = str(handle), Path(handle).stat().st_size
+        parse = pacsv.ParseOptions(delimiter=sep)
+        if size < STREAM_ABOVE_BYTES:  # small enough: the multi-threaded reader, all at once, is fastest
+            reader = _TableReader(pacsv.read_csv(source, parse_options=parse))
+        else:  # big: block by block, so that the text never sits in memory beside the numbers
+            reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
+        names = [str(n) for n in reader.schema.names]
+        if len(set(names)) != len(names):
             return None
-        found = []
+        indices, found = [], []
         for wanted, role in ((x_col, "x"), (y_col, "y")):
             column_name = _resolve_column(names, wanted, name, role)
-            column = table.column(names.index(column_name))
-            if column.null_count or not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+            field = reader.schema.field(names.index(column_name))
+            if not (pa.types.is_floating(field.type) or pa.types.is_integer(field.type)):
                 return None
-            found.append((column_name, _float64(column)))
-        return found
+            indices.append(names.index(column_name))
+            found.append(column_name)
+        columns = [_Growing(), _Growing()]
+        for batch in reader:
+            for index, column in zip(indices, columns):
+                values = batch.column(index)
+                if values.null_count:
+                    return None
+                expected = reader.rows if isinstance(reader, _TableReader) else _expected_rows(size, batch.num_rows)
+                column.add(_float64(values), expected_total=expected)
+        del reader
+        pa.default_memory_pool().release_unused()  # hand the text buffers back to the system now
+        if columns[0].length == 0:
+            return None
+        return [(found[0], columns[0].array()), (found[1], columns[1].array())]
     except Exception:  # anything pyarrow cannot read cleanly: the careful path will say what it is
         return None
 
 
-def _float64(column) -> np.ndarray:
-    """A chunked pyarrow column (no nulls) as one writable float64 array, read from Arrow's buffers.
+STREAM_ABOVE_BYTES = 64 << 20  # files larger than this are read block by block
+
+
+class _TableReader:
+    """A whole pyarrow table that iterates like the streaming reader."""
+
+    def __init__(self, table) -> None:
+        self.schema = table.schema
+        self.rows = table.num_rows
+        self._batches = table.to_batches()
+
+    def __iter__(self):
+        return iter(self._batches)
+
+
+BLOCK_BYTES = 1 << 20  # text read at a time when streaming: larger blocks read no faster, and hold more
+
+
+def _expected_rows(file_size: int, first_block_rows: int) -> int:
+    """The file's row count, guessed from the rows in its first block of text (2% to spare)."""
+    return int(file_size / BLOCK_BYTES * first_block_rows * 1.02) + first_block_rows
+
+
+class _Growing:
+    """A float64 array filled block by block; it grows by half again when a guess of its size was short."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0)
+        self.length = 0
+
+    def add(self, values: np.ndarray, expected_total: int) -> None:
+        end = self.length + len(values)
+        if end > len(self.buffer):
+            capacity = max(end, expected_total if self.length == 0 else int(len(self.buffer) * 1.5))
+            grown = np.empty(capacity)
+            grown[: self.length] = self.buffer[: self.length]
+            self.buffer = grown
+        self.buffer[self.length : end] = values
+        self.length = end
+
+    def array(self) -> np.ndarray:
+        """The filled part; copied only when the guess overshot by more than a tenth."""
+        if len(self.buffer) > 1.1 * self.length:
+            return self.buffer[: self.length].copy()
+        return self.buffer[: self.length]
+
+
+def _float64(array) -> np.ndarray:
+    """A pyarrow array (no nulls) as float64 numpy, read from Arrow's buffer without copying where it can.
 
     pyarrow's own to_numpy() imports pandas, which costs more than the whole read; this does not.
     """
     import pyarrow as pa
 
-    parts = []
-    for chunk in column.chunks:
-        chunk = chunk.cast(pa.float64())
-        parts.append(np.frombuffer(chunk.buffers()[1], dtype=np.float64, count=len(chunk), offset=chunk.offset * 8))
-    return np.concatenate(parts) if parts else np.empty(0)
+    array = array.cast(pa.float64())
+    return np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array), offset=array.offset * 8)
 
 
 def column_values(table: Table, wanted: str | int, role: str) -> tuple[str, np.ndarray]:
@@ -309,13 +377,16 @@ def _handle_missing(x, y, name, x_name, y_name, drop_na):
 
 
 def _require_finite(values: np.ndarray, name: str, column: str) -> None:
-    """No ±inf, and nothing whose square would overflow."""
-    magnitude = np.abs(values)
-    if values.size and not magnitude.max() <= LARGEST:
-        row = int(np.argmax(magnitude))
-        if np.isinf(values[row]):
-            raise DataError(f"{name}: line {row + 2}, column '{column}': {values[row]} is not a finite number.", "Fix or remove that row.")
-        raise DataError(
-            f"{name}: line {row + 2}, column '{column}': {values[row]:g} is too large (its square overflows).",
-            "Rescale the column (e.g. to thousands or millions of its unit).",
-        )
+    """No ±inf, and nothing whose square would overflow (checked by min and max: no temporary array)."""
+    if not values.size:
+        return
+    low, high = float(values.min()), float(values.max())
+    if max(abs(low), abs(high)) <= LARGEST:
+        return
+    row = int(values.argmax() if abs(high) >= abs(low) else values.argmin())
+    if np.isinf(values[row]):
+        raise DataError(f"{name}: line {row + 2}, column '{column}': {values[row]} is not a finite number.", "Fix or remove that row.")
+    raise DataError(
+        f"{name}: line {row + 2}, column '{column}': {values[row]:g} is too large (its square overflows).",
+        "Rescale the column (e.g. to thousands or millions of its unit).",
+    )

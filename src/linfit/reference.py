@@ -9,10 +9,38 @@ import numpy as np
 from linfit.errors import DataError
 
 
+BLOCK_ROWS = 1 << 20  # centred sums are taken a block at a time: no temporary the size of the data
+
+
 @dataclass(frozen=True)
 class LeastSquares:
     a: float
     b: float
+
+
+@dataclass(frozen=True)
+class Moments:
+    """n, the means, and the centred sums Sxx = Σ(x − x̄)², Sxy = Σ(x − x̄)(y − ȳ), Syy = Σ(y − ȳ)²."""
+
+    n: int
+    x_mean: float
+    y_mean: float
+    sxx: float
+    sxy: float
+    syy: float
+
+
+def moments(x: np.ndarray, y: np.ndarray) -> Moments:
+    """Two passes: the means, then the centred sums, block by block, in float64."""
+    x_mean, y_mean = float(x.mean()), float(y.mean())
+    sxx = sxy = syy = 0.0
+    for start in range(0, x.shape[0], BLOCK_ROWS):
+        dx = x[start : start + BLOCK_ROWS] - x_mean
+        dy = y[start : start + BLOCK_ROWS] - y_mean
+        sxx += float(dx @ dx)
+        sxy += float(dx @ dy)
+        syy += float(dy @ dy)
+    return Moments(int(x.shape[0]), x_mean, y_mean, sxx, sxy, syy)
 
 
 def least_squares(x: np.ndarray, y: np.ndarray) -> LeastSquares:
@@ -20,11 +48,9 @@ def least_squares(x: np.ndarray, y: np.ndarray) -> LeastSquares:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     require_determined(x)
-    x_mean = x.mean()
-    y_mean = y.mean()
-    dx = x - x_mean
-    a = float(dx @ (y - y_mean) / (dx @ dx))
-    return LeastSquares(a=a, b=float(y_mean - a * x_mean))
+    m = moments(x, y)
+    a = m.sxy / m.sxx
+    return LeastSquares(a=a, b=m.y_mean - a * m.x_mean)
 
 
 def require_determined(x: np.ndarray) -> None:

@@ -13,6 +13,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from linfit.reference import BLOCK_ROWS, moments
+
 
 @dataclass(frozen=True)
 class FitStats:
@@ -30,14 +32,12 @@ def fit_stats(x: np.ndarray, y: np.ndarray, a: float, b: float, level: float = 0
     """Statistics of the least-squares line y ≈ a·x + b (a and b from the closed form)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n = int(x.shape[0])
-    x_mean = float(x.mean())
-    dx = x - x_mean
-    sxx = float(dx @ dx)
-    dy = y - y.mean()
-    syy = float(dy @ dy)
-    residuals = y - (a * x + b)
-    sse = float(residuals @ residuals)
+    m = moments(x, y)
+    n, x_mean, sxx, syy = m.n, m.x_mean, m.sxx, m.syy
+    sse = 0.0
+    for start in range(0, n, BLOCK_ROWS):  # the residuals themselves, not Syy − a·Sxy: no cancellation
+        residuals = y[start : start + BLOCK_ROWS] - (a * x[start : start + BLOCK_ROWS] + b)
+        sse += float(residuals @ residuals)
     corr_ab = -x_mean / math.sqrt(sxx / n + x_mean * x_mean)  # cov(a, b) / (se_a·se_b), free of σ̂
     r2 = 1.0 - sse / syy if syy > 0 else None
     if n < 3:
