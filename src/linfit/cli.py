@@ -175,6 +175,8 @@ def train(
     y_col: YCol = None,
     sep: Sep = None,
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=0, help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=0, help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.")] = 0,
     model_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
     history_path: Annotated[Optional[Path], typer.Option("--history", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
     init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
@@ -203,46 +205,48 @@ def train(
         from linfit.plot import require_matplotlib
 
         require_matplotlib()
+    if plot_path is not None and chunk_rows:
+        raise typer.BadParameter("cannot draw data that is streamed from disk; drop --plot or --chunk-rows.", param_hint="--plot")
     torch_ready = _import_in_background("torch")  # overlaps torch's import with reading the file
-    from linfit.data import load_samples
     from linfit.model_file import load_model
+    from linfit.pipeline import prepare
 
     start = load_model(init_from).start() if init_from else None
-    samples = load_samples(data, config.x_col, config.y_col, drop_na=drop_na, sep=sep)
-    if samples.dropped:
-        _notice(quiet, f"dropped {samples.dropped} rows with a missing value.")
-    ols = _reference(samples, config, quiet)
-    stats = None
-    if ols is not None:
-        from linfit.stats import fit_stats
-
-        stats = fit_stats(samples.x, samples.y, ols.a, ols.b)
     torch_ready.join()
-    from linfit.train import Training, configure_threads
+    from linfit.distributed import join, leave
+    from linfit.train import configure_threads, resolve_device
 
-    configure_threads(config.threads, samples.n)
+    group = join(resolve_device(config.device).type)
+    quiet = quiet or (group is not None and not group.is_main)  # only rank 0 speaks
     interrupt = StopOnInterrupt()
+    sparkline = output_format == "table" and sys.stdout.isatty()
     try:
-        sparkline = output_format == "table" and sys.stdout.isatty()
-        training = Training(
-            samples.x, samples.y, config, stop_requested=interrupt.requested, start=start, trace=plot_path is not None or sparkline
+        prepared = prepare(
+            data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
+            stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
         )
-    except DataError as exc:
-        raise _in_file(samples.source, exc) from None
-    history = _run(training, interrupt, output_format, quiet)
+        for warning in prepared.warnings:
+            _notice(quiet, warning)
+        configure_threads(config.threads, prepared.moments.n)
+        training = prepared.training
+        silent = group is not None and not group.is_main
+        history = _run(training, interrupt, "none" if silent else output_format, quiet)
+    finally:
+        if group is not None:
+            leave()
+    if group is not None and not group.is_main:
+        return  # the other processes trained the same line; rank 0 reports and writes it
     result = training.result
-
     from linfit.output import train_json
 
-    data_info = {"source": samples.source, "rows": samples.n, "x": samples.x_name, "y": samples.y_name, "dropped": samples.dropped}
-    fit = train_json(result, history, ols, config, data_info, stats)
+    fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
     fit["init"]["from"] = init_from
-    _show_fit(fit, result, history, ols, config, samples, output_format, stats, training.trace)
-    _save(fit, samples, model_path, history_path, history, init_from)
+    _show_fit(fit, result, history, prepared, config, output_format, training.trace)
+    _save(fit, prepared, model_path, history_path, history, init_from)
     if plot_path is not None:
         from linfit.plot import plot_fit
 
-        plot_fit(plot_path, samples, result, ols, training.trace, config)
+        plot_fit(plot_path, prepared.samples, result, prepared.ols, training.trace, config)
     if result.stop_reason == "interrupted":
         typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED))
@@ -252,24 +256,6 @@ def train(
 
             raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).", "Raise --steps or --lr, or loosen --tol.")
         _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
-
-
-def _reference(samples, config, quiet: bool):
-    """The exact least-squares line, or None (with a warning) when it is not unique and the plain loop was asked for."""
-    from linfit.reference import least_squares
-
-    try:
-        return least_squares(samples.x, samples.y)
-    except DataError as exc:
-        if config.standardize:
-            raise _in_file(samples.source, exc) from None
-        _notice(quiet, f"warning: {samples.source}: {exc.message} The least-squares line is not unique.")
-        return None
-
-
-def _in_file(source: str, error: DataError) -> DataError:
-    """The same data error, naming the file it is about."""
-    return DataError(f"{source}: {error.message}", error.hint)
 
 
 def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool) -> list:
@@ -290,7 +276,7 @@ def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool
     return history
 
 
-def _show_fit(fit, result, history, ols, config, samples, output_format: str, stats, trace) -> None:
+def _show_fit(fit, result, history, prepared, config, output_format: str, trace) -> None:
     from linfit.output import dumps, emit
 
     if output_format == "json":
@@ -302,16 +288,17 @@ def _show_fit(fit, result, history, ols, config, samples, output_format: str, st
 
         out = report.console()
         out.print(report.history_table(history, config.loss))
-        line = f"data {samples.source}: {samples.n} rows, x = '{samples.x_name}', y = '{samples.y_name}'"
+        info = prepared.data_info
+        line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
         curve = [point[1] for point in trace.points] if trace is not None and sys.stdout.isatty() else []
-        out.print(report.train_summary(result, ols, config.loss, line, config.tol, stats, curve))
+        out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
 
 
-def _save(fit, samples, model_path, history_path, history, init_from) -> None:
+def _save(fit, prepared, model_path, history_path, history, init_from) -> None:
     if model_path is not None:
         from linfit.model_file import model_record, save_model
 
-        save_model(model_path, model_record(fit, samples.sha256(), init_from))
+        save_model(model_path, model_record(fit, prepared.sha256(), init_from))
     if history_path is not None:
         from linfit.files import write_atomic
         from linfit.output import history_csv

@@ -390,3 +390,59 @@ def _require_finite(values: np.ndarray, name: str, column: str) -> None:
         f"{name}: line {row + 2}, column '{column}': {values[row]:g} is too large (its square overflows).",
         "Rescale the column (e.g. to thousands or millions of its unit).",
     )
+
+
+def iter_chunks(source: str | Path, x_col="x", y_col="y", sep: str | None = None, chunk_rows: int = 1_000_000):
+    """Stream (x, y) float64 arrays of at most `chunk_rows` rows from a file, never holding the whole of it.
+
+    Each chunk is checked as it comes; a problem is reported with its line, counted from the file's top.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    name = str(source)
+    path = _open_source(name)
+    if not isinstance(path, Path):
+        raise DataError("--chunk-rows reads the file again for every step: it needs a file, not stdin.", "Save the data to a file first.")
+    try:
+        reader = pacsv.open_csv(str(path), parse_options=pacsv.ParseOptions(delimiter=separator_for(name, sep)), read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{name}: cannot read as CSV ({str(exc).splitlines()[0]}).", "Try it without --chunk-rows for a precise error.") from None
+    names = [str(n) for n in reader.schema.names]
+    indices = [names.index(_resolve_column(names, wanted, name, role)) for wanted, role in ((x_col, "x"), (y_col, "y"))]
+    pending_x, pending_y, pending_rows, offset = [], [], 0, 0
+    try:
+        for batch in reader:
+            for index, store in zip(indices, (pending_x, pending_y)):
+                store.append(_checked_column(batch.column(index), name, names[index], offset))
+            offset += batch.num_rows
+            pending_rows += batch.num_rows
+            while pending_rows >= chunk_rows:
+                x, y = np.concatenate(pending_x), np.concatenate(pending_y)
+                yield x[:chunk_rows], y[:chunk_rows]
+                pending_x, pending_y = [x[chunk_rows:]], [y[chunk_rows:]]
+                pending_rows -= chunk_rows
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{name}: after line {offset + 1}: {str(exc).splitlines()[0]}.", "Check that every cell of x and y is a number.") from None
+    if pending_rows:
+        yield np.concatenate(pending_x), np.concatenate(pending_y)
+
+
+def _checked_column(values, name: str, column: str, offset: int) -> np.ndarray:
+    import pyarrow as pa
+
+    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+        raise DataError(f"{name}: column '{column}' is not numeric near line {offset + 2}.", "Check that every cell of x and y is a number.")
+    if values.null_count:
+        row = offset + next(i for i, v in enumerate(values.is_null().to_pylist()) if v)
+        raise DataError(f"{name}: line {row + 2}, column '{column}': missing value.", "Fill it in; --drop-na works without --chunk-rows.")
+    array = np.array(_float64(values))  # a copy: the block's memory is let go
+    try:
+        _require_finite(array, name, column)
+    except DataError as error:  # the row inside this block → the row in the file
+        raise DataError(_shift_line(error.message, offset), error.hint) from None
+    return array
+
+
+def _shift_line(message: str, offset: int) -> str:
+    return re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + offset}", message, count=1)

@@ -65,3 +65,35 @@ def require_determined(x: np.ndarray) -> None:
             f"x is constant (every value is {x[0]:g}): the slope is undetermined.",
             "Add rows with other x, or pass --no-standardize to run plain gradient descent anyway.",
         )
+
+
+def merge_moments(parts: list[Moments]) -> Moments:
+    """Combine the moments of disjoint parts of the data (Chan et al.): the same as over all rows at once."""
+    parts = [p for p in parts if p.n]
+    if not parts:
+        return Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    total = parts[0]
+    for part in parts[1:]:
+        n = total.n + part.n
+        dx = part.x_mean - total.x_mean
+        dy = part.y_mean - total.y_mean
+        weight = total.n * part.n / n
+        total = Moments(
+            n=n,
+            x_mean=total.x_mean + dx * part.n / n,
+            y_mean=total.y_mean + dy * part.n / n,
+            sxx=total.sxx + part.sxx + dx * dx * weight,
+            sxy=total.sxy + part.sxy + dx * dy * weight,
+            syy=total.syy + part.syy + dy * dy * weight,
+        )
+    return total
+
+
+def least_squares_from(m: Moments) -> LeastSquares:
+    """The closed form from moments (streamed or merged across processes)."""
+    if m.n < 2:
+        raise DataError(f"only {m.n} row: a line needs at least two points.", "Add rows.")
+    if m.sxx == 0:
+        raise DataError("x is constant: the slope is undetermined.", "Add rows with other x.")
+    a = m.sxy / m.sxx
+    return LeastSquares(a=a, b=m.y_mean - a * m.x_mean)

@@ -128,3 +128,17 @@ def _beta_fraction(x: float, a: float, b: float) -> float:
         if abs(c * d - 1.0) < 1e-16:
             break
     return result
+
+
+def fit_stats_from_moments(m, a: float, b: float, level: float = 0.95) -> FitStats:
+    """The same figures from moments alone (streamed or merged across processes): SSE = Syy − Sxy²/Sxx."""
+    sse = max(m.syy - m.sxy * m.sxy / m.sxx, 0.0)
+    corr_ab = -m.x_mean / math.sqrt(m.sxx / m.n + m.x_mean * m.x_mean)
+    r2 = 1.0 - sse / m.syy if m.syy > 0 else None
+    if m.n < 3:
+        return FitStats(m.n, r2, None, None, None, None, None, corr_ab)
+    variance = sse / (m.n - 2)
+    se_a = math.sqrt(variance / m.sxx)
+    se_b = math.sqrt(variance * (1.0 / m.n + m.x_mean * m.x_mean / m.sxx))
+    t = t_quantile(0.5 + level / 2, m.n - 2)
+    return FitStats(m.n, r2, math.sqrt(variance), se_a, se_b, (a - t * se_a, a + t * se_a), (b - t * se_b, b + t * se_b), corr_ab)

@@ -17,6 +17,7 @@ the optimum. The run has converged when that distance is within `tol` of |a| and
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -30,7 +31,7 @@ from linfit.config import TrainConfig
 from linfit.errors import DataError, DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
-from linfit.reference import BLOCK_ROWS, moments, require_determined
+from linfit.reference import BLOCK_ROWS, Moments, moments
 
 CHUNK_ROWS = 1 << 18  # rows a chunk: its temporaries stay in cache and are reused, not mapped afresh
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
@@ -101,7 +102,7 @@ def _affine_tensor(values: np.ndarray, shift: float, scale: float, dtype: torch.
     return out
 
 
-def _require_representable(x: np.ndarray, y: np.ndarray, dtype: str, standardize: bool) -> None:
+def require_representable(x: np.ndarray, y: np.ndarray, dtype: str, standardize: bool) -> None:
     """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
     if dtype != "float32":
         return
@@ -115,6 +116,86 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def frame_for(m: Moments, standardize: bool) -> Frame:
+    """Centre x and y and scale x (the loss surface is round, no digit is lost to an offset), or leave them."""
+    if not standardize:
+        return IDENTITY
+    require_spread(m)
+    return Frame(x_shift=m.x_mean, x_scale=math.sqrt(m.sxx / m.n), y_shift=m.y_mean)
+
+
+def require_spread(m: Moments) -> None:
+    if m.n < 2:
+        raise DataError(f"only {m.n} row: a line needs at least two points.", "Add rows, or pass --no-standardize to run plain gradient descent on it anyway.")
+    if m.sxx == 0:
+        raise DataError(
+            f"x is constant (every value is {m.x_mean:g}): the slope is undetermined.",
+            "Add rows with other x, or pass --no-standardize to run plain gradient descent anyway.",
+        )
+
+
+class ArrayChunks:
+    """The data in training coordinates, held in memory, in cache-sized chunks."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, frame: Frame, dtype: torch.dtype, device: torch.device, whole: bool = False):
+        self.x = _affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
+        self.y = _affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
+        # whole: one piece, for torch.compile, whose fused step makes no big temporaries
+        self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
+
+    def __iter__(self):
+        return iter(self.parts)
+
+
+class FileChunks:
+    """The data read afresh from its file at every pass: memory holds one chunk, whatever the file's size.
+
+    With several processes, process `rank` of `world` takes every world-th chunk.
+    """
+
+    def __init__(self, paths, x_col, y_col, sep, chunk_rows: int, frame: Frame, dtype, device, rank: int = 0, world: int = 1):
+        self.paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        self.args = (x_col, y_col, sep, chunk_rows)
+        self.frame, self.dtype, self.device = frame, dtype, device
+        self.rank, self.world = rank, world
+
+    def __iter__(self):
+        from linfit.data import iter_chunks
+
+        chunks = itertools.chain.from_iterable(iter_chunks(path, *self.args) for path in self.paths)
+        for index, (x, y) in enumerate(chunks):
+            if index % self.world != self.rank:
+                continue
+            xt = _affine_tensor(x, self.frame.x_shift, self.frame.x_scale, self.dtype).to(self.device)
+            yt = _affine_tensor(y, self.frame.y_shift, 1.0, self.dtype).to(self.device)
+            yield from zip(xt.split(CHUNK_ROWS), yt.split(CHUNK_ROWS))
+
+
+def shuffled_batches(data, batch_rows: int, buffer_rows: int, seed: int):
+    """Endless mini-batches of exactly `batch_rows` rows, shuffled within a buffer of `buffer_rows` (seeded)."""
+    generator = torch.Generator().manual_seed(seed)
+    carry_x = carry_y = None
+    while True:  # one epoch a turn
+        buffered_x, buffered_y, rows = [], [], 0
+        for x, y in itertools.chain(data, [(None, None)]):
+            if x is not None:
+                buffered_x.append(x)
+                buffered_y.append(y)
+                rows += x.shape[0]
+            if rows >= buffer_rows or (x is None and rows):
+                if carry_x is not None:
+                    buffered_x.insert(0, carry_x)
+                    buffered_y.insert(0, carry_y)
+                xs, ys = torch.cat(buffered_x), torch.cat(buffered_y)
+                order = torch.randperm(xs.shape[0], generator=generator).to(xs.device)
+                xs, ys = xs[order], ys[order]
+                whole = xs.shape[0] // batch_rows * batch_rows
+                for start in range(0, whole, batch_rows):
+                    yield xs[start : start + batch_rows], ys[start : start + batch_rows]
+                carry_x, carry_y = (xs[whole:], ys[whole:]) if whole < xs.shape[0] else (None, None)
+                buffered_x, buffered_y, rows = [], [], 0
 
 
 class Training:
@@ -131,30 +212,45 @@ class Training:
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
-        _require_representable(x, y, config.dtype, config.standardize)
+        require_representable(x, y, config.dtype, config.standardize)
+        m = moments(x, y)
+        frame = frame_for(m, config.standardize)
+        data = ArrayChunks(x, y, frame, DTYPES[config.dtype], resolve_device(config.device), whole=config.compile)
+        self._setup(data, m, frame, config, stop_requested, start, trace)
+
+    @classmethod
+    def over(cls, data, m: Moments, frame: Frame, config: TrainConfig, **options) -> "Training":
+        """Train over any re-iterable source of (x_t, y_t) chunks, e.g. FileChunks, given the data's moments.
+
+        `all_reduce`, when given, sums a tensor across processes (data-parallel training).
+        """
+        training = cls.__new__(cls)
+        training._setup(data, m, frame, config, **options)
+        return training
+
+    def _setup(self, data, m: Moments, frame: Frame, config: TrainConfig, stop_requested=lambda: False, start=None, trace=False, all_reduce=None, batch_rows: int = 0, buffer_rows: int = 0) -> None:
         self.config = config
         self.loss_kind = LOSSES[config.loss]
-        self.n = int(x.shape[0])
+        self.n = m.n
+        self.frame = frame
+        self.data = data
         self.device = resolve_device(config.device)
-        dtype = DTYPES[config.dtype]
-        m = moments(x, y)
+        self.dtype = dtype = DTYPES[config.dtype]
+        self.all_reduce = all_reduce
+        self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
+        # mini-batch SGD: each step sees one shuffled batch, the loss a batch's mean
+        self.batches = shuffled_batches(data, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
+        kind = self.loss_kind
+        rows_per_step = batch_rows or self.n
+        self.weight = kind.scale / rows_per_step if kind.reduction == "mean" else kind.scale * self.n / rows_per_step
+        self.full_weight = kind.scale / self.n if kind.reduction == "mean" else kind.scale
         if config.standardize:
-            # centre x and y and scale x: the loss surface is round and no digit is lost to an offset
-            require_determined(x)
-            self.frame = Frame(x_shift=m.x_mean, x_scale=math.sqrt(m.sxx / m.n), y_shift=m.y_mean)
             mean_x, mean_xx, y_spread = 0.0, 1.0, math.sqrt(m.syy / m.n)
         else:
-            self.frame = IDENTITY
             mean_x, mean_xx = m.x_mean, m.sxx / m.n + m.x_mean**2
             y_spread = math.sqrt(m.syy / m.n + m.y_mean**2)
-        self.x = _affine_tensor(x, self.frame.x_shift, self.frame.x_scale, dtype).to(self.device)
-        self.y = _affine_tensor(y, self.frame.y_shift, 1.0, dtype).to(self.device)
-        self.chunks = list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
-        self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
-        if config.compile:  # fused, the step makes no big temporaries: one chunk is best
-            self.chunks = [(self.x, self.y)]
         # the Hessian of the loss in training coordinates: c·[[E x_t², E x_t], [E x_t, 1]]
-        self.hessian = self.loss_kind.curvature(self.n) * np.array([[mean_xx, mean_x], [mean_x, 1.0]])
+        self.hessian = kind.curvature(self.n) * np.array([[mean_xx, mean_x], [mean_x, 1.0]])
         self.floor = self._rounding_floor(y_spread or abs(m.y_mean) or 1.0, float(torch.finfo(dtype).eps))
         self.stop_requested = stop_requested
         # On the CPU reading a scalar back is free; on a GPU it is a sync, so check less often.
@@ -183,8 +279,8 @@ class Training:
         config = self.config
         start = self.start
         alpha0, beta0 = self.frame.to_training(start.a, start.b)
-        alpha = leaf(alpha0, self.x.dtype, self.device)
-        beta = leaf(beta0, self.x.dtype, self.device)
+        alpha = leaf(alpha0, self.dtype, self.device)
+        beta = leaf(beta0, self.dtype, self.device)
         update = self._optimizer([alpha, beta])
         began = time.perf_counter()
         first_loss = None
@@ -219,9 +315,7 @@ class Training:
             update()
 
         if final is None:
-            with torch.no_grad():
-                value = sum(float(self.chunk_loss(alpha, beta, x, y)) for x, y in self.chunks)
-                final = (value, 0.0, 0.0, float(alpha.item()), float(beta.item()))
+            final = (self.full_loss(alpha, beta), 0.0, 0.0, float(alpha.item()), float(beta.item()))
         a, b = self.frame.to_data(final[3], final[4])
         self.result = TrainResult(
             a=a,
@@ -235,23 +329,43 @@ class Training:
         )
 
     def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        """The loss over all rows, a chunk at a time; each chunk's backward() adds its share to .grad.
+        """The loss over all rows (or one mini-batch), a chunk at a time; each backward() adds to .grad.
 
         Autograd accumulates gradients, so the sum over chunks is exactly the full-batch gradient,
         while each chunk's temporaries stay small enough to live in cache and be reused.
         """
-        total = None
-        for x, y in self.chunks:
-            loss = self.chunk_loss(alpha, beta, x, y)  # forward: recorded on the graph
+        parts = [next(self.batches)] if self.batches is not None else self.data
+        weight = self.weight
+        total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
+        for x, y in parts:
+            loss = self.chunk_loss(alpha, beta, x, y, weight)  # forward: recorded on the graph
             loss.backward()  # backward: adds dL_chunk/dα, dL_chunk/dβ to alpha.grad, beta.grad
-            total = loss.detach() if total is None else total + loss.detach()
+            total = total + loss.detach()
+        if self.all_reduce is not None:  # data-parallel: sum every process's share
+            for p in (alpha, beta):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            packed = torch.stack([total, alpha.grad, beta.grad])
+            self.all_reduce(packed)
+            total = packed[0]
+            alpha.grad.copy_(packed[1])
+            beta.grad.copy_(packed[2])
         return total
 
-    def _chunk_loss(self, alpha, beta, x, y) -> torch.Tensor:
-        """This chunk's share of the loss: c·Σ(β + α·x_t − y)² with c = ½, 1 and 1/N as the loss asks."""
+    def full_loss(self, alpha: torch.Tensor, beta: torch.Tensor) -> float:
+        """The loss over every row, no graph: what the summary reports, in SGD mode too."""
+        with torch.no_grad():
+            total = torch.zeros((), dtype=torch.float64)
+            for x, y in self.data:
+                total += self.chunk_loss(alpha, beta, x, y, self.full_weight).double().cpu()
+            if self.all_reduce is not None:
+                self.all_reduce(total)
+        return float(total)
+
+    @staticmethod
+    def _chunk_loss(alpha, beta, x, y, weight: float) -> torch.Tensor:
+        """A chunk's share of the loss: weight·Σ(β + α·x_t − y)², the weight making it ½·mean, mean or ½·Σ."""
         prediction = torch.addcmul(beta, alpha, x)  # β + α·x_t in one pass
-        kind = self.loss_kind
-        weight = kind.scale / (self.n if kind.reduction == "mean" else 1)
         return weight * torch.nn.functional.mse_loss(prediction, y, reduction="sum")
 
     def _optimizer(self, params: list[torch.Tensor]) -> Callable[[], None]:

@@ -1,0 +1,67 @@
+"""Data-parallel training on PyTorch's own engine: `torchrun --nproc-per-node N -m linfit train ...`.
+
+torchrun sets RANK, WORLD_SIZE and the rendezvous; each process reads its share of the rows, and the
+gradient and loss of every step are summed across processes (gloo on the CPU, nccl on CUDA), so the
+result is the single-process one. Only rank 0 prints and writes files. Without torchrun nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from linfit.reference import Moments, merge_moments
+
+
+@dataclass(frozen=True)
+class Group:
+    rank: int
+    world: int
+    all_reduce: Callable  # sums a tensor in place across processes
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def merged(self, local: Moments) -> Moments:
+        """Every process's moments, merged: the moments of all the rows."""
+        import torch.distributed as dist
+
+        parts: list = [None] * self.world
+        dist.all_gather_object(parts, local)
+        return merge_moments(parts)
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def join(device_type: str) -> Group | None:
+    """Join the process group torchrun set up, or None when running alone."""
+    if not launched_by_torchrun():
+        return None
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    if device_type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+    def all_reduce(tensor):
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+    return Group(rank=dist.get_rank(), world=dist.get_world_size(), all_reduce=all_reduce)
+
+
+def leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def share(n: int, rank: int, world: int) -> slice:
+    """The rows of an n-row file that process `rank` of `world` trains on: a contiguous block."""
+    return slice(n * rank // world, n * (rank + 1) // world)
