@@ -294,6 +294,17 @@ def bench_memory(path: Path, rows_count: int) -> list[tuple]:
     ]
 
 
+def bench_streaming(small: int, large: int) -> list[tuple]:
+    """Peak memory of --chunk-rows while the file grows tenfold: it should not grow with it."""
+    rows = []
+    chunk = max(small // 10, 1000)
+    for count in (small, large):
+        path = make_csv(count)
+        peak = peak_rss_mb([PY, "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"])
+        rows.append((f"--chunk-rows {chunk}, {count:.0e} rows ({path.stat().st_size / 2**20:.0f} MB of CSV)", f"{peak:.0f} MB", "", "peak RSS"))
+    return rows
+
+
 def machine() -> str:
     import torch
 
@@ -316,7 +327,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (the tests run this)")
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile step")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--only", default="", help="comma-separated sections: startup,ingest,train,step,threads,memory")
+    parser.add_argument("--only", default="", help="comma-separated sections: startup,ingest,train,step,threads,memory,streaming")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 7)
     medium, large = (10**4, 10**5) if args.quick else (10**6, 10**7)
@@ -327,6 +338,7 @@ def main() -> None:
         ("step", f"one full-batch step at {large:.0e} rows", lambda: bench_step(large, repeats, args.compile)),
         ("threads", "threads", lambda: bench_threads(1 if args.quick else 3, (10**4,) if args.quick else (10**5, 10**6))),
         ("memory", f"peak memory, {large:.0e} rows", lambda: bench_memory(make_csv(large), large)),
+        ("streaming", "streaming from disk", lambda: bench_streaming(medium, large)),
     ]
     wanted = set(filter(None, args.only.split(",")))
     sections = [(title, run) for key, title, run in sections if not wanted or key in wanted]
