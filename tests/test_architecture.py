@@ -9,7 +9,10 @@ import pytest
 
 from conftest import ROOT
 
-CORE = ["config", "data", "errors", "gradient", "losses", "model", "output", "reference", "train"]
+CORE = [
+    "config", "data", "distributed", "errors", "expression", "files", "gradient", "graph", "losses",
+    "model", "model_file", "output", "pipeline", "plot", "reference", "stats", "train",
+]
 
 
 @pytest.mark.parametrize("module", CORE)

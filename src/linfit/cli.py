@@ -375,23 +375,19 @@ def predict(
 
 
 def _show_predictions(saved, values, predictions, x_name, frame, output_format: str) -> None:
-    from linfit.output import dumps, emit, predictions_csv, predictions_json
+    from linfit.output import dumps, emit, or_null, predictions_csv, predictions_json
 
     if output_format == "json":
         emit(sys.stdout, dumps(predictions_json(saved, values, predictions, x_name)) + "\n")
     elif output_format == "jsonl":
         for xi, pi in zip(values.tolist(), predictions.tolist()):
-            emit(sys.stdout, dumps({x_name: _finite(xi), "prediction": _finite(pi)}) + "\n")
+            emit(sys.stdout, dumps({x_name: or_null(xi), "prediction": or_null(pi)}) + "\n")
     elif output_format == "csv":
         emit(sys.stdout, predictions_csv(values, predictions, x_name, frame))
     else:
         from linfit import report
 
         report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
-
-
-def _finite(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
 
 
 @app.command()

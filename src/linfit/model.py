@@ -38,7 +38,3 @@ def leaf(value: float, dtype: torch.dtype, device: torch.device | str = "cpu") -
     """A 0-dim parameter that autograd tracks (requires_grad=True)."""
     return torch.tensor(value, dtype=dtype, device=device, requires_grad=True)
 
-
-def predict(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """ŷ = a·x + b, written as the notebook writes it."""
-    return torch.add(torch.mul(a, x), b)

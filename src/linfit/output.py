@@ -147,8 +147,8 @@ def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
         "a": saved.a,
         "b": saved.b,
         "x_name": x_name,
-        "x": [_or_null(v) for v in x.tolist()],
-        "prediction": [_or_null(v) for v in predictions.tolist()],
+        "x": [or_null(v) for v in x.tolist()],
+        "prediction": [or_null(v) for v in predictions.tolist()],
     }
 
 
@@ -163,5 +163,6 @@ def repr_float(value: float) -> str:
     return repr(float(value))
 
 
-def _or_null(value: float) -> float | None:
+def or_null(value: float) -> float | None:
+    """JSON has no NaN or infinity: such a value is written as null."""
     return value if value == value and abs(value) != float("inf") else None

@@ -5,7 +5,6 @@ process's share of a data-parallel run. The command line calls this; it prints n
 from __future__ import annotations
 
 import glob
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -13,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from linfit.config import TrainConfig
-from linfit.data import STDIN, iter_chunks, load_samples
+from linfit.data import STDIN, files_sha256, iter_chunks, load_samples
 from linfit.distributed import Group, share
 from linfit.errors import DataError, UsageError
 from linfit.model import DTYPES, Start
@@ -34,14 +33,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
 
     def sha256(self) -> str:
-        if self.samples is not None:
-            return self.samples.sha256()
-        digest = hashlib.sha256()
-        for source in self.sources:
-            with open(source, "rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()
+        return self.samples.sha256() if self.samples is not None else files_sha256(self.sources)
 
 
 def expand(data: str) -> list[str]:

@@ -45,24 +45,19 @@ def moments(x: np.ndarray, y: np.ndarray) -> Moments:
 
 def least_squares(x: np.ndarray, y: np.ndarray) -> LeastSquares:
     """a = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)², b = ȳ − a·x̄, centred first so that x far from 0 loses no digits."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    require_determined(x)
-    m = moments(x, y)
-    a = m.sxy / m.sxx
-    return LeastSquares(a=a, b=m.y_mean - a * m.x_mean)
+    return least_squares_from(moments(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
 
 
-def require_determined(x: np.ndarray) -> None:
-    """Raise unless x determines a unique line: at least two rows and two distinct x values."""
-    if x.shape[0] < 2:
+def require_spread(m: Moments) -> None:
+    """Raise unless the data determine a unique line: at least two rows and two distinct x values."""
+    if m.n < 2:
         raise DataError(
-            f"only {x.shape[0]} row: a line needs at least two points.",
+            f"only {m.n} row: a line needs at least two points.",
             "Add rows, or pass --no-standardize to run plain gradient descent on it anyway.",
         )
-    if np.all(x == x[0]):
+    if m.sxx == 0:
         raise DataError(
-            f"x is constant (every value is {x[0]:g}): the slope is undetermined.",
+            f"x is constant (every value is {m.x_mean:g}): the slope is undetermined.",
             "Add rows with other x, or pass --no-standardize to run plain gradient descent anyway.",
         )
 
@@ -90,10 +85,7 @@ def merge_moments(parts: list[Moments]) -> Moments:
 
 
 def least_squares_from(m: Moments) -> LeastSquares:
-    """The closed form from moments (streamed or merged across processes)."""
-    if m.n < 2:
-        raise DataError(f"only {m.n} row: a line needs at least two points.", "Add rows.")
-    if m.sxx == 0:
-        raise DataError("x is constant: the slope is undetermined.", "Add rows with other x.")
+    """The closed form from moments (of arrays, streamed, or merged across processes)."""
+    require_spread(m)
     a = m.sxy / m.sxx
     return LeastSquares(a=a, b=m.y_mean - a * m.x_mean)

@@ -31,7 +31,7 @@ from linfit.config import TrainConfig
 from linfit.errors import DataError, DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
-from linfit.reference import BLOCK_ROWS, Moments, moments
+from linfit.reference import BLOCK_ROWS, Moments, moments, require_spread
 
 CHUNK_ROWS = 1 << 18  # rows a chunk: its temporaries stay in cache and are reused, not mapped afresh
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
@@ -124,16 +124,6 @@ def frame_for(m: Moments, standardize: bool) -> Frame:
         return IDENTITY
     require_spread(m)
     return Frame(x_shift=m.x_mean, x_scale=math.sqrt(m.sxx / m.n), y_shift=m.y_mean)
-
-
-def require_spread(m: Moments) -> None:
-    if m.n < 2:
-        raise DataError(f"only {m.n} row: a line needs at least two points.", "Add rows, or pass --no-standardize to run plain gradient descent on it anyway.")
-    if m.sxx == 0:
-        raise DataError(
-            f"x is constant (every value is {m.x_mean:g}): the slope is undetermined.",
-            "Add rows with other x, or pass --no-standardize to run plain gradient descent anyway.",
-        )
 
 
 class ArrayChunks:
