@@ -139,10 +139,11 @@ XCol = Annotated[Optional[str], typer.Option("--x-col", help="Column of x: heade
 YCol = Annotated[Optional[str], typer.Option("--y-col", help="Column of y: header name or 0-based index. [default: y]", show_default=False)]
 
 
-def _config(path: Optional[Path], **flags: Any):
-    from linfit.config import resolve_config
+def _config(path: Optional[Path], arguments: dict[str, Any]):
+    """The command's configuration: defaults < file < the flags among its arguments (named as the keys)."""
+    from linfit.config import KEYS, resolve_config
 
-    return resolve_config(path, flags)
+    return resolve_config(path, {key: value for key, value in arguments.items() if key in KEYS})
 
 
 def _notice(quiet: bool, message: str) -> None:
@@ -191,11 +192,7 @@ def train(
 
     [bold]Example:[/] linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json
     """
-    config = _config(
-        config_path, lr=lr, steps=steps, tol=tol, optimizer=optimizer, momentum=momentum, loss=loss,
-        standardize=standardize, init=init, init_a=init_a, init_b=init_b, dtype=dtype, device=device,
-        seed=seed, log_every=log_every, threads=threads, compile=compile, x_col=x_col, y_col=y_col,
-    )
+    config = _config(config_path, locals())
     from linfit.files import check_writable
 
     for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot")):
@@ -533,6 +530,7 @@ def show_config(
     log_every: LogEvery = None,
     threads: Threads = None,
     compile: Compile = None,
+    compile: Compile = None,
     x_col: XCol = None,
     y_col: YCol = None,
 ) -> None:
@@ -544,11 +542,7 @@ def show_config(
     """
     from linfit.config import to_yaml
 
-    config = _config(
-        config_path, lr=lr, steps=steps, tol=tol, optimizer=optimizer, momentum=momentum, loss=loss,
-        standardize=standardize, init=init, init_a=init_a, init_b=init_b, dtype=dtype, device=device,
-        seed=seed, log_every=log_every, threads=threads, compile=compile, x_col=x_col, y_col=y_col,
-    )
+    config = _config(config_path, locals())
     typer.echo(to_yaml(config), nl=False)
 
 
