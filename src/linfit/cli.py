@@ -530,7 +530,6 @@ def show_config(
     log_every: LogEvery = None,
     threads: Threads = None,
     compile: Compile = None,
-    compile: Compile = None,
     x_col: XCol = None,
     y_col: YCol = None,
 ) -> None:
