@@ -117,26 +117,26 @@ StreamFormat = Annotated[
     typer.Option("--format", "-f", help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
-Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). [default: tab for .tsv, else comma]", show_default=False)]
+Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). \\[default: tab for .tsv, else comma]", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. [default: 0.9]", show_default=False)]
-Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. [default: 1000]", show_default=False)]
-Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when a and b are within tol (relative) of the optimum. [default: 1e-10]", show_default=False)]
-OptimizerOpt = Annotated[Optional[Literal["sgd", "momentum", "adam"]], typer.Option("--optimizer", help="sgd, momentum or adam. [default: sgd]", show_default=False)]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="Momentum factor for --optimizer momentum. [default: 0.9]", show_default=False)]
-LossOpt = Annotated[Optional[Literal["half_mse", "mse", "half_sse"]], typer.Option("--loss", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr². [default: half_mse]", show_default=False)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. \\[default: 0.9]", show_default=False)]
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. \\[default: 1000]", show_default=False)]
+Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when a and b are within tol (relative) of the optimum. \\[default: 1e-10]", show_default=False)]
+OptimizerOpt = Annotated[Optional[Literal["sgd", "momentum", "adam"]], typer.Option("--optimizer", help="sgd, momentum or adam. \\[default: sgd]", show_default=False)]
+MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="Momentum factor for --optimizer momentum. \\[default: 0.9]", show_default=False)]
+LossOpt = Annotated[Optional[Literal["half_mse", "mse", "half_sse"]], typer.Option("--loss", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr². \\[default: half_mse]", show_default=False)]
 Standardize = Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="Train on standardised x (default) or run the plain loop on raw x.", show_default=False)]
-InitOpt = Annotated[Optional[Literal["values", "zeros", "xavier_normal"]], typer.Option("--init", help="Starting point: values (--init-a, --init-b), zeros or xavier_normal. [default: values]", show_default=False)]
-InitA = Annotated[Optional[float], typer.Option("--init-a", help="Starting slope a. [default: 1.0]", show_default=False)]
-InitB = Annotated[Optional[float], typer.Option("--init-b", help="Starting intercept b. [default: 0.5]", show_default=False)]
+InitOpt = Annotated[Optional[Literal["values", "zeros", "xavier_normal"]], typer.Option("--init", help="Starting point: values (--init-a, --init-b), zeros or xavier_normal. \\[default: values]", show_default=False)]
+InitA = Annotated[Optional[float], typer.Option("--init-a", help="Starting slope a. \\[default: 1.0]", show_default=False)]
+InitB = Annotated[Optional[float], typer.Option("--init-b", help="Starting intercept b. \\[default: 0.5]", show_default=False)]
 DTypeOpt = Annotated[Optional[Literal["float64", "float32"]], typer.Option("--dtype", help="[default: float64]", show_default=False)]
 DeviceOpt = Annotated[Optional[Literal["cpu", "cuda", "auto"]], typer.Option("--device", help="[default: cpu]", show_default=False)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for everything random. [default: 0]", show_default=False)]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log every this many steps; 0: 1–10, then every 10th, every 100th... (first and last always). [default: 0]", show_default=False)]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads; 0 chooses by data size. [default: 0]", show_default=False)]
-Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Fuse each step with torch.compile (long runs on big data). [default: no]", show_default=False)]
-XCol = Annotated[Optional[str], typer.Option("--x-col", help="Column of x: header name or 0-based index. [default: x]", show_default=False)]
-YCol = Annotated[Optional[str], typer.Option("--y-col", help="Column of y: header name or 0-based index. [default: y]", show_default=False)]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for everything random. \\[default: 0]", show_default=False)]
+LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log every this many steps; 0: 1–10, then every 10th, every 100th... (first and last always). \\[default: 0]", show_default=False)]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads; 0 chooses by data size. \\[default: 0]", show_default=False)]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Fuse each step with torch.compile (long runs on big data). \\[default: no]", show_default=False)]
+XCol = Annotated[Optional[str], typer.Option("--x-col", help="Column of x: header name or 0-based index. \\[default: x]", show_default=False)]
+YCol = Annotated[Optional[str], typer.Option("--y-col", help="Column of y: header name or 0-based index. \\[default: y]", show_default=False)]
 
 
 def _config(path: Optional[Path], arguments: dict[str, Any]):
@@ -337,7 +337,7 @@ def predict(
     model: Annotated[str, typer.Argument(help="A model file written by linfit train -o.", show_default=False)],
     data: Annotated[Optional[str], typer.Argument(help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
     x: Annotated[Optional[list[float]], typer.Option("--x", help="An x to predict at; repeat for several.", show_default=False)] = None,
-    x_col: Annotated[Optional[str], typer.Option("--x-col", help="Column of x. [default: the model's]", show_default=False)] = None,
+    x_col: Annotated[Optional[str], typer.Option("--x-col", help="Column of x. \\[default: the model's]", show_default=False)] = None,
     sep: Sep = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
