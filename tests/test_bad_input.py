@@ -240,3 +240,15 @@ def test_float64_training_agrees_with_lstsq_on_well_posed_data(a, b, centre, spr
     ref_a, ref_b = lstsq(x, y)
     assert abs(result.a - ref_a) <= 1e-9 * abs(exact_a) + abs(ref_a - exact_a)
     assert abs(result.b - ref_b) <= 1e-9 * abs(exact_b) + abs(ref_b - exact_b) + inherent
+
+
+def test_stdin_from_a_terminal_is_refused_rather_than_waited_on(monkeypatch):
+    import io as _io
+
+    class Terminal(_io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    with pytest.raises(DataError, match="stdin is a terminal"):
+        load_samples("-")

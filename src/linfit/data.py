@@ -256,6 +256,8 @@ def separator_hint(header: str) -> str | None:
 
 def _open_source(name: str):
     if name == STDIN:
+        if sys.stdin is None or sys.stdin.isatty():  # nothing piped in: reading would wait forever
+            raise DataError("'-' reads the data from stdin, but stdin is a terminal.", "Pipe the data in: linfit train - < data.csv")
         return io.BytesIO(sys.stdin.buffer.read())
     path = Path(name)
     if path.is_dir():
