@@ -51,6 +51,11 @@ def test_graph_structure_matches_grad_fn(expression):
     assert names(node) == torch_graph_names(evaluation.output.grad_fn)
 
 
+def test_csv_output_has_a_row_per_variable(invoke):
+    result = invoke("graph", "2*(x-y)+z", "-v", "x=1", "-v", "y=2", "-v", "z=5", "-f", "csv")
+    assert result.stdout.splitlines() == ["variable,value,grad", "x,1.0,2.0", "y,2.0,-2.0", "z,5.0,1.0"]
+
+
 def test_dot_output_is_graphviz_text(invoke):
     result = invoke("graph", "2*(x-y)+z", "-v", "x=1", "-v", "y=2", "-v", "z=5", "-f", "dot")
     text = result.stdout

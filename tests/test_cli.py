@@ -85,7 +85,7 @@ def test_help_does_not_import_torch_or_pandas():
     assert "torch" not in result.stdout and "pandas" not in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "grad", "config"])
+@pytest.mark.parametrize("command", ["train", "grad", "graph", "predict", "config"])
 def test_every_command_has_a_summary_and_an_example(command, invoke):
     result = invoke(command, "--help")
     assert result.exit_code == 0

@@ -460,12 +460,13 @@ def graph(
     check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
     check_tol: Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")] = 1e-6,
     output_format: Annotated[
-        Literal["table", "json", "dot"], typer.Option("--format", "-f", help="table (a tree in the terminal), json, or dot (Graphviz text).")
+        Literal["table", "json", "jsonl", "csv", "dot"],
+        typer.Option("--format", "-f", help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text)."),
     ] = "table",
 ) -> None:
-    """Build an expression from torch operations, call backward(), and show the graph and every partial derivative.
+    """Show the graph autograd records for an expression, and every partial derivative.
 
-    Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
+    Builds the expression from torch operations on tensors with requires_grad=True and calls backward(). Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
 
     [bold]Example:[/] linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5   [dim](s = 3; ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1)[/]
     """
@@ -481,8 +482,13 @@ def graph(
     checked = _check_expression(expression, values, partials, value, check_tol) if check else None
     from linfit.output import dumps, emit, expression_json
 
-    if output_format == "json":
+    if output_format in ("json", "jsonl"):
         emit(sys.stdout, dumps(expression_json(expression, value, partials, node, checked)) + "\n")
+    elif output_format == "csv":
+        from linfit.output import to_csv
+
+        rows = [{"variable": name, "value": values[name], "grad": grad} for name, grad in partials.items()]
+        emit(sys.stdout, to_csv(rows, ("variable", "value", "grad")))
     elif output_format == "dot":
         from linfit.graph import to_dot
 
