@@ -128,3 +128,33 @@ def test_cuda_streaming_and_float32(data):
     out = train_json(path, "--device", "cuda", "--dtype", "float32", "--chunk-rows", "1000")
     a, b = exact_least_squares(x, y)
     assert relative(out["a"], a) < 1e-5
+
+
+def test_big_float32_files_are_read_once_into_float32(data, invoke, monkeypatch):
+    """Above the streaming threshold a float32 run keeps no float64 copy; the reference stays exact."""
+    import linfit.pipeline
+
+    path, x, y = data
+    usual = parse_json(invoke("train", path, "-f", "json", "--dtype", "float32").stdout)
+    monkeypatch.setattr(linfit.pipeline, "STREAM_ABOVE_BYTES", 0)
+    seen = []
+    real = linfit.pipeline.load_shifted_float32
+    monkeypatch.setattr(linfit.pipeline, "load_shifted_float32", lambda *a, **k: seen.append(1) or real(*a, **k))
+    lean = parse_json(invoke("train", path, "-f", "json", "--dtype", "float32").stdout)
+    assert seen and lean["converged"]
+    a, b = exact_least_squares(x, y)
+    assert relative(lean["ols"]["a"], a) <= 1e-12 and relative(lean["ols"]["b"], b) <= 1e-12
+    assert relative(lean["a"], a) <= 1e-5 and relative(lean["b"], b) <= 1e-4
+    assert lean["stats"]["se_a"] == pytest.approx(usual["stats"]["se_a"], rel=1e-9)
+    assert lean["stats"]["r2"] == pytest.approx(usual["stats"]["r2"], rel=1e-12)
+
+
+def test_the_float32_reader_steps_aside_for_files_it_cannot_take(tmp_path, invoke, monkeypatch):
+    import linfit.pipeline
+
+    monkeypatch.setattr(linfit.pipeline, "STREAM_ABOVE_BYTES", 0)
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("x,y\n1,2\n,3\n2,4.1\n3,6.2\n")
+    result = invoke("train", gaps, "--dtype", "float32")
+    assert result.exit_code == 3 and "line 3" in result.stderr  # the careful path's precise error
+    assert invoke("train", gaps, "--dtype", "float32", "--drop-na", "-q").exit_code == 0

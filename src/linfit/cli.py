@@ -221,6 +221,7 @@ def train(
         prepared = prepare(
             data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
+            need_samples=plot_path is not None,
         )
         for warning in prepared.warnings:
             _notice(quiet, warning)

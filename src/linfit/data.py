@@ -206,17 +206,17 @@ def _expected_rows(file_size: int, first_block_rows: int) -> int:
 
 
 class _Growing:
-    """A float64 array filled block by block; it grows by half again when a guess of its size was short."""
+    """An array filled block by block; it grows by half again when a guess of its size was short."""
 
-    def __init__(self) -> None:
-        self.buffer = np.empty(0)
+    def __init__(self, dtype=np.float64) -> None:
+        self.buffer = np.empty(0, dtype=dtype)
         self.length = 0
 
     def add(self, values: np.ndarray, expected_total: int) -> None:
         end = self.length + len(values)
         if end > len(self.buffer):
             capacity = max(end, expected_total if self.length == 0 else int(len(self.buffer) * 1.5))
-            grown = np.empty(capacity)
+            grown = np.empty(capacity, dtype=self.buffer.dtype)
             grown[: self.length] = self.buffer[: self.length]
             self.buffer = grown
         self.buffer[self.length : end] = values
@@ -227,6 +227,63 @@ class _Growing:
         if len(self.buffer) > 1.1 * self.length:
             return self.buffer[: self.length].copy()
         return self.buffer[: self.length]
+
+
+@dataclass(frozen=True)
+class ShiftedFloat32:
+    """x − x_shift and y − y_shift in float32, and the exact float64 moments of x and y."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_shift: float
+    y_shift: float
+    moments: object  # reference.Moments
+    x_name: str
+    y_name: str
+
+
+def load_shifted_float32(source: str, x_col, y_col, sep: str | None, shift: bool) -> ShiftedFloat32 | None:
+    """One streamed pass that keeps x and y in float32 only, less the first block's means (so no offset
+    costs float32 digits), while merging each block's float64 moments for the exact reference.
+
+    None when the file needs the careful path (gaps, text, values that are not finite, stdin...).
+    """
+    from linfit.reference import merge_moments, moments
+
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        size = Path(source).stat().st_size
+        parse = pacsv.ParseOptions(delimiter=separator_for(source, sep))
+        reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
+        names = [str(n) for n in reader.schema.names]
+        if len(set(names)) != len(names):
+            return None
+        found = [_resolve_column(names, wanted, source, role) for wanted, role in ((x_col, "x"), (y_col, "y"))]
+        indices = [names.index(name) for name in found]
+        columns, parts, shifts = [_Growing(np.float32), _Growing(np.float32)], [], None
+        for batch in reader:
+            block = []
+            for index in indices:
+                values = batch.column(index)
+                if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+                    return None
+                block.append(_float64(values))
+            if not all(np.isfinite(v).all() and np.abs(v).max(initial=0) <= LARGEST for v in block):
+                return None
+            shifts = shifts or ((float(block[0].mean()), float(block[1].mean())) if shift else (0.0, 0.0))
+            parts.append(moments(block[0], block[1]))
+            expected = _expected_rows(size, batch.num_rows)
+            for values, shift_by, column in zip(block, shifts, columns):
+                column.add((values - shift_by).astype(np.float32), expected_total=expected)
+        del reader
+        pa.default_memory_pool().release_unused()
+    except Exception:  # anything else: the careful path will say what it is
+        return None
+    if not parts:
+        return None
+    return ShiftedFloat32(columns[0].array(), columns[1].array(), shifts[0], shifts[1], merge_moments(parts), found[0], found[1])
 
 
 def _float64(array) -> np.ndarray:

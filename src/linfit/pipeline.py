@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from linfit.config import TrainConfig
-from linfit.data import STDIN, files_sha256, iter_chunks, load_samples
+from linfit.data import STDIN, STREAM_ABOVE_BYTES, files_sha256, iter_chunks, load_samples, load_shifted_float32
 from linfit.distributed import Group, share
 from linfit.errors import DataError, UsageError
 from linfit.model import DTYPES, Start
@@ -58,14 +58,18 @@ def prepare(
     stop_requested: Callable[[], bool] = lambda: False,
     trace: bool = False,
     group: Group | None = None,
+    need_samples: bool = False,
 ) -> Prepared:
     sources = expand(data)
     rank, world = (group.rank, group.world) if group else (0, 1)
     label = sources[0] if len(sources) == 1 else data
     warnings: list[str] = []
     samples = None
+    shifted = _lean_float32(sources, config, sep, chunk_rows, drop_na, world, need_samples)
     if chunk_rows:
         local = _streamed_moments(sources, config, sep, chunk_rows, rank, world)
+    elif shifted is not None:
+        local = shifted.moments
     else:
         samples = _load_share(sources, config, sep, drop_na, rank, world)
         if samples.dropped:
@@ -88,6 +92,8 @@ def prepare(
     dtype, device = DTYPES[config.dtype], resolve_device(config.device)
     if chunk_rows:
         source = FileChunks(sources, config.x_col, config.y_col, sep, chunk_rows, frame, dtype, device, rank, world)
+    elif shifted is not None:
+        source = ArrayChunks.from_shifted(shifted, frame, device)
     else:
         source = ArrayChunks(samples.x, samples.y, frame, dtype, device, whole=config.compile and not batch_size)
     training = Training.over(
@@ -96,12 +102,26 @@ def prepare(
         all_reduce=group.all_reduce if group else None,
         batch_rows=batch_size, buffer_rows=max(16 * batch_size, chunk_rows),
     )
-    x_name = samples.x_name if samples is not None else str(config.x_col)
-    y_name = samples.y_name if samples is not None else str(config.y_col)
+    named = samples if samples is not None else shifted
+    x_name = named.x_name if named is not None else str(config.x_col)
+    y_name = named.y_name if named is not None else str(config.y_col)
     info = {"source": label, "rows": m.n, "x": x_name, "y": y_name, "dropped": samples.dropped if samples else 0}
     if world > 1:
         info["processes"] = world
     return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, warnings)
+
+
+def _lean_float32(sources, config: TrainConfig, sep, chunk_rows: int, drop_na: bool, world: int, need_samples: bool):
+    """A big file trained in float32 is read once into float32 only: no float64 copy of x and y is kept.
+
+    The reference and statistics then come from the moments (merged block by block, in float64).
+    """
+    if config.dtype != "float32" or chunk_rows or drop_na or world > 1 or need_samples or len(sources) != 1:
+        return None
+    source = sources[0]
+    if source == STDIN or not Path(source).is_file() or Path(source).stat().st_size < STREAM_ABOVE_BYTES:
+        return None
+    return load_shifted_float32(source, config.x_col, config.y_col, sep, shift=config.standardize)
 
 
 def _load_share(sources: list[str], config: TrainConfig, sep, drop_na: bool, rank: int, world: int):

@@ -135,6 +135,17 @@ class ArrayChunks:
         # whole: one piece, for torch.compile, whose fused step makes no big temporaries
         self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
 
+    @classmethod
+    def from_shifted(cls, data, frame: Frame, device: torch.device) -> "ArrayChunks":
+        """Training tensors made in place from x − x_shift, y − y_shift in float32 (no second copy)."""
+        chunks = cls.__new__(cls)
+        chunks.x, chunks.y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+        chunks.x.sub_(frame.x_shift - data.x_shift).div_(frame.x_scale)
+        chunks.y.sub_(frame.y_shift - data.y_shift)
+        chunks.x, chunks.y = chunks.x.to(device), chunks.y.to(device)
+        chunks.parts = list(zip(chunks.x.split(CHUNK_ROWS), chunks.y.split(CHUNK_ROWS)))
+        return chunks
+
     def __iter__(self):
         return iter(self.parts)
 
