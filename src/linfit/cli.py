@@ -556,7 +556,7 @@ def _import_in_background(module: str) -> threading.Thread:
     """Start importing a module on another thread; join() before using it."""
     import importlib
 
-    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}")
+    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=False, name=f"import-{module}")
     thread.start()
     return thread
 
