@@ -209,7 +209,8 @@ def train(
     from linfit.pipeline import prepare
 
     start = load_model(init_from).start() if init_from else None
-    torch_ready.join()
+    if torch_ready is not None:
+        torch_ready.join()
     from linfit.distributed import join, leave
     from linfit.train import configure_threads, resolve_device
 
@@ -552,11 +553,13 @@ def show_config(
     typer.echo(to_yaml(config), nl=False)
 
 
-def _import_in_background(module: str) -> threading.Thread:
-    """Start importing a module on another thread; join() before using it."""
+def _import_in_background(module: str) -> threading.Thread | None:
+    """Start importing a module on another thread (join() before using it); None if it is already under way."""
     import importlib
 
-    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=False, name=f"import-{module}")
+    if module in sys.modules:  # imported, or being imported by the launcher (linfit.entry)
+        return None
+    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}")
     thread.start()
     return thread
 
