@@ -116,6 +116,7 @@ StreamFormat = Annotated[
     Literal["table", "json", "jsonl", "csv"],
     typer.Option("--format", "-f", help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv."),
 ]
+CheckTol = Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). \\[default: tab for .tsv, else comma]", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
@@ -401,7 +402,7 @@ def grad(
     explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False,
     lr: Annotated[Optional[float], typer.Option("--lr", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")] = False,
-    check_tol: Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")] = 1e-6,
+    check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
         typer.Option("--format", "-f", help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz)."),
@@ -460,7 +461,7 @@ def graph(
     expression: Annotated[str, typer.Argument(help="An expression such as '2*(x-y)+z'.", show_default=False)],
     var: Annotated[Optional[list[str]], typer.Option("--var", "-v", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
-    check_tol: Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")] = 1e-6,
+    check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
         typer.Option("--format", "-f", help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text)."),

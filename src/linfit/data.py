@@ -138,48 +138,66 @@ def _load_fast(handle, name: str, x_col, y_col, sep: str) -> Samples | None:
 def _read_numeric_columns(handle, name: str, x_col, y_col, sep: str):
     """((x_name, x), (y_name, y)) when both columns parse as numbers with no gaps; otherwise None.
 
-    pyarrow's streaming reader hands over blocks of rows; each block's two columns are copied into
-    arrays sized from the file's length, and the block is let go: memory stays near the size of x and y.
+    Each block's two columns are copied into arrays sized from the file's length, and the block is let
+    go: memory stays near the size of x and y.
     """
     try:
         import pyarrow as pa
-        import pyarrow.csv as pacsv
 
         if isinstance(handle, io.BytesIO):
             source, size = pa.BufferReader(handle.getvalue()), len(handle.getvalue())
         else:
             source, size = str(handle), Path(handle).stat().st_size
-        parse = pacsv.ParseOptions(delimiter=sep)
-        if size < STREAM_ABOVE_BYTES:  # small enough: the multi-threaded reader, all at once, is fastest
-            reader = _TableReader(pacsv.read_csv(source, parse_options=parse))
-        else:  # big: block by block, so that the text never sits in memory beside the numbers
-            reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
-        names = [str(n) for n in reader.schema.names]
-        if len(set(names)) != len(names):
-            return None
-        indices, found = [], []
-        for wanted, role in ((x_col, "x"), (y_col, "y")):
-            column_name = _resolve_column(names, wanted, name, role)
-            field = reader.schema.field(names.index(column_name))
-            if not (pa.types.is_floating(field.type) or pa.types.is_integer(field.type)):
-                return None
-            indices.append(names.index(column_name))
-            found.append(column_name)
+        found, blocks = _numeric_blocks(source, size, name, x_col, y_col, sep, stream=size >= STREAM_ABOVE_BYTES)
         columns = [_Growing(), _Growing()]
-        for batch in reader:
-            for index, column in zip(indices, columns):
-                values = batch.column(index)
-                if values.null_count:
-                    return None
-                expected = reader.rows if isinstance(reader, _TableReader) else _expected_rows(size, batch.num_rows)
-                column.add(_float64(values), expected_total=expected)
-        del reader
-        pa.default_memory_pool().release_unused()  # hand the text buffers back to the system now
+        for x, y, expected in blocks:
+            columns[0].add(x, expected_total=expected)
+            columns[1].add(y, expected_total=expected)
         if columns[0].length == 0:
             return None
         return [(found[0], columns[0].array()), (found[1], columns[1].array())]
     except Exception:  # anything pyarrow cannot read cleanly: the careful path will say what it is
         return None
+
+
+class _Unclean(Exception):
+    """The fast readers step aside; the careful path reads the file again and says what is wrong."""
+
+
+def _numeric_blocks(source, size: int, name: str, x_col, y_col, sep: str, stream: bool):
+    """The x and y column names, and an iterator of (x, y, expected rows): float64 views, block by block.
+
+    stream: pyarrow's streaming reader, so that the text never sits in memory beside the numbers;
+    otherwise the multi-threaded reader, all at once, which is fastest for files that fit easily.
+    The iterator raises _Unclean at a gap or a column that is not numeric.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    parse = pacsv.ParseOptions(delimiter=sep)
+    if stream:
+        reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
+    else:
+        reader = _TableReader(pacsv.read_csv(source, parse_options=parse))
+    names = [str(n) for n in reader.schema.names]
+    if len(set(names)) != len(names):
+        raise _Unclean
+    found = [_resolve_column(names, wanted, name, role) for wanted, role in ((x_col, "x"), (y_col, "y"))]
+    indices = [names.index(column) for column in found]
+
+    def blocks():
+        for batch in reader:
+            block = []
+            for index in indices:
+                values = batch.column(index)
+                if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+                    raise _Unclean
+                block.append(_float64(values))
+            expected = reader.rows if isinstance(reader, _TableReader) else _expected_rows(size, batch.num_rows)
+            yield block[0], block[1], expected
+        pa.default_memory_pool().release_unused()  # hand the text buffers back to the system now
+
+    return found, blocks()
 
 
 STREAM_ABOVE_BYTES = 64 << 20  # files larger than this are read block by block
@@ -251,34 +269,16 @@ def load_shifted_float32(source: str, x_col, y_col, sep: str | None, shift: bool
     from linfit.reference import merge_moments, moments
 
     try:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
         size = Path(source).stat().st_size
-        parse = pacsv.ParseOptions(delimiter=separator_for(source, sep))
-        reader = pacsv.open_csv(source, parse_options=parse, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
-        names = [str(n) for n in reader.schema.names]
-        if len(set(names)) != len(names):
-            return None
-        found = [_resolve_column(names, wanted, source, role) for wanted, role in ((x_col, "x"), (y_col, "y"))]
-        indices = [names.index(name) for name in found]
+        found, blocks = _numeric_blocks(source, size, source, x_col, y_col, separator_for(source, sep), stream=True)
         columns, parts, shifts = [_Growing(np.float32), _Growing(np.float32)], [], None
-        for batch in reader:
-            block = []
-            for index in indices:
-                values = batch.column(index)
-                if values.null_count or not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
-                    return None
-                block.append(_float64(values))
-            if not all(np.isfinite(v).all() and np.abs(v).max(initial=0) <= LARGEST for v in block):
+        for x, y, expected in blocks:
+            if not all(np.isfinite(v).all() and np.abs(v).max(initial=0) <= LARGEST for v in (x, y)):
                 return None
-            shifts = shifts or ((float(block[0].mean()), float(block[1].mean())) if shift else (0.0, 0.0))
-            parts.append(moments(block[0], block[1]))
-            expected = _expected_rows(size, batch.num_rows)
-            for values, shift_by, column in zip(block, shifts, columns):
+            shifts = shifts or ((float(x.mean()), float(y.mean())) if shift else (0.0, 0.0))
+            parts.append(moments(x, y))
+            for values, shift_by, column in zip((x, y), shifts, columns):
                 column.add((values - shift_by).astype(np.float32), expected_total=expected)
-        del reader
-        pa.default_memory_pool().release_unused()
     except Exception:  # anything else: the careful path will say what it is
         return None
     if not parts:
