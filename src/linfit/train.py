@@ -243,8 +243,8 @@ class Training:
         self.batches = shuffled_batches(data, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
         kind = self.loss_kind
         rows_per_step = batch_rows or self.n
-        self.weight = kind.scale / rows_per_step if kind.reduction == "mean" else kind.scale * self.n / rows_per_step
-        self.full_weight = kind.scale / self.n if kind.reduction == "mean" else kind.scale
+        self.weight = kind.weight(self.n, rows_per_step)
+        self.full_weight = kind.weight(self.n, self.n)
         if config.standardize:
             mean_x, mean_xx, y_spread = 0.0, 1.0, math.sqrt(m.syy / m.n)
         else:
