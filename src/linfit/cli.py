@@ -19,13 +19,18 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__
-from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
+from linfit.errors import ConfigError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
     "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 130 interrupted, "
     "141 output pipe closed."
 )
+
+
+def example(command: str, shows: str = "") -> str:
+    """A help's last paragraph: a command line to try (a test runs each one), and what it shows."""
+    return f"Example{': ' + shows if shows else ':'}\n\n\b\n  {command}"
 
 
 class LinfitGroup(TyperGroup):
@@ -118,7 +123,7 @@ app = _Typer(
         "dL/da, dL/db from autograd, and hold the fit against the exact least-squares line.\n\n"
         + EXIT_CODES_HELP
     ),
-    epilog="Example:\n\n\b\n  linfit train data/sample.csv",
+    epilog=example("linfit train data/sample.csv"),
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,  # plain text, wrapped to the terminal: no markup to swallow brackets
@@ -245,7 +250,7 @@ def _notice(quiet: bool, message: str) -> None:
         typer.echo(f"linfit: {message}", err=True)
 
 
-@app.command()
+@app.command(epilog=example("linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json"))
 @config_flags
 def train(
     data: Annotated[str, typer.Argument(metavar="DATA", help="CSV/TSV file (.gz, .bz2, .xz, .zst too) with x and y columns; '-' reads stdin.", show_default=False)],
@@ -266,11 +271,6 @@ def train(
     """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
 
     Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
-
-    Example:
-
-    \b
-      linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json
     """
     config = _config(config_path, settings)
     from linfit.files import check_writable
@@ -337,7 +337,7 @@ def train(
         _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
 
 
-def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool) -> list:
+def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
     from linfit import report
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
@@ -400,7 +400,7 @@ class StopOnInterrupt:
             raise KeyboardInterrupt
         self.stop = True
 
-    def __enter__(self) -> "StopOnInterrupt":
+    def __enter__(self) -> StopOnInterrupt:
         import signal
 
         if threading.current_thread() is threading.main_thread():
@@ -414,7 +414,7 @@ class StopOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-@app.command()
+@app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
 def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
     data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
@@ -427,31 +427,30 @@ def predict(
     """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
 
     CSV output keeps the input's columns and adds 'prediction'.
-
-    Example:
-
-    \b
-      linfit predict model.json --x 3.0 --x 4.5
     """
     if (data is None) == (not x):
         raise typer.BadParameter("give a DATA file or --x values (one of the two).", param_hint="DATA/--x")
-    import numpy as np
-
     from linfit.model_file import load_model
 
     saved = load_model(model)
-    if x:
-        values, x_name, frame = np.asarray(x, dtype=np.float64), "x", None
-    else:
-        from linfit.data import column_values, read_table
+    if x:  # a few numbers: no numpy, no torch, no pandas, so that this is instant
+        from array import array
 
-        table = read_table(data, sep)
-        wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
-        x_name, values = column_values(table, wanted, "x")
-        frame = table.frame
-        missing = int(np.isnan(values).sum())
-        if missing:
-            _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
+        values, x_name, frame = array("d", x), "x", None
+        predictions = array("d", (saved.a * value + saved.b for value in values))
+        _show_predictions(saved, values, predictions, x_name, frame, output_format)
+        return
+    import numpy as np
+
+    from linfit.data import column_values, read_table
+
+    table = read_table(data, sep)
+    wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
+    x_name, values = column_values(table, wanted, "x")
+    frame = table.frame
+    missing = int(np.isnan(values).sum())
+    if missing:
+        _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
     predictions = saved.a * values + saved.b
     _show_predictions(saved, values, predictions, x_name, frame, output_format)
 
@@ -472,7 +471,7 @@ def _show_predictions(saved, values, predictions, x_name, frame, output_format: 
         report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
 
 
-@app.command()
+@app.command(epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)"))
 def grad(
     x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)],
     y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)],
@@ -496,17 +495,13 @@ def grad(
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
     Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss, calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
-
-    Example: the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)
-
-    \b
-      linfit grad --x 1.4 --y 2.1 --explain
     """
     if len(x) != len(y):
         raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
     if lr is not None and lr <= 0:
         raise typer.BadParameter("must be > 0.", param_hint="--lr")
-    from linfit.gradient import check_point_gradient, explain as worked_step, point_gradient
+    from linfit.gradient import check_point_gradient, point_gradient
+    from linfit.gradient import explain as worked_step
     from linfit.output import dumps, emit, grad_csv, grad_json
 
     result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot")
@@ -544,7 +539,7 @@ def _require_agreement(checked) -> None:
         )
 
 
-@app.command()
+@app.command(epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"))
 def graph(
     expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help="An expression such as '2*(x-y)+z'.", show_default=False)],
     var: Annotated[Optional[list[str]], typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
@@ -561,11 +556,6 @@ def graph(
     """Show the graph autograd records for an expression, and every partial derivative.
 
     Builds the expression from torch operations on tensors with requires_grad=True and calls backward(). Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
-
-    Example: s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1
-
-    \b
-      linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5
     """
     from linfit.expression import parse_assignment
     from linfit.gradient import check_expression_gradient, expression_gradient
@@ -598,7 +588,7 @@ def graph(
     _require_agreement(checked)
 
 
-@app.command("config")
+@app.command("config", epilog=example("linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml"))
 @config_flags
 def show_config(
     config_path: ConfigPath = None,
@@ -608,11 +598,6 @@ def show_config(
     """Print the effective configuration (defaults < --config file < flags) as YAML.
 
     The output is a valid config file: save it, edit it, pass it back with --config.
-
-    Example:
-
-    \b
-      linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml
     """
     from linfit.config import to_commented_yaml, to_yaml
 

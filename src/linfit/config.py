@@ -10,13 +10,11 @@ This module imports neither torch nor pandas: `linfit config` must start at once
 
 from __future__ import annotations
 
-import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linfit.errors import ConfigError
@@ -161,6 +159,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a directory, not a config file.", "Give a YAML file to --config.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc}).") from None
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -199,6 +199,8 @@ def _describe(key: str, from_flags: Mapping[str, Any], path: Path | None) -> str
 
 
 def _reject_unknown(values: Mapping[str, Any], source: str) -> None:
+    import difflib
+
     for key in values:
         if key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
@@ -224,6 +226,8 @@ def _plain(message: str) -> str:
 
 def to_yaml(config: TrainConfig) -> str:
     """The configuration as YAML that `--config` reads back to the same configuration."""
+    import yaml
+
     return yaml.safe_dump(_plain_values(config), sort_keys=False, allow_unicode=True)
 
 
@@ -235,6 +239,8 @@ COMMENTED_HEADER = (
 
 def to_commented_yaml(config: TrainConfig | None = None) -> str:
     """As to_yaml, each key followed by its meaning, range and unit: configs/default.yaml is this of the defaults."""
+    import yaml
+
     values = _plain_values(config if config is not None else TrainConfig())
     lines = []
     for key in keys():

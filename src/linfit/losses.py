@@ -14,9 +14,10 @@ and the text of its hand formulas. The trainer, the reports, `grad --explain` an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Loss:
 
     def hand_gradient(self, r: np.ndarray, x: np.ndarray) -> tuple[float, float]:
         """(dL/da, dL/db) from the derivative written by hand: c·mean(r·x), c·mean(r)."""
+        import numpy as np
+
         c = self.curvature(len(r))
         return float(c * np.mean(r * x)), float(c * np.mean(r))
 

@@ -185,7 +185,7 @@ class ProgressView:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.enabled:
             self._thread.start()
         return self
