@@ -248,7 +248,7 @@ TEMPLATE = """<!DOCTYPE html>
 <figure class="panel"><figcaption>loss surface over (a, b)</figcaption><svg id="surface-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over a and b"></svg><p id="surface-note" class="note"></p></figure>
 <figure class="panel" id="standard-panel"><figcaption>the same surface in the standardised coordinates (α, β)</figcaption><svg id="standard-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over alpha and beta"></svg><p class="note">α = a·σ, β = b + a·μ − ȳ: autograd trains these. The surface is round here, so one step size suits every direction.</p></figure>
 <figure class="panel"><figcaption>loss per step (log scale)</figcaption><svg id="loss-plot" viewBox="0 0 440 320" role="img" aria-label="loss per step"></svg><p id="loss-note" class="note"></p></figure>
-<section class="panel wide" id="whatif"><h2>what if? another learning rate and momentum</h2>
+<section class="panel span2" id="whatif"><h2>what if? another learning rate and momentum</h2>
 <p class="note">The loss is quadratic, so this page can run gradient descent itself, from the data's moments, for any learning rate γ and momentum μ (v ← μ·v + ∇L, w ← w − γ·v). This <b>what-if path is computed in the page</b> (dashed, purple); the recorded path is autograd's (red).</p>
 <label for="whatif-lr">learning rate γ</label> <input type="range" id="whatif-lr" min="0" max="1000" value="500" step="1"> <output id="whatif-lr-value"></output><br>
 <label for="whatif-momentum">momentum μ</label> <input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output>

@@ -129,10 +129,11 @@
     return path.filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); })
       .map(function (p) { return scale.x(p[0]).toFixed(2) + "," + scale.y(p[1]).toFixed(2); }).join(" ");
   }
-  function legend(svg, entries) {
+  function legend(svg, entries, bottom) {
     var g = el("g", { "class": "legend" }, svg);
     entries.forEach(function (entry, i) {
-      var y = MARGIN.t + 12 + 14 * i, x = W - MARGIN.r - 190;
+      var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = W - MARGIN.r - 190;
+      if (i === 0) { el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
       el("line", { x1: x, x2: x + 18, y1: y - 4, y2: y - 4, stroke: entry.colour, "stroke-width": 2, "stroke-dasharray": entry.dash || "" }, g);
       el("text", { x: x + 22, y: y }, g, entry.text);
     });
@@ -183,7 +184,7 @@
     el("line", { x1: sc.x(xr[0]), x2: sc.x(xr[1]), y1: sc.y(rec[4] * xr[0] + rec[5]), y2: sc.y(rec[4] * xr[1] + rec[5]), "class": "line-fit", id: "fit-line" }, sc.body);
     var entries = [{ colour: "#1f6fd1", text: "step " + rec[0] + ": " + fmt(rec[4], 5) + "·x + " + fmt(rec[5], 5) }];
     if (RUN.ols) { entries.push({ colour: "#e08a00", dash: "6 4", text: "least squares: " + fmt(RUN.ols.a, 5) + "·x + " + fmt(RUN.ols.b, 5) }); }
-    legend(svg, entries);
+    legend(svg, entries, true);
   }
 
   function contourLevels(model, corners) {
@@ -262,7 +263,7 @@
     }
     var entries = RUNS.map(function (run, k) { return { colour: COLOURS[k % COLOURS.length], text: (RUNS.length > 1 ? run.label : "recorded (autograd)") }; });
     entries.push({ colour: "#7b3fc4", dash: "5 3", text: "what-if (computed in page)" });
-    legend(svg, entries);
+    legend(svg, entries, true);
   }
   function star(cx, cy, r) {
     var d = "";
@@ -441,7 +442,7 @@
   // ---------- what if ----------
   function computeWhatIf() {
     var lr = lrFromSlider(), momentum = momentumFromSlider(), first = HISTORY[0];
-    whatif = descend(MODEL, first[4], first[5], lr, momentum, Math.min(Math.max(LAST_STEP, 2), 5000));
+    whatif = descend(MODEL, first[4], first[5], lr, momentum, Math.min(Math.max(LAST_STEP, 60), 5000));
     var bound = 2 * (1 + momentum) / MODEL.lambdaMax;
     document.getElementById("whatif-lr-value").textContent = "γ = " + fmt(lr, 6);
     document.getElementById("whatif-momentum-value").textContent = "μ = " + fmt(momentum, 3);
@@ -451,7 +452,11 @@
     var box = document.getElementById("whatif-readout");
     box.textContent = text;
     var status = document.createElement("span");
-    if (whatif.diverged) { status.className = "unstable"; status.textContent = "γ = " + fmt(lr, 6) + " is past the bound: the what-if path diverges (it leaves every bound by step " + whatif.diverged + ")."; }
+    if (whatif.diverged || lr >= bound) {
+      status.className = "unstable";
+      status.textContent = "γ = " + fmt(lr, 6) + " is past the bound: the what-if path diverges, each step overshooting the optimum by more than the last" +
+        (whatif.diverged ? " (it leaves the picture for good by step " + whatif.diverged + ")." : ".");
+    }
     else {
       var end = whatif.path[whatif.path.length - 1];
       status.textContent = "After " + whatif.path.length + " steps the what-if path is at a = " + fmt(end[0], 8) + ", b = " + fmt(end[1], 8) +
