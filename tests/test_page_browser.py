@@ -7,6 +7,7 @@ Needs Debian's chromium (`apt-get install chromium`, or LINFIT_CHROMIUM=/path/to
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -91,6 +92,10 @@ def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
     page.keyboard.press("ArrowRight")  # the keys move the step too
     assert "step 2 of" in page.inner_text("#step-readout")
     slide(page, "#step", 0)
+    page.click("#play")
+    page.wait_for_function("Number(document.getElementById('step').value) >= 2")
+    page.click("#play")  # pause
+    slide(page, "#step", 0)
 
     # the graph: the nodes autograd records for the loss at one point, with its values at step 1
     from linfit.gradient import point_gradient
@@ -142,6 +147,34 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
         assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
         page.close()
+
+
+def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, invoke, tmp_path):
+    """The page's own descent (from the moments) and torch's optimizer reach the same point."""
+    for options in (["--lr", "0.5"], ["--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.7"], ["--no-standardize", "--lr", "0.015", "--steps", "40"]):
+        path = tmp_path / "run.html"
+        result = invoke("train", SAMPLE, "--report", path, "-f", "json", *options)
+        assert result.exit_code == 0, result.stderr
+        last = parse_json(result.stdout)["history"][-1]
+        page, seen = open_page(browser, path)
+        a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
+        assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
+        assert seen["errors"] == [] and seen["console"] == []
+        page.close()
+
+
+def test_the_notebook_view_runs_its_script_inside_the_iframe(browser, tmp_path):
+    import linfit
+
+    result = linfit.fit([0.0, 1.0, 2.0, 3.0], [1.0, 2.9, 5.2, 7.0])
+    cell = tmp_path / "cell.html"
+    cell.write_text(f"<!DOCTYPE html><html><body>{result._repr_html_()}</body></html>", encoding="utf-8")
+    page, seen = open_page(browser, cell)
+    frame = page.frame_locator("iframe")
+    assert "step 1 of" in frame.locator("#step-readout").inner_text()
+    assert frame.locator("#graph g.node").count() == 8
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
 
 
 def assert_not_blank(png: bytes) -> None:

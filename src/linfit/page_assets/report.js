@@ -451,6 +451,7 @@
       (momentum > 0 ? ", with momentum μ for γ < 2(1 + μ)/λ_max = " + fmt(bound, 6) : "") + ". ";
     var box = document.getElementById("whatif-readout");
     box.textContent = text;
+    box.setAttribute("data-at-last-step", JSON.stringify(whatif.path[Math.min(LAST_STEP, whatif.path.length) - 1]));
     var status = document.createElement("span");
     if (whatif.diverged || lr >= bound) {
       status.className = "unstable";
