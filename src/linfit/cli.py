@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__
-from linfit.errors import ConfigError, ExitCode, LinfitError
+from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
@@ -264,6 +264,7 @@ def train(
     history_path: Annotated[Optional[Path], typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
     init_from: Annotated[Optional[str], typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
     plot_path: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="Write a PNG: data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
+    report_path: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -275,7 +276,7 @@ def train(
     config = _config(config_path, settings)
     from linfit.files import check_writable
 
-    for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot")):
+    for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot"), (report_path, "--report")):
         if path is not None:
             check_writable(path, flag)  # before any work: a run must not end in an unwritable file
     if plot_path is not None:
@@ -302,7 +303,7 @@ def train(
         prepared = prepare(
             data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
-            need_samples=plot_path is not None,
+            need_samples=plot_path is not None or report_path is not None,
         )
         for warning in prepared.warnings:
             _notice(quiet, warning)
@@ -326,6 +327,8 @@ def train(
         from linfit.plot import plot_fit
 
         plot_fit(plot_path, prepared.samples, result, prepared.ols, training.trace, config)
+    if report_path is not None:
+        _write_report(report_path, fit, prepared, config, sep, chunk_rows)
     if result.stop_reason == "interrupted":
         typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED))
@@ -335,6 +338,23 @@ def train(
 
             raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).", "Raise --steps or --lr, or loosen --tol.")
         _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
+
+
+def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> None:
+    """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
+    from linfit.files import write_atomic
+    from linfit.page import render, reservoir_sample, run_payload, scatter_sample
+
+    if prepared.samples is not None:
+        samples = scatter_sample(prepared.samples.x, prepared.samples.y, config.seed)
+    elif chunk_rows:
+        from linfit.data import iter_chunks
+
+        chunks = (chunk for source in prepared.sources for chunk in iter_chunks(source, config.x_col, config.y_col, sep, chunk_rows))
+        samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
+    else:
+        samples = None
+    write_atomic(path, render([run_payload(fit, prepared.moments, samples, prepared.sha256())]))
 
 
 def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool) -> list:
@@ -361,7 +381,10 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
     if output_format == "json":
         emit(sys.stdout, dumps(fit) + "\n")
     elif output_format == "jsonl":
-        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}}) + "\n")
+        from dataclasses import asdict
+
+        # the moments let `linfit report` draw the loss surface without the data
+        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}, "moments": asdict(prepared.moments)}) + "\n")
     elif output_format == "table":
         from linfit import report
 
@@ -412,6 +435,46 @@ class StopOnInterrupt:
 
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+@app.command("report", epilog=example("linfit train data/sample.csv -f jsonl > sgd.jsonl && linfit report sgd.jsonl -o run.html"))
+def make_report(
+    streams: Annotated[list[str], typer.Argument(metavar="RUN...", help="Saved runs: the output of linfit train --format jsonl ('-' reads stdin). Several are overlaid on one surface.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write, atomically.", show_default=False)],
+    compare: Annotated[Optional[list[str]], typer.Option("--compare", metavar="RUN", help="Another saved run of the same data to overlay; repeat for several.", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", metavar="DATA", help="The data file, to draw its rows in the scatter (a sample of at most 5000).", show_default=False)] = None,
+    sep: Sep = None,
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="The page's title.", show_default=False)] = None,
+) -> None:
+    """Build the interactive HTML report from saved --format jsonl runs, without training again.
+
+    The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
+    """
+    from linfit.files import check_writable, write_atomic
+    from linfit.page import read_jsonl, render, run_payload, scatter_sample
+
+    check_writable(output, "--output")
+    runs = []
+    for name in list(streams) + list(compare or []):
+        text = _read_text(name)
+        fit, moments = read_jsonl(text.splitlines(), name)
+        samples = None
+        if data is not None:
+            from linfit.data import load_samples
+
+            rows = load_samples(data, fit["data"].get("x", "x"), fit["data"].get("y", "y"), sep=sep)
+            samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
+        runs.append(run_payload(fit, moments, samples))
+    write_atomic(output, render(runs, title))
+
+
+def _read_text(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl.") from None
 
 
 @app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
