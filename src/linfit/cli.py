@@ -120,11 +120,12 @@ CheckTol = Annotated[float, typer.Option("--check-tol", help="Largest disagreeme
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). \\[default: tab for .tsv, else comma]", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. \\[default: 0.9]", show_default=False)]
-Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. \\[default: 1000]", show_default=False)]
-Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when a and b are within tol (relative) of the optimum. \\[default: 1e-10]", show_default=False)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. \\[default: the optimizer's: sgd 0.9, momentum 1.0 (÷ 2 for mse, ÷ n for half_sse), adam 0.1 × the parameters' scale]", show_default=False)]
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run (full-batch runs). \\[default: 1000]", show_default=False)]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Most passes over the data for mini-batch runs (--batch-size). \\[default: 20]", show_default=False)]
+Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when the predictions' error is within tol of y's spread; 0 = at the rounding floor. \\[default: 0]", show_default=False)]
 OptimizerOpt = Annotated[Optional[Literal["sgd", "momentum", "adam"]], typer.Option("--optimizer", help="sgd, momentum or adam. \\[default: sgd]", show_default=False)]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="Momentum factor for --optimizer momentum. \\[default: 0.9]", show_default=False)]
+MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="Momentum factor for --optimizer momentum. \\[default: 0.1]", show_default=False)]
 LossOpt = Annotated[Optional[Literal["half_mse", "mse", "half_sse"]], typer.Option("--loss", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr². \\[default: half_mse]", show_default=False)]
 Standardize = Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="Train on standardised x (default) or run the plain loop on raw x.", show_default=False)]
 InitOpt = Annotated[Optional[Literal["values", "zeros", "xavier_normal"]], typer.Option("--init", help="Starting point: values (--init-a, --init-b), zeros or xavier_normal. \\[default: values]", show_default=False)]
@@ -159,6 +160,7 @@ def train(
     config_path: ConfigPath = None,
     lr: Lr = None,
     steps: Steps = None,
+    epochs: Epochs = None,
     tol: Tol = None,
     optimizer: OptimizerOpt = None,
     momentum: MomentumOpt = None,
@@ -225,12 +227,13 @@ def train(
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
             need_samples=plot_path is not None,
         )
-        for warning in prepared.warnings:
+        for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         configure_threads(config.threads, prepared.moments.n)
         training = prepared.training
         silent = group is not None and not group.is_main
-        history = _run(training, interrupt, "none" if silent else output_format, quiet)
+        retry = _command_with(data, config_path, locals(), sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size)
+        history = _run(training, interrupt, "none" if silent else output_format, quiet, retry)
     finally:
         if group is not None:
             leave()
@@ -258,22 +261,62 @@ def train(
         _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
 
 
-def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool) -> list:
-    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
+def _run(training, interrupt: "StopOnInterrupt", output_format: str, quiet: bool, retry=None) -> list:
+    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
+
+    If training diverges, the table shows the steps that led there, and the error names a command
+    that converges (`retry` turns the core's advice, a dict of config changes, into one).
+    """
     from linfit import report
+    from linfit.errors import DivergedError
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
     history = []
-    with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
-        for record in training:
-            history.append(record)
-            if output_format == "jsonl":
-                emit(sys.stdout, dumps(step_json(record)) + "\n")
-            elif output_format == "csv":
-                emit(sys.stdout, csv_row(record))
+    try:
+        with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
+            for record in training:
+                history.append(record)
+                if output_format == "jsonl":
+                    emit(sys.stdout, dumps(step_json(record)) + "\n")
+                elif output_format == "csv":
+                    emit(sys.stdout, csv_row(record))
+    except DivergedError as error:
+        if output_format == "table" and history:
+            report.console().print(report.history_table(history, training.config.loss))
+        advice = getattr(error, "advice", None)
+        if retry is None or advice is None:
+            raise
+        raise DivergedError(error.message, f"{error.why} Run `{retry(advice)}`") from None
     return history
+
+
+def _command_with(data: str, config_path, arguments: dict, **options):
+    """A function from config changes ({key: value}, None dropping the flag) to a complete `linfit train`
+    command: the data, --config, the flags given, and the options that decide what is trained."""
+    import shlex
+
+    from linfit.config import KEYS, flag_name
+
+    given = {key: value for key, value in arguments.items() if key in KEYS and value is not None}
+
+    def command(changes: dict) -> str:
+        flags = {**given, **changes}
+        words = ["linfit", "train", data] + (["--config", str(config_path)] if config_path is not None else [])
+        for key, value in flags.items():
+            if value is None or (value is True and key == "standardize" and config_path is None):
+                continue
+            if isinstance(value, bool):
+                words.append(flag_name(key) if value else "--no-" + key.replace("_", "-"))
+            else:
+                words += [flag_name(key), format(value, "g") if isinstance(value, float) else str(value)]
+        for name, value in options.items():
+            if value not in (None, False, 0):
+                words += [flag_name(name)] + ([] if value is True else [str(value)])
+        return " ".join(shlex.quote(word) for word in words)
+
+    return command
 
 
 def _show_fit(fit, result, history, prepared, config, output_format: str, trace) -> None:
