@@ -62,6 +62,9 @@ def residual_sum_of_squares(x: np.ndarray, y: np.ndarray, a: float, b: float, m:
     as (y − ȳ₀) − a·(x − x̄₀) − c with the exact shifts x̄₀, ȳ₀ of the moments and c = b + a·x̄₀ − ȳ₀ rounded
     once: with x ≈ 1e15 no product sees the offset."""
     offset = float(Fraction(b) + Fraction(a) * Fraction(m.x_mean) - Fraction(m.y_mean))
+    through_centroid = float(Fraction(m.y_low) - Fraction(a) * Fraction(m.x_low))
+    if abs(offset - through_centroid) <= math.ulp(b):  # b is the least-squares intercept, rounded: use the
+        offset = through_centroid  # line itself (at x ≈ 1e15, b's rounding alone would add to every residual)
     block_sums = []
     for start in range(0, m.n, BLOCK_ROWS):
         dx = x[start : start + BLOCK_ROWS] - m.x_mean
