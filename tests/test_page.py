@@ -60,7 +60,7 @@ def test_a_json_stream_makes_the_same_page_and_runs_compare_on_one_surface(invok
     sgd = invoke("train", SAMPLE, "-f", "jsonl")
     momentum = invoke("train", SAMPLE, "-f", "jsonl", "--optimizer", "momentum", "--lr", "0.3", "--momentum", "0.5")
     result_line = json.loads(sgd.stdout.strip().splitlines()[-1])
-    assert result_line["record"] == "result" and set(result_line["moments"]) == {"n", "x_mean", "y_mean", "sxx", "sxy", "syy"}
+    assert result_line["record"] == "result" and set(result_line["moments"]) == {"n", "x_mean", "y_mean", "sxx", "sxy", "syy", "x_low", "y_low"}
     (tmp_path / "sgd.jsonl").write_text(sgd.stdout)
     (tmp_path / "momentum.jsonl").write_text(momentum.stdout)
     made = invoke("report", tmp_path / "sgd.jsonl", "--compare", tmp_path / "momentum.jsonl", "-o", tmp_path / "both.html", "--data", SAMPLE)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 import numpy as np
 import pytest
 
@@ -95,24 +98,42 @@ def test_constant_x_is_named():
         Training(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0]), TrainConfig())
 
 
-def test_divergence_stops_with_the_stable_rate(invoke):
+def test_divergence_stops_with_the_stable_rate_and_a_command_that_converges(invoke):
     x = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 0]
     hessian = np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
     stable = 2 / np.linalg.eigvalsh(hessian)[-1]
-    result = invoke("train", SAMPLE, "--no-standardize", "--lr", "0.5")
+    result = invoke("train", SAMPLE, "--no-standardize", "--lr", "10")
     assert result.exit_code == 4
     assert "diverged" in result.stderr and f"{stable:.3g}" in result.stderr
-    assert result.stderr.count("\n") == 1 and result.stdout == ""
-    # the suggested rate really converges
-    suggested = result.stderr.split("--lr ")[-1].rstrip(".\n")
-    assert float(suggested) < stable
-    assert invoke("train", SAMPLE, "--no-standardize", "--lr", suggested, "--steps", "20000").exit_code == 0
+    assert result.stderr.count("\n") == 1
+    # the table shows the steps that led up to the divergence, the last one blowing up
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1)) and float(rows[-1][1]) > 1e6
+    # one complete command, alone in backticks; followed, it converges
+    commands = re.findall(r"`([^`]*)`", result.stderr)
+    assert len(commands) == 1 and commands[0].startswith("linfit train ")
+    words = shlex.split(commands[0])[1:]
+    assert "--no-standardize" in words and float(words[words.index("--lr") + 1]) < stable
+    followed = parse_json(invoke(*words, "-f", "json").stdout)
+    assert followed["converged"]
+    a, b = lstsq(x, np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 1])
+    assert relative(followed["a"], a) <= 1e-12 and relative(followed["b"], b) <= 1e-12
+
+
+def test_divergence_advice_without_a_plain_path_drops_no_standardize(invoke, tmp_path):
+    path = write_csv(tmp_path / "far.csv", {"x": np.array([1e6, 1e6 + 1, 1e6 + 3, 1e6 + 4]), "y": np.array([1.0, 2.0, 2.5, 4.0])})
+    result = invoke("train", path, "--no-standardize", "--optimizer", "momentum")
+    assert result.exit_code == 4
+    (command,) = re.findall(r"`([^`]*)`", result.stderr)
+    words = shlex.split(command)[1:]
+    assert "--no-standardize" not in words and "--optimizer" in words
+    assert parse_json(invoke(*words, "-f", "json").stdout)["converged"]
 
 
 def test_half_sse_needs_a_rate_scaled_by_n():
     x, y = hundreds(np.random.default_rng(5))
     with pytest.raises(DivergedError, match="largest stable lr"):
-        fit(x, y, TrainConfig(loss="half_sse"))
+        fit(x, y, TrainConfig(loss="half_sse", lr=0.9, standardize=False))
     result, _ = fit(x, y, TrainConfig(loss="half_sse", lr=1.0 / x.size))
     a, b = lstsq(x, y)
     assert relative(result.a, a) <= 1e-9 and relative(result.b, b) <= 1e-9

@@ -230,6 +230,8 @@ def _cli_type(annotation: Any) -> tuple[Any, str | None]:
 
 def _shown_default(key) -> str:
     value = key.default
+    if key.shown is not None:
+        return key.shown
     if isinstance(value, bool):
         return key.flag if value else f"--no-{key.flag[2:]}"
     if isinstance(value, (tuple, list)):
@@ -305,12 +307,13 @@ def train(
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
             need_samples=plot_path is not None or report_path is not None,
         )
-        for warning in prepared.warnings:
+        for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         configure_threads(config.threads, prepared.moments.n)
         training = prepared.training
         silent = group is not None and not group.is_main
-        history = _run(training, interrupt, "none" if silent else output_format, quiet)
+        retry = _command_with(data, config_path, settings, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size)
+        history = _run(training, interrupt, "none" if silent else output_format, quiet, retry)
     finally:
         if group is not None:
             leave()
@@ -357,22 +360,64 @@ def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> No
     write_atomic(path, render([run_payload(fit, prepared.moments, samples, prepared.sha256())]))
 
 
-def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool) -> list:
-    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
+def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool, retry=None) -> list:
+    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
+
+    If training diverges, the table shows the steps that led there, and the error names a command
+    that converges (`retry` turns the core's advice, a dict of config changes, into one).
+    """
     from linfit import report
+    from linfit.errors import DivergedError
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
     history = []
-    with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
-        for record in training:
-            history.append(record)
-            if output_format == "jsonl":
-                emit(sys.stdout, dumps(step_json(record)) + "\n")
-            elif output_format == "csv":
-                emit(sys.stdout, csv_row(record))
+    try:
+        with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
+            for record in training:
+                history.append(record)
+                if output_format == "jsonl":
+                    emit(sys.stdout, dumps(step_json(record)) + "\n")
+                elif output_format == "csv":
+                    emit(sys.stdout, csv_row(record))
+    except DivergedError as error:
+        if output_format == "table" and history:
+            report.console().print(report.history_table(history, training.config.loss))
+        advice = getattr(error, "advice", None)
+        if retry is None or advice is None:
+            raise
+        raise DivergedError(error.message, f"{error.why} Run `{retry(advice)}`") from None
     return history
+
+
+def _command_with(data: str, config_path, arguments: dict, **options):
+    """A function from config changes ({key: value}, None dropping the flag) to a complete `linfit train`
+    command: the data, --config, the flags given, and the options that decide what is trained."""
+    import shlex
+
+    from linfit.config import KEYS, flag_name
+
+    given = {key: value for key, value in arguments.items() if key in KEYS and value is not None}
+
+    def command(changes: dict) -> str:
+        flags = {**given, **changes}
+        words = ["linfit", "train", data] + (["--config", str(config_path)] if config_path is not None else [])
+        for key, value in flags.items():
+            if value is None or (value is True and key == "standardize" and config_path is None):
+                continue
+            if isinstance(value, bool):
+                words.append(flag_name(key) if value else "--no-" + key.replace("_", "-"))
+            elif isinstance(value, (tuple, list)):
+                words += [flag_name(key), *(format(v, "g") for v in value)]
+            else:
+                words += [flag_name(key), format(value, "g") if isinstance(value, float) else str(value)]
+        for name, value in options.items():
+            if value not in (None, False, 0):
+                words += [flag_name(name)] + ([] if value is True else [str(value)])
+        return " ".join(shlex.quote(word) for word in words)
+
+    return command
 
 
 def _show_fit(fit, result, history, prepared, config, output_format: str, trace) -> None:

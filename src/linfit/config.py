@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,14 +26,28 @@ DType = Literal["float64", "float32"]
 Device = Literal["cpu", "cuda", "auto"]
 
 
-def setting(default: Any, meaning: str, *, unit: str | None = None, allowed: str | None = None, **rules: Any) -> Any:
+def setting(
+    default: Any, meaning: str, *, unit: str | None = None, allowed: str | None = None, shown: str | None = None, **rules: Any
+) -> Any:
     """Declare a configuration key: its default, its meaning (one line), its unit, and its range.
 
     `rules` are pydantic's constraints (gt, ge, lt, le, ...); the allowed range shown to people is
     derived from them unless `allowed` says it in words (for rules a validator enforces).
     """
-    extra = {key: value for key, value in (("unit", unit), ("allowed", allowed)) if value is not None}
+    extra = {key: value for key, value in (("unit", unit), ("allowed", allowed), ("shown", shown)) if value is not None}
     return Field(default, description=meaning, json_schema_extra=extra or None, **rules)
+
+
+# Each optimizer's default learning rate, chosen for the standardised half_mse surface (Hessian = identity):
+#   sgd 0.9: the error shrinks 10× a step (1.0 would be Newton's step, 2.0 the edge of divergence);
+#   momentum 1.0 with momentum 0.1: heavy ball's error shrinks by √m ≈ 0.32 a step for any curvature λ
+#     with lr·λ in ((1 − √m)², (1 + √m)²) ≈ (0.47, 1.73); m = 0.9 would shrink it by only 0.95 a step
+#     (hundreds of steps): on a round bowl momentum has nothing to gain, and a small m costs little;
+#   adam 0.1 times the scale of the parameters in training coordinates (the larger of y's standard
+#     deviation and the start's |α|, |β|): Adam normalises the gradient, so its lr is a step length.
+#     On a quadratic Adam is slow: several hundred steps to the rounding floor where sgd takes a dozen.
+# sgd and momentum divide theirs by the loss's curvature factor (1 half_mse, 2 mse, n half_sse).
+DEFAULT_LR: dict[str, float] = {"sgd": 0.9, "momentum": 1.0, "adam": 0.1}
 
 
 class TrainConfig(BaseModel):
@@ -41,11 +55,20 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    lr: float = setting(0.9, "learning rate γ in w ← w − γ·∇L; stable below 2/λmax of the loss's Hessian", unit="1/curvature", gt=0)
-    steps: int = setting(1000, "most gradient steps to run, one full pass over the data each", unit="steps", ge=1)
-    tol: float = setting(1e-10, "stop when a and b are each within tol (relative) of the optimum, by the Newton estimate", unit="relative", ge=0)
+    lr: Optional[float] = setting(
+        None,
+        "learning rate γ in w ← w − γ·∇L; unset = the optimizer's own: sgd 0.9 and momentum 1.0, each ÷ the loss's "
+        "curvature factor (1 half_mse, 2 mse, n half_sse), adam 0.1 × the parameters' scale",
+        unit="1/curvature", shown="per optimizer", gt=0,
+    )
+    steps: int = setting(1000, "most gradient steps to run, one full pass over the data each (full-batch runs)", unit="steps", ge=1)
+    epochs: int = setting(20, "most passes over the data for mini-batch runs (--batch-size)", unit="epochs", ge=1)
+    tol: float = setting(
+        0.0, "stop when the Newton estimate of the predictions' error is within tol of y's spread; 0 = at the rounding floor",
+        unit="relative", ge=0,
+    )
     optimizer: Optimizer = setting("sgd", "the optimizer: sgd (the hand-written w ← w − lr·∇L), momentum or adam (torch.optim)")
-    momentum: float = setting(0.9, "momentum factor, used by optimizer=momentum", ge=0, lt=1)
+    momentum: float = setting(0.1, "momentum factor, used by optimizer=momentum (with lr 1.0 the error shrinks about 3× a step)", ge=0, lt=1)
     betas: tuple[float, float] = setting(
         (0.9, 0.999), "Adam's decay rates of the gradient's mean and of its square", allowed="0 ≤ β < 1 each", strict=False
     )
@@ -101,6 +124,7 @@ class Key:
     unit: str | None
     allowed: str | None  # the range in words, e.g. "> 0" or "0 ≤ x < 1"; None when any value of the type will do
     choices: tuple[str, ...] | None  # for a Literal
+    shown: str | None = None  # the default in words, where its value alone says little (None → "per optimizer")
 
     @property
     def flag(self) -> str:
@@ -123,6 +147,7 @@ def _key(name: str, field) -> Key:
         unit=extra.get("unit"),
         allowed=extra.get("allowed") or _range(name, field.metadata),
         choices=tuple(str(c) for c in choices) if choices else None,
+        shown=extra.get("shown"),
     )
 
 

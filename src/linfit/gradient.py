@@ -7,6 +7,7 @@ autograd against the hand-derived formula and central differences.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -57,8 +58,9 @@ def point_gradient(
     value = keep(kind.of_residual(keep(prediction - y_t), keep))
     value.backward()  # backward: fills a_t.grad and b_t.grad
 
-    residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
-    hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf, which --check then refuses
+        residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
+        hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64))
     return PointGradient(
         a=a,
         b=b,
@@ -114,7 +116,7 @@ class GradientCheck:
 
     @property
     def passed(self) -> bool:
-        return self.largest_difference <= self.allowed
+        return math.isfinite(self.largest_difference) and self.largest_difference <= self.allowed
 
 
 def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol: float) -> GradientCheck:
@@ -124,9 +126,11 @@ def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol:
     largest, allowed = 0.0, float("inf")
     for name in variables:
         column = [gradients[m][name] for m in methods]
-        scale = max(1.0, *(abs(g) for g in column))
-        largest = max(largest, max(column) - min(column))
-        allowed = min(allowed, tol * scale + 1e-9 * max(1.0, abs(value)))
+        # a NaN or infinity agrees with nothing (NaN − NaN would compare as no disagreement at all)
+        spread = max(column) - min(column) if all(map(math.isfinite, column)) else math.inf
+        scale = max([1.0, *(abs(g) for g in column if math.isfinite(g))])
+        largest = max(largest, spread)
+        allowed = min(allowed, tol * scale + 1e-9 * max(1.0, abs(value) if math.isfinite(value) else 1.0))
     return GradientCheck(gradients, largest, tol, allowed)
 
 
@@ -135,7 +139,8 @@ def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCh
     kind = LOSSES[result.loss_name]
     x = np.asarray(result.x, dtype=np.float64)
     y = np.asarray(result.y, dtype=np.float64)
-    numeric = central_differences(lambda p: float(kind.of_residual(p["a"] * x + p["b"] - y)), {"a": result.a, "b": result.b})
+    with np.errstate(over="ignore", invalid="ignore"):
+        numeric = central_differences(lambda p: float(kind.of_residual(p["a"] * x + p["b"] - y)), {"a": result.a, "b": result.b})
     gradients = {
         "autograd": {"a": result.grad_a, "b": result.grad_b},
         "by hand": {"a": result.hand_grad_a, "b": result.hand_grad_b},

@@ -99,7 +99,13 @@ def train_json(
         "wall_time_s": result.wall_time_s,
         "ols": None if ols is None else {"a": ols.a, "b": ols.b},
         "gap": None if ols is None else {"a": relative_gap(result.a, ols.a), "b": relative_gap(result.b, ols.b)},
+        "error_bound": {"a": or_null(result.error_a), "b": or_null(result.error_b)},
+        "digits": dict(zip("ab", result.digits())),
+        "lr": or_null(result.lr),
+        "epochs": result.epochs,
         "stats": None if stats is None else asdict(stats),
+        "error_vs_se": None if stats is None or not stats.se_a else {  # optimisation error / statistical error
+            "a": or_null(result.error_a / stats.se_a), "b": or_null(result.error_b / stats.se_b)},
         "init": {"method": result.start.method, "a": result.start.a, "b": result.start.b},
         "data": data,
         "config": config.model_dump(mode="json"),

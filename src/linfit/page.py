@@ -86,7 +86,9 @@ def run_payload(fit: dict[str, Any], moments: Any, samples: dict[str, Any] | Non
     if not history:
         raise DataError("the run has no recorded step to show.", "Record at least one step (a --format jsonl stream holds its steps).")
     loss = LOSSES[fit["loss_name"]]
-    config = fit.get("config") or {}
+    config = dict(fit.get("config") or {})
+    if config.get("lr") is None and fit.get("lr") is not None:  # unset: the optimizer's default, as the run used it
+        config["lr"] = fit["lr"]
     data = dict(fit.get("data") or {})
     if sha256 is not None:
         data["sha256"] = sha256
@@ -112,7 +114,8 @@ def run_payload(fit: dict[str, Any], moments: Any, samples: dict[str, Any] | Non
 def describe(config: dict[str, Any]) -> str:
     """A short name for a run in a legend: its optimizer and learning rate (and momentum)."""
     optimizer = config.get("optimizer", "sgd")
-    text = f"{optimizer}, lr {config.get('lr', 0):g}"
+    lr = config.get("lr")
+    text = f"{optimizer}, lr {'default' if lr is None else format(lr, 'g')}"
     if optimizer == "momentum":
         text += f", momentum {config.get('momentum', 0):g}"
     return text

@@ -35,7 +35,7 @@ def plot_fit(path: Path, samples, result, ols, trace, config) -> None:
     _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
     figure.suptitle(
         f"linfit: y = {result.a:.6g}·x + {result.b:.6g} fitted to {Path(samples.source).name} "
-        f"({samples.n:,} rows; {config.optimizer}, lr {config.lr:g}, {result.stop_reason} at step {result.steps})",
+        f"({samples.n:,} rows; {config.optimizer}, lr {result.lr:.3g}, {result.stop_reason} at step {result.steps})",
         fontsize=13,
     )
     buffer = io.BytesIO()

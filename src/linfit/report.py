@@ -101,14 +101,18 @@ def train_summary(
         table.add_row("relative gap", gap(relative_gap(result.a, ols.a)), gap(relative_gap(result.b, ols.b)))
     else:
         table.add_row("least squares (exact)", "not unique", "not unique")
+    table.add_row("error bound (digits)", *(_bound(e, d) for e, d in zip((result.error_a, result.error_b), result.digits())))
     if stats is not None and stats.se_a is not None:
         table.add_row("standard error", num(stats.se_a, 4), num(stats.se_b, 4))
         table.add_row("95% interval", _interval(stats.ci_a), _interval(stats.ci_b))
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
+    floor = "to 1% of the standard error" if result.epochs else "to the rounding floor"  # mini-batch runs: see train.py
+    target = floor if tol == 0 else f"tol {tol:g}"
+    passes = f", {result.epochs} epochs" if result.epochs else ""
     stopped = {
-        "converged": f"converged at step {result.steps} (tol {tol:g})",
-        "step_limit": f"step limit: {result.steps} steps, not converged (tol {tol:g})",
-        "interrupted": f"interrupted after {result.steps} steps",
+        "converged": f"converged at step {result.steps}{passes} ({target}, lr {result.lr:.3g})",
+        "step_limit": f"step limit: {result.steps} steps{passes}, not converged ({target}, lr {result.lr:.3g})",
+        "interrupted": f"interrupted after {result.steps} steps{passes}",
     }[result.stop_reason]
     parts = [f"loss {loss_name} = {num(result.loss)}"]
     if curve:
@@ -122,6 +126,11 @@ def train_summary(
         f" in {_duration(result.wall_time_s)}\n{data_line}",
     )
     return Group(table, caption)
+
+
+def _bound(error: float, digits: float) -> str:
+    """±error and the significant digits it leaves, e.g. '±4.4e-16 (15.8)'."""
+    return f"±{error:.2g} ({digits:.1f})" if error == error and error != float("inf") else "unknown"
 
 
 def _interval(bounds) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
-from linfit.reference import BLOCK_ROWS, moments
+from linfit.reference import BLOCK_ROWS, Moments, moments
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,7 @@ def fit_stats(x: np.ndarray, y: np.ndarray, a: float, b: float, level: float = 0
     y = np.asarray(y, dtype=np.float64)
     m = moments(x, y)
     n, x_mean, sxx, syy = m.n, m.x_mean, m.sxx, m.syy
-    sse = 0.0
-    for start in range(0, n, BLOCK_ROWS):  # the residuals themselves, not Syy − a·Sxy: no cancellation
-        residuals = y[start : start + BLOCK_ROWS] - (a * x[start : start + BLOCK_ROWS] + b)
-        sse += float(residuals @ residuals)
+    sse = residual_sum_of_squares(x, y, a, b, m)
     corr_ab = -x_mean / math.sqrt(sxx / n + x_mean * x_mean)  # cov(a, b) / (se_a·se_b), free of σ̂
     r2 = 1.0 - sse / syy if syy > 0 else None
     if n < 3:
@@ -57,6 +55,22 @@ def fit_stats(x: np.ndarray, y: np.ndarray, a: float, b: float, level: float = 0
         ci_b=(b - t * se_b, b + t * se_b),
         corr_ab=corr_ab,
     )
+
+
+def residual_sum_of_squares(x: np.ndarray, y: np.ndarray, a: float, b: float, m: Moments) -> float:
+    """Σ(y − a·x − b)² from the residuals themselves (not Syy − a·Sxy: no cancellation), each one formed
+    as (y − ȳ₀) − a·(x − x̄₀) − c with the exact shifts x̄₀, ȳ₀ of the moments and c = b + a·x̄₀ − ȳ₀ rounded
+    once: with x ≈ 1e15 no product sees the offset."""
+    offset = float(Fraction(b) + Fraction(a) * Fraction(m.x_mean) - Fraction(m.y_mean))
+    through_centroid = float(Fraction(m.y_low) - Fraction(a) * Fraction(m.x_low))
+    if abs(offset - through_centroid) <= math.ulp(b):  # b is the least-squares intercept, rounded: use the
+        offset = through_centroid  # line itself (at x ≈ 1e15, b's rounding alone would add to every residual)
+    block_sums = []
+    for start in range(0, m.n, BLOCK_ROWS):
+        dx = x[start : start + BLOCK_ROWS] - m.x_mean
+        residuals = (y[start : start + BLOCK_ROWS] - m.y_mean) - a * dx - offset
+        block_sums.append(float(np.square(residuals).sum()))
+    return math.fsum(block_sums)
 
 
 def t_quantile(p: float, dof: int) -> float:
