@@ -12,8 +12,8 @@ from linfit.config import TrainConfig
 from linfit.distributed import Group, share
 from linfit.errors import DataError, UsageError
 from linfit.model import DTYPES, Start
-from linfit.read import STDIN, Reading, expand, is_regular_file
-from linfit.reference import LeastSquares, Moments, least_squares_from, moments
+from linfit.read import STDIN, Reading, display_name, expand, is_regular_file
+from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
 from linfit.data import Samples, read_samples, read_shifted_float32
 from linfit.sources import ArrayChunks, FileChunks, require_representable, streamed_moments
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
@@ -74,9 +74,9 @@ def prepare(
         local = shifted.moments
     else:
         samples = _share(read_samples(reading), len(sources), rank, world)
-        local = moments(samples.x, samples.y)
+        local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
     facts = reading.facts
-    label = facts.source
+    label = display_name(facts.source)
     require_representable(facts.x_largest, facts.y_largest, config.dtype, config.standardize)
     warnings = [f"dropped {facts.dropped} rows with a missing value."] if facts.dropped else []
     m = group.merged(local) if group else local
@@ -105,7 +105,7 @@ def prepare(
         all_reduce=group.all_reduce if group else None,
         batch_rows=batch_size, buffer_rows=max(16 * batch_size, chunk_rows),
     )
-    info = {"source": label, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
     if world > 1:
         info["processes"] = world
     return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, warnings, facts.sha256)
