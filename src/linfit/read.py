@@ -387,7 +387,7 @@ class _CsvPiece:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        if not piece.strip():
+        if len(piece) < 256 and not piece.strip():  # blank lines only (a longer run: the careful path skips them)
             return [(np.empty(0), None) for _ in self.selected]
         try:
             table = pacsv.read_csv(pa.py_buffer(piece), read_options=self.read, parse_options=self.parse, convert_options=self.convert)
@@ -397,13 +397,14 @@ class _CsvPiece:
 
 
 def _float64_with_mask(array) -> tuple[np.ndarray, np.ndarray | None]:
-    """A pyarrow float64 array as numpy (a writable copy: torch needs one), and its missing mask (None if none)."""
+    """A pyarrow float64 array as numpy (no copy where it can), and its missing mask (None if none)."""
     import pyarrow as pa
 
     array = array.cast(pa.float64())
-    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array), offset=array.offset * 8).copy()
+    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array), offset=array.offset * 8)
     if not array.null_count:
-        return values, None
+        return values, None  # read-only, Arrow's memory: whoever keeps it copies it
+    values = values.copy()
     bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
     missing = bits[array.offset : array.offset + len(array)] == 0
     values[missing] = 0.0
@@ -538,9 +539,9 @@ def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _text_pieces(stream, size: int = TEXT_BYTES) -> Iterator[bytes]:
-    """The stream's bytes in pieces of about `size` that end at a line end (the last piece may not)."""
-    rest = b""
+def _text_pieces(stream) -> Iterator[bytes]:
+    """The stream's bytes in pieces of about TEXT_BYTES that end at a line end (the last piece may not)."""
+    size, rest = TEXT_BYTES, b""
     while True:
         block = stream.read(size)
         if not block:
