@@ -195,6 +195,7 @@ def bench_step(rows_count: int, repeats: int, with_compile: bool) -> list[tuple]
     import torch
 
     from linfit.config import TrainConfig
+    from linfit.sources import in_memory
     from linfit.train import Training
 
     rng = np.random.default_rng(1)
@@ -228,7 +229,7 @@ def bench_step(rows_count: int, repeats: int, with_compile: bool) -> list[tuple]
     variants = [("linfit step (chunked, default)", False)] + ([("linfit step (--compile)", True)] if with_compile else [])
     for name, compiled in variants:
         config = TrainConfig(dtype="float32", compile=compiled)
-        training = Training(x, y, config)
+        training = Training(in_memory(x, y, config), config)
         a_t = torch.tensor(0.3, dtype=torch.float32, requires_grad=True)
         b_t = torch.tensor(0.1, dtype=torch.float32, requires_grad=True)
 
@@ -250,10 +251,10 @@ def bench_threads(repeats: int, sizes: tuple[int, ...]) -> list[tuple]:
     """A step at 1e5 and 1e6 rows with 1 and 2 threads, the machine idle and with the other core busy."""
     code = (
         "import sys, time, statistics, numpy as np, torch\n"
-        "from linfit.config import TrainConfig\nfrom linfit.train import Training\n"
+        "from linfit.config import TrainConfig\nfrom linfit.sources import in_memory\nfrom linfit.train import Training\n"
         "torch.set_num_threads(int(sys.argv[1]))\n"
         "x = np.random.default_rng(0).uniform(0, 1, int(sys.argv[2])); y = 2 * x + 1\n"
-        "t = Training(x, y, TrainConfig()); a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)\n"
+        "t = Training(in_memory(x, y, TrainConfig()), TrainConfig()); a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)\n"
         "b = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)\n"
         "times = []\n"
         "for _ in range(max(20, 30_000_000 // x.size)):\n"

@@ -136,10 +136,10 @@ def test_big_float32_files_are_read_once_into_float32(data, invoke, monkeypatch)
 
     path, x, y = data
     usual = parse_json(invoke("train", path, "-f", "json", "--dtype", "float32").stdout)
-    monkeypatch.setattr(linfit.pipeline, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(linfit.pipeline, "LEAN_ABOVE_BYTES", 0)
     seen = []
-    real = linfit.pipeline.load_shifted_float32
-    monkeypatch.setattr(linfit.pipeline, "load_shifted_float32", lambda *a, **k: seen.append(1) or real(*a, **k))
+    real = linfit.pipeline.read_shifted_float32
+    monkeypatch.setattr(linfit.pipeline, "read_shifted_float32", lambda *a, **k: seen.append(1) or real(*a, **k))
     lean = parse_json(invoke("train", path, "-f", "json", "--dtype", "float32").stdout)
     assert seen and lean["converged"]
     a, b = exact_least_squares(x, y)
@@ -152,7 +152,7 @@ def test_big_float32_files_are_read_once_into_float32(data, invoke, monkeypatch)
 def test_the_float32_reader_steps_aside_for_files_it_cannot_take(tmp_path, invoke, monkeypatch):
     import linfit.pipeline
 
-    monkeypatch.setattr(linfit.pipeline, "STREAM_ABOVE_BYTES", 0)
+    monkeypatch.setattr(linfit.pipeline, "LEAN_ABOVE_BYTES", 0)
     gaps = tmp_path / "gaps.csv"
     gaps.write_text("x,y\n1,2\n,3\n2,4.1\n3,6.2\n")
     result = invoke("train", gaps, "--dtype", "float32")

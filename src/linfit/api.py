@@ -85,12 +85,14 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     x_values, y_values, names = _columns(x, y, settings)
     from linfit.output import train_json
     from linfit.page import scatter_sample
-    from linfit.reference import least_squares_from, moments
+    from linfit.reference import least_squares_from
+    from linfit.sources import in_memory
     from linfit.stats import fit_stats
     from linfit.train import Training
 
-    m = moments(x_values, y_values)
-    training = Training(x_values, y_values, settings)
+    source = in_memory(x_values, y_values, settings)
+    m = source.moments
+    training = Training(source, settings)
     history = list(training)
     try:
         ols = least_squares_from(m)

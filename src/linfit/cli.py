@@ -255,7 +255,14 @@ def _notice(quiet: bool, message: str) -> None:
 @app.command(epilog=example("linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json"))
 @config_flags
 def train(
-    data: Annotated[str, typer.Argument(metavar="DATA", help="CSV/TSV file (.gz, .bz2, .xz, .zst too) with x and y columns; '-' reads stdin.", show_default=False)],
+    data: Annotated[
+        str,
+        typer.Argument(
+            metavar="DATA",
+            help="CSV/TSV (.gz, .bz2, .xz, .zst too) or Parquet file, a glob of them, or '-' (stdin), with x and y columns.",
+            show_default=False,
+        ),
+    ],
     config_path: ConfigPath = None,
     settings: Settings = None,
     sep: Sep = None,
@@ -525,7 +532,7 @@ def _read_text(name: str) -> str:
 @app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
 def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
-    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV/TSV (compressed too) or Parquet file with an x column ('-' reads stdin).", show_default=False)] = None,
     x: Annotated[Optional[list[float]], typer.Option("--x", metavar="FLOAT", help="An x to predict at; repeat for several.", show_default=False)] = None,
     x_col: Annotated[Optional[str], typer.Option("--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False)] = None,
     sep: Sep = None,
@@ -550,12 +557,13 @@ def predict(
         return
     import numpy as np
 
-    from linfit.data import column_values, read_table
+    from linfit.read import Reading
 
-    table = read_table(data, sep)
     wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
-    x_name, values = column_values(table, wanted, "x")
-    frame = table.frame
+    reading = Reading(data, wanted, None, sep=sep, keep_missing=True, keep_rows=output_format == "csv")
+    values = np.concatenate([block for block, _ in reading])
+    x_name = reading.facts.x_name
+    frame = (reading.header, reading.rows) if output_format == "csv" else None
     missing = int(np.isnan(values).sum())
     if missing:
         _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")

@@ -159,11 +159,19 @@ def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
     }
 
 
-def predictions_csv(x, predictions, x_name: str, frame=None) -> str:
-    """The input's columns (or x alone) and a 'prediction' column, floats with every digit."""
-    if frame is None:
+def predictions_csv(x, predictions, x_name: str, table=None) -> str:
+    """The input's columns (or x alone) and a 'prediction' column, floats with every digit.
+
+    table: (header names, rows of text cells) as read, kept as they were; an empty prediction where x was missing.
+    """
+    if table is None:
         return to_csv(({x_name: xi, "prediction": pi} for xi, pi in zip(x.tolist(), predictions.tolist())), (x_name, "prediction"))
-    return frame.assign(prediction=predictions).to_csv(index=False, lineterminator="\n", float_format=repr_float)
+    header, rows = table
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*header, "prediction"])
+    writer.writerows([*row, "" if p != p else repr(p)] for row, p in zip(rows, predictions.tolist()))
+    return buffer.getvalue()
 
 
 def repr_float(value: float) -> str:

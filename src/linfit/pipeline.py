@@ -4,21 +4,22 @@ process's share of a data-parallel run. The command line calls this; it prints n
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from linfit.config import TrainConfig
-from linfit.data import STDIN, STREAM_ABOVE_BYTES, files_sha256, iter_chunks, load_samples, load_shifted_float32
+from linfit.data import Samples, read_samples, read_shifted_float32
 from linfit.distributed import Group, share
 from linfit.errors import DataError, UsageError
 from linfit.model import DTYPES, Start
+from linfit.read import STDIN, Reading, display_name, expand, is_regular_file
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
+from linfit.sources import ArrayChunks, FileChunks, require_representable, streamed_moments
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
-from linfit.train import ArrayChunks, FileChunks, Training, frame_for, require_representable, resolve_device
+from linfit.train import Training, frame_for, resolve_device
+
+LEAN_ABOVE_BYTES = 64 << 20  # a float32 run on a file this big keeps no float64 copy of x and y
 
 
 @dataclass
@@ -31,19 +32,10 @@ class Prepared:
     sources: list[str]
     samples: object = None  # the in-memory Samples of a single process, for pictures
     warnings: list[str] = field(default_factory=list)
+    data_sha256: str | None = None  # of the bytes read (every input, in order), taken as they were read
 
-    def sha256(self) -> str:
-        return self.samples.sha256() if self.samples is not None else files_sha256(self.sources)
-
-
-def expand(data: str) -> list[str]:
-    """A file, '-', or a glob such as 'data/part-*.csv' (sorted, so that every process sees one order)."""
-    if data == STDIN or Path(data).exists() or not any(c in data for c in "*?["):
-        return [data]
-    found = sorted(glob.glob(data))
-    if not found:
-        raise DataError(f"{data}: no file matches.", "Check the pattern.")
-    return found
+    def sha256(self) -> str | None:
+        return self.data_sha256
 
 
 def prepare(
@@ -60,22 +52,33 @@ def prepare(
     group: Group | None = None,
     need_samples: bool = False,
 ) -> Prepared:
+    """Read the data once (every road through one Reading), then build the source and the Training."""
     sources = expand(data)
     rank, world = (group.rank, group.world) if group else (0, 1)
-    label = sources[0] if len(sources) == 1 else data
-    warnings: list[str] = []
-    samples = None
-    shifted = _lean_float32(sources, config, sep, chunk_rows, drop_na, world, need_samples)
+    # a process streams every world-th chunk of all the files; in memory it reads its own files of a glob
+    mine = sources[rank::world] if len(sources) > 1 and not chunk_rows else sources
+    if not mine:
+        raise UsageError(f"{len(sources)} files for {world} processes: some would have no data.", "Use at most as many processes as files.")
+    if chunk_rows and not all(is_regular_file(path) for path in sources):
+        raise DataError("--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first.")
+
+    def open_reading() -> Reading:
+        return Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine)
+
+    reading = open_reading()
+    samples = shifted = None
     if chunk_rows:
-        local = _streamed_moments(sources, config, sep, chunk_rows, rank, world)
-    elif shifted is not None:
+        local = streamed_moments(reading, chunk_rows, rank, world)
+    elif _lean(sources, config, world, need_samples):
+        shifted = read_shifted_float32(reading, shift=config.standardize)
         local = shifted.moments
     else:
-        samples = _load_share(sources, config, sep, drop_na, rank, world)
-        if samples.dropped:
-            warnings.append(f"dropped {samples.dropped} rows with a missing value.")
-        require_representable(samples.x, samples.y, config.dtype, config.standardize)
-        local = moments(samples.x, samples.y)
+        samples = _share(read_samples(reading), len(sources), rank, world)
+        local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
+    facts = reading.facts
+    label = display_name(facts.source)
+    require_representable(facts.x_largest, facts.y_largest, config.dtype, config.standardize)
+    warnings = [f"dropped {facts.dropped} rows with a missing value."] if facts.dropped else []
     m = group.merged(local) if group else local
     try:
         frame = frame_for(m, config.standardize)  # refuses data that determine no line, when standardising
@@ -91,66 +94,36 @@ def prepare(
         stats = fit_stats(samples.x, samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
     dtype, device = DTYPES[config.dtype], resolve_device(config.device)
     if chunk_rows:
-        source = FileChunks(sources, config.x_col, config.y_col, sep, chunk_rows, frame, dtype, device, rank, world)
+        source = FileChunks(open_reading, chunk_rows, m, frame, dtype, device, rank, world)
     elif shifted is not None:
-        source = ArrayChunks.from_shifted(shifted, frame, device)
+        source = ArrayChunks.from_shifted(shifted, m, frame, device)
     else:
-        source = ArrayChunks(samples.x, samples.y, frame, dtype, device, whole=config.compile and not batch_size)
-    training = Training.over(
-        source, m, frame, config,
+        source = ArrayChunks(samples.x, samples.y, m, frame, dtype, device, whole=config.compile and not batch_size)
+    training = Training(
+        source, config,
         stop_requested=stop_requested, start=start, trace=trace,
         all_reduce=group.all_reduce if group else None,
         batch_rows=batch_size, buffer_rows=max(16 * batch_size, chunk_rows),
     )
-    named = samples if samples is not None else shifted
-    x_name = named.x_name if named is not None else str(config.x_col)
-    y_name = named.y_name if named is not None else str(config.y_col)
-    info = {"source": label, "rows": m.n, "x": x_name, "y": y_name, "dropped": samples.dropped if samples else 0}
+    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
     if world > 1:
         info["processes"] = world
-    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, warnings)
+    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, warnings, facts.sha256)
 
 
-def _lean_float32(sources, config: TrainConfig, sep, chunk_rows: int, drop_na: bool, world: int, need_samples: bool):
+def _lean(paths: list[str], config: TrainConfig, world: int, need_samples: bool) -> bool:
     """A big file trained in float32 is read once into float32 only: no float64 copy of x and y is kept.
 
     The reference and statistics then come from the moments (merged block by block, in float64).
     """
-    if config.dtype != "float32" or chunk_rows or drop_na or world > 1 or need_samples or len(sources) != 1:
-        return None
-    source = sources[0]
-    if source == STDIN or not Path(source).is_file() or Path(source).stat().st_size < STREAM_ABOVE_BYTES:
-        return None
-    return load_shifted_float32(source, config.x_col, config.y_col, sep, shift=config.standardize)
+    if config.dtype != "float32" or world > 1 or need_samples or len(paths) != 1:
+        return False
+    return paths[0] != STDIN and is_regular_file(paths[0]) and Path(paths[0]).stat().st_size >= LEAN_ABOVE_BYTES
 
 
-def _load_share(sources: list[str], config: TrainConfig, sep, drop_na: bool, rank: int, world: int):
-    """This process's rows: its own files of a glob, or its block of a single file."""
-    mine = sources[rank::world] if len(sources) > 1 else sources
-    if not mine:
-        raise UsageError(f"{len(sources)} files for {world} processes: some would have no data.", "Use at most as many processes as files.")
-    parts = [load_samples(s, config.x_col, config.y_col, drop_na=drop_na, sep=sep) for s in mine]
-    samples = parts[0]
-    if len(parts) > 1:
-        samples = type(samples)(
-            x=np.concatenate([p.x for p in parts]), y=np.concatenate([p.y for p in parts]),
-            source=",".join(mine), x_name=samples.x_name, y_name=samples.y_name, dropped=sum(p.dropped for p in parts),
-        )
-    if len(sources) == 1 and world > 1:
-        rows = share(samples.n, rank, world)
-        samples = type(samples)(x=samples.x[rows], y=samples.y[rows], source=samples.source, x_name=samples.x_name, y_name=samples.y_name, dropped=samples.dropped)
-    return samples
-
-
-def _streamed_moments(sources, config: TrainConfig, sep, chunk_rows: int, rank: int, world: int) -> Moments:
-    """One pass over this process's chunks, merging each chunk's moments: memory stays one chunk."""
-    parts = []
-    for index, (x, y) in enumerate(_chunks(sources, config, sep, chunk_rows)):
-        if index % world == rank:
-            parts.append(moments(x, y))
-    return merge_moments(parts)
-
-
-def _chunks(sources, config: TrainConfig, sep, chunk_rows: int):
-    for source in sources:
-        yield from iter_chunks(source, config.x_col, config.y_col, sep, chunk_rows)
+def _share(samples: Samples, files: int, rank: int, world: int) -> Samples:
+    """This process's rows: all it read when it has its own files of a glob, else its block of the one file."""
+    if files > 1 or world == 1:
+        return samples
+    rows = share(samples.n, rank, world)
+    return Samples(samples.x[rows], samples.y[rows], samples.source, samples.x_name, samples.y_name, samples.dropped)

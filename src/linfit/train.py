@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from linfit.config import DEFAULT_LR, TrainConfig, flag_name
-from linfit.errors import DataError, DivergedError
+from linfit.errors import DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
-from linfit.reference import BLOCK_ROWS, Moments, moments, require_spread
+from linfit.reference import BLOCK_ROWS, Moments, require_spread
 
 CHUNK_ROWS = 1 << 18  # rows a chunk: its temporaries stay in cache and are reused, not mapped afresh
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
@@ -131,16 +131,6 @@ def _affine_tensor(values: np.ndarray, shift: float, scale: float, dtype: torch.
     return out
 
 
-def require_representable(x: np.ndarray, y: np.ndarray, dtype: str, standardize: bool) -> None:
-    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
-    if dtype != "float32":
-        return
-    limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
-    for name, values in (("y", y),) if standardize else (("x", x), ("y", y)):
-        if values.size and np.abs(values).max() > limit:
-            raise DataError(f"{name} reaches {np.abs(values).max():.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data.")
-
-
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -157,54 +147,6 @@ def frame_for(m: Moments, standardize: bool) -> Frame:
         return IDENTITY
     require_spread(m)
     return Frame(x_shift=m.x_mean, x_scale=math.sqrt(m.sxx / m.n), y_shift=m.y_mean)
-
-
-class ArrayChunks:
-    """The data in training coordinates, held in memory, in cache-sized chunks."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, frame: Frame, dtype: torch.dtype, device: torch.device, whole: bool = False):
-        self.x = _affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
-        self.y = _affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
-        # whole: one piece, for torch.compile, whose fused step makes no big temporaries
-        self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
-
-    @classmethod
-    def from_shifted(cls, data, frame: Frame, device: torch.device) -> ArrayChunks:
-        """Training tensors made in place from x − x_shift, y − y_shift in float32 (no second copy)."""
-        chunks = cls.__new__(cls)
-        chunks.x, chunks.y = torch.from_numpy(data.x), torch.from_numpy(data.y)
-        chunks.x.sub_(frame.x_shift - data.x_shift).div_(frame.x_scale)
-        chunks.y.sub_(frame.y_shift - data.y_shift)
-        chunks.x, chunks.y = chunks.x.to(device), chunks.y.to(device)
-        chunks.parts = list(zip(chunks.x.split(CHUNK_ROWS), chunks.y.split(CHUNK_ROWS)))
-        return chunks
-
-    def __iter__(self):
-        return iter(self.parts)
-
-
-class FileChunks:
-    """The data read afresh from its file at every pass: memory holds one chunk, whatever the file's size.
-
-    With several processes, process `rank` of `world` takes every world-th chunk.
-    """
-
-    def __init__(self, paths, x_col, y_col, sep, chunk_rows: int, frame: Frame, dtype, device, rank: int = 0, world: int = 1):
-        self.paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        self.args = (x_col, y_col, sep, chunk_rows)
-        self.frame, self.dtype, self.device = frame, dtype, device
-        self.rank, self.world = rank, world
-
-    def __iter__(self):
-        from linfit.data import iter_chunks
-
-        chunks = itertools.chain.from_iterable(iter_chunks(path, *self.args) for path in self.paths)
-        for index, (x, y) in enumerate(chunks):
-            if index % self.world != self.rank:
-                continue
-            xt = _affine_tensor(x, self.frame.x_shift, self.frame.x_scale, self.dtype).to(self.device)
-            yt = _affine_tensor(y, self.frame.y_shift, 1.0, self.dtype).to(self.device)
-            yield from zip(xt.split(CHUNK_ROWS), yt.split(CHUNK_ROWS))
 
 
 def shuffled_batches(data, batch_rows: int, buffer_rows: int, seed: int):
@@ -237,30 +179,19 @@ class Training:
 
     def __init__(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        source,
         config: TrainConfig,
         stop_requested: Callable[[], bool] = lambda: False,
         start: Start | None = None,
         trace: bool = False,
+        all_reduce: Callable | None = None,
+        batch_rows: int = 0,
+        buffer_rows: int = 0,
     ) -> None:
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        require_representable(x, y, config.dtype, config.standardize)
-        m = moments(x, y)
-        frame = frame_for(m, config.standardize)
-        data = ArrayChunks(x, y, frame, DTYPES[config.dtype], resolve_device(config.device), whole=config.compile)
-        self._setup(data, m, frame, config, stop_requested, start, trace)
-
-    @classmethod
-    def over(cls, data, m: Moments, frame: Frame, config: TrainConfig, **options) -> Training:
-        """Train over any re-iterable source of (x_t, y_t) chunks, e.g. FileChunks, given the data's moments.
-
-        `all_reduce`, when given, sums a tensor across processes (data-parallel training).
-        """
-        training = cls.__new__(cls)
-        training._setup(data, m, frame, config, **options)
-        return training
+        """Train over a source (see linfit.sources): re-iterable (x_t, y_t) chunks in training coordinates,
+        with the `moments` and `frame` they were made with. `all_reduce`, when given, sums a tensor across
+        processes (data-parallel training)."""
+        self._setup(source, source.moments, source.frame, config, stop_requested, start, trace, all_reduce, batch_rows, buffer_rows)
 
     def _setup(self, data, m: Moments, frame: Frame, config: TrainConfig, stop_requested=lambda: False, start=None, trace=False, all_reduce=None, batch_rows: int = 0, buffer_rows: int = 0) -> None:
         self.config = config
@@ -700,7 +631,9 @@ def _round_down(value: float) -> str:
 
 def fit(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
     """Run a whole training; return the outcome and the logged steps."""
-    training = Training(x, y, config)
+    from linfit.sources import in_memory
+
+    training = Training(in_memory(x, y, config), config)
     history = list(training)
     assert training.result is not None
     return training.result, history

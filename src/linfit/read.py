@@ -1,0 +1,656 @@
+"""The one reader: a DATA argument in, validated float64 (x, y) blocks out, and the facts about them.
+
+DATA is a path, '-' (stdin), a FIFO, or a glob; CSV/TSV (compressed by .gz, .bz2, .xz or .zst: the
+extension decides, the content is never sniffed) or Parquet. Every road that trains or predicts
+(in memory, lean float32, streamed, one process's share) consumes a `Reading`, so every road gives
+the same numbers or the same error.
+
+How a CSV is read. Each input is opened once; its bytes are hashed as they pass. The header is
+parsed here (a BOM dropped, names trimmed). The rest is cut into pieces of text that end at a line
+end, and pyarrow parses each piece straight to float64. A piece that pyarrow refuses, or whose
+numbers fail a check, goes to `_careful`: Python's csv module over the same bytes, which applies
+the rules below cell by cell and raises the first problem with its line and column (or, finding
+none, returns the numbers: pyarrow is only the fast way to the same answer).
+
+The rules, decided here alone:
+- every row has as many fields as the header (blank lines are skipped);
+- a header name may appear once; --x-col and --y-col name two different columns;
+- a cell is a decimal number (sign, digits, point, exponent; surrounding spaces allowed) — not
+  hexadecimal, not '1_000'; empty, 'NA', 'nan' and the like are missing (an error, or dropped
+  with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import csv
+import glob
+import gzip
+import hashlib
+import io
+import lzma
+import math
+import re
+import stat
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from linfit.errors import DataError, UsageError
+
+STDIN = "-"
+STDIN_NAME = "stdin"  # how messages name '-'
+LARGEST = 1e150  # beyond this, squares and sums of squares overflow float64
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
+TAB_SEPARATED = (".tsv", ".tab")
+PARQUET = (".parquet", ".pq")
+TEXT_BYTES = 4 << 20  # text parsed at a time: pyarrow splits it over its threads, 1 MiB each
+BOM = b"\xef\xbb\xbf"
+# pyarrow's own list of missing-value spellings, so that both parsers agree
+MISSING = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"]
+)
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+
+
+@dataclass
+class Facts:
+    """What a pass over the data found: complete once the pass has ended."""
+
+    source: str  # the DATA argument as the user gave it (the file, when a glob matched one)
+    x_name: str = ""
+    y_name: str = ""
+    rows: int = 0  # rows kept
+    dropped: int = 0  # rows dropped by --drop-na
+    x_largest: float = 0.0  # the largest |x|, |y| (for the float32 range check)
+    y_largest: float = 0.0
+    sha256: str | None = None  # of the bytes as stored (compressed, if they were), every input in order
+
+
+def expand(data: str) -> list[str]:
+    """A file, '-', or a glob such as 'data/part-*.csv' (sorted, so that every process sees one order)."""
+    data = str(data)
+    if data == STDIN or Path(data).exists() or not any(c in data for c in "*?["):
+        return [data]
+    found = sorted(glob.glob(data))
+    if not found:
+        raise DataError(f"{data}: no file matches.", "Check the pattern.")
+    return found
+
+
+def display_name(path: str) -> str:
+    return STDIN_NAME if path == STDIN else path
+
+
+def separator_for(name: str, sep: str | None) -> str:
+    """The field separator: the one given, else a tab for .tsv/.tab files (compressed or not), else a comma."""
+    if sep is not None:
+        sep = "\t" if sep in ("\\t", "tab") else sep
+        if len(sep) != 1 or sep in "\r\n\"":
+            raise UsageError(f"--sep must be one character (not a quote or line end), got {sep!r}.", "For tabs pass --sep '\\t'.")
+        return sep
+    return "\t" if _stem(name).endswith(TAB_SEPARATED) else ","
+
+
+def is_regular_file(path: str) -> bool:
+    """A file that can be read again (for --chunk-rows): not stdin, a FIFO or a device."""
+    try:
+        return path != STDIN and stat.S_ISREG(Path(path).stat().st_mode)
+    except OSError:
+        return False
+
+
+def _stem(name: str) -> str:
+    stem = name.lower()
+    for suffix in COMPRESSIONS:
+        stem = stem.removesuffix(suffix)
+    return stem
+
+
+def _compression(name: str) -> str | None:
+    return next((kind for suffix, kind in COMPRESSIONS.items() if name.lower().endswith(suffix)), None)
+
+
+class Reading:
+    """Iterate for (x, y) float64 blocks (y is None when y_col is None); `facts` is complete after a pass.
+
+    keep_missing: missing x cells become NaN instead of an error (predict); keep_rows: the rows' cells
+    are kept as text in `rows` and `header` (predict's CSV output keeps the input's columns).
+    """
+
+    def __init__(
+        self,
+        data: str,
+        x_col: str | int = "x",
+        y_col: str | int | None = "y",
+        *,
+        sep: str | None = None,
+        drop_na: bool = False,
+        keep_missing: bool = False,
+        keep_rows: bool = False,
+        paths: list[str] | None = None,
+        rows_of: list[str] | None = None,
+    ) -> None:
+        self.paths = paths if paths is not None else expand(data)
+        # rows_of: the inputs whose rows are wanted (one process's files of a glob); the others are only hashed
+        self.rows_of = set(self.paths if rows_of is None else rows_of)
+        self.wanted = [(x_col, "x")] + ([] if y_col is None else [(y_col, "y")])
+        self.sep, self.drop_na, self.keep_missing, self.keep_rows = sep, drop_na, keep_missing, keep_rows
+        label = self.paths[0] if len(self.paths) == 1 else str(data)
+        wanted = [p for p in self.paths if p in self.rows_of]
+        self.facts = Facts(source=label)
+        self.header: list[str] = []
+        self.rows: list[list[str]] = []
+        self._size = sum(Path(p).stat().st_size for p in wanted if is_regular_file(p) and not _compression(p))
+        self._text_read = 0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        facts = self.facts
+        facts.rows = facts.dropped = 0
+        facts.sha256 = None
+        self._text_read = 0
+        digest = hashlib.sha256()
+        for path in self.paths:
+            yield from self._one_input(path, digest)
+        facts.sha256 = digest.hexdigest()
+
+    def expected_rows(self, rows_so_far: int) -> int:
+        """The rows a whole pass will give, guessed from the text read so far (2% to spare); 0 if unknown."""
+        if not self._size or not self._text_read:
+            return 0
+        return int(rows_so_far * self._size / self._text_read * 1.02) + 1
+
+    # -- opening ---------------------------------------------------------------------------------
+    def _one_input(self, path: str, digest) -> Iterator:
+        name = display_name(path)
+        kind = _compression(path)
+        with _open_raw(path, name) as raw:
+            hashed = io.BufferedReader(_Hashing(raw, digest), buffer_size=1 << 20)
+            try:
+                if path in self.rows_of:
+                    yield from self._rows(path, hashed, raw, kind, name)
+                while hashed.read(1 << 20):  # the rest, if any, still belongs to the digest
+                    pass
+            except (OSError, EOFError, zlib.error, lzma.LZMAError, _zstd_error()) as exc:
+                what = f"cannot decompress it as {kind}" if kind else "cannot read it"
+                hint = f"The name ends in {path[path.rfind('.'):]}: check that the file is complete and really {kind} data." if kind else "Check the file."
+                raise DataError(f"{name}: {what} ({_first_line(exc)}).", hint) from None
+
+    def _rows(self, path: str, hashed, raw, kind: str | None, name: str) -> Iterator:
+        stream = _decompressed(hashed, kind, name)
+        if _stem(path).endswith(PARQUET):
+            seekable = kind is None and raw.seekable()
+            yield from self._parquet(stream, raw if seekable else None, name)
+        else:
+            yield from self._csv(stream, name, separator_for(path, self.sep))
+
+    # -- CSV -------------------------------------------------------------------------------------
+    def _csv(self, stream, name: str, sep: str) -> Iterator:
+        pieces = _text_pieces(stream)
+        first = next(pieces, b"")
+        if first.startswith(BOM):
+            first = first[len(BOM) :]
+        if not first.strip():
+            raise DataError(f"{name}: the file is empty.", "It needs a header line (x,y) and rows of numbers.")
+        if b"\0" in first:
+            raise DataError(f"{name}: not a text file (it holds NUL bytes).", "Is this a CSV file? Save it as UTF-8 CSV.")
+        header_line, start = _header_position(first)
+        end = first.find(b"\n", start)
+        end = len(first) if end < 0 else end
+        try:
+            text = first[start:end].decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{name}: line {header_line}: not UTF-8 text (byte {exc.start + 1}).", "Is this a CSV file? Save it as UTF-8 CSV.") from None
+        names = [n.strip() for n in _csv_rows(text, sep, name, header_line)[0][1]]
+        indices = self._choose(names, name)
+        self.header = names
+        parse = _CsvPiece(len(names), indices, sep)
+        line, rows_before = header_line + 1, 0
+        for piece in _chain_first(first[end + 1 :], pieces):
+            self._text_read += len(piece)
+            columns = None if self.keep_rows else parse.fast(piece)
+            dropped = 0
+            if columns is not None:
+                columns, dropped = self._settle(columns)
+            if columns is None:
+                columns, dropped = self._careful(piece, line, name, names, parse)
+            line += piece.count(b"\n")
+            rows_before += len(columns[0]) + dropped
+            yield self._emit(columns, dropped)
+        if rows_before == 0:
+            raise DataError(f"{name}: no data rows.", "The file needs a header line and at least one row of numbers.")
+        self._require_rows(name)
+
+    def _settle(self, columns: list[tuple[np.ndarray, np.ndarray | None]]):
+        """Fast-parsed columns (values, missing mask) → the kept values, or None when a cell needs a closer look."""
+        missing = None
+        for _, mask in columns:
+            if mask is not None:
+                missing = mask if missing is None else missing | mask
+        values = [v for v, _ in columns]
+        dropped = 0
+        if missing is not None and missing.any():
+            if self.drop_na:
+                keep = ~missing
+                values, dropped = [v[keep] for v in values], int(missing.sum())
+            elif self.keep_missing and len(values) == 1:
+                values = [np.where(missing, np.nan, values[0])]
+            else:
+                return None, 0
+        for v in values:
+            finite = v[~np.isnan(v)] if self.keep_missing else v
+            if finite.size and not (finite.min() >= -LARGEST and finite.max() <= LARGEST):
+                return None, 0
+        return values, dropped
+
+    def _careful(self, piece: bytes, first_line: int, name: str, names: list[str], parse: _CsvPiece):
+        """The rules, row by row: the first problem raised with its line and column, else the numbers."""
+        text = piece.decode("utf-8", errors="surrogateescape")
+        out: list[list[float]] = [[] for _ in parse.indices]
+        dropped = 0
+        for line, row in _csv_rows(text, parse.sep, name, first_line):
+            if not row:
+                continue
+            if len(row) != parse.width:
+                raise DataError(
+                    f"{name}: line {line}: {len(row)} fields, but the header has {parse.width}.",
+                    "Every row needs one field per header column: check for a stray or missing separator.",
+                )
+            values = [_cell(row[i], name, f"line {line}", names[i]) for i in parse.indices]
+            if self._missing_row(values, name, f"line {line}", [names[i] for i in parse.indices]):
+                dropped += 1
+                continue
+            for store, value in zip(out, values):
+                store.append(math.nan if value is None else value)
+            if self.keep_rows:
+                self.rows.append(row)
+        return [np.array(v, dtype=np.float64) for v in out], dropped
+
+    def _missing_row(self, values: list, name: str, where: str, columns: list[str]) -> bool:
+        """True when the row is to be dropped; raises for a missing cell unless missing cells are allowed."""
+        gap = next((i for i, v in enumerate(values) if v is None), None)
+        if gap is None or self.keep_missing:
+            return False
+        if self.drop_na:
+            return True
+        raise DataError(f"{name}: {where}, column '{columns[gap]}': missing value.", "Fill it in, or pass --drop-na to drop such rows.")
+
+    # -- Parquet ---------------------------------------------------------------------------------
+    def _parquet(self, stream, seekable_raw, name: str) -> Iterator:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if seekable_raw is not None:  # hash it in one pass, then read the row groups from the same handle
+            while stream.read(1 << 20):
+                pass
+            seekable_raw.seek(0)
+            source = seekable_raw
+        else:
+            source = pa.BufferReader(stream.read())
+        try:
+            parquet = pq.ParquetFile(source)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{name}: not a Parquet file ({_first_line(exc)}).", "Check the file, or give CSV data a .csv name.") from None
+        raw_names = list(parquet.schema_arrow.names)
+        names = [n.strip() for n in raw_names]
+        indices = self._choose(names, name)
+        self.header = names
+        first_row = 1
+        for group in range(parquet.num_row_groups):
+            wanted = sorted(set(indices)) if not self.keep_rows else list(range(len(names)))
+            table = parquet.read_row_group(group, columns=[raw_names[i] for i in wanted])
+            cells = [_parquet_column(table.column(wanted.index(i)), names[i], name) for i in indices]
+            columns, dropped = self._parquet_rows(cells, first_row, name, [names[i] for i in indices])
+            if self.keep_rows:
+                self.rows.extend(_render_rows(table))
+            first_row += table.num_rows
+            yield self._emit(columns, dropped)
+        if seekable_raw is not None:
+            seekable_raw.seek(0, io.SEEK_END)  # every byte is hashed already
+        if first_row == 1:
+            raise DataError(f"{name}: no data rows.", "The file needs at least one row of numbers.")
+        self._require_rows(name)
+
+    def _parquet_rows(self, cells, first_row: int, name: str, columns: list[str]):
+        """Values and missing masks of a row group → kept values; the first problem (by row, then x before y) raised."""
+        problems = [(row, rank, error) for rank, (_, _, (row, error)) in enumerate(cells) if error is not None]
+        missing = np.zeros(len(cells[0][0]), dtype=bool)
+        for _, mask, _ in cells:
+            missing |= mask
+        if missing.any() and not (self.drop_na or self.keep_missing):
+            row = int(np.argmax(missing))
+            column = columns[next(i for i, (_, mask, _) in enumerate(cells) if mask[row])]
+            problems.append((row, len(cells), DataError(f"{name}: row {first_row + row}, column '{column}': missing value.", "Fill it in, or pass --drop-na to drop such rows.")))
+        if problems:
+            row, _, error = min(problems, key=lambda p: (p[0], p[1]))
+            raise DataError(error.message.replace("row ?", f"row {first_row + row}"), error.hint)
+        values = [v for v, _, _ in cells]
+        if self.drop_na and missing.any():
+            return [v[~missing] for v in values], int(missing.sum())
+        return [np.where(missing, np.nan, v) for v in values] if missing.any() else values, 0
+
+    # -- shared ----------------------------------------------------------------------------------
+    def _choose(self, names: list[str], name: str) -> list[int]:
+        """The indices of the wanted columns; repeated names, a wrong separator, x = y are refused here."""
+        repeated = sorted({n for n in names if n and names.count(n) > 1})
+        if repeated:
+            raise DataError(f"{name}: the header repeats column {repeated[0]!r}.", "Give each column its own name.")
+        indices = [_resolve_column(names, wanted, name, role) for wanted, role in self.wanted]
+        if len(indices) == 2 and indices[0] == indices[1]:
+            raise UsageError(
+                f"--x-col and --y-col both name column {names[indices[0]]!r} of {name}.", "Choose two different columns."
+            )
+        facts = self.facts
+        if not facts.x_name:
+            facts.x_name = names[indices[0]]
+            facts.y_name = names[indices[1]] if len(indices) == 2 else ""
+        return indices
+
+    def _emit(self, columns: list[np.ndarray], dropped: int):
+        facts = self.facts
+        facts.rows += len(columns[0])
+        facts.dropped += dropped
+        if len(columns[0]):
+            facts.x_largest = max(facts.x_largest, float(np.nanmax(np.abs(columns[0]), initial=0.0)))
+            if len(columns) == 2:
+                facts.y_largest = max(facts.y_largest, float(np.abs(columns[1]).max()))
+        return columns[0], columns[1] if len(columns) == 2 else None
+
+    def _require_rows(self, name: str) -> None:
+        if self.facts.rows == 0 and self.facts.dropped:
+            raise DataError(f"{name}: no data rows: every row has a missing x or y.", "Fill in the values.")
+
+
+class _CsvPiece:
+    """pyarrow's parse of one piece of text (no header) into float64 columns with missing masks."""
+
+    def __init__(self, width: int, indices: list[int], sep: str) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.width, self.indices, self.sep = width, indices, sep
+        generic = [f"c{i}" for i in range(width)]
+        self.selected = [generic[i] for i in indices]
+        self.read = pacsv.ReadOptions(column_names=generic, block_size=1 << 20)
+        self.parse = pacsv.ParseOptions(delimiter=sep)
+        self.convert = pacsv.ConvertOptions(
+            include_columns=self.selected, column_types={c: pa.float64() for c in self.selected}, null_values=sorted(MISSING)
+        )
+
+    def fast(self, piece: bytes):
+        """[(values, missing mask or None)] per wanted column, or None when pyarrow refuses the piece."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        if len(piece) < 256 and not piece.strip():  # blank lines only (a longer run: the careful path skips them)
+            return [(np.empty(0), None) for _ in self.selected]
+        try:
+            table = pacsv.read_csv(pa.py_buffer(piece), read_options=self.read, parse_options=self.parse, convert_options=self.convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return [_float64_with_mask(table.column(c).combine_chunks()) for c in self.selected]
+
+
+def _float64_with_mask(array) -> tuple[np.ndarray, np.ndarray | None]:
+    """A pyarrow float64 array as numpy (no copy where it can), and its missing mask (None if none)."""
+    import pyarrow as pa
+
+    array = array.cast(pa.float64())
+    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array), offset=array.offset * 8)
+    if not array.null_count:
+        return values, None  # read-only, Arrow's memory: whoever keeps it copies it
+    values = values.copy()
+    bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
+    missing = bits[array.offset : array.offset + len(array)] == 0
+    values[missing] = 0.0
+    return values, missing
+
+
+def _parquet_column(column, column_name: str, name: str):
+    """(values with 0 where missing, missing mask, (first bad row or -1, its error or None)) of one Parquet column."""
+    import pyarrow as pa
+
+    array = column.combine_chunks()
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _text_column(array.to_pylist(), column_name, name)
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+        raise DataError(f"{name}: column '{column_name}' holds {kind}, not numbers.", "Choose a numeric column with --x-col / --y-col.")
+    values, missing = _float64_with_mask(array)
+    missing = np.zeros(len(values), dtype=bool) if missing is None else missing
+    missing |= np.isnan(values)  # NaN is a missing value, as 'nan' is in a CSV
+    values[missing] = 0.0
+    bad = np.flatnonzero(~(np.abs(values) <= LARGEST))
+    if not bad.size:
+        return values, missing, (-1, None)
+    row = int(bad[0])
+    try:
+        _cell(repr(float(values[row])), name, "row ?", column_name)
+    except DataError as error:
+        return values, missing, (row, error)
+    raise AssertionError("a value beyond the limits passed the cell rule")
+
+
+def _text_column(cells: list, column_name: str, name: str):
+    """A column of text cells (Parquet strings) through the same cell rule as a CSV's cells."""
+    values = np.zeros(len(cells))
+    missing = np.zeros(len(cells), dtype=bool)
+    for row, text in enumerate(cells):
+        try:
+            value = None if text is None else _cell(text, name, "row ?", column_name)
+        except DataError as error:
+            return values, missing, (row, error)
+        if value is None:
+            missing[row] = True
+        else:
+            values[row] = value
+    return values, missing, (-1, None)
+
+
+def _render_rows(table) -> list[list[str]]:
+    """A Parquet row group's rows as text cells (floats with every digit), for output that keeps the columns."""
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    as_text = lambda v: "" if v is None else repr(v) if isinstance(v, float) else str(v)  # noqa: E731
+    return [[as_text(v) for v in row] for row in zip(*columns)]
+
+
+def _cell(text: str, name: str, where: str, column: str) -> float | None:
+    """One cell by the rule: a finite decimal number within range, or None when it is missing; else DataError."""
+    cell = text.strip()
+    if cell in MISSING:
+        return None
+    if not NUMBER.fullmatch(cell):
+        shown = "not UTF-8 text" if any("\udc80" <= c <= "\udcff" for c in cell) else f"{text!r} is not a number"
+        raise DataError(f"{name}: {where}, column '{column}': {shown}.", "Fix or remove that row.")
+    value = float(cell)
+    if not math.isfinite(value):
+        raise DataError(f"{name}: {where}, column '{column}': {text!r} is not a finite number.", "Fix or remove that row.")
+    if abs(value) > LARGEST:
+        raise DataError(
+            f"{name}: {where}, column '{column}': {text!r} is too large (its square overflows).",
+            "Rescale the column (e.g. to thousands or millions of its unit).",
+        )
+    return value
+
+
+def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str) -> int:
+    """A header name, or a 0-based index (an int, or a string of digits that is no header)."""
+    if len(columns) == 1 and separator_hint(columns[0]):
+        raise DataError(
+            f"{name}: only one column, {columns[0]!r}: the separator looks wrong.",
+            f"Pass --sep '{separator_hint(columns[0])}'.",
+        )
+    wanted_text = str(wanted).strip()
+    if wanted_text in columns:
+        return columns.index(wanted_text)
+    index = wanted if isinstance(wanted, int) else int(wanted_text) if wanted_text.isdigit() else None
+    if index is not None and 0 <= index < len(columns):
+        return index
+    listed = ", ".join(repr(c) for c in columns)
+    hint = f"Choose one with --{role}-col NAME or --{role}-col INDEX (0-based)."
+    if all(_looks_numeric(c) for c in columns):
+        hint += " The first line looks like data: the file needs a header line such as 'x,y'."
+    raise DataError(f"{name}: no column {wanted!r} for {role}; the columns are {listed}.", hint)
+
+
+def separator_hint(header: str) -> str | None:
+    """A likely separator when a lone header holds one (';', tab or '|')."""
+    for candidate, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        if candidate in header:
+            return shown
+    return None
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(NUMBER.fullmatch(text.strip()))
+
+
+def _csv_rows(text: str, sep: str, name: str, first_line: int):
+    """(line, fields) of each row of the text; a row the csv module cannot split is an error with its line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows = []
+    try:
+        for row in reader:
+            rows.append((first_line + reader.line_num - 1, row))
+    except csv.Error as exc:
+        line = first_line + reader.line_num - 1
+        raise DataError(f"{name}: line {line}: cannot parse CSV ({_first_line(exc).split(' - ')[0]}).", "Lines must end in \\n or \\r\\n; quotes must close.") from None
+    return rows
+
+
+def _header_position(first: bytes) -> tuple[int, int]:
+    """(line number, offset) of the first line that is not blank."""
+    line, start = 1, 0
+    while True:
+        end = first.find(b"\n", start)
+        if end < 0 or first[start:end].strip():
+            return line, start
+        line, start = line + 1, end + 1
+
+
+def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _text_pieces(stream) -> Iterator[bytes]:
+    """The stream's bytes in pieces of about TEXT_BYTES that end at a line end (the last piece may not)."""
+    size, rest = TEXT_BYTES, b""
+    while True:
+        block = stream.read(size)
+        if not block:
+            if rest:
+                yield rest
+            return
+        block = rest + block if rest else block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        yield block[:cut]
+        rest = block[cut:]
+
+
+class _Hashing(io.RawIOBase):
+    """A raw binary stream that feeds every byte read through a digest."""
+
+    def __init__(self, raw, digest) -> None:
+        self.raw, self.digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        if count:
+            self.digest.update(memoryview(buffer)[:count])
+        return count
+
+
+@contextlib.contextmanager
+def _open_raw(path: str, name: str):
+    """The input opened once, unbuffered: stdin, a FIFO, a device or a file."""
+    if path == STDIN:
+        if sys.stdin is None or sys.stdin.isatty():  # nothing piped in: reading would wait forever
+            raise DataError("'-' reads the data from stdin, but stdin is a terminal.", "Pipe the data in: linfit train - < data.csv")
+        yield sys.stdin.buffer
+        return
+    where = Path(path)
+    if where.is_dir():
+        raise DataError(f"{name}: is a directory, not a data file.", "Give the path of a CSV or Parquet file.")
+    if not where.exists():
+        raise DataError(f"{name}: file not found.", "Check the path.")
+    try:
+        stream = where.open("rb", buffering=0)
+    except OSError as exc:
+        raise DataError(f"{name}: cannot open ({exc.strerror}).", "Check the file's permissions.") from None
+    with stream:
+        yield stream
+
+
+def _decompressed(stream, kind: str | None, name: str):
+    if kind is None:
+        return stream
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(stream)
+    if kind == "xz":
+        return lzma.LZMAFile(stream)
+    try:
+        import zstandard
+    except ImportError:
+        raise DataError(f"{name}: reading .zst needs the zstandard package.", "pip install zstandard, or decompress the file first.") from None
+    return _ZstdReader(zstandard, stream)
+
+
+class _ZstdReader:
+    """zstd frames, one after another, decompressed as read; data that end inside a frame are an error."""
+
+    def __init__(self, zstandard, raw) -> None:
+        self.zstandard, self.raw = zstandard, raw
+        self.frame = zstandard.ZstdDecompressor().decompressobj()
+        self.frames = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            compressed = self.raw.read(1 << 20)
+            if not compressed:
+                if not self.frames or not self.frame.eof:
+                    raise EOFError("the data end inside a zstd frame")
+                return b""
+            out = self._feed(compressed)
+            if out:
+                return out
+
+    def _feed(self, compressed: bytes) -> bytes:
+        out = []
+        while compressed:
+            if self.frame.eof:  # the next frame starts
+                self.frame = self.zstandard.ZstdDecompressor().decompressobj()
+            out.append(self.frame.decompress(compressed))
+            self.frames = max(self.frames, 1)
+            compressed = self.frame.unused_data if self.frame.eof else b""
+            if compressed:
+                self.frames += 1
+        return b"".join(out)
+
+
+def _zstd_error():
+    try:
+        import zstandard
+
+        return zstandard.ZstdError
+    except ImportError:
+        return OSError
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__).rstrip(".")

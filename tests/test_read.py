@@ -1,0 +1,419 @@
+"""One reader behind every road: the same file gives the same answer or the same error, whichever way it is read.
+
+Roads: in memory (float64), the lean float32 reader (its size threshold lowered), --chunk-rows, stdin,
+a .gz file, and one process's share of a two-process run (simulated in-process: two ranks meet at a
+barrier to sum gradients and merge moments, as gloo would). Every case of the bad-input catalogue and
+every harmless variant is tried on every road.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import lzma
+import os
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import lstsq, parse_json, write_csv
+from linfit.errors import LinfitError
+from linfit.read import Reading
+from linfit.reference import merge_moments
+from test_bad_input import BAD_FILES, assert_clean_error
+
+# more bad inputs, beside the catalogue's: (file bytes, flags, exit code, words the message must contain)
+MORE_BAD = {
+    "one field more than the header": (b"x,y\n0,1,2.1\n1,2,3.9\n2,3,6.2\n", [], 3, ["line 2", "3 fields", "header has 2"]),
+    "one field fewer": (b"x,y,z\n1,2,3\n4,5\n6,7,8\n", [], 3, ["line 3", "2 fields"]),
+    "duplicate names, other column": (b"x,y,z,z\n1,2,3,4\n5,6,7,8\n", [], 3, ["repeats column 'z'"]),
+    "duplicate names after trimming": (b"x, x,y\n1,2,3\n4,5,6\n", [], 3, ["repeats column 'x'"]),
+    "x and y name one column": (b"x,y\n1,2\n2,4\n", ["--y-col", "x"], 2, ["--x-col and --y-col", "'x'"]),
+    "x and y by name and index": (b"x,y\n1,2\n2,4\n", ["--y-col", "0"], 2, ["--x-col and --y-col"]),
+    "hexadecimal": (b"x,y\n1,2\n0x1A,3\n3,4\n", [], 3, ["line 3", "column 'x'", "'0x1A' is not a number"]),
+    "underscore digits": (b"x,y\n1,2\n1_000,3\n3,4\n", [], 3, ["line 3", "'1_000'"]),
+    "NA after a space": (b"x,y\n1,2\n2, NA\n3,4\n", [], 3, ["line 3", "column 'y'", "missing"]),
+    "problem late in the file": (b"x,y\n" + b"1,2\n2,4.1\n" * 40 + b"5,1e999\n", [], 3, ["line 82", "not a finite number"]),
+    "blank lines before a bad row": (b"x,y\n1,2\n\n\n2,abc\n", [], 3, ["line 5", "'abc'"]),
+}
+
+GOOD_FILES = {
+    "plain": b"x,y\n1,2.1\n2,3.9\n3,6.2\n",
+    "bom": "\ufeffx,y\n1,2.1\n2,3.9\n3,6.2\n".encode(),
+    "crlf": b"x,y\r\n1,2.1\r\n2,3.9\r\n3,6.2\r\n",
+    "quoted numbers": b'"x","y"\n"1","2.1"\n"2","3.9"\n"3","6.2"\n',
+    "spaces after commas": b"x, y\n1, 2.1\n2, 3.9\n3, 6.2\n",
+    "spaces around cells": b" x , y \n 1 , 2.1 \n2 ,3.9\n3, 6.2\n",
+    "blank line at end": b"x,y\n1,2.1\n2,3.9\n3,6.2\n\n",
+    "blank lines inside": b"x,y\n1,2.1\n\n2,3.9\n\n3,6.2\n",
+    "no newline at end": b"x,y\n1,2.1\n2,3.9\n3,6.2",
+    "reordered columns": b"y,x\n2.1,1\n3.9,2\n6.2,3\n",
+    "index column": b",x,y\n0,1,2.1\n1,2,3.9\n2,3,6.2\n",
+    "text column beside": b"name,x,y\nalpha,1,2.1\n\"b, quoted\",2,3.9\ngamma,3,6.2\n",
+    "signs and exponents": b"x,y\n+1,2.1\n2.0,39e-1\n3.,.62E1\n",
+}
+EXPECTED = lstsq(np.array([1.0, 2.0, 3.0]), np.array([2.1, 3.9, 6.2]))
+
+
+class Pair:
+    """Two ranks in one process: all_reduce and merged meet at a barrier, as torch.distributed would."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=30)
+        self.slots: list = [None, None]
+
+    def exchange(self, rank: int, value) -> list:
+        self.slots[rank] = value
+        self.barrier.wait()
+        both = list(self.slots)
+        self.barrier.wait()
+        return both
+
+    def group(self, rank: int) -> Rank:
+        return Rank(self, rank)
+
+
+class Rank:
+    world = 2
+
+    def __init__(self, pair: Pair, rank: int) -> None:
+        self.pair, self.rank = pair, rank
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce(self, tensor) -> None:
+        both = self.pair.exchange(self.rank, tensor.clone())
+        tensor.copy_(both[0] + both[1])
+
+    def merged(self, local):
+        return merge_moments(self.pair.exchange(self.rank, local))
+
+
+def run_share(path, flags, invoke, monkeypatch):
+    """Rank 0 through the CLI (in-process), rank 1 on a thread through the same command; rank 0's result."""
+    import typer.main
+
+    import linfit.distributed
+    from linfit.cli import app
+
+    pair = Pair()
+    main = threading.main_thread()
+    monkeypatch.setattr(linfit.distributed, "join", lambda device: pair.group(0 if threading.current_thread() is main else 1))
+    monkeypatch.setattr(linfit.distributed, "leave", lambda: None)
+    command = typer.main.get_command(app).commands["train"]
+    outcome: list = []
+
+    def rank_one() -> None:
+        try:
+            with command.make_context("train", [str(path), *flags, "-q"]) as context:
+                command.invoke(context)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)  # were rank 0 still waiting for it, the barrier's timeout would end that wait
+
+    thread = threading.Thread(target=rank_one)
+    thread.start()
+    result = invoke("train", path, *flags)
+    thread.join(30)
+    if thread.is_alive():  # rank 0 stopped where rank 1 waits for it: release it
+        pair.barrier.abort()
+        thread.join(30)
+    return result, outcome
+
+
+def run_road(road, content, flags, tmp_path, invoke, monkeypatch):
+    """(result, the name the message should carry) of `linfit train` on `content` along one road."""
+    import linfit.pipeline
+
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    if road == "memory":
+        return invoke("train", path, *flags), str(path)
+    if road == "lean float32":
+        monkeypatch.setattr(linfit.pipeline, "LEAN_ABOVE_BYTES", 0)
+        return invoke("train", path, *flags, "--dtype", "float32"), str(path)
+    if road == "chunk-rows":
+        return invoke("train", path, *flags, "--chunk-rows", "2"), str(path)
+    if road == "stdin":
+        return invoke("train", "-", *flags, input=content), "stdin"
+    if road == "gzip":
+        packed = tmp_path / "bad.csv.gz"
+        packed.write_bytes(gzip.compress(content))
+        return invoke("train", packed, *flags), str(packed)
+    if road == "share of 2":
+        result, rank_one = run_share(path, flags, invoke, monkeypatch)
+        assert len(rank_one) == 1, "rank 1 did not finish"
+        error = rank_one[0]
+        if result.exit_code == 0:
+            assert error is None, error
+        elif error is None:  # only rank 0 reports, and --strict's verdict is part of the report
+            assert result.exit_code == 5
+        else:  # the other rank stopped the same way
+            assert int(getattr(error, "exit_code", -1)) == result.exit_code, error
+            if isinstance(error, LinfitError):
+                assert _sentence(str(error)) in result.stderr
+        return result, str(path)
+    raise AssertionError(road)
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith((".", "?", "!")) else message + "."
+
+
+ROADS = ["memory", "lean float32", "chunk-rows", "stdin", "gzip", "share of 2"]
+CATALOGUE = {**BAD_FILES, **MORE_BAD}
+PAIRS = [(road, case) for road in ROADS for case in sorted(CATALOGUE)]
+GOOD_PAIRS = [(road, case) for road in ROADS for case in sorted(GOOD_FILES)]
+
+
+def normalised(result, name: str) -> tuple[int, str]:
+    """The exit code and message, the data's name aside; a divergence's advice repeats the road's own
+    command (`linfit train - ...`, `--chunk-rows 2`), so its data and road flags are set aside too."""
+    message = result.stderr.strip().replace(name, "DATA")
+    message = re.sub(r"`linfit train [^\s`]+", "`linfit train DATA", message)
+    return result.exit_code, re.sub(r" --chunk-rows \d+", "", message)
+
+
+@pytest.mark.parametrize(("road", "case"), PAIRS, ids=[f"{r}: {c}" for r, c in PAIRS])
+def test_every_bad_input_ends_the_same_way_on_every_road(road, case, tmp_path, invoke, monkeypatch):
+    content, flags, code, words = CATALOGUE[case]
+    if road == "lean float32" and "--dtype" in flags:
+        flags = []  # the road sets --dtype float32 itself
+    # the very same message as in memory (with the same flags), the data's name aside
+    baseline_flags = [*flags, "--dtype", "float32"] if road == "lean float32" else flags
+    (tmp_path / "memory").mkdir()
+    baseline, baseline_name = run_road("memory", content, baseline_flags, tmp_path / "memory", invoke, monkeypatch)
+    result, name = run_road(road, content, flags, tmp_path, invoke, monkeypatch)
+    assert_clean_error(result, code, [w for w in words if "bad.csv" not in w])
+    assert normalised(result, name) == normalised(baseline, baseline_name)
+
+
+@pytest.mark.parametrize(("road", "case"), GOOD_PAIRS, ids=[f"{r}: {c}" for r, c in GOOD_PAIRS])
+def test_every_harmless_variant_gives_the_same_fit_on_every_road(road, case, tmp_path, invoke, monkeypatch):
+    (tmp_path / "memory").mkdir()
+    baseline = parse_json(run_road("memory", GOOD_FILES[case], ["-f", "json"], tmp_path / "memory", invoke, monkeypatch)[0].stdout)
+    result, _ = run_road(road, GOOD_FILES[case], ["-f", "json"], tmp_path, invoke, monkeypatch)
+    assert result.exit_code == 0, result.stderr
+    out = parse_json(result.stdout)
+    assert (out["data"]["x"], out["data"]["y"], out["data"]["rows"]) == ("x", "y", 3)
+    assert out["ols"]["a"] == pytest.approx(EXPECTED[0], rel=1e-12) and out["ols"]["b"] == pytest.approx(EXPECTED[1], rel=1e-12)
+    if road == "lean float32":  # trained in float32: as close as its digits allow
+        assert out["a"] == pytest.approx(EXPECTED[0], abs=1e-6) and out["b"] == pytest.approx(EXPECTED[1], abs=1e-6)
+    else:  # the same steps as in memory (chunks may sum in another order: the last digits)
+        assert out["steps"] == baseline["steps"]
+        assert out["a"] == pytest.approx(baseline["a"], rel=1e-12) and out["b"] == pytest.approx(baseline["b"], rel=1e-12)
+    assert baseline["a"] == pytest.approx(EXPECTED[0], rel=1e-9) and baseline["b"] == pytest.approx(EXPECTED[1], rel=1e-9)
+
+
+def test_the_roads_times_cases_figure():
+    """The figure for the note: (road, case) pairs run by the two tests above; each must agree to pass."""
+    assert len(ROADS) == 6
+    assert len(PAIRS) + len(GOOD_PAIRS) == 6 * (len(CATALOGUE) + len(GOOD_FILES)) >= 6 * 45
+
+
+# -- the rules, one by one ------------------------------------------------------------------------
+def test_header_names_are_trimmed_and_chosen_by_name_or_index(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbf a , b \n1,2\n3,5\n")
+    for wanted in (("a", "b"), ("0", "1"), (0, 1), (" a", "b ")):
+        blocks = list(reading := Reading(str(path), *wanted))
+        assert (reading.facts.x_name, reading.facts.y_name) == ("a", "b")
+        assert blocks[0][0].tolist() == [1.0, 3.0] and blocks[0][1].tolist() == [2.0, 5.0]
+
+
+def test_drop_na_counts_rows_on_every_road(tmp_path, invoke):
+    path = tmp_path / "gaps.csv"
+    path.write_bytes(b"x,y\n1,2\n,3\n2,4.1\n3,NA\n4,8.2\n5,10.1\n")
+    for extra in ([], ["--chunk-rows", "2"]):
+        result = invoke("train", path, "--drop-na", "-f", "json", *extra)
+        assert result.exit_code == 0 and "dropped 2 rows" in result.stderr
+        out = parse_json(result.stdout)
+        assert (out["data"]["rows"], out["data"]["dropped"]) == (4, 2)
+
+
+def test_a_large_file_read_in_many_pieces_names_the_right_line(tmp_path, monkeypatch):
+    import linfit.read
+
+    monkeypatch.setattr(linfit.read, "TEXT_BYTES", 64)  # many pieces, each parsed on its own
+    rows = "".join(f"{i},{2 * i + 1}\n" for i in range(500))
+    path = tmp_path / "big.csv"
+    path.write_text("x,y\n" + rows + "7,oops\n" + rows)
+    with pytest.raises(Exception, match=r"line 502, column 'y': 'oops'"):
+        list(Reading(str(path)))
+    path.write_text("x,y\n" + rows)
+    x = np.concatenate([b[0] for b in Reading(str(path))])
+    assert x.tolist() == [float(i) for i in range(500)]
+
+
+# -- compression: the extension decides -------------------------------------------------------------
+PACKERS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+
+
+def zstd(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_compressed_files_read_and_damaged_ones_fail_cleanly(suffix, tmp_path, invoke):
+    pack = PACKERS.get(suffix, zstd)
+    content = GOOD_FILES["plain"] * 1 + b"".join(f"{i},{2 * i}\n".encode() for i in range(4, 2000))
+    packed = pack(content)
+    good = tmp_path / f"d.csv{suffix}"
+    good.write_bytes(packed)
+    plain = tmp_path / "d.csv"
+    plain.write_bytes(content)
+    fit_packed, fit_plain = (parse_json(invoke("train", p, "-f", "json", "-o", tmp_path / f"m{i}.json").stdout) for i, p in enumerate((good, plain)))
+    assert (fit_packed["a"], fit_packed["b"]) == (fit_plain["a"], fit_plain["b"])
+    saved = parse_json((tmp_path / "m0.json").read_text())
+    assert saved["data"]["sha256"] == hashlib.sha256(packed).hexdigest()  # the bytes as stored
+    for what, data in (("truncated", packed[: len(packed) // 2]), ("not compressed", content), ("garbage", os.urandom(300))):
+        bad = tmp_path / f"bad-{what.replace(' ', '-')}.csv{suffix}"
+        bad.write_bytes(data)
+        result = invoke("train", bad)
+        assert_clean_error(result, 3, [bad.name, "decompress"])
+
+
+# -- hashing while reading: stdin, FIFOs, globs, a file gone before the save ---------------------
+def test_the_model_hash_is_of_the_bytes_read_from_stdin(tmp_path, invoke):
+    content = GOOD_FILES["crlf"]
+    result = invoke("train", "-", "-q", "-o", tmp_path / "m.json", input=content)
+    assert result.exit_code == 0, result.stderr
+    assert parse_json((tmp_path / "m.json").read_text())["data"]["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_opened_once_and_hashed(tmp_path, invoke):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    content = GOOD_FILES["plain"]
+    writes = []
+
+    def writer() -> None:
+        with open(fifo, "wb") as stream:  # blocks until the reader opens it; a second open would hang the test
+            stream.write(content)
+        writes.append(1)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    result = invoke("train", fifo, "-f", "json", "-o", tmp_path / "m.json")
+    thread.join(10)
+    assert result.exit_code == 0, result.stderr
+    assert writes == [1] and parse_json(result.stdout)["data"]["rows"] == 3
+    assert parse_json((tmp_path / "m.json").read_text())["data"]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert invoke("train", fifo, "--chunk-rows", "2").exit_code == 3  # cannot be read again at every step
+
+
+def test_a_glob_is_hashed_as_one_stream_in_order(tmp_path, invoke):
+    parts = [b"x,y\n1,2.1\n", b"x,y\n2,3.9\n", b"x,y\n3,6.2\n"]
+    for i, part in enumerate(parts):
+        (tmp_path / f"part-{i}.csv").write_bytes(part)
+    for extra in ([], ["--chunk-rows", "1"]):
+        result = invoke("train", tmp_path / "part-*.csv", "-q", "-o", tmp_path / "m.json", *extra)
+        assert result.exit_code == 0, result.stderr
+        assert parse_json((tmp_path / "m.json").read_text())["data"]["sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def test_a_file_removed_during_training_still_saves_with_its_hash(tmp_path, invoke, monkeypatch):
+    import linfit.pipeline
+
+    path = tmp_path / "d.csv"
+    content = GOOD_FILES["plain"]
+    path.write_bytes(content)
+    real = linfit.pipeline.prepare
+
+    def then_remove(*args, **kwargs):
+        prepared = real(*args, **kwargs)
+        path.unlink()
+        return prepared
+
+    monkeypatch.setattr(linfit.pipeline, "prepare", then_remove)
+    result = invoke("train", path, "-q", "-o", tmp_path / "m.json")
+    assert result.exit_code == 0, result.stderr
+    assert parse_json((tmp_path / "m.json").read_text())["data"]["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+# -- Parquet --------------------------------------------------------------------------------------
+def write_parquet(path, columns: dict, row_group_size: int | None = None):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_equals_csv_to_the_last_digit_in_memory_and_streamed(tmp_path, invoke):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-20, 80, 3001)
+    y = 0.7 * x - 3 + rng.normal(0, 2, x.size)
+    csv_path = write_csv(tmp_path / "d.csv", {"y": y, "x": x})
+    parquet = write_parquet(tmp_path / "d.parquet", {"y": y, "x": x}, row_group_size=700)
+    for extra in ([], ["--chunk-rows", "500"], ["--dtype", "float32"]):
+        from_csv = parse_json(invoke("train", csv_path, "-f", "json", *extra).stdout)
+        from_parquet = parse_json(invoke("train", parquet, "-f", "json", *extra).stdout)
+        for key in ("a", "b", "loss", "steps", "ols", "stats"):
+            assert from_parquet[key] == from_csv[key], (extra, key)
+    predicted = parse_json(invoke("predict", _model(tmp_path, invoke, csv_path), parquet, "-f", "json").stdout)
+    assert predicted["x"] == x.tolist()
+
+
+def _model(tmp_path, invoke, data) -> str:
+    model = tmp_path / "model.json"
+    assert invoke("train", data, "-q", "-o", model).exit_code == 0
+    return str(model)
+
+
+@pytest.mark.parametrize(
+    ("columns", "csv_text"),
+    [
+        ({"x": [1.0, 2.0, None], "y": [1.0, 2.0, 3.0]}, b"x,y\n1,1\n2,2\n,3\n"),
+        ({"x": [1.0, float("nan"), 3.0], "y": [1.0, 2.0, 3.0]}, b"x,y\n1,1\nnan,2\n3,3\n"),
+        ({"x": ["1", "2", "abc"], "y": [1.0, 2.0, 3.0]}, b"x,y\n1,1\n2,2\nabc,3\n"),
+        ({"x": ["1", "0x1A", "3"], "y": [1.0, 2.0, 3.0]}, b"x,y\n1,1\n0x1A,2\n3,3\n"),
+        ({"x": [1.0, 2.0, 3.0], "y": [1.0, float("inf"), 3.0]}, b"x,y\n1,1\n2,inf\n3,3\n"),
+        ({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 1e200]}, b"x,y\n1,1\n2,2\n3,1e+200\n"),
+        ({"a": [1.0, 2.0], "b": [1.0, 2.0]}, b"a,b\n1,1\n2,2\n"),
+    ],
+)
+def test_parquet_problems_give_the_csv_errors(columns, csv_text, tmp_path, invoke):
+    parquet = write_parquet(tmp_path / "d.parquet", columns)
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_bytes(csv_text)
+    for extra in ([], ["--chunk-rows", "2"]):
+        from_parquet, from_csv = invoke("train", parquet, *extra), invoke("train", csv_path, *extra)
+        assert from_parquet.exit_code == from_csv.exit_code == 3
+        # the same words, a row of the table standing for a line of the file (line = row + 1)
+        expected = re.sub(r"line (\d+)", lambda m: f"row {int(m.group(1)) - 1}", from_csv.stderr.replace("d.csv", "d.parquet"))
+        assert from_parquet.stderr == expected
+
+
+def test_parquet_drop_na_and_a_damaged_file(tmp_path, invoke):
+    parquet = write_parquet(tmp_path / "d.parquet", {"x": [1.0, None, 2.0, 3.0], "y": [2.1, 5.0, 3.9, 6.2]})
+    out = parse_json(invoke("train", parquet, "--drop-na", "-f", "json").stdout)
+    assert out["data"]["dropped"] == 1 and out["a"] == pytest.approx(EXPECTED[0], rel=1e-12)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(parquet.read_bytes()[:40])
+    assert_clean_error(invoke("train", broken), 3, ["broken.parquet", "not a Parquet file"])
+
+
+# -- predict reads through the same reader ----------------------------------------------------------
+def test_predict_keeps_the_input_columns_and_leaves_missing_x_empty(tmp_path, invoke):
+    (tmp_path / "t.csv").write_bytes(GOOD_FILES["plain"])
+    model = _model(tmp_path, invoke, tmp_path / "t.csv")
+    data = tmp_path / "p.csv"
+    data.write_bytes(b'name, x\n"a, quoted",1\nb,\nc,3\n')
+    result = invoke("predict", model, data, "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "name,x,prediction" and lines[1].startswith('"a, quoted",1,') and lines[2] == "b,,"
+    assert "1 rows have no x" in result.stderr
+    assert_clean_error(invoke("predict", model, tmp_path / "t.csv", "--x-col", "z"), 3, ["no column 'z'"])
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"x\n1\n0x10\n")
+    assert_clean_error(invoke("predict", model, bad), 3, ["line 3", "'0x10' is not a number"])
