@@ -37,20 +37,30 @@ def _numbers_checked(command):
         for param in command.params:
             value = ctx.params.get(param.name)
             for number in value if isinstance(value, (list, tuple)) else [value]:
-                if not _usable_number(number):
+                problem = _unusable_number(number)
+                if problem:
                     flag = (param.opts or [param.name])[0]
-                    raise typer.BadParameter(f"{number!r} is not a finite number of sensible size.", ctx=ctx, param_hint=f"'{flag}'")
+                    raise typer.BadParameter(problem, ctx=ctx, param_hint=f"'{flag}'")
         return invoke(ctx)
 
     return checked
 
 
-def _usable_number(value) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return abs(value) <= LARGEST_INTEGER
-    return True
+def _unusable_number(value) -> str | None:
+    """Why a parsed number cannot be used (NaN, infinity, past 64 bits), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LARGEST_INTEGER:
+        return f"a {len(str(abs(value)))}-digit integer is too large (the limit is 2**63 - 1)."
+    return None
+
+
+class _Stopped(BaseException):
+    """Carries a KeyboardInterrupt (SIGINT or SIGTERM) past typer, which would end it in a silent exit 130."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.interrupt = interrupt
 
 
 class LinfitGroup(TyperGroup):
@@ -67,6 +77,8 @@ class LinfitGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _Stopped as stopped:  # a signal while parsing: the launcher says so and exits 130 / 143
+            raise stopped.interrupt from None
         except typer.TyperException as exc:  # click's UsageError and BadParameter derive from it
             message = exc.format_message().strip()
             if message:  # empty when no arguments at all were given: the help is already shown
@@ -82,7 +94,19 @@ class LinfitGroup(TyperGroup):
             sys.exit(int(ExitCode.UNEXPECTED))
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130, SIGTERM too
+            raise _Stopped(exc) from None
+
     def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except KeyboardInterrupt as exc:  # a signal while reporting another error
+            raise _Stopped(exc) from None
+
+    def _invoke(self, ctx: typer.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("LINFIT_DEBUG") == "1"
         try:
             return super().invoke(ctx)
@@ -94,6 +118,10 @@ class LinfitGroup(TyperGroup):
             typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
+            if debug:
+                import traceback
+
+                traceback.print_exception(exc)
             typer.echo("linfit: interrupted.", err=True)
             ctx.exit(int(getattr(exc, "exit_code", ExitCode.INTERRUPTED)))
         except BrokenPipeError:
@@ -309,13 +337,19 @@ def _finish_training(training, history, prepared, config, outputs, init_from, ou
 
 def _run(training, output_format: str, quiet: bool) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
-    from linfit import report
+    from contextlib import nullcontext
+
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
     history = []
-    with report.ProgressView(training, enabled=report.progress_wanted(quiet)):
+    progress = nullcontext()
+    if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
+        from linfit import report
+
+        progress = report.ProgressView(training, enabled=report.progress_wanted(quiet))
+    with progress:
         for record in training:
             history.append(record)
             if output_format == "jsonl":

@@ -11,8 +11,6 @@
    safe from a late signal. Every file linfit writes is already closed and flushed to disk by then.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -26,6 +24,10 @@ def main() -> None:
     except KeyboardInterrupt as exc:  # before the command's own handling (an import, the command line)
         signals.ignore()  # one line, whatever comes next; what stdout still buffers is dropped
         code = getattr(exc, "exit_code", 130)
+        if os.environ.get("LINFIT_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exception(exc)
         _say("linfit: interrupted.")
         os._exit(code)
     code = _finish(code)

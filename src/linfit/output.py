@@ -10,12 +10,13 @@ import csv
 import io
 import json
 from dataclasses import asdict, astuple
-from typing import Any, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
-from linfit.config import TrainConfig
-from linfit.gradient import PointGradient
-from linfit.reference import LeastSquares
-from linfit.train import StepRecord, TrainResult
+if TYPE_CHECKING:  # annotations only: `grad -f json` need not import the config schema, nor train's
+    from linfit.config import TrainConfig
+    from linfit.gradient import PointGradient
+    from linfit.reference import LeastSquares
+    from linfit.train import StepRecord, TrainResult
 
 STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
 

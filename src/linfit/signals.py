@@ -8,13 +8,14 @@ stop after the current step (the summary is shown and the model saved, marked in
 one stops at once.
 """
 
-from __future__ import annotations
-
-import signal
-import threading
+try:  # the builtin under `signal`: no enum to import first, so the handlers are in place at once
+    import _signal as signal
+except ImportError:  # pragma: no cover - another Python
+    import signal
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 received: list[int] = []  # every signal handled in this process, in order
+raised: list[int] = []  # those that `install`'s handler turned into Interrupted (one may have been lost)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -33,6 +34,7 @@ def exit_code(signum: int) -> int:
 
 def _raise(signum: int, frame) -> None:
     received.append(signum)
+    raised.append(signum)
     raise Interrupted(signum)
 
 
@@ -52,8 +54,8 @@ class Deferred:
     """While active, the first SIGINT or SIGTERM sets `signum` (see `requested`); a second one raises Interrupted."""
 
     def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self.signum = None  # the first signal's number, once one came
+        self._previous = {}
 
     @property
     def stop(self) -> bool:
@@ -72,6 +74,10 @@ class Deferred:
         self.signum = signum
 
     def __enter__(self) -> "Deferred":
+        if raised:  # a signal came earlier and its exception was lost on the way (in a library's cleanup)
+            raise Interrupted(raised[-1])
+        import threading
+
         if threading.current_thread() is threading.main_thread():
             for number in SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)
