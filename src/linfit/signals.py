@@ -8,6 +8,9 @@ stop after the current step (the summary is shown and the model saved, marked in
 one stops at once.
 """
 
+import os
+import sys
+
 try:  # the builtin under `signal`: no enum to import first, so the handlers are in place at once
     import _signal as signal
 except ImportError:  # pragma: no cover - another Python
@@ -42,6 +45,26 @@ def install() -> None:
     """From now on SIGINT and SIGTERM raise Interrupted in the main thread."""
     for number in SIGNALS:
         signal.signal(number, _raise)
+    sys.unraisablehook = _redeliver
+
+
+def _redeliver(unraisable, previous=sys.unraisablehook) -> None:
+    """An Interrupted raised where Python can only print and drop it (an import lock's or a finaliser's
+    callback): print nothing, and raise it again a moment later, where it can stop the command."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        pending.append(unraisable.exc_value.signum)
+        signal.signal(signal.SIGALRM, _raise_pending)
+        signal.setitimer(signal.ITIMER_REAL, 0.002)
+        return
+    previous(unraisable)
+
+
+pending: list[int] = []  # signals whose Interrupted was dropped, to raise again
+
+
+def _raise_pending(signum: int, frame) -> None:
+    if pending:
+        raise Interrupted(pending.pop())
 
 
 def ignore() -> None:
