@@ -11,7 +11,7 @@ from conftest import ROOT
 
 CORE = [
     "config", "data", "distributed", "errors", "expression", "files", "gradient", "graph", "losses",
-    "model", "model_file", "output", "pipeline", "plot", "reference", "stats", "train",
+    "model", "model_file", "output", "page", "api", "pipeline", "plot", "reference", "stats", "train",
 ]
 
 

@@ -155,11 +155,6 @@ def test_unreadable_file(tmp_path, monkeypatch, invoke):
     assert_clean_error(invoke("train", path), 3, ["locked.csv", "Permission denied"])
 
 
-def test_the_catalogue_is_counted():
-    """The figure for the note: how many distinct bad inputs the tests try (all must end cleanly)."""
-    assert len(BAD_FILES) + len(BAD_CONFIGS) + len(BAD_FLAGS) >= 45
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=300))
 def test_random_bytes_load_or_fail_cleanly(content, tmp_path):

@@ -116,13 +116,25 @@ def test_plot_of_the_shipped_sample_is_a_sensible_png(tmp_path, invoke):
     assert 30_000 < path.stat().st_size < 2_000_000
 
 
-def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke):
+def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from linfit.plot import MAX_SCATTER
+
+    drawn = []
+    scatter = Axes.scatter
+    monkeypatch.setattr(Axes, "scatter", lambda ax, x, y, *a, **k: drawn.append((np.asarray(x), k.get("label"))) or scatter(ax, x, y, *a, **k))
     rng = np.random.default_rng(3)
-    x = rng.uniform(0, 1, 20_000)
+    n = MAX_SCATTER * 3
+    x = rng.uniform(0, 1, n)
     data = write_csv(tmp_path / "big.csv", {"x": x, "y": 4 * x + 1 + rng.normal(0, 0.1, x.size)})
     path = tmp_path / "big.png"
     out = parse_json(invoke("train", data, "--plot", path, "-f", "json").stdout)
-    assert out["data"]["rows"] == 20_000 and png_size(path)[0] > 0
+    assert out["data"]["rows"] == n and png_size(path)[0] > 0  # the fit used every row
+    ((shown, label),) = drawn
+    assert shown.size == MAX_SCATTER and f"{MAX_SCATTER:,} of {n:,} shown" in label
+    assert np.isin(shown, x).all() and np.unique(shown).size == MAX_SCATTER  # rows of the data, none twice
+    assert shown.min() < 0.01 and shown.max() > 0.99  # spread over the data, not its first rows
 
 
 def test_plot_without_matplotlib_names_the_extra(tmp_path, invoke, monkeypatch):

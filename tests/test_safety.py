@@ -232,6 +232,8 @@ HOSTILE_OUTPUTS = {
     "-o the data": (["-o", "d.csv"], 2, ["data file"]),
     "--history the data": (["--history", "d.csv"], 2, ["data file"]),
     "--plot the data": (["--plot", "d.csv"], 2, []),
+    "--report the data": (["--report", "d.csv"], 2, ["data file"]),
+    "--report and -o the same": (["-o", "r.html", "--report", "r.html"], 2, ["same file"]),
     "-o the config": (["-c", "c.yaml", "-o", "c.yaml"], 2, ["--config"]),
     "-o the warm start": (["--init-from", "m.json", "-o", "m.json"], 2, ["--init-from"]),
     "-o and --history the same": (["-o", "s.json", "--history", "s.json"], 2, ["--output writes the same file"]),

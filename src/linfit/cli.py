@@ -7,14 +7,17 @@ rich are imported inside the commands that need them, so `linfit --help` is inst
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import math
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__
 from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
@@ -63,6 +66,11 @@ class _Stopped(BaseException):
         self.interrupt = interrupt
 
 
+def example(command: str, shows: str = "") -> str:
+    """A help's last paragraph: a command line to try (a test runs each one), and what it shows."""
+    return f"Example{': ' + shows if shows else ':'}\n\n\b\n  {command}"
+
+
 class LinfitGroup(TyperGroup):
     """Turns every error into one line on stderr and its exit code: the one place that does."""
 
@@ -80,6 +88,9 @@ class LinfitGroup(TyperGroup):
         except _Stopped as stopped:  # a signal while parsing: the launcher says so and exits 130 / 143
             raise stopped.interrupt from None
         except typer.TyperException as exc:  # click's UsageError and BadParameter derive from it
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `linfit` alone: the help, and the usage error's exit code
+                typer.echo(exc.format_message())
+                sys.exit(int(ExitCode.USAGE))
             message = exc.format_message().strip()
             if message:  # empty when no arguments at all were given: the help is already shown
                 context = getattr(exc, "ctx", None)
@@ -144,18 +155,47 @@ class LinfitGroup(TyperGroup):
             ctx.exit(int(ExitCode.UNEXPECTED))
 
 
-app = typer.Typer(
+class LinfitCommand(TyperCommand):
+    """A command whose help reads like a classic Unix tool's: `Usage: linfit train [OPTIONS] DATA`."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in super().collect_usage_pieces(ctx)]
+
+    def format_options(self, ctx: typer.Context, formatter) -> None:
+        """Arguments by name alone (DATA, not DATA <str>), then the options, in declaration order."""
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((param.metavar or param.name.upper(), record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+class _Typer(typer.Typer):
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("cls", LinfitCommand)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
     cls=LinfitGroup,
     help=(
         "Fit y = a·x + b to samples by gradient descent, show every step's loss and "
         "dL/da, dL/db from autograd, and hold the fit against the exact least-squares line.\n\n"
         + EXIT_CODES_HELP
     ),
-    epilog="Example: linfit train data/sample.csv",
+    epilog=example("linfit train data/sample.csv"),
     no_args_is_help=True,
     add_completion=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain text, wrapped to the terminal: no markup to swallow brackets
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 
@@ -179,33 +219,90 @@ def _main(
     """linfit: gradient descent on y = a·x + b, step by step."""
 
 
-Format = Annotated[Literal["table", "json"], typer.Option("--format", "-f", help="table (for people) or json (one object on stdout, every digit).")]
+Format = Annotated[
+    Literal["table", "json"],
+    typer.Option("--format", "-f", metavar="[table|json]", help="table (for people) or json (one object on stdout, every digit)."),
+]
 StreamFormat = Annotated[
     Literal["table", "json", "jsonl", "csv"],
-    typer.Option("--format", "-f", help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv."),
+    typer.Option(
+        "--format", "-f", metavar="[table|json|jsonl|csv]",
+        help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv.",
+    ),
 ]
-CheckTol = Annotated[float, typer.Option("--check-tol", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")]
+CheckTol = Annotated[float, typer.Option("--check-tol", metavar="FLOAT", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
-Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator ('\\t' for tabs). \\[default: tab for .tsv, else comma]", show_default=False)]
-ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file; flags override it.", show_default=False)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate γ in w ← w − γ·∇L. \\[default: 0.9]", show_default=False)]
-Steps = Annotated[Optional[int], typer.Option("--steps", help="Most steps to run. \\[default: 1000]", show_default=False)]
-Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop when a and b are within tol (relative) of the optimum. \\[default: 1e-10]", show_default=False)]
-OptimizerOpt = Annotated[Optional[Literal["sgd", "momentum", "adam"]], typer.Option("--optimizer", help="sgd, momentum or adam. \\[default: sgd]", show_default=False)]
-MomentumOpt = Annotated[Optional[float], typer.Option("--momentum", help="Momentum factor for --optimizer momentum. \\[default: 0.9]", show_default=False)]
-LossOpt = Annotated[Optional[Literal["half_mse", "mse", "half_sse"]], typer.Option("--loss", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr². \\[default: half_mse]", show_default=False)]
-Standardize = Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="Train on standardised x (default) or run the plain loop on raw x.", show_default=False)]
-InitOpt = Annotated[Optional[Literal["values", "zeros", "xavier_normal"]], typer.Option("--init", help="Starting point: values (--init-a, --init-b), zeros or xavier_normal. \\[default: values]", show_default=False)]
-InitA = Annotated[Optional[float], typer.Option("--init-a", help="Starting slope a. \\[default: 1.0]", show_default=False)]
-InitB = Annotated[Optional[float], typer.Option("--init-b", help="Starting intercept b. \\[default: 0.5]", show_default=False)]
-DTypeOpt = Annotated[Optional[Literal["float64", "float32"]], typer.Option("--dtype", help="[default: float64]", show_default=False)]
-DeviceOpt = Annotated[Optional[Literal["cpu", "cuda", "auto"]], typer.Option("--device", help="[default: cpu]", show_default=False)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for everything random. \\[default: 0]", show_default=False)]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log every this many steps; 0: 1–10, then every 10th, every 100th... (first and last always). \\[default: 0]", show_default=False)]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="torch threads; 0 chooses by data size. \\[default: 0]", show_default=False)]
-Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="Fuse each step with torch.compile (long runs on big data). \\[default: no]", show_default=False)]
-XCol = Annotated[Optional[str], typer.Option("--x-col", help="Column of x: header name or 0-based index. \\[default: x]", show_default=False)]
-YCol = Annotated[Optional[str], typer.Option("--y-col", help="Column of y: header name or 0-based index. \\[default: y]", show_default=False)]
+Sep = Annotated[
+    Optional[str],
+    typer.Option("--sep", metavar="TEXT", help="Field separator ('\\t' for tabs).  [default: tab for .tsv, else comma]", show_default=False),
+]
+ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="YAML config file; flags override it.", show_default=False)]
+
+
+class Settings(dict):
+    """The configuration flags a command was given (None where left out), by key: see `config_flags`."""
+
+
+def config_flags(function):
+    """Give a command one option per configuration key, generated from config.TrainConfig, where it has `settings`.
+
+    Each key's flag, type, choices, help and shown default come from its declaration, so a key added to
+    TrainConfig is a flag of every such command at once. The command receives the flags as `settings`.
+    """
+    from linfit.config import keys
+
+    declared = keys()
+    hints = typing.get_type_hints(function, include_extras=True)
+    parameters = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.name == "settings":
+            parameters += [inspect.Parameter(key.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_flag(key)) for key in declared]
+        else:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[parameter.name]))
+    names = [key.name for key in declared]
+
+    @functools.wraps(function)
+    def command(**arguments: Any) -> Any:
+        settings = Settings({name: arguments.pop(name) for name in names})
+        return function(settings=settings, **arguments)
+
+    command.__signature__ = inspect.Signature(parameters)
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return command
+
+
+def _flag(key) -> Any:
+    """The typer option of a configuration key: `--init-a FLOAT`, `--optimizer [sgd|momentum|adam]`, `--compile/--no-compile`."""
+    from linfit.config import describe
+
+    kind, metavar = _cli_type(key.annotation)
+    declaration = f"{key.flag}/--no-{key.flag[2:]}" if kind is bool else key.flag
+    if key.choices:
+        metavar = "[" + "|".join(key.choices) + "]"
+    meaning = describe(key)
+    help_text = f"{meaning[:1].upper()}{meaning[1:]}.  [default: {_shown_default(key)}]"
+    return Annotated[Optional[kind], typer.Option(declaration, help=help_text, metavar=metavar, show_default=False)]
+
+
+def _cli_type(annotation: Any) -> tuple[Any, str | None]:
+    """The type typer parses a key's value to, and its placeholder: a union of str and int is TEXT (a name or an index)."""
+    arguments = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if typing.get_origin(annotation) is Literal or annotation in (bool, int, float, str):
+        return annotation, {int: "INT", float: "FLOAT", str: "TEXT"}.get(annotation)
+    if typing.get_origin(annotation) is tuple:
+        return annotation, " ".join(_cli_type(arg)[1] or "VALUE" for arg in arguments)
+    if len(arguments) == 1:  # Optional[X]
+        return _cli_type(arguments[0])
+    return str, "TEXT"
+
+
+def _shown_default(key) -> str:
+    value = key.default
+    if isinstance(value, bool):
+        return key.flag if value else f"--no-{key.flag[2:]}"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def _config(path: Optional[Path], arguments: dict[str, Any]):
@@ -221,36 +318,21 @@ def _notice(quiet: bool, message: str) -> None:
         typer.echo(f"linfit: {message}", err=True)
 
 
-@app.command()
+@app.command(epilog=example("linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json"))
+@config_flags
 def train(
-    data: Annotated[str, typer.Argument(help="CSV/TSV file (.gz, .bz2, .xz, .zst too) with x and y columns; '-' reads stdin.", show_default=False)],
+    data: Annotated[str, typer.Argument(metavar="DATA", help="CSV/TSV file (.gz, .bz2, .xz, .zst too) with x and y columns; '-' reads stdin.", show_default=False)],
     config_path: ConfigPath = None,
-    lr: Lr = None,
-    steps: Steps = None,
-    tol: Tol = None,
-    optimizer: OptimizerOpt = None,
-    momentum: MomentumOpt = None,
-    loss: LossOpt = None,
-    standardize: Standardize = None,
-    init: InitOpt = None,
-    init_a: InitA = None,
-    init_b: InitB = None,
-    dtype: DTypeOpt = None,
-    device: DeviceOpt = None,
-    seed: Seed = None,
-    log_every: LogEvery = None,
-    threads: Threads = None,
-    compile: Compile = None,
-    x_col: XCol = None,
-    y_col: YCol = None,
+    settings: Settings = None,
     sep: Sep = None,
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=0, help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.")] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=0, help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.")] = 0,
-    model_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
-    history_path: Annotated[Optional[Path], typer.Option("--history", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
-    init_from: Annotated[Optional[str], typer.Option("--init-from", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
-    plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG: data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=0, metavar="ROWS", help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=0, metavar="ROWS", help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.")] = 0,
+    model_path: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
+    history_path: Annotated[Optional[Path], typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
+    init_from: Annotated[Optional[str], typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
+    plot_path: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="Write an image (.png, .svg or .pdf, by the extension): data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
+    report_path: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -258,14 +340,12 @@ def train(
     """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
 
     Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
-
-    [bold]Example:[/] linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json
     """
-    config = _config(config_path, locals())
+    config = _config(config_path, settings)
     from linfit.files import plan_outputs
 
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
-        {"--output": model_path, "--history": history_path, "--plot": plot_path},
+        {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path},
         {"data file": data, "--config file": config_path, "--init-from model": init_from},
     )
     if plot_path is not None:
@@ -282,7 +362,7 @@ def train(
     from linfit.distributed import join, leave
     from linfit.train import configure_threads, resolve_device
 
-    chosen = resolve_device(config.device, "--device" if device is not None else f"{config_path}: key 'device'")
+    chosen = resolve_device(config.device, "--device" if settings.get("device") is not None else f"{config_path}: key 'device'")
     config = config.model_copy(update={"device": chosen.type})  # 'auto' is recorded as the device it chose
     group = join(chosen.type)
     quiet = quiet or (group is not None and not group.is_main)  # only rank 0 speaks
@@ -292,7 +372,7 @@ def train(
         prepared = prepare(
             data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
-            need_samples=plot_path is not None,
+            need_samples=plot_path is not None or report_path is not None,
         )
         for warning in prepared.warnings:
             _notice(quiet, warning)
@@ -305,7 +385,7 @@ def train(
             history = _run(training, "none" if silent else output_format, quiet)
             if group is not None and not group.is_main:
                 return  # the other processes trained the same line; rank 0 reports and writes it
-            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet)
+            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows))
     finally:
         if group is not None:
             leave()
@@ -314,7 +394,7 @@ def train(
         raise typer.Exit(interrupt.exit_code())
 
 
-def _finish_training(training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool) -> None:
+def _finish_training(training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool, reading) -> None:
     """Show the fit, then write the outputs — unless --strict fails the run, which leaves every file as it was."""
     result = training.result
     from linfit.output import train_json
@@ -324,7 +404,7 @@ def _finish_training(training, history, prepared, config, outputs, init_from, ou
     _show_fit(fit, result, history, prepared, config, output_format, training.trace)
     failed = strict and not result.converged and result.stop_reason != "interrupted"
     if not failed:
-        _save(fit, result, prepared, outputs, history, init_from, training.trace, config)
+        _save(fit, result, prepared, outputs, history, init_from, training.trace, config, reading)
     if result.converged or result.stop_reason == "interrupted":
         return
     if failed:
@@ -333,6 +413,22 @@ def _finish_training(training, history, prepared, config, outputs, init_from, ou
         written = " No output file was written." if outputs.outputs else ""
         raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).{written}", "Raise --steps or --lr, or loosen --tol.")
     _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
+
+
+def _report_html(fit, prepared, config, sep, chunk_rows: int) -> str:
+    """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
+    from linfit.page import render, reservoir_sample, run_payload, scatter_sample
+
+    if prepared.samples is not None:
+        samples = scatter_sample(prepared.samples.x, prepared.samples.y, config.seed)
+    elif chunk_rows:
+        from linfit.data import iter_chunks
+
+        chunks = (chunk for source in prepared.sources for chunk in iter_chunks(source, config.x_col, config.y_col, sep, chunk_rows))
+        samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
+    else:
+        samples = None
+    return render([run_payload(fit, prepared.moments, samples, prepared.sha256())])
 
 
 def _run(training, output_format: str, quiet: bool) -> list:
@@ -365,7 +461,10 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
     if output_format == "json":
         emit(sys.stdout, dumps(fit) + "\n")
     elif output_format == "jsonl":
-        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}}) + "\n")
+        from dataclasses import asdict
+
+        # the moments let `linfit report` draw the loss surface without the data
+        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}, "moments": asdict(prepared.moments)}) + "\n")
     elif output_format == "table":
         from linfit import report
 
@@ -377,7 +476,7 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
         out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
 
 
-def _save(fit, result, prepared, outputs, history, init_from, trace, config) -> None:
+def _save(fit, result, prepared, outputs, history, init_from, trace, config, reading) -> None:
     """Render every output first, then write them together (linfit.files): all of them, or none replaced."""
     contents: dict[str, str | bytes] = {}
     if "--output" in outputs:
@@ -392,6 +491,8 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config) -> 
         from linfit.plot import render_fit
 
         contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config)
+    if "--report" in outputs:
+        contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)
 
 
@@ -402,12 +503,53 @@ def StopOnInterrupt():
     return Deferred()
 
 
-@app.command()
+@app.command("report", epilog=example("linfit train data/sample.csv -f jsonl > sgd.jsonl && linfit report sgd.jsonl -o run.html"))
+def make_report(
+    streams: Annotated[list[str], typer.Argument(metavar="RUN...", help="Saved runs: the output of linfit train --format jsonl ('-' reads stdin). Several are overlaid on one surface.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write, atomically.", show_default=False)],
+    compare: Annotated[Optional[list[str]], typer.Option("--compare", metavar="RUN", help="Another saved run of the same data to overlay; repeat for several.", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option("--data", metavar="DATA", help="The data file, to draw its rows in the scatter (a sample of at most 5000).", show_default=False)] = None,
+    sep: Sep = None,
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="The page's title.", show_default=False)] = None,
+) -> None:
+    """Build the interactive HTML report from saved --format jsonl runs, without training again.
+
+    The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
+    """
+    from linfit.files import plan_outputs
+    from linfit.page import read_jsonl, render, run_payload, scatter_sample
+
+    inputs = {f"run {name}": name for name in list(streams) + list(compare or [])}
+    outputs = plan_outputs({"--output": output}, {**inputs, "--data file": data})
+    runs = []
+    for name in list(streams) + list(compare or []):
+        text = _read_text(name)
+        fit, moments = read_jsonl(text.splitlines(), name)
+        samples = None
+        if data is not None:
+            from linfit.data import load_samples
+
+            rows = load_samples(data, fit["data"].get("x", "x"), fit["data"].get("y", "y"), sep=sep)
+            samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
+        runs.append(run_payload(fit, moments, samples))
+    outputs.write("--output", render(runs, title))
+
+
+def _read_text(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl.") from None
+
+
+@app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
 def predict(
-    model: Annotated[str, typer.Argument(help="A model file written by linfit train -o.", show_default=False)],
-    data: Annotated[Optional[str], typer.Argument(help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
-    x: Annotated[Optional[list[float]], typer.Option("--x", help="An x to predict at; repeat for several.", show_default=False)] = None,
-    x_col: Annotated[Optional[str], typer.Option("--x-col", help="Column of x. \\[default: the model's]", show_default=False)] = None,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
+    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV/TSV file with an x column ('-' reads stdin).", show_default=False)] = None,
+    x: Annotated[Optional[list[float]], typer.Option("--x", metavar="FLOAT", help="An x to predict at; repeat for several.", show_default=False)] = None,
+    x_col: Annotated[Optional[str], typer.Option("--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False)] = None,
     sep: Sep = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -415,28 +557,30 @@ def predict(
     """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
 
     CSV output keeps the input's columns and adds 'prediction'.
-
-    [bold]Example:[/] linfit predict model.json --x 3.0 --x 4.5
     """
     if (data is None) == (not x):
         raise typer.BadParameter("give a DATA file or --x values (one of the two).", param_hint="DATA/--x")
-    import numpy as np
-
     from linfit.model_file import load_model
 
     saved = load_model(model)
-    if x:
-        values, x_name, frame = np.asarray(x, dtype=np.float64), "x", None
-    else:
-        from linfit.data import column_values, read_table
+    if x:  # a few numbers: no numpy, no torch, no pandas, so that this is instant
+        from array import array
 
-        table = read_table(data, sep)
-        wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
-        x_name, values = column_values(table, wanted, "x")
-        frame = table.frame
-        missing = int(np.isnan(values).sum())
-        if missing:
-            _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
+        values, x_name, frame = array("d", x), "x", None
+        predictions = array("d", (saved.a * value + saved.b for value in values))
+        _show_predictions(saved, values, predictions, x_name, frame, output_format)
+        return
+    import numpy as np
+
+    from linfit.data import column_values, read_table
+
+    table = read_table(data, sep)
+    wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
+    x_name, values = column_values(table, wanted, "x")
+    frame = table.frame
+    missing = int(np.isnan(values).sum())
+    if missing:
+        _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
     predictions = saved.a * values + saved.b
     _show_predictions(saved, values, predictions, x_name, frame, output_format)
 
@@ -457,35 +601,37 @@ def _show_predictions(saved, values, predictions, x_name, frame, output_format: 
         report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
 
 
-@app.command()
+@app.command(epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)"))
 def grad(
-    x: Annotated[list[float], typer.Option("--x", help="x of a sample; repeat with --y for several.", show_default=False)],
-    y: Annotated[list[float], typer.Option("--y", help="y of a sample, paired with --x in order.", show_default=False)],
-    a: Annotated[float, typer.Option("--a", help="Slope a at which to evaluate.")] = 1.0,
-    b: Annotated[float, typer.Option("--b", help="Intercept b at which to evaluate.")] = 0.5,
-    loss: Annotated[Literal["half_mse", "mse", "half_sse"], typer.Option("--loss", help="The loss.")] = "half_mse",
-    dtype: Annotated[Literal["float64", "float32"], typer.Option("--dtype")] = "float64",
+    x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)],
+    y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)],
+    a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0,
+    b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5,
+    loss: Annotated[Literal["half_mse", "mse", "half_sse"], typer.Option("--loss", metavar="[half_mse|mse|half_sse]", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr².")] = "half_mse",
+    dtype: Annotated[Literal["float64", "float32"], typer.Option("--dtype", metavar="[float64|float32]", help="Floating-point type of the tensors.")] = "float64",
     graph: Annotated[bool, typer.Option("--graph", help="Show the computational graph autograd recorded.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", metavar="FLOAT", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")] = False,
     check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
-        typer.Option("--format", "-f", help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz)."),
+        typer.Option(
+            "--format", "-f", metavar="[table|json|jsonl|csv|dot]",
+            help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz).",
+        ),
     ] = "table",
 ) -> None:
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
     Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss, calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
-
-    [bold]Example:[/] linfit grad --x 1.4 --y 2.1 --explain   [dim](loss 0.02, dL/da −0.28, dL/db −0.2)[/]
     """
     if len(x) != len(y):
         raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
     if lr is not None and lr <= 0:
         raise typer.BadParameter("must be > 0.", param_hint="--lr")
-    from linfit.gradient import check_point_gradient, explain as worked_step, point_gradient
+    from linfit.gradient import check_point_gradient, point_gradient
+    from linfit.gradient import explain as worked_step
     from linfit.output import dumps, emit, grad_csv, grad_json
 
     result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot")
@@ -523,33 +669,31 @@ def _require_agreement(checked) -> None:
         )
 
 
-@app.command()
+@app.command(epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"))
 def graph(
-    expression: Annotated[str, typer.Argument(help="An expression such as '2*(x-y)+z'.", show_default=False)],
-    var: Annotated[Optional[list[str]], typer.Option("--var", "-v", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
+    expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help="An expression such as '2*(x-y)+z'.", show_default=False)],
+    var: Annotated[Optional[list[str]], typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
     check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
-        typer.Option("--format", "-f", help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text)."),
+        typer.Option(
+            "--format", "-f", metavar="[table|json|jsonl|csv|dot]",
+            help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text).",
+        ),
     ] = "table",
 ) -> None:
     """Show the graph autograd records for an expression, and every partial derivative.
 
     Builds the expression from torch operations on tensors with requires_grad=True and calls backward(). Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
-
-    [bold]Example:[/] linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5   [dim](s = 3; ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1)[/]
     """
-    from linfit.expression import evaluate, parse_assignment
-    from linfit.graph import read_graph
+    from linfit.expression import parse_assignment
+    from linfit.gradient import check_expression_gradient, expression_gradient
 
     values = dict(parse_assignment(item) for item in var or [])
-    evaluation = evaluate(expression, values)
-    evaluation.output.backward()  # backward: every leaf's .grad is now ∂s/∂leaf
-    node = read_graph(evaluation.output, evaluation.leaves, evaluation.intermediates)
-    value = float(evaluation.output.detach())
-    partials = {name: float(t.grad) if t.grad is not None else 0.0 for name, t in evaluation.leaves.items()}
-    checked = _check_expression(expression, values, partials, value, check_tol) if check else None
+    result = expression_gradient(expression, values)
+    node, value, partials = result.graph, result.value, result.partials
+    checked = check_expression_gradient(result, check_tol) if check else None
     from linfit.output import dumps, emit, expression_json
 
     if output_format in ("json", "jsonl"):
@@ -574,51 +718,21 @@ def graph(
     _require_agreement(checked)
 
 
-def _check_expression(expression: str, values: dict, partials: dict, value: float, tol: float):
-    import torch
-
-    from linfit.expression import evaluate
-    from linfit.gradient import central_differences, compare_gradients
-
-    def at(point: dict[str, float]) -> float:
-        with torch.no_grad():
-            return float(evaluate(expression, point).output)
-
-    return compare_gradients({"autograd": partials, "finite differences": central_differences(at, values)}, value, tol)
-
-
-@app.command("config")
+@app.command("config", epilog=example("linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml"))
+@config_flags
 def show_config(
     config_path: ConfigPath = None,
-    lr: Lr = None,
-    steps: Steps = None,
-    tol: Tol = None,
-    optimizer: OptimizerOpt = None,
-    momentum: MomentumOpt = None,
-    loss: LossOpt = None,
-    standardize: Standardize = None,
-    init: InitOpt = None,
-    init_a: InitA = None,
-    init_b: InitB = None,
-    dtype: DTypeOpt = None,
-    device: DeviceOpt = None,
-    seed: Seed = None,
-    log_every: LogEvery = None,
-    threads: Threads = None,
-    compile: Compile = None,
-    x_col: XCol = None,
-    y_col: YCol = None,
+    settings: Settings = None,
+    commented: Annotated[bool, typer.Option("--commented", help="Add each key's meaning, allowed range and unit as a comment.")] = False,
 ) -> None:
     """Print the effective configuration (defaults < --config file < flags) as YAML.
 
     The output is a valid config file: save it, edit it, pass it back with --config.
-
-    [bold]Example:[/] linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml
     """
-    from linfit.config import to_yaml
+    from linfit.config import to_commented_yaml, to_yaml
 
-    config = _config(config_path, locals())
-    typer.echo(to_yaml(config), nl=False)
+    config = _config(config_path, settings)
+    typer.echo(to_commented_yaml(config) if commented else to_yaml(config), nl=False)
 
 
 def main() -> None:

@@ -1,18 +1,22 @@
 """The training configuration: one schema, YAML files, and the precedence defaults < file < flags.
 
-Every key is declared once below, with its meaning and units. `configs/default.yaml`
-documents the same keys for people, and a test keeps the two in step.
+Every key is declared once, in TrainConfig below: its type, default, allowed range, unit and
+one-line meaning. Everything else is derived from that declaration: the command-line flags of
+`train` and `config` with their help and shown defaults, `linfit config`'s output, and
+`configs/default.yaml` (`linfit config --commented` writes it; a test keeps the file equal to it).
+Types are strict: a YAML boolean (yes, on, true) given for a number is refused, never read as 1.
 This module imports neither torch nor pandas: `linfit config` must start at once.
 """
 
 from __future__ import annotations
 
-import difflib
+import functools
 import math
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linfit.errors import ConfigError
@@ -24,30 +28,53 @@ DType = Literal["float64", "float32"]
 Device = Literal["cpu", "cuda", "auto"]
 
 
+def setting(default: Any, meaning: str, *, unit: str | None = None, allowed: str | None = None, **rules: Any) -> Any:
+    """Declare a configuration key: its default, its meaning (one line), its unit, and its range.
+
+    `rules` are pydantic's constraints (gt, ge, lt, le, ...); the allowed range shown to people is
+    derived from them unless `allowed` says it in words (for rules a validator enforces).
+    """
+    extra = {key: value for key, value in (("unit", unit), ("allowed", allowed)) if value is not None}
+    return Field(default, description=meaning, json_schema_extra=extra or None, **rules)
+
+
 class TrainConfig(BaseModel):
-    """Everything that decides a training run. Units in brackets."""
+    """Everything that decides a training run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    lr: float = Field(0.9, gt=0, description="learning rate γ in w ← w − γ·∇L [1 / curvature of the loss]")
-    steps: int = Field(1000, ge=1, description="most gradient steps to run, one full pass over the data each [steps]")
-    tol: float = Field(1e-10, ge=0, description="stop when a and b are each within tol (relative) of the optimum, by the Newton estimate")
-    optimizer: Optimizer = Field("sgd", description="sgd (the hand-written w ← w − lr·∇L), momentum or adam (torch.optim)")
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum factor, used by optimizer=momentum [0 ≤ m < 1]")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's decay rates of the gradient's mean and square [0 ≤ β < 1]")
-    loss: LossName = Field("half_mse", description="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², with r = a·x + b − y")
-    standardize: bool = Field(True, description="train on centred, unit-variance x, report a and b in the data's units")
-    init: Init = Field("values", description="starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")
-    init_a: float = Field(1.0, description="starting slope a when init=values [y units per x unit]")
-    init_b: float = Field(0.5, description="starting intercept b when init=values [y units]")
-    dtype: DType = Field("float64", description="floating-point type of the data and parameters")
-    device: Device = Field("cpu", description="where tensors live: cpu, cuda, or auto (cuda when available)")
-    seed: int = Field(0, ge=0, description="seed for everything random (initialisation)")
-    log_every: int = Field(0, ge=0, description="log a step every this many steps, 0 = every step to 10, every 10th to 100, ...; first and last always [steps]")
-    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 chooses by data size [threads]")
-    compile: bool = Field(False, description="fuse the step with torch.compile: faster steps after a compile of several seconds")
-    x_col: str | int = Field("x", description="the column of x: a header name, or a 0-based index")
-    y_col: str | int = Field("y", description="the column of y: a header name, or a 0-based index")
+    lr: float = setting(0.9, "learning rate γ in w ← w − γ·∇L; stable below 2/λmax of the loss's Hessian", unit="1/curvature", gt=0)
+    steps: int = setting(1000, "most gradient steps to run, one full pass over the data each", unit="steps", ge=1)
+    tol: float = setting(1e-10, "stop when a and b are each within tol (relative) of the optimum, by the Newton estimate", unit="relative", ge=0)
+    optimizer: Optimizer = setting("sgd", "the optimizer: sgd (the hand-written w ← w − lr·∇L), momentum or adam (torch.optim)")
+    momentum: float = setting(0.9, "momentum factor, used by optimizer=momentum", ge=0, lt=1)
+    betas: tuple[float, float] = setting(
+        (0.9, 0.999), "Adam's decay rates of the gradient's mean and of its square", allowed="0 ≤ β < 1 each", strict=False
+    )
+    loss: LossName = setting("half_mse", "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², with r = a·x + b − y", unit="y units²")
+    standardize: bool = setting(True, "train on centred, unit-variance x; report a, b and dL/da, dL/db in the data's units")
+    init: Init = setting("values", "starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")
+    init_a: float = setting(1.0, "starting slope a when init=values", unit="y units per x unit")
+    init_b: float = setting(0.5, "starting intercept b when init=values", unit="y units")
+    dtype: DType = setting("float64", "floating-point type of the data and parameters")
+    device: Device = setting("cpu", "where tensors live: cpu, cuda, or auto (cuda when available)")
+    seed: int = setting(0, "seed for everything random (xavier_normal initialisation, mini-batches)", ge=0)
+    log_every: int = setting(
+        0, "log every this many steps; 0 = steps 1–10, then every 10th to 100, every 100th to 1000...; first and last always",
+        unit="steps", ge=0,
+    )
+    threads: int = setting(0, "threads for torch's intra-op work; 0 chooses by data size", unit="threads", ge=0)
+    compile: bool = setting(False, "fuse the step with torch.compile: faster steps after a compile of several seconds")
+    x_col: str | int = setting("x", "the column of x: a header name, or a 0-based index")
+    y_col: str | int = setting("y", "the column of y: a header name, or a 0-based index")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info) -> Any:
+        """A YAML yes/on/true where a number belongs is a mistake, not 1 (for keys not already strict)."""
+        if info.field_name is not None and _holds_a_bool(value) and not _takes_bools(cls.model_fields[info.field_name].annotation):
+            raise ValueError("a boolean (true/false, yes/no, on/off) is not allowed here")
+        return value
 
     @field_validator("betas")
     @classmethod
@@ -55,6 +82,65 @@ class TrainConfig(BaseModel):
         if not all(0 <= beta < 1 for beta in betas):
             raise ValueError("each beta must satisfy 0 ≤ beta < 1")
         return betas
+
+
+def _holds_a_bool(value: Any) -> bool:
+    return isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value))
+
+
+def _takes_bools(annotation: Any) -> bool:
+    return annotation is bool or any(_takes_bools(arg) for arg in typing.get_args(annotation))
+
+
+@dataclass(frozen=True)
+class Key:
+    """A configuration key as people see it: what the flags, their help and the commented YAML are made from."""
+
+    name: str
+    annotation: Any  # the declared type
+    default: Any
+    meaning: str
+    unit: str | None
+    allowed: str | None  # the range in words, e.g. "> 0" or "0 ≤ x < 1"; None when any value of the type will do
+    choices: tuple[str, ...] | None  # for a Literal
+
+    @property
+    def flag(self) -> str:
+        return flag_name(self.name)
+
+
+def keys() -> list[Key]:
+    """Every configuration key, in declaration order, read from TrainConfig's fields."""
+    return [_key(name, field) for name, field in TrainConfig.model_fields.items()]
+
+
+def _key(name: str, field) -> Key:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    choices = typing.get_args(field.annotation) if typing.get_origin(field.annotation) is Literal else None
+    return Key(
+        name=name,
+        annotation=field.annotation,
+        default=field.default,
+        meaning=field.description or "",
+        unit=extra.get("unit"),
+        allowed=extra.get("allowed") or _range(name, field.metadata),
+        choices=tuple(str(c) for c in choices) if choices else None,
+    )
+
+
+def _range(name: str, metadata: list) -> str | None:
+    """'> 0', '≥ 1', '0 ≤ x < 1' from pydantic's constraints."""
+    kinds = ("Gt", "Ge", "Lt", "Le")
+    bounds = {type(rule).__name__: getattr(rule, type(rule).__name__.lower()) for rule in metadata if type(rule).__name__ in kinds}
+    low = f"{bounds['Gt']:g} < " if "Gt" in bounds else f"{bounds['Ge']:g} ≤ " if "Ge" in bounds else ""
+    high = f" < {bounds['Lt']:g}" if "Lt" in bounds else f" ≤ {bounds['Le']:g}" if "Le" in bounds else ""
+    if low and high:
+        return f"{low}{name}{high}"
+    if low:
+        return ("> " if "Gt" in bounds else "≥ ") + low.split()[0]
+    if high:
+        return high.strip()
+    return None
 
 
 KEYS: tuple[str, ...] = tuple(TrainConfig.model_fields)
@@ -77,9 +163,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     The loader is YAML's safe one with limits: the file's size, the nesting depth, and the number of
     values once aliases are expanded; numbers must be finite and fit 64 bits.
     """
+    import yaml
+
     text = _read_yaml_text(path)
     try:
-        data = yaml.load(text, Loader=_LimitedLoader)
+        data = yaml.load(text, Loader=_limited_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -135,37 +223,47 @@ class _TooBig(Exception):
         self.line = line
 
 
-class _LimitedLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing deep nesting and documents that aliases expand past MAX_CONFIG_NODES."""
+@functools.lru_cache(maxsize=None)
+def _limited_loader():
+    """YAML's safe loader, refusing deep nesting and documents that aliases expand past MAX_CONFIG_NODES.
 
-    def __init__(self, stream) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._sizes: dict[int, int] = {}  # id(node) → values under it once aliases are expanded
+    Built on first use: yaml is imported only by the commands that read a config file.
+    """
+    import yaml
 
-    def compose_node(self, parent, index):
-        line = self.peek_event().start_mark.line + 1
-        alias = self.check_event(yaml.AliasEvent)
-        if self._depth >= MAX_CONFIG_DEPTH:
-            raise _TooBig(f"nested more than {MAX_CONFIG_DEPTH} levels deep", line)
-        self._depth += 1
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        if alias:
-            if id(node) not in self._sizes:
-                raise _TooBig("an alias refers to a value that contains it", line)
+    class _LimitedLoader(yaml.SafeLoader):
+        """Counts depth while composing, and each node's size with aliases expanded (memoised: no blow-up)."""
+
+        def __init__(self, stream) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._sizes: dict[int, int] = {}  # id(node) → values under it once aliases are expanded
+
+        def compose_node(self, parent, index):
+            line = self.peek_event().start_mark.line + 1
+            alias = self.check_event(yaml.AliasEvent)
+            if self._depth >= MAX_CONFIG_DEPTH:
+                raise _TooBig(f"nested more than {MAX_CONFIG_DEPTH} levels deep", line)
+            self._depth += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            if alias:
+                if id(node) not in self._sizes:
+                    raise _TooBig("an alias refers to a value that contains it", line)
+                return node
+            size = 1
+            if isinstance(node, yaml.SequenceNode):
+                size += sum(self._sizes[id(child)] for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+            if size > MAX_CONFIG_NODES:
+                raise _TooBig(f"more than {MAX_CONFIG_NODES:,} values once aliases are expanded", line)
+            self._sizes[id(node)] = size
             return node
-        size = 1
-        if isinstance(node, yaml.SequenceNode):
-            size += sum(self._sizes[id(child)] for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
-        if size > MAX_CONFIG_NODES:
-            raise _TooBig(f"more than {MAX_CONFIG_NODES:,} values once aliases are expanded", line)
-        self._sizes[id(node)] = size
-        return node
+
+    return _LimitedLoader
 
 
 def resolve_config(
@@ -192,6 +290,8 @@ def _describe(key: str, from_flags: Mapping[str, Any], path: Path | None) -> str
 
 
 def _reject_unknown(values: Mapping[str, Any], source: str) -> None:
+    import difflib
+
     for key in values:
         if key not in KEYS:
             close = difflib.get_close_matches(key, KEYS, n=1)
@@ -217,6 +317,38 @@ def _plain(message: str) -> str:
 
 def to_yaml(config: TrainConfig) -> str:
     """The configuration as YAML that `--config` reads back to the same configuration."""
-    data = config.model_dump()
-    data["betas"] = list(data["betas"])
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    import yaml
+
+    return yaml.safe_dump(_plain_values(config), sort_keys=False, allow_unicode=True)
+
+
+COMMENTED_HEADER = (
+    "# linfit's configuration, one key a line: value  # meaning (allowed range) [unit].\n"
+    "# Pass a copy with --config; flags override it. `linfit config --commented` writes this file.\n"
+)
+
+
+def to_commented_yaml(config: TrainConfig | None = None) -> str:
+    """As to_yaml, each key followed by its meaning, range and unit: configs/default.yaml is this of the defaults."""
+    import yaml
+
+    values = _plain_values(config if config is not None else TrainConfig())
+    lines = []
+    for key in keys():
+        value = values[key.name]
+        flow = None if isinstance(value, list) else False  # a list on its own line: betas: [0.9, 0.999]
+        text = yaml.safe_dump({key.name: value}, default_flow_style=flow, allow_unicode=True).strip()
+        lines.append(f"{text:<21} # {describe(key)}")
+    return COMMENTED_HEADER + "\n".join(lines) + "\n"
+
+
+def describe(key: Key) -> str:
+    """The key's meaning, then its allowed range and its unit: '... (> 0) [steps]'."""
+    allowed = f" ({key.allowed})" if key.allowed else ""
+    unit = f" [{key.unit}]" if key.unit else ""
+    return f"{key.meaning}{allowed}{unit}"
+
+
+def _plain_values(config: TrainConfig) -> dict[str, Any]:
+    """The values as YAML writes them: tuples as lists."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in config.model_dump().items()}

@@ -21,8 +21,8 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 6  # --check: autograd, the hand formula and finite differences disagree
     OUTPUT = 7  # an output file could not be written (no space, file-size limit, permission, read-only disk)
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
-    TERMINATED = 143  # SIGTERM (a scheduler, a container's stop, `timeout`)
     BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
+    TERMINATED = 143  # SIGTERM (a scheduler, a container's stop, `timeout`)
 
 
 class LinfitError(Exception):

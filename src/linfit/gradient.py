@@ -1,4 +1,9 @@
-"""One evaluation of the loss and its gradient, by autograd and by hand: `linfit grad`."""
+"""Gradients by autograd, checked by hand and by finite differences: `linfit grad` and `linfit graph`.
+
+`point_gradient` evaluates the loss of a·x + b at a few points; `expression_gradient` any
+allowed expression. Both run backward() and can read the recorded graph; the checks hold
+autograd against the hand-derived formula and central differences.
+"""
 
 from __future__ import annotations
 
@@ -143,8 +148,6 @@ def explain(result: PointGradient, lr: float | None = None) -> list[str]:
     """The worked step, numbers substituted: ŷ, r, L, dL/da, dL/db, and with lr the update."""
     kind = LOSSES[result.loss_name]
     n = len(result.x)
-    half = "½·" if kind.scale == 0.5 else ""
-    twice = "" if kind.scale == 0.5 else "2·"
     f = _short
     if n == 1:
         (x,), (y,), (p,) = result.x, result.y, result.prediction
@@ -152,19 +155,18 @@ def explain(result: PointGradient, lr: float | None = None) -> list[str]:
         lines = [
             f"ŷ = a·x + b = {f(result.a)}·{f(x)} + {f(result.b)} = {f(p)}",
             f"r = ŷ − y = {f(p)} − {f(y)} = {f(r)}",
-            f"L = {half}r² = {half}({f(r)})² = {f(result.loss)}",
-            f"dL/da = {twice}r·x = {twice}{f(r)}·{f(x)} = {f(result.grad_a)}",
-            f"dL/db = {twice}r = {f(result.grad_b)}",
+            f"L = {kind.value_text(1)} = {kind.value_text(1, f'({f(r)})')} = {f(result.loss)}",
+            f"dL/da = {kind.derivative_text('r·x', 1)} = {kind.derivative_text(f'{f(r)}·{f(x)}', 1)} = {f(result.grad_a)}",
+            f"dL/db = {kind.derivative_text('r', 1)} = {f(result.grad_b)}",
         ]
     else:
-        over = "mean" if kind.reduction == "mean" else "Σ"
         residuals = [p - y for p, y in zip(result.prediction, result.y)]
         lines = [
             "ŷ = a·x + b = " + ", ".join(f(p) for p in result.prediction),
             "r = ŷ − y = " + ", ".join(f(r) for r in residuals),
-            f"L = {half}{over}(r²) = {f(result.loss)}",
-            f"dL/da = {twice}{over}(r·x) = {f(result.grad_a)}",
-            f"dL/db = {twice}{over}(r) = {f(result.grad_b)}",
+            f"L = {kind.scale_text}{kind.over('r²', n)} = {f(result.loss)}",
+            f"dL/da = {kind.derivative_text('r·x', n)} = {f(result.grad_a)}",
+            f"dL/db = {kind.derivative_text('r', n)} = {f(result.grad_b)}",
         ]
     if lr is not None:
         a_next = result.a - lr * result.grad_a
@@ -174,6 +176,41 @@ def explain(result: PointGradient, lr: float | None = None) -> list[str]:
             f"b ← b − lr·dL/db = {f(result.b)} − {f(lr)}·({f(result.grad_b)}) = {f(b_next)}",
         ]
     return lines
+
+
+@dataclass(frozen=True)
+class ExpressionGradient:
+    """An expression's value at a point and every partial derivative autograd found, with the recorded graph."""
+
+    expression: str
+    values: dict[str, float]  # the point: variable → value
+    value: float
+    partials: dict[str, float]  # variable → ∂s/∂variable
+    graph: object = field(repr=False)  # graph.Node
+
+
+def expression_gradient(expression: str, values: dict[str, float]) -> ExpressionGradient:
+    """Build the expression from torch operations on leaves that require grad, call backward(), read the graph."""
+    from linfit.expression import evaluate
+    from linfit.graph import read_graph
+
+    evaluation = evaluate(expression, values)
+    evaluation.output.backward()  # backward: every leaf's .grad is now ∂s/∂leaf
+    node = read_graph(evaluation.output, evaluation.leaves, evaluation.intermediates)
+    partials = {name: float(t.grad) if t.grad is not None else 0.0 for name, t in evaluation.leaves.items()}
+    return ExpressionGradient(expression, dict(values), float(evaluation.output.detach()), partials, node)
+
+
+def check_expression_gradient(result: ExpressionGradient, tol: float = 1e-6) -> GradientCheck:
+    """`linfit graph --check`: autograd vs central differences of the expression, evaluated without a graph."""
+    from linfit.expression import evaluate
+
+    def at(point: dict[str, float]) -> float:
+        with torch.no_grad():
+            return float(evaluate(result.expression, point).output)
+
+    gradients = {"autograd": result.partials, "finite differences": central_differences(at, result.values)}
+    return compare_gradients(gradients, result.value, tol)
 
 
 def _short(value: float) -> str:

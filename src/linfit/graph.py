@@ -19,7 +19,7 @@ class Node:
     variable: str | None  # the leaf's name, for AccumulateGrad
     value: float | None
     grad: float | None
-    inputs: list["Node"] = field(default_factory=list)
+    inputs: list[Node] = field(default_factory=list)
     key: int = 0  # the same number for the same node wherever it appears (the graph is a DAG)
 
 

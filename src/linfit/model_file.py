@@ -13,7 +13,7 @@ from typing import Any
 from linfit import __version__
 from linfit.errors import DataError
 from linfit.files import write_atomic
-from linfit.model import Start
+from linfit.start import Start
 
 FORMAT = "linfit-model"
 FORMAT_VERSION = 1

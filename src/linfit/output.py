@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, astuple
 from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
-if TYPE_CHECKING:  # annotations only: `grad -f json` need not import the config schema, nor train's
+if TYPE_CHECKING:  # types only: `predict` must not import torch, nor `grad -f json` the config schema
     from linfit.config import TrainConfig
     from linfit.gradient import PointGradient
     from linfit.reference import LeastSquares

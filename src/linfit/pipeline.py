@@ -18,7 +18,7 @@ from linfit.errors import DataError, UsageError
 from linfit.model import DTYPES, Start
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
-from linfit.train import ArrayChunks, FileChunks, Training, require_representable, frame_for, resolve_device
+from linfit.train import ArrayChunks, FileChunks, Training, frame_for, require_representable, resolve_device
 
 
 @dataclass

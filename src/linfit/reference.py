@@ -8,7 +8,6 @@ import numpy as np
 
 from linfit.errors import DataError
 
-
 BLOCK_ROWS = 1 << 20  # centred sums are taken a block at a time: no temporary the size of the data
 
 

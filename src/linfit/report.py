@@ -6,18 +6,20 @@ The only module that imports rich. Nothing here computes; it formats what the co
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from linfit.gradient import PointGradient
 from linfit.losses import LOSSES
 from linfit.output import relative_gap
-from linfit.reference import LeastSquares
-from linfit.train import StepRecord, TrainResult
+
+if TYPE_CHECKING:  # types only: `predict`'s table must not import torch
+    from linfit.gradient import PointGradient
+    from linfit.reference import LeastSquares
+    from linfit.train import StepRecord, TrainResult
 
 
 class _Console(Console):
@@ -65,17 +67,8 @@ def grad_table(result: PointGradient) -> Table:
         ("dL/da", result.grad_a, result.hand_grad_a, "(a·x + b − y)·x"),
         ("dL/db", result.grad_b, result.hand_grad_b, "a·x + b − y"),
     ):
-        table.add_row(name, num(auto), num(hand), _averaged(formula, loss, len(result.x)), gap(auto - hand))
+        table.add_row(name, num(auto), num(hand), loss.derivative_text(formula, len(result.x)), gap(auto - hand))
     return table
-
-
-def _averaged(formula: str, loss, n: int) -> str:
-    """The hand formula over n points for this loss: c·mean(...) or c·Σ(...)."""
-    factor = 2.0 * loss.scale
-    prefix = "" if factor == 1 else f"{factor:g}·"
-    if n == 1:
-        return prefix + formula
-    return prefix + ("Σ" if loss.reduction == "sum" else "mean") + f"({formula})"
 
 
 def history_table(history: Sequence[StepRecord], loss_name: str) -> Table:
@@ -192,7 +185,7 @@ class ProgressView:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.enabled:
             self._thread.start()
         return self

@@ -143,7 +143,7 @@ class ArrayChunks:
         self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
 
     @classmethod
-    def from_shifted(cls, data, frame: Frame, device: torch.device) -> "ArrayChunks":
+    def from_shifted(cls, data, frame: Frame, device: torch.device) -> ArrayChunks:
         """Training tensors made in place from x − x_shift, y − y_shift in float32 (no second copy)."""
         chunks = cls.__new__(cls)
         chunks.x, chunks.y = torch.from_numpy(data.x), torch.from_numpy(data.y)
@@ -227,7 +227,7 @@ class Training:
         self._setup(data, m, frame, config, stop_requested, start, trace)
 
     @classmethod
-    def over(cls, data, m: Moments, frame: Frame, config: TrainConfig, **options) -> "Training":
+    def over(cls, data, m: Moments, frame: Frame, config: TrainConfig, **options) -> Training:
         """Train over any re-iterable source of (x_t, y_t) chunks, e.g. FileChunks, given the data's moments.
 
         `all_reduce`, when given, sums a tensor across processes (data-parallel training).
@@ -250,8 +250,8 @@ class Training:
         self.batches = shuffled_batches(data, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
         kind = self.loss_kind
         rows_per_step = batch_rows or self.n
-        self.weight = kind.scale / rows_per_step if kind.reduction == "mean" else kind.scale * self.n / rows_per_step
-        self.full_weight = kind.scale / self.n if kind.reduction == "mean" else kind.scale
+        self.weight = kind.weight(self.n, rows_per_step)
+        self.full_weight = kind.weight(self.n, self.n)
         if config.standardize:
             mean_x, mean_xx, y_spread = 0.0, 1.0, math.sqrt(m.syy / m.n)
         else:

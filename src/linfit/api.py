@@ -1,0 +1,143 @@
+"""linfit from Python: `linfit.fit(x, y, **config)`, the same core as `linfit train`, for notebooks and scripts.
+
+    >>> import linfit
+    >>> result = linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], lr=0.5)
+    >>> round(result.a, 6), round(result.b, 6)
+    (2.0, 1.0)
+
+In Jupyter the result shows itself as the interactive report (`_repr_html_`); `result.report(path)`
+writes the same page to a file, and `result.to_dict()` is what `linfit train --format json` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from linfit.config import TrainConfig, resolve_config
+from linfit.errors import DataError
+
+
+class Fit:
+    """A finished run: the line (`a`, `b`), the logged steps (`history`), the statistics (`stats`) and the
+    exact least-squares line it is held against (`ols`)."""
+
+    def __init__(self, record: dict[str, Any], result, history: list, ols, stats, moments, config: TrainConfig, samples: dict[str, Any]) -> None:
+        self._record = record
+        self.result = result  # train.TrainResult
+        self.history = history  # list of train.StepRecord: step, loss, grad_a, grad_b, a, b
+        self.ols = ols  # reference.LeastSquares, or None when the data determine no unique line
+        self.stats = stats  # stats.FitStats: r2, residual_sd, se_a, se_b, ci_a, ci_b, corr_ab, n
+        self.moments = moments  # reference.Moments: n, means and centred sums
+        self.config = config
+        self._samples = samples
+        self._page: str | None = None
+
+    a = property(lambda self: self.result.a, doc="The fitted slope.")
+    b = property(lambda self: self.result.b, doc="The fitted intercept.")
+    loss = property(lambda self: self.result.loss, doc="The loss at (a, b), over every row.")
+    steps = property(lambda self: self.result.steps, doc="The last step run.")
+    converged = property(lambda self: self.result.converged, doc="Whether the stopping rule was met.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as `linfit train --format json` writes it."""
+        return dict(self._record)
+
+    def html(self) -> str:
+        """The interactive report: one self-contained HTML page."""
+        if self._page is None:
+            from linfit.page import render, run_payload
+
+            self._page = render([run_payload(self._record, self.moments, self._samples)])
+        return self._page
+
+    def report(self, path: str | Path) -> Path:
+        """Write the report to `path` (atomically); returns the path."""
+        from linfit.files import check_writable, write_atomic
+
+        path = Path(path)
+        check_writable(path, "report")
+        write_atomic(path, self.html())
+        return path
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the report in an iframe, where its script runs isolated from the notebook's."""
+        from linfit.page import embedded
+
+        return embedded(self.html())
+
+    def __repr__(self) -> str:
+        state = "converged" if self.converged else self.result.stop_reason
+        return f"Fit(a={self.a!r}, b={self.b!r}, loss={self.loss!r}, steps={self.steps}, {state})"
+
+
+def fit(x: Any, y: Any = None, **config: Any) -> Fit:
+    """Fit y = a·x + b by gradient descent with autograd, as `linfit train` does, and return a `Fit`.
+
+    `x` and `y` are sequences of numbers (lists, numpy arrays, pandas Series); or `x` is a pandas
+    DataFrame and `y` is left out, the columns chosen by `x_col` and `y_col` (default 'x' and 'y').
+    Keyword arguments are configuration keys (`lr`, `steps`, `optimizer`, `standardize`, ... as in
+    `linfit config`); an unknown key or a bad value raises `linfit.errors.ConfigError`.
+    """
+    settings = resolve_config(None, config)
+    x_values, y_values, names = _columns(x, y, settings)
+    from linfit.output import train_json
+    from linfit.page import scatter_sample
+    from linfit.reference import least_squares_from, moments
+    from linfit.stats import fit_stats
+    from linfit.train import Training
+
+    m = moments(x_values, y_values)
+    training = Training(x_values, y_values, settings)
+    history = list(training)
+    try:
+        ols = least_squares_from(m)
+    except DataError:
+        ols = None  # without standardisation a run may still go; the line is then not unique
+    stats = fit_stats(x_values, y_values, ols.a, ols.b) if ols is not None else None
+    info = {"source": names[2], "rows": m.n, "x": names[0], "y": names[1], "dropped": 0}
+    record = train_json(training.result, history, ols, settings, info, stats)
+    return Fit(record, training.result, history, ols, stats, m, settings, scatter_sample(x_values, y_values, settings.seed))
+
+
+def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
+    """Two float64 arrays of equal length, all finite, and the names of x, y and the data."""
+    if y is None:
+        if not hasattr(x, "columns"):
+            raise DataError("fit(x) needs y too, unless x is a pandas DataFrame.", "Call fit(x, y), or fit(frame, x_col=..., y_col=...).")
+        frame = x
+        x_name, y_name = (_column_name(frame, key, role) for key, role in ((settings.x_col, "x"), (settings.y_col, "y")))
+        x, y, source = frame[x_name], frame[y_name], "DataFrame"
+    else:
+        x_name = str(getattr(x, "name", None) or "x")
+        y_name = str(getattr(y, "name", None) or "y")
+        source = "arrays"
+    try:
+        x_values = np.asarray(x, dtype=np.float64).reshape(-1)
+        y_values = np.asarray(y, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"x and y must be numbers ({exc}).", "Pass numeric sequences.") from None
+    if x_values.shape != y_values.shape:
+        raise DataError(f"x has {x_values.size} values and y {y_values.size}.", "Pass x and y of the same length.")
+    for name, values in ((x_name, x_values), (y_name, y_values)):
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            raise DataError(f"{name} has {bad} missing or infinite values.", "Drop those rows first.")
+    return x_values, y_values, (x_name, y_name, source)
+
+
+def _column_name(frame: Any, key: str | int, role: str) -> str:
+    columns = [str(c) for c in frame.columns]
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and key not in columns):
+        index = int(key)
+        if not 0 <= index < len(columns):
+            raise DataError(f"{role} column {index} does not exist: the frame has {len(columns)} columns.", f"Columns: {', '.join(columns)}.")
+        return frame.columns[index]
+    if key not in columns:
+        raise DataError(f"no column '{key}' for {role}.", f"Columns: {', '.join(columns)}; choose with {role}_col=....")
+    return frame.columns[columns.index(key)]
+
+
+__all__ = ["Fit", "fit"]

@@ -1,0 +1,274 @@
+"""The HTML report of a run: one self-contained page to move through the descent step by step.
+
+The page is a single file that works offline, opened from disk: its script and style are inlined
+from `page_assets/`, and the run travels inside it as JSON. Everything the page draws comes from a
+run's payload (see `run_payload`): the logged steps, the result, the data's moments (from which the
+loss surface, the hand-derived gradient and the what-if paths are computed in the browser, the loss
+being quadratic), a subsample of the data for the scatter, and the computational graph autograd
+recorded for one point.
+
+This module imports neither typer nor rich; it returns text, and the caller writes it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, is_dataclass
+from importlib import resources
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from linfit.errors import DataError, UsageError
+from linfit.losses import LOSSES
+
+MAX_STEPS_SHOWN = 1000  # records on the slider; a longer history is thinned evenly (first and last kept)
+SCATTER_DIGITS = 7  # the scatter is for the eye: 7 significant digits keep the page small
+STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
+
+
+def scatter_sample(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """The rows the scatter shows: all of them, or MAX_SCATTER chosen as the --plot figure chooses them."""
+    from linfit.plot import MAX_SCATTER
+
+    n = int(x.shape[0])
+    shown = np.arange(n)
+    if n > MAX_SCATTER:
+        shown = np.sort(np.random.default_rng(seed).choice(n, MAX_SCATTER, replace=False))
+    return {"x": _rounded(x[shown]), "y": _rounded(y[shown]), "of": n, "how": "every row" if n <= MAX_SCATTER else "a random subsample"}
+
+
+def reservoir_sample(chunks: Iterable[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, Any] | None:
+    """A uniform random sample of MAX_SCATTER rows taken while streaming (reservoir sampling, one pass).
+
+    Each chunk's rows get random keys; the rows with the smallest keys so far are kept.
+    """
+    from linfit.plot import MAX_SCATTER
+
+    rng = np.random.default_rng((seed, 0x5EED))  # a stream of its own: data made with seed 0 must not decide it
+    keys = np.empty(0)
+    kept_x, kept_y = np.empty(0), np.empty(0)
+    rows = 0
+    for x, y in chunks:
+        rows += int(x.shape[0])
+        keys = np.concatenate([keys, rng.random(x.shape[0])])
+        kept_x, kept_y = np.concatenate([kept_x, x]), np.concatenate([kept_y, y])
+        if keys.shape[0] > MAX_SCATTER:
+            best = np.argpartition(keys, MAX_SCATTER)[:MAX_SCATTER]
+            keys, kept_x, kept_y = keys[best], kept_x[best], kept_y[best]
+    if not rows:
+        return None
+    return {"x": _rounded(kept_x), "y": _rounded(kept_y), "of": rows, "how": "a reservoir sample taken while streaming" if rows > MAX_SCATTER else "every row"}
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [float(f"{v:.{SCATTER_DIGITS}g}") for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
+def thin(history: Sequence[dict[str, Any]], cap: int = MAX_STEPS_SHOWN) -> list[dict[str, Any]]:
+    """At most `cap` records, evenly spaced, the first and the last always kept."""
+    if len(history) <= cap:
+        return list(history)
+    picks = np.unique(np.linspace(0, len(history) - 1, cap).round().astype(int))
+    return [history[i] for i in picks]
+
+
+def run_payload(fit: dict[str, Any], moments: Any, samples: dict[str, Any] | None = None, sha256: str | None = None, label: str | None = None) -> dict[str, Any]:
+    """Everything the page needs about one run, as plain JSON-ready data.
+
+    `fit` is the run as `train --format json` writes it (history included); `moments` the data's
+    n, means and centred sums (a Moments or a dict); `samples` what `scatter_sample` or
+    `reservoir_sample` returned, or None.
+    """
+    moments = asdict(moments) if is_dataclass(moments) else dict(moments)
+    history = thin(fit.get("history") or [])
+    if not history:
+        raise DataError("the run has no recorded step to show.", "Record at least one step (a --format jsonl stream holds its steps).")
+    loss = LOSSES[fit["loss_name"]]
+    config = fit.get("config") or {}
+    data = dict(fit.get("data") or {})
+    if sha256 is not None:
+        data["sha256"] = sha256
+    first = history[0]
+    return {
+        "label": label or describe(config),
+        "loss": {"name": loss.name, "formula": loss.formula, "scale": loss.scale, "reduction": loss.reduction},
+        "config": config,
+        "data": data,
+        "moments": moments,
+        "history": [[record[key] for key in STEP_FIELDS] for record in history],
+        "logged": len(fit.get("history") or []),
+        "result": {key: fit.get(key) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
+        "init": fit.get("init"),
+        "ols": fit.get("ols"),
+        "gap": fit.get("gap"),
+        "stats": fit.get("stats"),
+        "samples": samples,
+        "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments)),
+    }
+
+
+def describe(config: dict[str, Any]) -> str:
+    """A short name for a run in a legend: its optimizer and learning rate (and momentum)."""
+    optimizer = config.get("optimizer", "sgd")
+    text = f"{optimizer}, lr {config.get('lr', 0):g}"
+    if optimizer == "momentum":
+        text += f", momentum {config.get('momentum', 0):g}"
+    return text
+
+
+def _graph_point(samples: dict[str, Any] | None, moments: dict[str, Any]) -> tuple[float, float]:
+    """The point the graph starts on: the first sample shown, or (x̄, ȳ) when no sample came."""
+    if samples and samples["x"]:
+        return samples["x"][0], samples["y"][0]
+    return moments["x_mean"], moments["y_mean"]
+
+
+def autograd_graph(loss_name: str, a: float, b: float, x: float, y: float) -> dict[str, Any]:
+    """The graph autograd records for the loss at one point, as `linfit grad --graph --format json` shows it.
+
+    The page draws this graph; for other steps and points it recomputes each node's value and gradient.
+    """
+    from linfit.gradient import point_gradient
+    from linfit.graph import to_dict
+
+    result = point_gradient([x], [y], a=a, b=b, loss=loss_name, with_graph=True)
+    return {"x": x, "y": y, "a": a, "b": b, "tree": to_dict(result.graph)}
+
+
+def same_data(runs: Sequence[dict[str, Any]]) -> None:
+    """Runs overlaid on one surface must be on the same data: the same n and (to rounding) the same moments."""
+    first = runs[0]["moments"]
+    for index, run in enumerate(runs[1:], start=2):
+        other = run["moments"]
+        alike = other["n"] == first["n"] and all(
+            abs(other[key] - first[key]) <= 1e-9 * max(1.0, abs(first[key])) for key in ("x_mean", "y_mean", "sxx", "sxy", "syy")
+        )
+        if not alike:
+            raise UsageError(
+                f"run {index} ({run['data'].get('source', '?')}) is on other data than run 1 ({runs[0]['data'].get('source', '?')}): they share no loss surface.",
+                "Compare runs of the same data.",
+            )
+
+
+def render(runs: Sequence[dict[str, Any]], title: str | None = None) -> str:
+    """The whole page as one string: HTML, inline style, inline script, and the runs as JSON."""
+    if not runs:
+        raise UsageError("no run to show.")
+    same_data(runs)
+    from linfit import __version__
+
+    source = runs[0]["data"].get("source", "data")
+    title = title or f"linfit: the descent on {source}"
+    payload = {"runs": list(runs), "version": __version__, "title": title}
+    return TEMPLATE.format(
+        title=html.escape(title),
+        style=_asset("report.css"),
+        script=_asset("report.js"),
+        payload=_script_json(payload),
+        version=html.escape(__version__),
+    )
+
+
+def _script_json(payload: dict[str, Any]) -> str:
+    """JSON safe inside <script>: no '</script>' or '<!--' can close or confuse the element."""
+    text = json.dumps(payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _asset(name: str) -> str:
+    return resources.files("linfit").joinpath("page_assets", name).read_text(encoding="utf-8")
+
+
+def embedded(page: str, height: int = 1400) -> str:
+    """The page inside an <iframe srcdoc>: how a notebook's output cell runs its script, isolated."""
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:1px solid #ddd" '
+        'sandbox="allow-scripts" title="linfit report"></iframe>'
+    )
+
+
+def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A `train --format jsonl` stream back as (the run as `--format json` writes it, the moments)."""
+    steps, result = [], None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{name}, line {number}: not JSON ({exc.msg}, column {exc.colno}).", "Give the output of linfit train --format jsonl.") from None
+        kind = record.get("record") if isinstance(record, dict) else None
+        if kind == "step":
+            steps.append({key: record[key] for key in STEP_FIELDS})
+        elif kind == "result":
+            result = record
+        else:
+            raise DataError(f"{name}, line {number}: not a linfit record (no \"record\": \"step\" or \"result\").", "Give the output of linfit train --format jsonl.")
+    if result is None:
+        raise DataError(f"{name}: no result record: the stream ends before the run did.", "Give the whole output of linfit train --format jsonl.")
+    if "moments" not in result:
+        raise DataError(f"{name}: the result record has no moments (written by an older linfit).", "Run linfit train --format jsonl again.")
+    fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
+    fit["history"] = steps
+    return fit, result["moments"]
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    yield from text.splitlines()
+
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="linfit {version}">
+<title>{title}</title>
+<style>
+{style}
+</style>
+</head>
+<body>
+<header>
+<h1 id="title">{title}</h1>
+<p id="subtitle" class="note"></p>
+<noscript><p class="note">This report draws itself with JavaScript; turn it on to see the descent.</p></noscript>
+</header>
+<section id="controls" aria-label="step">
+<button type="button" id="play" title="play or pause (space)">▶ play</button>
+<label for="step">step</label>
+<input type="range" id="step" min="0" max="0" value="0" step="1">
+<output id="step-label" for="step"></output>
+<span class="note">← → move a step, Home/End the ends</span>
+</section>
+<main>
+<figure class="panel"><figcaption>data and the line of this step</figcaption><svg id="data-plot" viewBox="0 0 440 320" role="img" aria-label="data and line"></svg><p id="data-note" class="note"></p></figure>
+<figure class="panel"><figcaption>loss surface over (a, b)</figcaption><svg id="surface-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over a and b"></svg><p id="surface-note" class="note"></p></figure>
+<figure class="panel" id="standard-panel"><figcaption>the same surface in the standardised coordinates (α, β)</figcaption><svg id="standard-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over alpha and beta"></svg><p class="note">α = a·σ, β = b + a·μ − ȳ: autograd trains these. The surface is round here, so one step size suits every direction.</p></figure>
+<figure class="panel"><figcaption>loss per step (log scale)</figcaption><svg id="loss-plot" viewBox="0 0 440 320" role="img" aria-label="loss per step"></svg><p id="loss-note" class="note"></p></figure>
+<section class="panel span2" id="whatif"><h2>what if? another learning rate and momentum</h2>
+<p class="note">The loss is quadratic, so this page can run gradient descent itself, from the data's moments, for any learning rate γ and momentum μ (v ← μ·v + ∇L, w ← w − γ·v). This <b>what-if path is computed in the page</b> (dashed, purple); the recorded path is autograd's (red).</p>
+<label for="whatif-lr">learning rate γ</label> <input type="range" id="whatif-lr" min="0" max="1000" value="500" step="1"> <output id="whatif-lr-value"></output><br>
+<label for="whatif-momentum">momentum μ</label> <input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output>
+<button type="button" id="whatif-reset">as recorded</button>
+<p id="whatif-readout"></p>
+</section>
+<section class="panel wide"><h2>the numbers of this step</h2><pre id="step-readout"></pre></section>
+<section class="panel wide"><h2>the computational graph of the loss at one point</h2>
+<p class="note">As <code>linfit grad --graph</code> shows it: each node's value and the gradient of the loss with respect to it, at this step's (a, b), for the point below (click a point in the scatter, or type one).</p>
+<label for="point-x">x</label> <input type="number" id="point-x" step="any"> <label for="point-y">y</label> <input type="number" id="point-y" step="any">
+<svg id="graph" viewBox="0 0 900 330" role="img" aria-label="computational graph"></svg>
+<p id="graph-note" class="note"></p>
+</section>
+<section class="panel wide"><h2>summary</h2><table id="summary"></table></section>
+</main>
+<footer class="note">Made by linfit {version}. One self-contained file: no server, no network.</footer>
+<script type="application/json" id="linfit-run">{payload}</script>
+<script>
+{script}
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,188 @@
+"""The HTML report in a real browser: headless Chromium driven by Playwright, the page opened from disk.
+
+Needs Debian's chromium (`apt-get install chromium`, or LINFIT_CHROMIUM=/path/to/chrome) and the
+`playwright` package (the `test` extra). Without them this test fails and says so: it never skips.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE, parse_json
+
+INSTALL = (
+    "The browser test needs Chromium and Playwright for Python: as root on Debian, "
+    "`apt-get update && apt-get install -y chromium`, then `pip install -e '.[test]'` "
+    "(or set LINFIT_CHROMIUM to a Chrome/Chromium executable). Never `playwright install`: no download is needed."
+)
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+def chromium_path() -> str:
+    found = os.environ.get("LINFIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if os.environ.get("LINFIT_CHROMIUM") and not Path(found).exists():
+        pytest.fail(f"LINFIT_CHROMIUM={found} does not exist. {INSTALL}")
+    if not found or not Path(found).exists():
+        pytest.fail(f"no Chromium found. {INSTALL}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"playwright is not installed. {INSTALL}")
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=executable, args=["--headless=new", "--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+def open_page(browser, path: Path):
+    """The page from its file URL, with every console message, script error and request recorded."""
+    page = browser.new_page(viewport=VIEWPORT)
+    seen = {"console": [], "errors": [], "requests": []}
+    page.on("console", lambda message: seen["console"].append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+    page.on("request", lambda request: seen["requests"].append(request.url))
+    page.goto(path.as_uri())
+    return page, seen
+
+
+def slide(page, selector: str, value: int) -> None:
+    """Move a range input as a person does: set the value, fire 'input'."""
+    page.eval_on_selector(selector, "(e, v) => { e.value = String(v); e.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+
+
+def table_digits(value: float, digits: int = 10) -> str:
+    """As the terminal table shows a or b (report.num)."""
+    return "0" if value == 0 else f"{value:.{digits}g}"
+
+
+def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
+    page_path = tmp_path / "run.html"
+    result = invoke("train", SAMPLE, "--report", page_path, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    fit = parse_json(result.stdout)
+    page, seen = open_page(browser, page_path)
+    history = fit["history"]
+
+    assert page.eval_on_selector("#step", "e => [e.type, e.min, e.max]") == ["range", "0", str(len(history) - 1)]
+    slide(page, "#step", len(history) - 1)
+    last = history[-1]
+    readout = page.inner_text("#step-readout")
+    assert f"step {last['step']} of {fit['steps']}" in readout
+    assert f"a = {table_digits(last['a'])}   b = {table_digits(last['b'])}" in readout
+    assert last["a"] == fit["a"] and f"step {fit['steps']}" in page.inner_text("#step-label")
+
+    slide(page, "#step", 0)
+    readout = page.inner_text("#step-readout")
+    assert "step 1 of" in readout and "a = 1   b = 0.5" in readout
+    first = history[0]
+    assert f"dL/da   {table_digits(first['grad_a'])}" in readout  # autograd's gradient, ten digits
+
+    page.keyboard.press("ArrowRight")  # the keys move the step too
+    assert "step 2 of" in page.inner_text("#step-readout")
+    slide(page, "#step", 0)
+    page.click("#play")
+    page.wait_for_function("Number(document.getElementById('step').value) >= 2")
+    page.click("#play")  # pause
+    slide(page, "#step", 0)
+
+    # the graph: the nodes autograd records for the loss at one point, with its values at step 1
+    from linfit.gradient import point_gradient
+    from linfit.graph import names
+
+    x, y = float(page.input_value("#point-x")), float(page.input_value("#point-y"))
+    torch_graph = point_gradient([x], [y], a=first["a"], b=first["b"], with_graph=True).graph
+    drawn = page.eval_on_selector_all("#graph g.node", "nodes => nodes.map(n => [n.dataset.name, Number(n.dataset.value), Number(n.dataset.grad)])")
+    assert [name for name, _, _ in drawn] == names(torch_graph)
+    expected = []
+    stack = [torch_graph]
+    while stack:
+        node = stack.pop(0)
+        expected.append((node.value, node.grad))
+        stack[:0] = node.inputs
+    for (name, value, grad), (torch_value, torch_grad) in zip(drawn, expected):
+        assert value == pytest.approx(torch_value, rel=1e-12, abs=1e-12), name
+        assert grad == pytest.approx(torch_grad, rel=1e-12, abs=1e-12), name
+
+    # the what-if sliders redraw the page's own path, and past 2/λ_max it diverges
+    path_before = page.get_attribute("#whatif-path", "points")
+    slide(page, "#whatif-momentum", 60)
+    path_momentum = page.get_attribute("#whatif-path", "points")
+    assert path_momentum != path_before
+    slide(page, "#whatif-momentum", 0)
+    slide(page, "#whatif-lr", 1000)  # 2.2 × 2/λ_max
+    assert "diverges" in page.inner_text("#whatif-readout")
+    assert page.get_attribute("#whatif-path", "points") != path_before
+    page.click("#whatif-reset")
+    assert "diverges" not in page.inner_text("#whatif-readout")
+
+    shot = page.screenshot()  # the fixed viewport
+    assert_not_blank(shot)
+    assert seen["errors"] == [] and seen["console"] == []
+    assert seen["requests"] == [page_path.as_uri()], "the page asked the network for something"
+    page.close()
+
+
+def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_path):
+    (tmp_path / "a.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl").stdout)
+    (tmp_path / "b.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl", "--optimizer", "adam", "--lr", "0.3").stdout)
+    assert invoke("report", tmp_path / "a.jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "both.html").exit_code == 0
+    raw = invoke("train", SAMPLE, "--no-standardize", "--lr", "0.01", "--optimizer", "momentum", "--report", tmp_path / "raw.html")
+    assert raw.exit_code == 0, raw.stderr
+    for name in ("both.html", "raw.html"):
+        page, seen = open_page(browser, tmp_path / name)
+        slide(page, "#step", int(page.get_attribute("#step", "max")))
+        assert "step" in page.inner_text("#step-readout")
+        assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
+        assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
+        page.close()
+
+
+def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, invoke, tmp_path):
+    """The page's own descent (from the moments) and torch's optimizer reach the same point."""
+    for options in (["--lr", "0.5"], ["--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.7"], ["--no-standardize", "--lr", "0.015", "--steps", "40"]):
+        path = tmp_path / "run.html"
+        result = invoke("train", SAMPLE, "--report", path, "-f", "json", *options)
+        assert result.exit_code == 0, result.stderr
+        last = parse_json(result.stdout)["history"][-1]
+        page, seen = open_page(browser, path)
+        a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
+        assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
+        assert seen["errors"] == [] and seen["console"] == []
+        page.close()
+
+
+def test_the_notebook_view_runs_its_script_inside_the_iframe(browser, tmp_path):
+    import linfit
+
+    result = linfit.fit([0.0, 1.0, 2.0, 3.0], [1.0, 2.9, 5.2, 7.0])
+    cell = tmp_path / "cell.html"
+    cell.write_text(f"<!DOCTYPE html><html><body>{result._repr_html_()}</body></html>", encoding="utf-8")
+    page, seen = open_page(browser, cell)
+    frame = page.frame_locator("iframe")
+    assert "step 1 of" in frame.locator("#step-readout").inner_text()
+    assert frame.locator("#graph g.node").count() == 8
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+def assert_not_blank(png: bytes) -> None:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50, "the screenshot is nearly one colour"
+    white = max(count for count, colour in colours if colour == (255, 255, 255)) if any(c == (255, 255, 255) for _, c in colours) else 0
+    assert white < 0.95 * image.size[0] * image.size[1], "the screenshot is blank"
