@@ -376,21 +376,24 @@ ENCODINGS = {
     "ascii train": ({"PYTHONIOENCODING": "ascii"}, ["train", str(SAMPLE)]),
     "latin-1 grad --explain --graph": ({"PYTHONIOENCODING": "latin-1"}, ["grad", "--x", "1.4", "--y", "2.1", "--explain", "--graph"]),
     "cp437 graph": ({"PYTHONIOENCODING": "cp437"}, ["graph", "2*(x-y)+z", "--var", "x=1", "--var", "y=2", "--var", "z=5"]),
-    "ascii json with non-ASCII": ({"PYTHONIOENCODING": "ascii"}, ["graph", "sqrt(x)", "--var", "x=0", "-f", "json"]),
+    "ascii json with non-ASCII": ({"PYTHONIOENCODING": "ascii"}, ["graph", "sqrt(α)", "--var", "α=0", "-f", "json"]),
     "C locale config": ({"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": ""}, ["config"]),
 }
 
 
 def test_every_output_encoding_works():
     processes = {name: run_process(*args, env=env) for name, (env, args) in ENCODINGS.items()}
+    outputs = {}
     for name, process in processes.items():
         env = ENCODINGS[name][0]
-        out, err = process.communicate(timeout=120)
+        out, err = outputs[name] = process.communicate(timeout=120)
         assert process.returncode == 0, (name, err)
         assert b"Traceback" not in err and not err.strip(), (name, err)
         assert out.strip(), name
         if env.get("PYTHONIOENCODING") == "ascii":
             out.decode("ascii")  # every byte ASCII: nothing failed to encode, nothing was mangled into bytes
+    escaped = json.loads(outputs["ascii json with non-ASCII"][0])  # escaped, still the same JSON
+    assert escaped["expression"] == "sqrt(α)" and escaped["grad"] == {"α": None}
 
 
 # --- signals -----------------------------------------------------------------------------------
