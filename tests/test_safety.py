@@ -439,7 +439,7 @@ def test_sigint_and_sigterm_at_any_moment_end_cleanly(tmp_path):
             folder.mkdir()
             runs.append((moment, number, folder, start_training(folder)))
     began = time.perf_counter()
-    for moment, number, folder, process in sorted(runs, key=lambda run: run[0]):
+    for moment, number, _folder, process in sorted(runs, key=lambda run: run[0]):
         time.sleep(max(0.0, began + moment - time.perf_counter()))
         process.send_signal(number)
     for moment, number, folder, process in runs:

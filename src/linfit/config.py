@@ -223,7 +223,7 @@ class _TooBig(Exception):
         self.line = line
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _limited_loader():
     """YAML's safe loader, refusing deep nesting and documents that aliases expand past MAX_CONFIG_NODES.
 

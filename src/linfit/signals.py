@@ -8,7 +8,6 @@ stop after the current step (the summary is shown and the model saved, marked in
 one stops at once.
 """
 
-import os
 import sys
 
 try:  # the builtin under `signal`: no enum to import first, so the handlers are in place at once
