@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import sys
-import unicodedata
 
 HANDLER = "linfit-ascii"
 
@@ -29,6 +28,8 @@ def nearest(character: str) -> str:
     """The ASCII shown for a character: from the table, else its letter without accents, else '?'."""
     if character in NEAREST:
         return NEAREST[character]
+    import unicodedata
+
     plain = unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode("ascii")
     return plain or "?"
 
