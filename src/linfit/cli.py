@@ -6,11 +6,12 @@ rich are imported inside the commands that need them, so `linfit --help` is inst
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
+import math
 import os
 import sys
-import threading
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
@@ -23,9 +24,46 @@ from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
-    "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 130 interrupted, "
-    "141 output pipe closed."
+    "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 7 an output file could not "
+    "be written (no space, size limit, permission), 130 interrupted (Ctrl-C), 141 output pipe closed, "
+    "143 terminated (SIGTERM)."
 )
+LARGEST_INTEGER = 2**63 - 1
+FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a write that failed for lack of room
+
+
+def _numbers_checked(command):
+    """Wrap a command's invoke: a number option that is NaN, infinite or past 64 bits is a usage error (exit 2)."""
+    invoke = command.invoke
+
+    def checked(ctx):
+        for param in command.params:
+            value = ctx.params.get(param.name)
+            for number in value if isinstance(value, (list, tuple)) else [value]:
+                problem = _unusable_number(number)
+                if problem:
+                    flag = (param.opts or [param.name])[0]
+                    raise typer.BadParameter(problem, ctx=ctx, param_hint=f"'{flag}'")
+        return invoke(ctx)
+
+    return checked
+
+
+def _unusable_number(value) -> str | None:
+    """Why a parsed number cannot be used (NaN, infinity, past 64 bits), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LARGEST_INTEGER:
+        return f"a {len(str(abs(value)))}-digit integer is too large (the limit is 2**63 - 1)."
+    return None
+
+
+class _Stopped(BaseException):
+    """Carries a KeyboardInterrupt (SIGINT or SIGTERM) past typer, which would end it in a silent exit 130."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.interrupt = interrupt
 
 
 def example(command: str, shows: str = "") -> str:
@@ -36,12 +74,19 @@ def example(command: str, shows: str = "") -> str:
 class LinfitGroup(TyperGroup):
     """Turns every error into one line on stderr and its exit code: the one place that does."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in (self.commands or {}).values():
+            command.invoke = _numbers_checked(command)
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
         """As click's main, but a usage error is one line (not a framed box) on stderr, exit 2."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             outcome = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _Stopped as stopped:  # a signal while parsing: the launcher says so and exits 130 / 143
+            raise stopped.interrupt from None
         except typer.TyperException as exc:  # click's UsageError and BadParameter derive from it
             if type(exc).__name__ == "NoArgsIsHelpError":  # `linfit` alone: the help, and the usage error's exit code
                 typer.echo(exc.format_message())
@@ -53,12 +98,26 @@ class LinfitGroup(TyperGroup):
                 typer.echo(f"linfit: error: {_sentence(message)}{where}", err=True)
             sys.exit(getattr(exc, "exit_code", int(ExitCode.USAGE)))
 
-        except typer.Abort:
+        except typer.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: keep its code
+                raise exc.__context__ from None
             typer.echo("linfit: aborted.", err=True)
             sys.exit(int(ExitCode.UNEXPECTED))
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130, SIGTERM too
+            raise _Stopped(exc) from None
+
     def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except KeyboardInterrupt as exc:  # a signal while reporting another error
+            raise _Stopped(exc) from None
+
+    def _invoke(self, ctx: typer.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("LINFIT_DEBUG") == "1"
         try:
             return super().invoke(ctx)
@@ -69,9 +128,13 @@ class LinfitGroup(TyperGroup):
                 raise
             typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
+            if debug:
+                import traceback
+
+                traceback.print_exception(exc)
             typer.echo("linfit: interrupted.", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+            ctx.exit(int(getattr(exc, "exit_code", ExitCode.INTERRUPTED)))
         except BrokenPipeError:
             # the reader went away (`| head`): stop quietly, and keep Python from failing again at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -79,6 +142,11 @@ class LinfitGroup(TyperGroup):
         except Exception as exc:  # anything else is a bug: say so in one line
             if debug:
                 raise
+            if isinstance(exc, OSError) and exc.errno in FULL:
+                # writing stdout failed (`> /dev/full`, a file-size limit): not a bug
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                typer.echo(f"linfit: error: cannot write the output: {exc.strerror or exc}.", err=True)
+                ctx.exit(int(ExitCode.OUTPUT))
             typer.echo(
                 f"linfit: unexpected error: {type(exc).__name__}: {exc}. "
                 "This is a bug; run again with --debug for the traceback and report it.",
@@ -272,7 +340,7 @@ def train(
     model_path: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
     history_path: Annotated[Optional[Path], typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
     init_from: Annotated[Optional[str], typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
-    plot_path: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="Write a PNG: data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
+    plot_path: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="Write an image (.png, .svg or .pdf, by the extension): data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
     report_path: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
     quiet: Quiet = False,
@@ -283,28 +351,29 @@ def train(
     Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
     """
     config = _config(config_path, settings)
-    from linfit.files import check_writable
+    from linfit.files import plan_outputs
 
-    for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot"), (report_path, "--report")):
-        if path is not None:
-            check_writable(path, flag)  # before any work: a run must not end in an unwritable file
+    outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
+        {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path},
+        {"data file": data, "--config file": config_path, "--init-from model": init_from},
+    )
     if plot_path is not None:
-        from linfit.plot import require_matplotlib
+        from linfit.plot import plot_format, require_matplotlib
 
+        plot_format(plot_path)
         require_matplotlib()
     if plot_path is not None and chunk_rows:
         raise typer.BadParameter("cannot draw data that is streamed from disk; drop --plot or --chunk-rows.", param_hint="--plot")
-    torch_ready = _import_in_background("torch")  # overlaps torch's import with reading the file
     from linfit.model_file import load_model
     from linfit.pipeline import prepare
 
     start = load_model(init_from).start() if init_from else None
-    if torch_ready is not None:
-        torch_ready.join()
     from linfit.distributed import join, leave
     from linfit.train import configure_threads, resolve_device
 
-    group = join(resolve_device(config.device).type)
+    chosen = resolve_device(config.device, "--device" if settings.get("device") is not None else f"{config_path}: key 'device'")
+    config = config.model_copy(update={"device": chosen.type})  # 'auto' is recorded as the device it chose
+    group = join(chosen.type)
     quiet = quiet or (group is not None and not group.is_main)  # only rank 0 speaks
     interrupt = StopOnInterrupt()
     sparkline = output_format == "table" and sys.stdout.isatty()
@@ -316,43 +385,48 @@ def train(
         )
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
-        configure_threads(config.threads, prepared.moments.n)
+        threads = configure_threads(config.threads, prepared.moments.n)
+        if config.threads > threads:
+            _notice(quiet, f"note: --threads {config.threads} is more than the {threads} cores available; using {threads}.")
         training = prepared.training
         silent = group is not None and not group.is_main
         retry = _command_with(data, config_path, settings, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size)
-        history = _run(training, interrupt, "none" if silent else output_format, quiet, retry)
+        with interrupt:  # from the first step until the results are written, a signal stops after the step
+            history = _run(training, "none" if silent else output_format, quiet, retry)
+            if group is not None and not group.is_main:
+                return  # the other processes trained the same line; rank 0 reports and writes it
+            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows))
     finally:
         if group is not None:
             leave()
-    if group is not None and not group.is_main:
-        return  # the other processes trained the same line; rank 0 reports and writes it
+    if interrupt.stop:
+        typer.echo(f"linfit: interrupted after step {training.result.steps}.", err=True)
+        raise typer.Exit(interrupt.exit_code())
+
+
+def _finish_training(training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool, reading) -> None:
+    """Show the fit, then write the outputs — unless --strict fails the run, which leaves every file as it was."""
     result = training.result
     from linfit.output import train_json
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
     fit["init"]["from"] = init_from
     _show_fit(fit, result, history, prepared, config, output_format, training.trace)
-    _save(fit, prepared, model_path, history_path, history, init_from)
-    if plot_path is not None:
-        from linfit.plot import plot_fit
+    failed = strict and not result.converged and result.stop_reason != "interrupted"
+    if not failed:
+        _save(fit, result, prepared, outputs, history, init_from, training.trace, config, reading)
+    if result.converged or result.stop_reason == "interrupted":
+        return
+    if failed:
+        from linfit.errors import NotConvergedError
 
-        plot_fit(plot_path, prepared.samples, result, prepared.ols, training.trace, config)
-    if report_path is not None:
-        _write_report(report_path, fit, prepared, config, sep, chunk_rows)
-    if result.stop_reason == "interrupted":
-        typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
-        raise typer.Exit(int(ExitCode.INTERRUPTED))
-    if not result.converged:
-        if strict:
-            from linfit.errors import NotConvergedError
-
-            raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).", "Raise --steps or --lr, or loosen --tol.")
-        _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
+        written = " No output file was written." if outputs.outputs else ""
+        raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).{written}", "Raise --steps or --lr, or loosen --tol.")
+    _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
 
 
-def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> None:
+def _report_html(fit, prepared, config, sep, chunk_rows: int) -> str:
     """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
-    from linfit.files import write_atomic
     from linfit.page import render, reservoir_sample, run_payload, scatter_sample
 
     if prepared.samples is not None:
@@ -364,24 +438,30 @@ def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> No
         samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
     else:
         samples = None
-    write_atomic(path, render([run_payload(fit, prepared.moments, samples, prepared.sha256())]))
+    return render([run_payload(fit, prepared.moments, samples, prepared.sha256())])
 
 
-def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool, retry=None) -> list:
+def _run(training, output_format: str, quiet: bool, retry=None) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
 
     If training diverges, the table shows the steps that led there, and the error names a command
     that converges (`retry` turns the core's advice, a dict of config changes, into one).
     """
-    from linfit import report
+    from contextlib import nullcontext
+
     from linfit.errors import DivergedError
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
     history = []
+    progress = nullcontext()
+    if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
+        from linfit import report
+
+        progress = report.ProgressView(training, enabled=report.progress_wanted(quiet))
     try:
-        with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
+        with progress:
             for record in training:
                 history.append(record)
                 if output_format == "jsonl":
@@ -390,6 +470,8 @@ def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool, 
                     emit(sys.stdout, csv_row(record))
     except DivergedError as error:
         if output_format == "table" and history:
+            from linfit import report
+
             report.console().print(report.history_table(history, training.config.loss))
         advice = getattr(error, "advice", None)
         if retry is None or advice is None:
@@ -448,45 +530,31 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
         out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
 
 
-def _save(fit, prepared, model_path, history_path, history, init_from) -> None:
-    if model_path is not None:
-        from linfit.model_file import model_record, save_model
+def _save(fit, result, prepared, outputs, history, init_from, trace, config, reading) -> None:
+    """Render every output first, then write them together (linfit.files): all of them, or none replaced."""
+    contents: dict[str, str | bytes] = {}
+    if "--output" in outputs:
+        from linfit.model_file import model_record, model_text
 
-        save_model(model_path, model_record(fit, prepared.sha256(), init_from))
-    if history_path is not None:
-        from linfit.files import write_atomic
+        contents["--output"] = model_text(model_record(fit, prepared.sha256(), init_from))
+    if "--history" in outputs:
         from linfit.output import history_csv
 
-        write_atomic(history_path, history_csv(history))
+        contents["--history"] = history_csv(history)
+    if "--plot" in outputs:
+        from linfit.plot import render_fit
+
+        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config)
+    if "--report" in outputs:
+        contents["--report"] = _report_html(fit, prepared, config, *reading)
+    outputs.commit(contents)
 
 
-class StopOnInterrupt:
-    """While active, the first Ctrl-C asks the loop to stop after the current step; a second one stops at once."""
+def StopOnInterrupt():
+    """The first SIGINT or SIGTERM asks the loop to stop after the current step; a second one stops at once."""
+    from linfit.signals import Deferred
 
-    def __init__(self) -> None:
-        self.stop = False
-        self._previous = None
-
-    def requested(self) -> bool:
-        return self.stop
-
-    def _handle(self, signum, frame) -> None:
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-
-    def __enter__(self) -> StopOnInterrupt:
-        import signal
-
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        import signal
-
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    return Deferred()
 
 
 @app.command("report", epilog=example("linfit train data/sample.csv -f jsonl > sgd.jsonl && linfit report sgd.jsonl -o run.html"))
@@ -502,10 +570,11 @@ def make_report(
 
     The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
     """
-    from linfit.files import check_writable, write_atomic
+    from linfit.files import plan_outputs
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
 
-    check_writable(output, "--output")
+    inputs = {f"run {name}": name for name in list(streams) + list(compare or [])}
+    outputs = plan_outputs({"--output": output}, {**inputs, "--data file": data})
     runs = []
     for name in list(streams) + list(compare or []):
         text = _read_text(name)
@@ -517,7 +586,7 @@ def make_report(
             rows = load_samples(data, fit["data"].get("x", "x"), fit["data"].get("y", "y"), sep=sep)
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
         runs.append(run_payload(fit, moments, samples))
-    write_atomic(output, render(runs, title))
+    outputs.write("--output", render(runs, title))
 
 
 def _read_text(name: str) -> str:
@@ -719,17 +788,6 @@ def show_config(
 
     config = _config(config_path, settings)
     typer.echo(to_commented_yaml(config) if commented else to_yaml(config), nl=False)
-
-
-def _import_in_background(module: str) -> threading.Thread | None:
-    """Start importing a module on another thread (join() before using it); None if it is already under way."""
-    import importlib
-
-    if module in sys.modules:  # imported, or being imported by the launcher (linfit.entry)
-        return None
-    thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True, name=f"import-{module}")
-    thread.start()
-    return thread
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ This module imports neither torch nor pandas: `linfit config` must start at once
 
 from __future__ import annotations
 
+import functools
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,30 +176,119 @@ def flag_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse to read a huge one
+MAX_CONFIG_DEPTH = 20  # nesting of lists and mappings (the schema needs 2)
+MAX_CONFIG_NODES = 10_000  # values after aliases are expanded: an alias bomb stops here, not in memory
+MAX_INTEGER = 2**63 - 1
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict of keys; refuse anything but a mapping of known keys."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found.", "Check the path given to --config.") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file.", "Give a YAML file to --config.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc}).") from None
+    """Read a YAML config file into a dict of keys; refuse anything but a mapping of known keys.
+
+    The loader is YAML's safe one with limits: the file's size, the nesting depth, and the number of
+    values once aliases are expanded; numbers must be finite and fit 64 bits.
+    """
     import yaml
 
+    text = _read_yaml_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_limited_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{where}: not valid YAML: {problem}.", "Fix the YAML syntax.") from None
+    except _TooBig as exc:
+        raise ConfigError(f"{path}: line {exc.line}: {exc}.", "A linfit config is a flat mapping of keys to values.") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of keys to values, got {type(data).__name__}.")
+    for key, value in data.items():
+        _require_plain_numbers(path, str(key), value)
     return {str(key): value for key, value in data.items()}
+
+
+def _read_yaml_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found.", "Check the path given to --config.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file.", "Give a YAML file to --config.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc}).") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a linfit config file.", "Give a YAML file to --config.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read config file (not UTF-8 text at byte {exc.start}).") from None
+
+
+def _require_plain_numbers(path: Path, key: str, value: Any) -> None:
+    """Every number under a key is finite and fits 64 bits (the structure is small: the loader's limits)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{path}: key '{key}': must be a finite number (got {item!r}).")
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INTEGER:
+            raise ConfigError(f"{path}: key '{key}': the number is too large (more than 64 bits).")
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+
+
+class _TooBig(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@functools.cache
+def _limited_loader():
+    """YAML's safe loader, refusing deep nesting and documents that aliases expand past MAX_CONFIG_NODES.
+
+    Built on first use: yaml is imported only by the commands that read a config file.
+    """
+    import yaml
+
+    class _LimitedLoader(yaml.SafeLoader):
+        """Counts depth while composing, and each node's size with aliases expanded (memoised: no blow-up)."""
+
+        def __init__(self, stream) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._sizes: dict[int, int] = {}  # id(node) → values under it once aliases are expanded
+
+        def compose_node(self, parent, index):
+            line = self.peek_event().start_mark.line + 1
+            alias = self.check_event(yaml.AliasEvent)
+            if self._depth >= MAX_CONFIG_DEPTH:
+                raise _TooBig(f"nested more than {MAX_CONFIG_DEPTH} levels deep", line)
+            self._depth += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            if alias:
+                if id(node) not in self._sizes:
+                    raise _TooBig("an alias refers to a value that contains it", line)
+                return node
+            size = 1
+            if isinstance(node, yaml.SequenceNode):
+                size += sum(self._sizes[id(child)] for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+            if size > MAX_CONFIG_NODES:
+                raise _TooBig(f"more than {MAX_CONFIG_NODES:,} values once aliases are expanded", line)
+            self._sizes[id(node)] = size
+            return node
+
+    return _LimitedLoader
 
 
 def resolve_config(

@@ -1,32 +1,95 @@
-"""The `linfit` command's first few lines: start importing torch at once when the command will need it.
+"""The `linfit` process: signals first, then the command, then an exit that nothing can hang.
 
-torch's import is most of the wall time of a short run. Begun here, on another thread, it goes on
-while the command line is parsed and the data file is read (pyarrow's reader releases the GIL).
-Whatever happens, the main thread waits for that import before it exits: a process that shuts down
-while a thread is still loading torch can fail in that thread, or abort.
+1. SIGINT and SIGTERM are turned into an exception before anything else is imported, so that Ctrl-C
+   or a scheduler's SIGTERM at any moment — an import, the reading of the data — ends in one line and
+   exit 130 / 143, never a traceback. Everything runs on the main thread: nothing can wait for a
+   thread that waits for it (an import of torch on another thread could deadlock with Ctrl-C).
+2. Output streams that cannot encode UTF-8 (PYTHONIOENCODING=ascii, a latin-1 or cp437 terminal)
+   show the nearest ASCII for what they cannot encode instead of failing (linfit.text).
+3. When the command is done, the streams are flushed and the process ends at once with its exit code
+   (os._exit): the interpreter's teardown of torch's modules is skipped, which is both faster and
+   safe from a late signal. Every file linfit writes is already closed and flushed to disk by then.
 """
 
-from __future__ import annotations
-
+import os
 import sys
-import threading
-
-NEEDS_TORCH = {"train", "grad", "graph"}
 
 
 def main() -> None:
-    arguments = sys.argv[1:]
-    command = next((a for a in arguments if not a.startswith("-")), None)
-    importer = None
-    if command in NEEDS_TORCH and not {"-h", "--help"} & set(arguments):
-        import importlib
+    from linfit import signals
 
-        importer = threading.Thread(target=importlib.import_module, args=("torch",), daemon=True, name="import-torch")
-        importer.start()
+    signals.install()
+    try:
+        code = _run()
+    except KeyboardInterrupt as exc:  # before the command's own handling (an import, the command line)
+        signals.ignore()  # one line, whatever comes next; what stdout still buffers is dropped
+        code = getattr(exc, "exit_code", 130)
+        if os.environ.get("LINFIT_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exception(exc)
+        _say("linfit: interrupted.")
+        os._exit(code)
+    code = _finish(code)
+    if "torch._inductor" in sys.modules:  # --compile: let its worker pool shut down the usual way
+        sys.exit(code)
+    os._exit(code)
+
+
+def _run() -> int:
+    from linfit.text import fit_streams
+
+    fit_streams()
     try:
         from linfit.cli import main as run
 
         run()
-    finally:
-        if importer is not None:
-            importer.join()
+    except SystemExit as exc:
+        return _exit_code(exc.code)
+    return 0
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    _say(str(code))
+    return 1
+
+
+def _finish(code: int) -> int:
+    """Flush what is left for stdout; a reader that went away or a full disk changes the exit code, not more."""
+    from linfit import signals
+
+    try:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            code = code or 141
+        except OSError as exc:
+            _say(f"linfit: error: cannot write to stdout: {exc.strerror or exc}.")
+            code = code or 7
+        _flush(sys.stderr)
+    except KeyboardInterrupt as exc:
+        signals.ignore()
+        code = getattr(exc, "exit_code", 130)
+    signals.ignore()
+    if code == 0 and signals.received:  # a signal whose exception was swallowed on the way (rare)
+        code = signals.exit_code(signals.received[-1])
+    return code
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _flush(stream) -> None:
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass

@@ -19,8 +19,10 @@ class ExitCode(IntEnum):
     DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
     NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
     CHECK_FAILED = 6  # --check: autograd, the hand formula and finite differences disagree
+    OUTPUT = 7  # an output file could not be written (no space, file-size limit, permission, read-only disk)
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
+    TERMINATED = 143  # SIGTERM (a scheduler, a container's stop, `timeout`)
 
 
 class LinfitError(Exception):
@@ -65,6 +67,12 @@ class UsageError(LinfitError):
     """A command-line request that cannot be carried out as given (an output path that cannot be written)."""
 
     exit_code = ExitCode.USAGE
+
+
+class OutputError(LinfitError):
+    """An output file could not be written; whatever was there before is left as it was."""
+
+    exit_code = ExitCode.OUTPUT
 
 
 class CheckFailedError(LinfitError):

@@ -47,30 +47,109 @@ def model_record(fit: dict[str, Any], data_sha256: str, init_from: str | None) -
 
 
 def save_model(path: Path, record: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(record, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    write_atomic(path, model_text(record))
+
+
+def model_text(record: dict[str, Any]) -> str:
+    """The model file's text: indented JSON, a non-finite number (an interrupted run's) as null."""
+    from linfit.output import finite_or_null
+
+    return json.dumps(finite_or_null(record), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
 def load_model(path: str | Path) -> SavedModel:
-    """Read a model file; a missing, unreadable or malformed one is a DataError that names the file and key."""
+    """Read a model file; a missing, unreadable, oversized or malformed one is a DataError naming the file and key."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{name}: model file not found.", "Write one with: linfit train DATA -o MODEL.json") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, not a model file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{name}: cannot read the model file ({exc}).") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).") from None
+    record = _parse(name, _read_text(path, name))
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise DataError(f"{name}: not a linfit model file (no \"format\": \"{FORMAT}\").", "Write one with: linfit train DATA -o MODEL.json")
     values = []
     for key in ("a", "b"):
         value = record.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise DataError(f"{name}: key '{key}' must be a finite number, got {value!r}.")
-        values.append(float(value))
+        number = _finite(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if number is None:
+            raise DataError(f"{name}: key '{key}' must be a finite number, got {_short(value)}.")
+        values.append(number)
     return SavedModel(a=values[0], b=values[1], path=name, record=record)
+
+
+MAX_BYTES = 1 << 20  # a model file is a few kilobytes; refuse to read a huge file into memory
+MAX_DEPTH = 32  # nesting of objects and lists; the format uses 3
+
+
+def _read_text(path: str | Path, name: str) -> str:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise DataError(f"{name}: model file not found.", "Write one with: linfit train DATA -o MODEL.json") from None
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a directory, not a model file.") from None
+    except OSError as exc:
+        raise DataError(f"{name}: cannot read the model file ({exc.strerror or exc}).") from None
+    if len(data) > MAX_BYTES:
+        raise DataError(f"{name}: larger than {MAX_BYTES // 1024} KiB: not a linfit model file.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not a JSON model file (not UTF-8 text at byte {exc.start}).") from None
+
+
+def _parse(name: str, text: str) -> Any:
+    depth = _nesting(text)
+    if depth > MAX_DEPTH:
+        raise DataError(f"{name}: nested {depth} levels deep (limit {MAX_DEPTH}): not a linfit model file.")
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_int=_integer)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).") from None
+    except ValueError as exc:
+        raise DataError(f"{name}: not a JSON model file ({exc}).") from None
+    except RecursionError:
+        raise DataError(f"{name}: nested too deeply: not a linfit model file.") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of [ and { outside strings, in one pass without recursion."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0  # cannot be deeper than the limit: skip the scan
+    deepest = depth = 0
+    in_string = escaped = False
+    for character in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+        elif character == '"':
+            in_string = True
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(word: str) -> float:
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def _integer(digits: str) -> int | float:
+    """An integer as JSON writes it; one too long for a float stays text-sized and is refused later."""
+    return int(digits) if len(digits) <= 300 else float("inf")
+
+
+def _finite(value: int | float) -> float | None:
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, astuple
 from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
-if TYPE_CHECKING:  # types only: `predict` must not import torch
+if TYPE_CHECKING:  # types only: `predict` must not import torch, nor `grad -f json` the config schema
     from linfit.config import TrainConfig
     from linfit.gradient import PointGradient
     from linfit.reference import LeastSquares
@@ -138,8 +138,24 @@ def csv_row(record: StepRecord) -> str:
 
 
 def dumps(obj: dict[str, Any]) -> str:
-    """One JSON object on one line; refuses NaN and infinity, which JSON cannot carry."""
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    """One JSON object on one line, for stdout: NaN and infinity (which JSON cannot carry) as null.
+
+    Where stdout cannot encode UTF-8, every non-ASCII character is escaped (still the same JSON).
+    """
+    from linfit.text import ascii_only
+
+    return json.dumps(finite_or_null(obj), allow_nan=False, ensure_ascii=ascii_only())
+
+
+def finite_or_null(value: Any) -> Any:
+    """The same structure with every non-finite float replaced by None (JSON null)."""
+    if isinstance(value, float):
+        return or_null(value)
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def emit(stream: TextIO, text: str) -> None:

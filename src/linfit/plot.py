@@ -22,8 +22,25 @@ def require_matplotlib() -> None:
         raise UsageError("--plot needs matplotlib, which is not installed.", "Install the extra: pip install 'linfit[plot]'")
 
 
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # the extension decides what is drawn
+
+
+def plot_format(path: Path) -> str:
+    """The image format --plot's extension asks for; any other extension is refused before any work."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"--plot {path}: cannot tell the image format from '{suffix or 'no extension'}'.", "End the name in .png, .svg or .pdf.")
+    return FORMATS[suffix]
+
+
 def plot_fit(path: Path, samples, result, ols, trace, config) -> None:
-    """Draw the three panels and write a PNG atomically."""
+    """Draw the three panels and write them atomically, as PNG, SVG or PDF by the extension."""
+    write_atomic(path, render_fit(path, samples, result, ols, trace, config))
+
+
+def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
+    """The figure's bytes, in the format `path`'s extension names."""
+    fmt = plot_format(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,9 +56,9 @@ def plot_fit(path: Path, samples, result, ols, trace, config) -> None:
         fontsize=13,
     )
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format=fmt, dpi=100)
     plt.close(figure)
-    write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _data_panel(ax, samples, result, ols, seed: int) -> None:

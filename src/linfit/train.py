@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from linfit.config import DEFAULT_LR, TrainConfig, flag_name
-from linfit.errors import DivergedError
+from linfit.errors import ConfigError, DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
 from linfit.reference import BLOCK_ROWS, Moments, require_spread
@@ -131,9 +131,16 @@ def _affine_tensor(values: np.ndarray, shift: float, scale: float, dtype: torch.
     return out
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, source: str = "--device") -> torch.device:
+    """The device to train on; 'auto' is cuda when this torch has a GPU, else cpu.
+
+    Asking for cuda where there is none is a ConfigError (exit 2) that names `source` (a flag or a file's key).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"{source}: {device} is not available here: {why}; the devices here: cpu.", "Use --device cpu (or auto).")
     return torch.device(device)
 
 
@@ -643,18 +650,23 @@ SINGLE_THREAD_BELOW = CHUNK_ROWS  # rows; below one chunk a second thread has no
 
 
 def choose_threads(requested: int, n: int) -> int:
-    """The requested count; else one thread for small data, and for big data one per core that is idle.
+    """The requested count, at most the cores available; else one thread for small data, and for big data one per core that is idle.
 
     Measured on 2 cores: a second thread halves a step at 1e7 rows on an idle machine, but makes it
     three times slower when the other core is busy (its share of each op waits for a core).
     """
+    cores = available_cores()
     if requested:
-        return requested
+        return min(requested, cores)  # more threads than cores only contend; tens of thousands crash OpenMP
     if n < SINGLE_THREAD_BELOW:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return max(1, min(cores, round(cores - busy)))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def configure_threads(requested: int, n: int) -> int:
