@@ -169,10 +169,13 @@ def test_minibatch_sgd_lands_within_a_tenth_of_a_standard_error(invoke, tmp_path
     assert (again["a"], again["b"]) == (fitted["a"], fitted["b"])  # seeded
 
 
-def test_a_batch_larger_than_the_data_uses_every_row_with_a_note(invoke):
-    result = invoke("train", SAMPLE, "--batch-size", "1000")
-    assert result.exit_code == 0 and "more than the 50 rows" in result.stderr
-    assert "converged" in result.stdout
+@pytest.mark.parametrize("batch", ["50", "1000"])
+def test_a_batch_of_every_row_is_full_batch_gradient_descent_with_a_note(invoke, batch):
+    result = invoke("train", SAMPLE, "--batch-size", batch, "-f", "json")
+    assert result.exit_code == 0 and "not less than the 50 rows" in result.stderr
+    full = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
+    fitted = parse_json(result.stdout)
+    assert fitted["converged"] and (fitted["a"], fitted["b"], fitted["steps"]) == (full["a"], full["b"], full["steps"])
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])

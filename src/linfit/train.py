@@ -211,9 +211,12 @@ class Training:
         self.all_reduce = all_reduce
         self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
         self.notes: list[str] = []  # things the user should hear about, for the shell to show
-        if batch_rows > self.n:  # a batch cannot hold more rows than there are: every step takes them all
-            self.notes.append(f"note: --batch-size {batch_rows} is more than the {self.n} rows; each step uses all {self.n} rows.")
-            batch_rows = self.n
+        if batch_rows >= self.n:  # a batch of every row is full-batch gradient descent: run it as such
+            self.notes.append(
+                f"note: --batch-size {batch_rows} is not less than the {self.n} rows; each step uses every row "
+                "(full-batch gradient descent, --steps applies)."
+            )
+            batch_rows = 0
         self.batch_rows = batch_rows
         # mini-batch SGD: each step sees one shuffled batch (SVRG-corrected, see _minibatch_steps)
         self.batches = shuffled_batches(data, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
