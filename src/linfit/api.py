@@ -104,6 +104,8 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
 
 def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
     """Two float64 arrays of equal length, all finite, and the names of x, y and the data."""
+    if y is not None and hasattr(x, "columns"):
+        raise DataError("x is a DataFrame and y is given too.", "Call fit(frame, x_col=..., y_col=...), or fit(x, y) with two columns of numbers.")
     if y is None:
         if not hasattr(x, "columns"):
             raise DataError("fit(x) needs y too, unless x is a pandas DataFrame.", "Call fit(x, y), or fit(frame, x_col=..., y_col=...).")
@@ -115,8 +117,7 @@ def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndar
         y_name = str(getattr(y, "name", None) or "y")
         source = "arrays"
     try:
-        x_values = np.asarray(x, dtype=np.float64).reshape(-1)
-        y_values = np.asarray(y, dtype=np.float64).reshape(-1)
+        x_values, y_values = _vector(x, x_name), _vector(y, y_name)
     except (TypeError, ValueError) as exc:
         raise DataError(f"x and y must be numbers ({exc}).", "Pass numeric sequences.") from None
     if x_values.shape != y_values.shape:
@@ -126,6 +127,16 @@ def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndar
         if bad:
             raise DataError(f"{name} has {bad} missing or infinite values.", "Drop those rows first.")
     return x_values, y_values, (x_name, y_name, source)
+
+
+def _vector(values: Any, name: str) -> np.ndarray:
+    """One column of numbers as float64: a list, a 1-D array, a Series, or a single column (n×1)."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0 or (array.ndim == 2 and array.shape[1] != 1) or array.ndim > 2:
+        raise DataError(f"{name} has shape {array.shape}: one column of numbers is needed.", "Pass a 1-D sequence, e.g. frame['x'] or array[:, 0].")
+    if array.size == 0:
+        raise DataError(f"{name} is empty: a line needs at least two points.", "Pass the data's values.")
+    return array.reshape(-1)
 
 
 def _column_name(frame: Any, key: str | int, role: str) -> str:

@@ -7,6 +7,7 @@ rich are imported inside the commands that need them, so `linfit --help` is inst
 from __future__ import annotations
 
 import functools
+import glob
 import inspect
 import os
 import sys
@@ -19,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__
-from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
+from linfit.errors import ConfigError, DataError, DivergedError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
@@ -274,11 +275,13 @@ def train(
     Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
     """
     config = _config(config_path, settings)
-    from linfit.files import check_writable
+    from linfit.files import check_not_input, check_writable
 
+    inputs = [data, *glob.glob(data), init_from, config_path]
     for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot"), (report_path, "--report")):
         if path is not None:
             check_writable(path, flag)  # before any work: a run must not end in an unwritable file
+            check_not_input(path, flag, inputs)  # nor in the data it read, overwritten
     if plot_path is not None:
         from linfit.plot import require_matplotlib
 
@@ -310,7 +313,13 @@ def train(
         configure_threads(config.threads, prepared.moments.n)
         training = prepared.training
         silent = group is not None and not group.is_main
-        history = _run(training, interrupt, "none" if silent else output_format, quiet)
+        history: list = []
+        _run(training, interrupt, "none" if silent else output_format, quiet, history)
+    except DivergedError:
+        if report_path is not None and history and not silent:
+            _write_diverged_report(report_path, training, history, prepared, config, sep, chunk_rows, batch_size)
+            _notice(quiet, f"the report of the diverging run, up to step {history[-1].step}, is in {report_path}.")
+        raise
     finally:
         if group is not None:
             leave()
@@ -328,7 +337,7 @@ def train(
 
         plot_fit(plot_path, prepared.samples, result, prepared.ols, training.trace, config)
     if report_path is not None:
-        _write_report(report_path, fit, prepared, config, sep, chunk_rows)
+        _write_report(report_path, fit, prepared, config, sep, chunk_rows, batch_size)
     if result.stop_reason == "interrupted":
         typer.echo(f"linfit: interrupted after step {result.steps}.", err=True)
         raise typer.Exit(int(ExitCode.INTERRUPTED))
@@ -340,7 +349,7 @@ def train(
         _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
 
 
-def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> None:
+def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int, batch_size: int = 0) -> None:
     """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
     from linfit.files import write_atomic
     from linfit.page import render, reservoir_sample, run_payload, scatter_sample
@@ -354,17 +363,28 @@ def _write_report(path: Path, fit, prepared, config, sep, chunk_rows: int) -> No
         samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
     else:
         samples = None
-    write_atomic(path, render([run_payload(fit, prepared.moments, samples, prepared.sha256())]))
+    write_atomic(path, render([run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)]))
 
 
-def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool) -> list:
+def _write_diverged_report(path: Path, training, history: list, prepared, config, sep, chunk_rows: int, batch_size: int) -> None:
+    """A diverging run's report: its steps up to the last one logged, to see the blow-up (the model is not saved)."""
+    from linfit.output import train_json
+    from linfit.train import TrainResult
+
+    last = history[-1]
+    result = TrainResult(a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None)
+    fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    _write_report(path, fit, prepared, config, sep, chunk_rows, batch_size)
+
+
+def _run(training, interrupt: StopOnInterrupt, output_format: str, quiet: bool, history: list | None = None) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal."""
     from linfit import report
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
-    history = []
+    history = [] if history is None else history  # the caller's list keeps the steps if the run diverges
     with interrupt, report.ProgressView(training, enabled=report.progress_wanted(quiet)):
         for record in training:
             history.append(record)
@@ -450,19 +470,25 @@ def make_report(
 
     The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
     """
-    from linfit.files import check_writable, write_atomic
+    from linfit.files import check_not_input, check_writable, write_atomic
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
 
     check_writable(output, "--output")
-    runs = []
+    check_not_input(output, "--output", [*streams, *(compare or []), data])
+    runs, loaded = [], {}
     for name in list(streams) + list(compare or []):
         text = _read_text(name)
         fit, moments = read_jsonl(text.splitlines(), name)
         samples = None
         if data is not None:
             from linfit.data import load_samples
+            from linfit.page import require_same_rows
 
-            rows = load_samples(data, fit["data"].get("x", "x"), fit["data"].get("y", "y"), sep=sep)
+            columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"))
+            if columns not in loaded:
+                loaded[columns] = load_samples(data, *columns, drop_na=bool(fit["data"].get("dropped")), sep=sep)
+            rows = loaded[columns]
+            require_same_rows(moments, rows.x, rows.y, data, name)
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
         runs.append(run_payload(fit, moments, samples))
     write_atomic(output, render(runs, title))

@@ -22,6 +22,19 @@ def check_writable(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: the file is read-only.", "Choose another path, or make it writable.")
 
 
+def check_not_input(path: Path, flag: str, inputs) -> None:
+    """Fail before any work if `path` is one of the files the command reads: writing it would destroy it."""
+    for name in inputs:
+        if name is None or str(name) == "-":
+            continue
+        try:
+            same = os.path.samefile(name, path)  # the same file under any name: links, ./, absolute paths
+        except OSError:
+            same = False  # one of them does not exist (yet)
+        if same:
+            raise UsageError(f"{flag} {path}: is the input {name}; writing it would destroy it.", "Choose another file name.")
+
+
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Write text (UTF-8) or bytes to a temporary file beside `path`, then rename it over `path` in one step.
 
