@@ -412,7 +412,11 @@ class Training:
         """Is the Newton estimate of the remaining error within tol of |a| and |b|, or the rounding floor?"""
         if not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
             return False
-        e_a, e_b = self.frame.error_to_data(*np.linalg.solve(self.hessian, [grad_alpha, grad_beta]))
+        try:
+            newton = np.linalg.solve(self.hessian, [grad_alpha, grad_beta])
+        except np.linalg.LinAlgError:  # x constant, not standardised: the shortest step to the valley of optima
+            newton = np.linalg.lstsq(self.hessian, [grad_alpha, grad_beta], rcond=None)[0]
+        e_a, e_b = self.frame.error_to_data(*newton)
         a, b = self.frame.to_data(alpha, beta)
         tol = self.config.tol
         return abs(e_a) <= tol * abs(a) + self.floor[0] and abs(e_b) <= tol * abs(b) + self.floor[1]

@@ -133,7 +133,7 @@
   }
   function padded(lo, hi, fraction) {
     var span = hi - lo;
-    if (!(span > 0)) { span = 1e-3 * Math.max(1, Math.abs(lo)); }
+    if (!(span > 0)) { span = lo !== 0 && isFinite(lo) ? 0.2 * Math.abs(lo) : 1; }  // one value: a window around it
     return [lo - fraction * span, hi + fraction * span];
   }
   function extent(values) {
@@ -145,8 +145,9 @@
   function axes(svg, xr, yr, xlabel, ylabel, logY, id) {
     clear(svg);
     var pw = W - MARGIN.l - MARGIN.r, ph = H - MARGIN.t - MARGIN.b;
-    var sx = function (v) { return MARGIN.l + (v - xr[0]) / (xr[1] - xr[0]) * pw; };
-    var sy = function (v) { return MARGIN.t + ph - ((logY ? Math.log10(v) : v) - yr[0]) / (yr[1] - yr[0]) * ph; };
+    // pixels, held within ±1e5: a point far outside the picture (a diverging path) stays a plain number
+    var sx = function (v) { return bounded(MARGIN.l + (v - xr[0]) / (xr[1] - xr[0]) * pw); };
+    var sy = function (v) { return bounded(MARGIN.t + ph - ((logY ? Math.log10(v) : v) - yr[0]) / (yr[1] - yr[0]) * ph); };
     var defs = el("defs", {}, svg);
     var clip = el("clipPath", { id: id + "-clip" }, defs);
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: pw, height: ph }, clip);
@@ -157,11 +158,13 @@
       el("text", { x: sx(t), y: H - MARGIN.b + 14, "text-anchor": "middle" }, axis, xo.label(t));
     });
     var yt = logY ? ticks(Math.floor(yr[0]), Math.ceil(yr[1]), 6).filter(function (t) { return t === Math.round(t) && t >= yr[0] && t <= yr[1]; }) : ticks(yr[0], yr[1], 6);
+    var decades = logY && yt.length >= 2;
+    if (logY && !decades) { yt = ticks(yr[0], yr[1], 4); }  // less than a decade shown: ticks between powers of ten
     var yo = logY ? null : tickOffset(yt);
     yt.forEach(function (t) {
-      var y = logY ? sy(Math.pow(10, t)) : sy(t);
+      var y = logY ? sy(Math.pow(10, t)) : sy(t);  // (t is a power of ten's exponent on a log axis)
       el("line", { x1: MARGIN.l, x2: MARGIN.l + pw, y1: y, y2: y }, grid);
-      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, logY ? "1e" + t : yo.label(t));
+      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, decades ? "1e" + t : logY ? fmt(Math.pow(10, t), 3) : yo.label(t));
     });
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: pw, height: ph, fill: "none", stroke: "#9aa3b0" }, axis);
     el("text", { x: MARGIN.l + pw / 2, y: H - 6, "text-anchor": "middle" }, axis, xlabel + xo.note);
@@ -169,18 +172,24 @@
     var body = el("g", { "clip-path": "url(#" + id + "-clip)" }, svg);
     return { x: sx, y: sy, body: body, top: el("g", {}, svg) };
   }
+  function bounded(px) { return Math.max(-1e5, Math.min(1e5, px)); }
   function points(scale, path) {
-    return path.filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); })
-      .map(function (p) { return scale.x(p[0]).toFixed(2) + "," + scale.y(p[1]).toFixed(2); }).join(" ");
+    return path.map(function (p) { return [scale.x(p[0]), scale.y(p[1])]; })
+      .filter(function (q) { return isFinite(q[0]) && isFinite(q[1]); })
+      .map(function (q) { return q[0].toFixed(2) + "," + q[1].toFixed(2); }).join(" ");
   }
   function legend(svg, entries, bottom) {
-    var g = el("g", { "class": "legend" }, svg);
+    var g = el("g", { "class": "legend" }, svg), box = null, widest = 0;
     entries.forEach(function (entry, i) {
       var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = W - MARGIN.r - 190;
-      if (i === 0) { el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
+      if (i === 0) { box = el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
       el("line", { x1: x, x2: x + 18, y1: y - 4, y2: y - 4, stroke: entry.colour, "stroke-width": 2, "stroke-dasharray": entry.dash || "" }, g);
-      el("text", { x: x + 22, y: y }, g, entry.text);
+      var text = el("text", { x: x + 22, y: y }, g, entry.text);
+      try { widest = Math.max(widest, text.getComputedTextLength()); } catch (e) { /* not laid out: keep the width */ }
     });
+    // a long entry (a number like 3.4481e-152) widens the box leftwards rather than running off the plot
+    var width = Math.min(W - MARGIN.l, Math.max(190, widest + 30));
+    if (box && width > 190) { box.setAttribute("width", width); g.setAttribute("transform", "translate(" + (190 - width).toFixed(1) + ",0)"); }
   }
 
   // ---------- state ----------
@@ -265,7 +274,7 @@
     return out;
   }
   // the box that holds the paths and the optimum; `reach` (the half-widths of the contour through the start)
-  // widens an axis the paths hardly move along (a path along b = constant), in the bowl's own proportions
+  // widens an axis the paths do not move along at all (b constant all the way), in the bowl's own proportions
   function viewOf(paths, extra, reach) {
     var as = [], bs = [];
     paths.forEach(function (path) { path.forEach(function (p) { as.push(p[0]); bs.push(p[1]); }); });
@@ -273,11 +282,10 @@
     var e = [extent(as), extent(bs)];
     if (reach && reach[0] > 0 && reach[1] > 0 && isFinite(reach[0]) && isFinite(reach[1])) {
       var spans = e.map(function (r) { return r[1] - r[0]; });
-      var still = spans.map(function (span) { return !(span > 0); });
+      var still = e.map(function (r, i) { return !(spans[i] > 1e-9 * Math.max(Math.abs(r[0]), Math.abs(r[1]))); });
       e = e.map(function (r, i) {
-        var other = 1 - i, wanted = still[other] ? reach[i] : (still[i] ? 0.5 : 0.05) * spans[other] * reach[i] / reach[other];
-        if (!(spans[i] < wanted)) { return r; }  // thin only next to the other axis, in the bowl's proportions
-        var mid = (r[0] + r[1]) / 2;
+        if (!still[i]) { return r; }
+        var other = 1 - i, wanted = still[other] ? reach[i] : 0.5 * spans[other] * reach[i] / reach[other], mid = (r[0] + r[1]) / 2;
         return [mid - wanted / 2, mid + wanted / 2];
       });
     }
