@@ -145,6 +145,9 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
         slide(page, "#step", int(page.get_attribute("#step", "max")))
         assert "step" in page.inner_text("#step-readout")
         assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
+        if name == "both.html":  # the steps axis reaches the longer run's end (Adam's 450 steps), not the first run's 11
+            steps = page.eval_on_selector_all("#loss-plot g.axis text[text-anchor=middle][y='296']", "ts => ts.map(t => Number(t.textContent))")
+            assert max(steps) >= 400, steps
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
         page.close()
 

@@ -178,10 +178,10 @@
       .filter(function (q) { return isFinite(q[0]) && isFinite(q[1]); })
       .map(function (q) { return q[0].toFixed(2) + "," + q[1].toFixed(2); }).join(" ");
   }
-  function legend(svg, entries, bottom) {
+  function legend(svg, entries, bottom, left) {
     var g = el("g", { "class": "legend" }, svg), box = null, widest = 0;
     entries.forEach(function (entry, i) {
-      var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = W - MARGIN.r - 190;
+      var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = left ? MARGIN.l + 8 : W - MARGIN.r - 190;
       if (i === 0) { box = el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
       el("line", { x1: x, x2: x + 18, y1: y - 4, y2: y - 4, stroke: entry.colour, "stroke-width": 2, "stroke-dasharray": entry.dash || "" }, g);
       var text = el("text", { x: x + 22, y: y }, g, entry.text);
@@ -189,7 +189,7 @@
     });
     // a long entry (a number like 3.4481e-152) widens the box leftwards rather than running off the plot
     var width = Math.min(W - MARGIN.l, Math.max(190, widest + 30));
-    if (box && width > 190) { box.setAttribute("width", width); g.setAttribute("transform", "translate(" + (190 - width).toFixed(1) + ",0)"); }
+    if (box && width > 190) { box.setAttribute("width", width); if (!left) { g.setAttribute("transform", "translate(" + (190 - width).toFixed(1) + ",0)"); } }
   }
 
   // ---------- state ----------
@@ -365,9 +365,9 @@
     var ev = extent(values.map(function (v) { return Math.log10(v); }));
     if (!isFinite(ev[0])) { ev = [-1, 1]; }
     var yr = padded(ev[0], ev[1], 0.05);
-    // the steps axis runs to the recorded run's last step, or further when the what-if needs longer
+    // the steps axis runs to the longest run's last step, or further when the what-if needs longer
     var wl = whatif && lstar !== null ? whatif.path.map(function (p, i) { return [i + 1, MODEL.excess(p[0], p[1])]; }) : null;
-    var lastShown = Math.max(LAST_STEP, wl ? wl.length : 0);
+    var lastShown = Math.max(wl ? wl.length : 0, Math.max.apply(null, RUNS.map(function (run) { return run.history[run.history.length - 1][0]; })));
     var sc = axes(svg, [0, Math.max(2, lastShown + 0.5)], yr, "step", "loss (log scale)", true, "loss");
     if (wl) { series.push({ pts: wl, colour: "#7b3fc4", dash: "5 3", label: "what-if: loss − least-squares loss" }); }
     series.forEach(function (s) {
@@ -380,7 +380,7 @@
     });
     el("line", { x1: sc.x(rec[0]), x2: sc.x(rec[0]), y1: MARGIN.t, y2: H - MARGIN.b, stroke: "#1f6fd1", "stroke-width": 1, id: "loss-marker" }, sc.top);
     if (rec[1] > 0) { el("circle", { cx: sc.x(rec[0]), cy: sc.y(rec[1]), r: 5, fill: "#1f6fd1", "class": "now" }, sc.top); }
-    legend(svg, series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }));
+    legend(svg, series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }), true, true);  // bottom left: where falling curves are not
     document.getElementById("loss-note").textContent = lstar === null ? "" :
       "least-squares loss " + fmt(lstar, 8) + "; at step " + rec[0] + " the loss over every row exceeds it by " + fmt(MODEL.excess(rec[4], rec[5]), 6) + " (from the moments).";
   }
