@@ -252,6 +252,17 @@ def test_a_broken_stream_is_refused_with_its_line_never_a_traceback(invoke, tmp_
     assert not (tmp_path / "out.html").exists()
 
 
+def test_a_stream_saved_by_another_shell_still_reads(invoke, tmp_path):
+    """PowerShell's `>` writes UTF-16 with a BOM; Notepad writes UTF-8 with one, and CRLF line ends."""
+    text = invoke("train", SAMPLE, "-f", "jsonl").stdout
+    (tmp_path / "utf16.jsonl").write_text(text, encoding="utf-16")
+    (tmp_path / "bom.jsonl").write_text(text.replace("\n", "\r\n"), encoding="utf-8-sig")
+    for name in ("utf16.jsonl", "bom.jsonl"):
+        result = invoke("report", tmp_path / name, "-o", tmp_path / "out.html")
+        assert result.exit_code == 0, result.stderr
+        assert payload_of((tmp_path / "out.html").read_text())["runs"][0]["result"]["steps"] == 11
+
+
 def test_the_data_given_to_report_must_be_the_runs_data(invoke, tmp_path):
     (tmp_path / "run.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl").stdout)
     rows = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)

@@ -183,6 +183,9 @@ def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_
         readout, following = page.inner_text("#step-readout"), history[index + 1]
         assert f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·μ/σ = {table_digits(following['b'])}" in readout, readout
     assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam"
+    page.focus("#whatif-optimizer")
+    page.keyboard.press("ArrowRight")  # a key meant for the menu does not move the step
+    assert page.input_value("#step") == "28"
     page.select_option("#whatif-optimizer", "momentum")
     assert "2/λ_max = 2" in page.inner_text("#whatif-readout")
     page.click("#whatif-reset")

@@ -495,10 +495,12 @@ def make_report(
 
 
 def _read_text(name: str) -> str:
+    """A saved stream's text: UTF-8, with or without a BOM, or UTF-16 with one (what PowerShell's `>` writes)."""
     if name == "-":
         return sys.stdin.read()
     try:
-        return Path(name).read_text(encoding="utf-8")
+        raw = Path(name).read_bytes()
+        return raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl.") from None
 

@@ -643,7 +643,7 @@
   playButton.addEventListener("click", function () { play(!timer); });
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (target === stepInput || (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "BUTTON"))) { return; }
+    if (target === stepInput || (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "BUTTON" || target.tagName === "SELECT"))) { return; }
     var index = Number(stepInput.value);
     if (event.key === "ArrowRight") { go(index + 1); }
     else if (event.key === "ArrowLeft") { go(index - 1); }
