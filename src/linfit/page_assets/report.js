@@ -399,6 +399,8 @@
     lines.push("dL/db   " + pad(fmt(rec[3], 10), 22) + pad(fmt(hand[1], 10), 18) + "= " + RUN.loss.grad_b_text);
     if (RUN.batch_size) {
       lines.push("(mini-batch SGD: autograd's loss and gradient are over this step's " + RUN.batch_size + " shuffled rows; the hand formula is over all " + m.n + ")");
+    } else if (Math.abs(rec[1] - m.loss(rec[4], rec[5])) > 1e-4 * Math.abs(rec[1]) + 1e-300) {
+      lines.push("(autograd's loss is not the loss over every row: this run's steps saw mini-batches, so its gradient is a batch's)");
     }
     lines.push("");
     var lr = cfg.lr, optimizer = cfg.optimizer || "sgd";
