@@ -208,9 +208,12 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
              "constant.html": ["train", tmp_path / "constant.csv", "--no-standardize", "--lr", "0.1", "-q"]}  # no unique line, under a decade of loss
     (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
     (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
-    for page_name, args in pages.items():
-        result = invoke(*args, "--report", tmp_path / page_name)
-        assert result.exit_code == (4 if page_name == "diverged.html" else 0), result.stderr
+    (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)
+    assert invoke("report", tmp_path / "batches.jsonl", "-o", tmp_path / "batches.html").exit_code == 0  # a saved stream: no batch size in it
+    for page_name, args in [*pages.items(), ("batches.html", None)]:
+        if args is not None:
+            result = invoke(*args, "--report", tmp_path / page_name)
+            assert result.exit_code == (4 if page_name == "diverged.html" else 0), result.stderr
         if page_name == "far.html":
             history = parse_json(result.stdout)["history"]
         page, seen = open_page(browser, tmp_path / page_name)
@@ -225,6 +228,8 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
         assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
         assert page.evaluate("window.pwned") is None and len(seen["requests"]) == 1
         assert seen["errors"] == [] and seen["console"] == [], (page_name, seen)
+        if page_name == "batches.html":  # autograd's loss is a batch's, not the one over every row: said so
+            assert "this run's steps saw mini-batches" in page.inner_text("#step-readout")
         if page_name == "far.html":
             plot_text = page.text_content("#data-plot")
             assert "offset from 1000000000" in plot_text and name in plot_text
