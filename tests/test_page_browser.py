@@ -195,7 +195,8 @@ def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_
 
 
 def test_odd_data_still_reads_well(browser, invoke, tmp_path):
-    """x near 1e9, a header with markup in it, two rows, x constant and raw, a diverging run: every panel keeps readable labels."""
+    """x near 1e9, markup in a header, two rows, x constant and raw, one step, a diverging run, a saved mini-batch run:
+    every panel keeps readable, distinct labels."""
     import numpy as np
 
     rng = np.random.default_rng(5)
@@ -205,7 +206,8 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
     data.write_text(f"{name},y\n" + "".join(f"{float(a)!r},{float(2 * (a - 1e9) + 5 + e)!r}\n" for a, e in zip(x, rng.normal(size=40))))
     pages = {"far.html": ["train", data, "--x-col", name, "-f", "json"], "two.html": ["train", tmp_path / "two.csv", "-f", "json"],
              "diverged.html": ["train", SAMPLE, "--lr", "2.5", "--log-every", "1"],
-             "constant.html": ["train", tmp_path / "constant.csv", "--no-standardize", "--lr", "0.1", "-q"]}  # no unique line, under a decade of loss
+             "constant.html": ["train", tmp_path / "constant.csv", "--no-standardize", "--lr", "0.1", "-q"],  # no unique line, under a decade of loss
+             "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"]}  # one record: one point on every axis
     (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
     (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
     (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)

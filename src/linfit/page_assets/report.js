@@ -131,6 +131,14 @@
       note: " (ticks: offset from " + fmt(base, 15) + ")"
     };
   }
+  // the values to the fewest significant digits (3 or more) that keep every label different
+  function distinct(values) {
+    for (var d = 3; d < 17; d++) {
+      var labels = values.map(function (v) { return fmt(v, d); });
+      if (labels.every(function (l, i) { return labels.indexOf(l) === i; })) { return labels; }
+    }
+    return labels;
+  }
   function padded(lo, hi, fraction) {
     var span = hi - lo;
     if (!(span > 0)) { span = lo !== 0 && isFinite(lo) ? 0.2 * Math.abs(lo) : 1; }  // one value: a window around it
@@ -160,11 +168,11 @@
     var yt = logY ? ticks(Math.floor(yr[0]), Math.ceil(yr[1]), 6).filter(function (t) { return t === Math.round(t) && t >= yr[0] && t <= yr[1]; }) : ticks(yr[0], yr[1], 6);
     var decades = logY && yt.length >= 2;
     if (logY && !decades) { yt = ticks(yr[0], yr[1], 4); }  // less than a decade shown: ticks between powers of ten
-    var yo = logY ? null : tickOffset(yt);
+    var yo = logY ? null : tickOffset(yt), yl = logY && !decades ? distinct(yt.map(function (t) { return Math.pow(10, t); })) : null;
     yt.forEach(function (t) {
       var y = logY ? sy(Math.pow(10, t)) : sy(t);  // (t is a power of ten's exponent on a log axis)
       el("line", { x1: MARGIN.l, x2: MARGIN.l + pw, y1: y, y2: y }, grid);
-      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, decades ? "1e" + t : logY ? fmt(Math.pow(10, t), 3) : yo.label(t));
+      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, decades ? "1e" + t : logY ? yl[yt.indexOf(t)] : yo.label(t));
     });
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: pw, height: ph, fill: "none", stroke: "#9aa3b0" }, axis);
     el("text", { x: MARGIN.l + pw / 2, y: H - 6, "text-anchor": "middle" }, axis, xlabel + xo.note);
