@@ -169,8 +169,11 @@ def test_the_python_api_reads_named_columns_and_refuses_bad_input():
     result = linfit.fit(frame, x_col="hours", y_col="score")
     assert result.a == pytest.approx(2.0, rel=1e-9) and result.b == pytest.approx(1.0, rel=1e-9)
     assert result.to_dict()["data"]["x"] == "hours" and "hours" in result.html()
-    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"^fit\(\): unknown config key 'learning_rate'"):
         linfit.fit([1, 2], [3, 4], learning_rate=0.1)
+    with pytest.raises(ConfigError, match=r"^fit\(lr=\.\.\.\): .*'fast'") as raised:
+        linfit.fit([1, 2], [3, 4], lr="fast")
+    assert "--lr" not in str(raised.value)  # a keyword here, not a flag
     with pytest.raises(DataError, match="no column 'x'"):
         linfit.fit(frame)
     with pytest.raises(DataError, match="1 missing"):

@@ -81,7 +81,7 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     Keyword arguments are configuration keys (`lr`, `steps`, `optimizer`, `standardize`, ... as in
     `linfit config`); an unknown key or a bad value raises `linfit.errors.ConfigError`.
     """
-    settings = resolve_config(None, config)
+    settings = _settings(config)
     x_values, y_values, names = _columns(x, y, settings)
     from linfit.output import train_json
     from linfit.page import scatter_sample
@@ -100,6 +100,20 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     info = {"source": names[2], "rows": m.n, "x": names[0], "y": names[1], "dropped": 0}
     record = train_json(training.result, history, ols, settings, info, stats)
     return Fit(record, training.result, history, ols, stats, m, settings, scatter_sample(x_values, y_values, settings.seed))
+
+
+def _settings(config: dict[str, Any]) -> TrainConfig:
+    """The configuration from keywords; an error names the keyword as it was written, not a command-line flag."""
+    from linfit.config import KEYS, flag_name
+    from linfit.errors import ConfigError
+
+    try:
+        return resolve_config(None, config)
+    except ConfigError as exc:
+        message = exc.message.replace("flags: ", "fit(): ", 1)
+        for key in KEYS:
+            message = message.replace(f"{flag_name(key)}:", f"fit({key}=...):")
+        raise ConfigError(message, exc.hint) from None
 
 
 def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
