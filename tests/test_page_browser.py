@@ -158,6 +158,7 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
         ["--lr", "0.5"],
         ["--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.7"],
         ["--no-standardize", "--lr", "0.015", "--steps", "40"],
+        ["--loss", "mse", "--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.5", "--steps", "25"],  # c = 2
         ["--optimizer", "adam", "--lr", "0.05", "--steps", "40"],  # stopped mid-way: the path, not the optimum
         ["--optimizer", "adam", "--lr", "0.2", "--betas", "0.8", "0.99", "--no-standardize", "--loss", "half_sse", "--steps", "60"],
     ):
@@ -167,6 +168,9 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
         last = parse_json(result.stdout)["history"][-1]
         page, seen = open_page(browser, path)
         a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
+        if "mse" in options:  # the bound uses the loss's own curvature: λ_max = 2 for mean((a·x + b − y)²) standardised
+            bound = page.inner_text("#whatif-readout")
+            assert "(in the coordinates autograd trains) = 2; plain gradient descent is stable for γ < 2/λ_max = 1, with momentum μ for γ < 2(1 + μ)/λ_max = 1.5." in bound
         assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
         assert seen["errors"] == [] and seen["console"] == []
         page.close()
