@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import asdict, is_dataclass
 from importlib import resources
 from typing import Any, Iterable, Iterator, Sequence
@@ -233,7 +234,7 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
             continue
         where = f"{name}, line {number}"
         try:
-            record = json.loads(line, parse_constant=_refuse_constant)
+            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not JSON ({exc.msg}, column {exc.colno}).", again) from None
         except ValueError as exc:
@@ -268,6 +269,13 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
 
 def _refuse_constant(token: str) -> float:
     raise ValueError(f"{token} is not a number JSON can carry")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"{token} is out of the range of a float")
+    return value
 
 
 def _fields(record: dict[str, Any], keys: Sequence[str], where: str, what: str) -> dict[str, Any]:
