@@ -205,6 +205,11 @@ def test_no_output_overwrites_an_input(invoke, tmp_path):
     result = invoke("train", str(tmp_path / "d*.csv"), "--report", data)  # a glob that matches the output
     assert result.exit_code == 2 and "is the input" in result.stderr
     assert data.read_bytes() == before
+    model = tmp_path / "model.json"
+    assert invoke("train", data, "-o", model).exit_code == 0
+    assert invoke("train", data, "--init-from", model, "-o", model).exit_code == 0  # a warm start may update its model
+    result = invoke("train", data, "--init-from", model, "--report", model)
+    assert result.exit_code == 2 and "is the input" in result.stderr and json.loads(model.read_text())
     stream = tmp_path / "run.jsonl"
     stream.write_text(invoke("train", data, "-f", "jsonl").stdout)
     kept = stream.read_text()

@@ -277,11 +277,12 @@ def train(
     config = _config(config_path, settings)
     from linfit.files import check_not_input, check_writable
 
-    inputs = [data, *glob.glob(data), init_from, config_path]
+    inputs = [data, *glob.glob(data), config_path]
     for path, flag in ((model_path, "--output"), (history_path, "--history"), (plot_path, "--plot"), (report_path, "--report")):
         if path is not None:
             check_writable(path, flag)  # before any work: a run must not end in an unwritable file
-            check_not_input(path, flag, inputs)  # nor in the data it read, overwritten
+            # nor in a file it read, overwritten (a warm start may update its own model: -o MODEL --init-from MODEL)
+            check_not_input(path, flag, inputs if flag == "--output" else [*inputs, init_from])
     if plot_path is not None:
         from linfit.plot import require_matplotlib
 
