@@ -169,8 +169,11 @@ def test_the_python_api_reads_named_columns_and_refuses_bad_input():
     result = linfit.fit(frame, x_col="hours", y_col="score")
     assert result.a == pytest.approx(2.0, rel=1e-9) and result.b == pytest.approx(1.0, rel=1e-9)
     assert result.to_dict()["data"]["x"] == "hours" and "hours" in result.html()
-    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"^fit\(\): unknown config key 'learning_rate'"):
         linfit.fit([1, 2], [3, 4], learning_rate=0.1)
+    with pytest.raises(ConfigError, match=r"^fit\(lr=\.\.\.\): .*'fast'") as raised:
+        linfit.fit([1, 2], [3, 4], lr="fast")
+    assert "--lr" not in str(raised.value)  # a keyword here, not a flag
     with pytest.raises(DataError, match="no column 'x'"):
         linfit.fit(frame)
     with pytest.raises(DataError, match="1 missing"):
@@ -189,3 +192,132 @@ def test_import_linfit_stays_cheap():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------- hostile and edge inputs ----------
+
+def test_no_output_overwrites_an_input(invoke, tmp_path):
+    data = write_csv(tmp_path / "d.csv", {"x": np.arange(5.0), "y": np.arange(5.0) * 2 + 1})
+    before = data.read_bytes()
+    for flag in ("--report", "--output", "--history"):
+        result = invoke("train", data, flag, tmp_path / "." / "d.csv")
+        assert result.exit_code == 2 and "would destroy it" in result.stderr and flag in result.stderr, result.stderr
+    result = invoke("train", str(tmp_path / "d*.csv"), "--report", data)  # a glob that matches the output
+    assert result.exit_code == 2 and "would destroy it" in result.stderr
+    assert data.read_bytes() == before
+    model = tmp_path / "model.json"
+    assert invoke("train", data, "-o", model).exit_code == 0
+    saved = model.read_bytes()
+    assert invoke("train", data, "--init-from", model, "-o", model).exit_code == 2  # an input, even the warm start's
+    assert model.read_bytes() == saved
+    result = invoke("train", data, "--init-from", model, "--report", model)
+    assert result.exit_code == 2 and "would destroy it" in result.stderr and json.loads(model.read_text())
+    stream = tmp_path / "run.jsonl"
+    stream.write_text(invoke("train", data, "-f", "jsonl").stdout)
+    kept = stream.read_text()
+    for args in (["-o", stream], ["-o", data, "--data", data], [tmp_path / "run.jsonl", "--compare", stream, "-o", tmp_path / "run.jsonl"]):
+        result = invoke("report", stream, *args)
+        assert result.exit_code == 2 and "writing it would destroy it" in result.stderr, result.stderr
+    assert stream.read_text() == kept and data.read_bytes() == before
+
+
+def test_the_scatter_keeps_the_digits_that_tell_points_apart_at_an_offset():
+    from linfit.page import scatter_sample
+
+    x = 1e9 + np.arange(10.0) * 0.37
+    y = np.array([1e-9, 2e-9, 3.3e-9] * 3 + [4e-9])
+    shown = scatter_sample(x, y)
+    assert len(set(shown["x"])) == 10 and len(set(shown["y"])) == 4
+    assert np.abs(np.array(shown["x"]) - x).max() <= 1e-6 * 0.37 * 9  # 7 digits of the spread, not of 1e9
+    assert np.allclose(shown["y"], y, rtol=1e-6, atol=0)
+    assert scatter_sample(np.full(3, 5.0), np.arange(3.0))["x"] == [5.0, 5.0, 5.0]
+
+
+def test_a_broken_stream_is_refused_with_its_line_never_a_traceback(invoke, tmp_path):
+    good = invoke("train", SAMPLE, "-f", "jsonl").stdout.splitlines()
+    result_line = json.loads(good[-1])
+
+    def stream_with(name: str, lines: list[str]):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return invoke("report", tmp_path / name, "-o", tmp_path / "out.html")
+
+    def with_result(**changes):
+        record = json.loads(good[-1])
+        for key, value in changes.items():
+            record[key] = value
+        return good[:-1] + [json.dumps(record)]
+
+    cases = {
+        "missing.jsonl": (['{"record": "step", "step": 1}'] + good[1:], "line 1: the step record has no 'loss'"),
+        "nan.jsonl": ([good[0].replace(str(json.loads(good[0])["loss"]), "NaN")] + good[1:], "line 1: NaN is not a number"),
+        "huge.jsonl": ([good[0].replace(str(json.loads(good[0])["loss"]), "1e999")] + good[1:], "line 1: 1e999 is out of the range"),
+        "moments.jsonl": (with_result(moments={**result_line["moments"], "n": "fifty"}), "in the moments, 'n' is not a number"),
+        "negative.jsonl": (with_result(moments={**result_line["moments"], "sxx": -1.0}), "not those of any data"),
+        "loss.jsonl": (with_result(loss_name="huber"), "unknown loss 'huber'"),
+        "nostep.jsonl": (good[-1:], "no recorded step"),
+        "json.jsonl": ([invoke("train", SAMPLE, "-f", "json").stdout.replace("\n", " ")], "a --format json run"),
+    }
+    for name, (lines, message) in cases.items():
+        result = stream_with(name, lines)
+        assert result.exit_code == 3 and message in result.stderr and "Traceback" not in result.stderr, (name, result.stderr)
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_a_stream_saved_by_another_shell_still_reads(invoke, tmp_path):
+    """PowerShell's `>` writes UTF-16 with a BOM; Notepad writes UTF-8 with one, and CRLF line ends."""
+    text = invoke("train", SAMPLE, "-f", "jsonl").stdout
+    (tmp_path / "utf16.jsonl").write_text(text, encoding="utf-16")
+    (tmp_path / "bom.jsonl").write_text(text.replace("\n", "\r\n"), encoding="utf-8-sig")
+    for name in ("utf16.jsonl", "bom.jsonl"):
+        result = invoke("report", tmp_path / name, "-o", tmp_path / "out.html")
+        assert result.exit_code == 0, result.stderr
+        assert payload_of((tmp_path / "out.html").read_text())["runs"][0]["result"]["steps"] == parse_json(invoke("train", SAMPLE, "-f", "json").stdout)["steps"]
+
+
+def test_the_data_given_to_report_must_be_the_runs_data(invoke, tmp_path):
+    (tmp_path / "run.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl").stdout)
+    rows = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)
+    other = write_csv(tmp_path / "other.csv", {"x": rows[:, 0], "y": rows[:, 1] + 1e-3})  # as many rows, other values
+    result = invoke("report", tmp_path / "run.jsonl", "--data", other, "-o", tmp_path / "out.html")
+    assert result.exit_code == 2 and "not the data" in result.stderr and "as many rows" in result.stderr
+    shorter = write_csv(tmp_path / "short.csv", {"x": rows[:10, 0], "y": rows[:10, 1]})
+    result = invoke("report", tmp_path / "run.jsonl", "--data", shorter, "-o", tmp_path / "out.html")
+    assert result.exit_code == 2 and "10 rows, the run had 50" in result.stderr
+    assert invoke("report", tmp_path / "run.jsonl", "--data", SAMPLE, "-o", tmp_path / "out.html").exit_code == 0
+
+
+def test_a_diverging_run_still_writes_its_report(invoke, tmp_path):
+    page_path = tmp_path / "run.html"
+    result = invoke("train", SAMPLE, "--lr", "2.5", "--log-every", "1", "--report", page_path, "-o", tmp_path / "model.json")
+    assert result.exit_code == 4 and "diverged" in result.stderr and str(page_path) in result.stderr
+    assert not (tmp_path / "model.json").exists()  # a diverged line is no model to keep
+    run = payload_of(page_path.read_text())["runs"][0]
+    losses = [record[1] for record in run["history"]]
+    assert run["result"]["stop_reason"] == "diverged" and run["result"]["steps"] == run["history"][-1][0] > 5
+    assert losses[-1] > 1e4 * losses[0] and run["history"][0][0] == 1
+
+
+def test_the_payload_names_the_loss_its_hand_formulas_and_the_batches(invoke, tmp_path):
+    page, _ = train_report(invoke, tmp_path, "--loss", "half_sse", "--lr", "0.0005", "--no-standardize", "--steps", "50")
+    run = payload_of(page)["runs"][0]
+    assert run["loss"]["grad_a_text"] == "Σ((a·x + b − y)·x)" and run["loss"]["grad_b_text"] == "Σ(a·x + b − y)"
+    assert run["label"] == "sgd, lr 0.0005, half_sse, raw x" and run["batch_size"] is None
+    page, _ = train_report(invoke, tmp_path, "--loss", "mse", "--batch-size", "8", "--steps", "20")
+    run = payload_of(page)["runs"][0]
+    assert run["loss"]["grad_a_text"] == "2·mean((a·x + b − y)·x)" and run["batch_size"] == 8
+
+
+def test_the_python_api_refuses_shapes_it_cannot_read():
+    import pandas as pd
+
+    import linfit
+    from linfit.errors import DataError
+
+    with pytest.raises(DataError, match=r"shape \(3, 2\): one column"):
+        linfit.fit(np.ones((3, 2)), np.arange(6.0))
+    with pytest.raises(DataError, match="x is empty"):
+        linfit.fit([], [])
+    with pytest.raises(DataError, match="DataFrame and y is given"):
+        linfit.fit(pd.DataFrame({"x": [1.0, 2.0], "y": [2.0, 3.0]}), [1.0, 2.0])
+    column = linfit.fit(np.arange(4.0).reshape(4, 1), [1.0, 3.0, 5.0, 7.0])  # one column is fine
+    assert column.a == pytest.approx(2.0, rel=1e-9) and column.b == pytest.approx(1.0, rel=1e-9)

@@ -145,21 +145,109 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
         slide(page, "#step", int(page.get_attribute("#step", "max")))
         assert "step" in page.inner_text("#step-readout")
         assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
+        if name == "both.html":  # the steps axis reaches the longer run's end (Adam's 450 steps), not the first run's 11
+            steps = page.eval_on_selector_all("#loss-plot g.axis text[text-anchor=middle][y='296']", "ts => ts.map(t => Number(t.textContent))")
+            assert max(steps) >= 400, steps
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
         page.close()
 
 
 def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, invoke, tmp_path):
     """The page's own descent (from the moments) and torch's optimizer reach the same point."""
-    for options in (["--lr", "0.5"], ["--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.7"], ["--no-standardize", "--lr", "0.015", "--steps", "40"]):
+    for options in (
+        ["--lr", "0.5"],
+        ["--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.7"],
+        ["--no-standardize", "--lr", "0.015", "--steps", "40"],
+        ["--loss", "mse", "--optimizer", "momentum", "--lr", "0.2", "--momentum", "0.5", "--steps", "25"],  # c = 2
+        ["--optimizer", "adam", "--lr", "0.05", "--steps", "40"],  # stopped mid-way: the path, not the optimum
+        ["--optimizer", "adam", "--lr", "0.2", "--betas", "0.8", "0.99", "--no-standardize", "--loss", "half_sse", "--steps", "60"],
+    ):
         path = tmp_path / "run.html"
         result = invoke("train", SAMPLE, "--report", path, "-f", "json", *options)
         assert result.exit_code == 0, result.stderr
         last = parse_json(result.stdout)["history"][-1]
         page, seen = open_page(browser, path)
         a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
+        if "mse" in options:  # the bound uses the loss's own curvature: λ_max = 2 for mean((a·x + b − y)²) standardised
+            bound = page.inner_text("#whatif-readout")
+            assert "(in the coordinates autograd trains) = 2; plain gradient descent is stable for γ < 2/λ_max = 1, with momentum μ for γ < 2(1 + μ)/λ_max = 1.5." in bound
         assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
         assert seen["errors"] == [] and seen["console"] == []
+        page.close()
+
+
+def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_path):
+    """Adam's moments are torch's private state: the page replays them, and its update must reach autograd's next step."""
+    path = tmp_path / "adam.html"
+    result = invoke("train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--steps", "30", "--log-every", "1", "--report", path, "-f", "json")
+    history = parse_json(result.stdout)["history"]
+    page, seen = open_page(browser, path)
+    for index in (0, 1, 12, 28):
+        slide(page, "#step", index)
+        readout, following = page.inner_text("#step-readout"), history[index + 1]
+        assert f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·μ/σ = {table_digits(following['b'])}" in readout, readout
+    assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam"
+    page.focus("#whatif-optimizer")
+    page.keyboard.press("ArrowRight")  # a key meant for the menu does not move the step
+    assert page.input_value("#step") == "28"
+    page.select_option("#whatif-optimizer", "momentum")
+    assert "2/λ_max = 2" in page.inner_text("#whatif-readout")
+    page.click("#whatif-reset")
+    assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam" and "no 2/λ_max bound" in page.inner_text("#whatif-readout")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+def test_odd_data_still_reads_well(browser, invoke, tmp_path):
+    """x near 1e9, markup in a header, two rows, x constant and raw, one step, a diverging run, a saved mini-batch run:
+    every panel keeps readable, distinct labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    x = 1e9 + 3 * rng.normal(size=40)
+    name = "x</script><img src=q onerror=window.pwned=1>"
+    data = tmp_path / 'far "<b>.csv'
+    data.write_text(f"{name},y\n" + "".join(f"{float(a)!r},{float(2 * (a - 1e9) + 5 + e)!r}\n" for a, e in zip(x, rng.normal(size=40))))
+    pages = {"far.html": ["train", data, "--x-col", name, "-f", "json"], "two.html": ["train", tmp_path / "two.csv", "-f", "json"],
+             "diverged.html": ["train", SAMPLE, "--lr", "2.5", "--log-every", "1"],
+             "constant.html": ["train", tmp_path / "constant.csv", "--no-standardize", "--lr", "0.1", "-q"],  # no unique line, under a decade of loss
+             "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"]}  # one record: one point on every axis
+    (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
+    (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
+    (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)
+    assert invoke("report", tmp_path / "batches.jsonl", "-o", tmp_path / "batches.html").exit_code == 0  # a saved stream: no batch size in it
+    for page_name, args in [*pages.items(), ("batches.html", None)]:
+        if args is not None:
+            result = invoke(*args, "--report", tmp_path / page_name)
+            assert result.exit_code == (4 if page_name == "diverged.html" else 0), result.stderr
+        if page_name == "far.html":
+            history = parse_json(result.stdout)["history"]
+        page, seen = open_page(browser, tmp_path / page_name)
+        for svg in ("#data-plot", "#surface-plot", "#standard-plot", "#loss-plot"):
+            if not page.is_visible(svg):
+                assert page_name == "constant.html" and svg == "#standard-plot"  # no optimum, no standardised picture
+                continue
+            for axis in ("[text-anchor=middle][y='296']", "[text-anchor=end]"):  # the ticks under the x axis, left of the y axis
+                labels = page.eval_on_selector_all(f"{svg} g.axis text{axis}", "ts => ts.map(t => t.textContent)")
+                assert len(labels) >= 3 and len(set(labels)) == len(labels), (page_name, svg, labels)
+        text = page.inner_text("body")
+        assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
+        assert page.evaluate("window.pwned") is None and len(seen["requests"]) == 1
+        assert seen["errors"] == [] and seen["console"] == [], (page_name, seen)
+        if page_name == "batches.html":  # a saved SVRG run: its records are snapshots over every row, said so
+            assert "a recorded step is a snapshot" in page.inner_text("#step-readout")
+        if page_name == "far.html":
+            plot_text = page.text_content("#data-plot")
+            assert "offset from 1000000000" in plot_text and name in plot_text
+            assert len(set(page.eval_on_selector_all("#scatter circle", "cs => cs.map(c => c.getAttribute('cx'))"))) > 30
+            for index in (0, 3, 6, len(history) - 1):  # the numbers of a step are the CLI's, to ten digits
+                slide(page, "#step", index)
+                readout, record = page.inner_text("#step-readout"), history[index]
+                assert f"a = {table_digits(record['a'])}   b = {table_digits(record['b'])}" in readout
+                assert f"dL/da   {table_digits(record['grad_a'])}" in readout and f"dL/db   {table_digits(record['grad_b'])}" in readout
+                assert f" = {table_digits(record['loss'])}      from the moments" in readout
+            slide(page, "#step", 0)
+            assert "x is far from 0 for its spread" in page.inner_text("#step-readout")  # the lost digits are said, not hidden
         page.close()
 
 

@@ -81,7 +81,7 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     Keyword arguments are configuration keys (`lr`, `steps`, `optimizer`, `standardize`, ... as in
     `linfit config`); an unknown key or a bad value raises `linfit.errors.ConfigError`.
     """
-    settings = resolve_config(None, config)
+    settings = _settings(config)
     x_values, y_values, names = _columns(x, y, settings)
     from linfit.output import train_json
     from linfit.page import scatter_sample
@@ -104,8 +104,24 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     return Fit(record, training.result, history, ols, stats, m, settings, scatter_sample(x_values, y_values, settings.seed))
 
 
+def _settings(config: dict[str, Any]) -> TrainConfig:
+    """The configuration from keywords; an error names the keyword as it was written, not a command-line flag."""
+    from linfit.config import KEYS, flag_name
+    from linfit.errors import ConfigError
+
+    try:
+        return resolve_config(None, config)
+    except ConfigError as exc:
+        message = exc.message.replace("flags: ", "fit(): ", 1)
+        for key in KEYS:
+            message = message.replace(f"{flag_name(key)}:", f"fit({key}=...):")
+        raise ConfigError(message, exc.hint) from None
+
+
 def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
     """Two float64 arrays of equal length, all finite, and the names of x, y and the data."""
+    if y is not None and hasattr(x, "columns"):
+        raise DataError("x is a DataFrame and y is given too.", "Call fit(frame, x_col=..., y_col=...), or fit(x, y) with two columns of numbers.")
     if y is None:
         if not hasattr(x, "columns"):
             raise DataError("fit(x) needs y too, unless x is a pandas DataFrame.", "Call fit(x, y), or fit(frame, x_col=..., y_col=...).")
@@ -117,8 +133,7 @@ def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndar
         y_name = str(getattr(y, "name", None) or "y")
         source = "arrays"
     try:
-        x_values = np.asarray(x, dtype=np.float64).reshape(-1)
-        y_values = np.asarray(y, dtype=np.float64).reshape(-1)
+        x_values, y_values = _vector(x, x_name), _vector(y, y_name)
     except (TypeError, ValueError) as exc:
         raise DataError(f"x and y must be numbers ({exc}).", "Pass numeric sequences.") from None
     if x_values.shape != y_values.shape:
@@ -128,6 +143,16 @@ def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndar
         if bad:
             raise DataError(f"{name} has {bad} missing or infinite values.", "Drop those rows first.")
     return x_values, y_values, (x_name, y_name, source)
+
+
+def _vector(values: Any, name: str) -> np.ndarray:
+    """One column of numbers as float64: a list, a 1-D array, a Series, or a single column (n×1)."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0 or (array.ndim == 2 and array.shape[1] != 1) or array.ndim > 2:
+        raise DataError(f"{name} has shape {array.shape}: one column of numbers is needed.", "Pass a 1-D sequence, e.g. frame['x'] or array[:, 0].")
+    if array.size == 0:
+        raise DataError(f"{name} is empty: a line needs at least two points.", "Pass the data's values.")
+    return array.reshape(-1)
 
 
 def _column_name(frame: Any, key: str | int, role: str) -> str:

@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__
-from linfit.errors import ConfigError, DataError, ExitCode, LinfitError
+from linfit.errors import ConfigError, DataError, DivergedError, ExitCode, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
@@ -352,10 +352,13 @@ def train(
     """
     config = _config(config_path, settings)
     from linfit.files import plan_outputs
+    from linfit.read import expand
 
+    files = [data] if data == "-" or os.path.exists(data) else expand(data)
+    data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
         {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path},
-        {"data file": data, "--config file": config_path, "--init-from model": init_from},
+        {**data_files, "--config file": config_path, "--init-from model": init_from},
     )
     if plot_path is not None:
         from linfit.plot import plot_format, require_matplotlib
@@ -391,11 +394,18 @@ def train(
         training = prepared.training
         silent = group is not None and not group.is_main
         retry = _command_with(data, config_path, settings, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size)
+        history: list = []  # kept by _run as it goes: a diverging run's steps still make its report
         with interrupt:  # from the first step until the results are written, a signal stops after the step
-            history = _run(training, "none" if silent else output_format, quiet, retry)
+            try:
+                _run(training, "none" if silent else output_format, quiet, retry, history)
+            except DivergedError:
+                if report_path is not None and history and not silent:
+                    _write_diverged_report(outputs, training, history, prepared, config, (sep, chunk_rows, batch_size))
+                    _notice(quiet, f"the report of the diverging run, up to step {history[-1].step}, is in {report_path}.")
+                raise
             if group is not None and not group.is_main:
                 return  # the other processes trained the same line; rank 0 reports and writes it
-            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows))
+            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows, batch_size))
     finally:
         if group is not None:
             leave()
@@ -425,7 +435,7 @@ def _finish_training(training, history, prepared, config, outputs, init_from, ou
     _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
 
 
-def _report_html(fit, prepared, config, sep, chunk_rows: int) -> str:
+def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 0) -> str:
     """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
     from linfit.page import render, reservoir_sample, run_payload, scatter_sample
 
@@ -438,10 +448,23 @@ def _report_html(fit, prepared, config, sep, chunk_rows: int) -> str:
         samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
     else:
         samples = None
-    return render([run_payload(fit, prepared.moments, samples, prepared.sha256())])
+    return render([run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)])
 
 
-def _run(training, output_format: str, quiet: bool, retry=None) -> list:
+def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
+    """A diverging run's report: its steps up to the last one logged, to see the blow-up (the model is not saved)."""
+    from linfit.output import train_json
+    from linfit.train import TrainResult
+
+    last = history[-1]
+    result = TrainResult(
+        a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None
+    )
+    fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    outputs.write("--report", _report_html(fit, prepared, config, *reading))
+
+
+def _run(training, output_format: str, quiet: bool, retry=None, history: list | None = None) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
 
     If training diverges, the table shows the steps that led there, and the error names a command
@@ -454,7 +477,7 @@ def _run(training, output_format: str, quiet: bool, retry=None) -> list:
 
     if output_format == "csv":
         emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
-    history = []
+    history = [] if history is None else history  # the caller's list keeps the steps if the run diverges
     progress = nullcontext()
     if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
         from linfit import report
@@ -575,25 +598,32 @@ def make_report(
 
     inputs = {f"run {name}": name for name in list(streams) + list(compare or [])}
     outputs = plan_outputs({"--output": output}, {**inputs, "--data file": data})
-    runs = []
+    runs, loaded = [], {}
     for name in list(streams) + list(compare or []):
         text = _read_text(name)
         fit, moments = read_jsonl(text.splitlines(), name)
         samples = None
         if data is not None:
             from linfit.data import load_samples
+            from linfit.page import require_same_rows
 
-            rows = load_samples(data, fit["data"].get("x", "x"), fit["data"].get("y", "y"), sep=sep)
+            columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"))
+            if columns not in loaded:
+                loaded[columns] = load_samples(data, *columns, drop_na=bool(fit["data"].get("dropped")), sep=sep)
+            rows = loaded[columns]
+            require_same_rows(moments, rows.x, rows.y, data, name)
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
         runs.append(run_payload(fit, moments, samples))
     outputs.write("--output", render(runs, title))
 
 
 def _read_text(name: str) -> str:
+    """A saved stream's text: UTF-8, with or without a BOM, or UTF-16 with one (what PowerShell's `>` writes)."""
     if name == "-":
         return sys.stdin.read()
     try:
-        return Path(name).read_text(encoding="utf-8")
+        raw = Path(name).read_bytes()
+        return raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl.") from None
 

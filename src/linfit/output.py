@@ -103,6 +103,7 @@ def train_json(
         "digits": dict(zip("ab", result.digits())),
         "lr": or_null(result.lr),
         "epochs": result.epochs,
+        "adam_eps": result.adam_eps,
         "stats": None if stats is None else asdict(stats),
         "error_vs_se": None if stats is None or not stats.se_a else {  # optimisation error / statistical error
             "a": or_null(result.error_a / stats.se_a), "b": or_null(result.error_b / stats.se_b)},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import asdict, is_dataclass
 from importlib import resources
 from typing import Any, Iterable, Iterator, Sequence
@@ -63,7 +64,17 @@ def reservoir_sample(chunks: Iterable[tuple[np.ndarray, np.ndarray]], seed: int 
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    return [float(f"{v:.{SCATTER_DIGITS}g}") for v in np.asarray(values, dtype=np.float64).tolist()]
+    """The values to SCATTER_DIGITS significant digits of their spread, not of their size.
+
+    Data at an offset (x near 1e9, spread 10) keep the digits that tell the points apart.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not values.size:
+        return []
+    top, spread = float(np.abs(values).max()), float(values.max() - values.min())
+    extra = int(np.ceil(np.log10(top / spread))) if spread > 0 and top > 0 else 0
+    digits = min(17, SCATTER_DIGITS + max(0, extra))
+    return [float(f"{v:.{digits}g}") for v in values.tolist()]
 
 
 def thin(history: Sequence[dict[str, Any]], cap: int = MAX_STEPS_SHOWN) -> list[dict[str, Any]]:
@@ -74,12 +85,14 @@ def thin(history: Sequence[dict[str, Any]], cap: int = MAX_STEPS_SHOWN) -> list[
     return [history[i] for i in picks]
 
 
-def run_payload(fit: dict[str, Any], moments: Any, samples: dict[str, Any] | None = None, sha256: str | None = None, label: str | None = None) -> dict[str, Any]:
+def run_payload(
+    fit: dict[str, Any], moments: Any, samples: dict[str, Any] | None = None, sha256: str | None = None, label: str | None = None, batch_size: int = 0
+) -> dict[str, Any]:
     """Everything the page needs about one run, as plain JSON-ready data.
 
     `fit` is the run as `train --format json` writes it (history included); `moments` the data's
     n, means and centred sums (a Moments or a dict); `samples` what `scatter_sample` or
-    `reservoir_sample` returned, or None.
+    `reservoir_sample` returned, or None; `batch_size` the rows of each mini-batch (0: every row).
     """
     moments = asdict(moments) if is_dataclass(moments) else dict(moments)
     history = thin(fit.get("history") or [])
@@ -89,13 +102,20 @@ def run_payload(fit: dict[str, Any], moments: Any, samples: dict[str, Any] | Non
     config = dict(fit.get("config") or {})
     if config.get("lr") is None and fit.get("lr") is not None:  # unset: the optimizer's default, as the run used it
         config["lr"] = fit["lr"]
+    if fit.get("adam_eps") is not None:  # Adam's ε as the run used it, for the page's replay of its steps
+        config["adam_eps"] = fit["adam_eps"]
     data = dict(fit.get("data") or {})
     if sha256 is not None:
         data["sha256"] = sha256
     first = history[0]
     return {
         "label": label or describe(config),
-        "loss": {"name": loss.name, "formula": loss.formula, "scale": loss.scale, "reduction": loss.reduction},
+        "loss": {
+            "name": loss.name, "formula": loss.formula, "scale": loss.scale, "reduction": loss.reduction,
+            "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]), "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
+        },
+        "batch_size": batch_size or None,
+        "minibatch": bool(batch_size or fit.get("epochs")),  # a saved stream's result says so by its epochs
         "config": config,
         "data": data,
         "moments": moments,
@@ -118,6 +138,10 @@ def describe(config: dict[str, Any]) -> str:
     text = f"{optimizer}, lr {'default' if lr is None else format(lr, 'g')}"
     if optimizer == "momentum":
         text += f", momentum {config.get('momentum', 0):g}"
+    if config.get("loss", "half_mse") != "half_mse":
+        text += f", {config['loss']}"
+    if not config.get("standardize", True):
+        text += ", raw x"
     return text
 
 
@@ -144,15 +168,30 @@ def same_data(runs: Sequence[dict[str, Any]]) -> None:
     """Runs overlaid on one surface must be on the same data: the same n and (to rounding) the same moments."""
     first = runs[0]["moments"]
     for index, run in enumerate(runs[1:], start=2):
-        other = run["moments"]
-        alike = other["n"] == first["n"] and all(
-            abs(other[key] - first[key]) <= 1e-9 * max(1.0, abs(first[key])) for key in ("x_mean", "y_mean", "sxx", "sxy", "syy")
-        )
-        if not alike:
+        if not _alike(first, run["moments"]):
             raise UsageError(
                 f"run {index} ({run['data'].get('source', '?')}) is on other data than run 1 ({runs[0]['data'].get('source', '?')}): they share no loss surface.",
                 "Compare runs of the same data.",
             )
+
+
+def _alike(first: dict[str, Any], other: dict[str, Any]) -> bool:
+    """The same n and, to rounding, the same means and centred sums."""
+    return other["n"] == first["n"] and all(
+        abs(other[key] - first[key]) <= 1e-9 * max(1.0, abs(first[key])) for key in ("x_mean", "y_mean", "sxx", "sxy", "syy")
+    )
+
+
+def require_same_rows(run_moments: dict[str, Any], x: np.ndarray, y: np.ndarray, data_name: str, run_name: str) -> None:
+    """--data must be the data the run was trained on: its rows give the run's moments, or the scatter would lie."""
+    from linfit.reference import moments
+
+    if x.shape[0] == 0 or not _alike(run_moments, asdict(moments(x, y))):
+        raise UsageError(
+            f"--data {data_name}: not the data {run_name} was trained on ("
+            + (f"{x.shape[0]} rows, the run had {run_moments['n']})." if x.shape[0] != run_moments["n"] else "as many rows, other values)."),
+            "Give the data file the run was trained on.",
+        )
 
 
 def render(runs: Sequence[dict[str, Any]], title: str | None = None) -> str:
@@ -195,27 +234,65 @@ def embedded(page: str, height: int = 1400) -> str:
 def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A `train --format jsonl` stream back as (the run as `--format json` writes it, the moments)."""
     steps, result = [], None
+    again = "Give the output of linfit train --format jsonl."
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        where = f"{name}, line {number}"
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{name}, line {number}: not JSON ({exc.msg}, column {exc.colno}).", "Give the output of linfit train --format jsonl.") from None
+            raise DataError(f"{where}: not JSON ({exc.msg}, column {exc.colno}).", again) from None
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc}.", again) from None
         kind = record.get("record") if isinstance(record, dict) else None
         if kind == "step":
-            steps.append({key: record[key] for key in STEP_FIELDS})
+            steps.append(_fields(record, STEP_FIELDS, where, "step record"))
         elif kind == "result":
             result = record
+            where_result = where
+        elif isinstance(record, dict) and "history" in record and "a" in record:
+            raise DataError(f"{where}: a --format json run; the report reads a --format jsonl stream, whose result record carries the data's moments.", "Run linfit train DATA --format jsonl > run.jsonl.")
         else:
-            raise DataError(f"{name}, line {number}: not a linfit record (no \"record\": \"step\" or \"result\").", "Give the output of linfit train --format jsonl.")
+            raise DataError(f"{where}: not a linfit record (no \"record\": \"step\" or \"result\").", again)
     if result is None:
         raise DataError(f"{name}: no result record: the stream ends before the run did.", "Give the whole output of linfit train --format jsonl.")
     if "moments" not in result:
         raise DataError(f"{name}: the result record has no moments (written by an older linfit).", "Run linfit train --format jsonl again.")
+    moments = result["moments"]
+    if not isinstance(moments, dict):
+        raise DataError(f"{where_result}: the moments are not an object.", again)
+    _fields(moments, ("n", "x_mean", "y_mean", "sxx", "sxy", "syy"), where_result, "moments")
+    _fields(result, ("a", "b", "loss", "steps"), where_result, "result record")
+    if not (isinstance(moments["n"], int) and moments["n"] >= 1) or moments["sxx"] < 0 or moments["syy"] < 0:
+        raise DataError(f"{where_result}: the moments are not those of any data (n {moments['n']}, sxx {moments['sxx']}, syy {moments['syy']}).", again)
+    if result.get("loss_name") not in LOSSES:
+        raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join(LOSSES)}).", again)
     fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
     fit["history"] = steps
-    return fit, result["moments"]
+    return fit, moments
+
+
+def _refuse_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number JSON can carry")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"{token} is out of the range of a float")
+    return value
+
+
+def _fields(record: dict[str, Any], keys: Sequence[str], where: str, what: str) -> dict[str, Any]:
+    """The record's `keys`, each a finite number (bools are not numbers here)."""
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise DataError(f"{where}: the {what} has no {', '.join(repr(k) for k in missing)}.", "Give the output of linfit train --format jsonl.")
+    bad = [key for key in keys if isinstance(record[key], bool) or not isinstance(record[key], (int, float))]
+    if bad:
+        raise DataError(f"{where}: in the {what}, {', '.join(repr(k) for k in bad)} is not a number.", "Give the output of linfit train --format jsonl.")
+    return {key: record[key] for key in keys}
 
 
 def iter_lines(text: str) -> Iterator[str]:
@@ -252,9 +329,10 @@ TEMPLATE = """<!DOCTYPE html>
 <figure class="panel" id="standard-panel"><figcaption>the same surface in the standardised coordinates (α, β)</figcaption><svg id="standard-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over alpha and beta"></svg><p class="note">α = a·σ, β = b + a·μ − ȳ: autograd trains these. The surface is round here, so one step size suits every direction.</p></figure>
 <figure class="panel"><figcaption>loss per step (log scale)</figcaption><svg id="loss-plot" viewBox="0 0 440 320" role="img" aria-label="loss per step"></svg><p id="loss-note" class="note"></p></figure>
 <section class="panel span2" id="whatif"><h2>what if? another learning rate and momentum</h2>
-<p class="note">The loss is quadratic, so this page can run gradient descent itself, from the data's moments, for any learning rate γ and momentum μ (v ← μ·v + ∇L, w ← w − γ·v). This <b>what-if path is computed in the page</b> (dashed, purple); the recorded path is autograd's (red).</p>
+<p class="note">The loss is quadratic and its gradient linear in (a, b), so this page can run the optimizer itself, from the data's moments, for any learning rate γ and momentum: gradient descent with momentum μ (v ← μ·v + ∇L, w ← w − γ·v; μ = 0 is plain gradient descent) or Adam (β₁ its momentum). This <b>what-if path is computed in the page</b> (dashed, purple); the recorded path is autograd's (red).</p>
+<label for="whatif-optimizer">optimizer</label> <select id="whatif-optimizer"><option value="momentum">gradient descent (momentum μ)</option><option value="adam">Adam</option></select><br>
 <label for="whatif-lr">learning rate γ</label> <input type="range" id="whatif-lr" min="0" max="1000" value="500" step="1"> <output id="whatif-lr-value"></output><br>
-<label for="whatif-momentum">momentum μ</label> <input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output>
+<label for="whatif-momentum" id="whatif-momentum-label">momentum μ</label> <input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output>
 <button type="button" id="whatif-reset">as recorded</button>
 <p id="whatif-readout"></p>
 </section>

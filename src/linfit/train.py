@@ -67,6 +67,7 @@ class TrainResult:
     error_b: float = math.nan
     lr: float = math.nan  # the learning rate used (the optimizer's default unless one was given)
     epochs: int = 0  # passes over the data, for mini-batch runs
+    adam_eps: float | None = None  # Adam's ε as the run used it (scaled to the gradient's size); None for other optimizers
 
     def digits(self) -> tuple[float, float]:
         """Correct significant digits of a and b by the error bounds: −log10(bound / |value|)."""
@@ -237,6 +238,7 @@ class Training:
         self.statistical_error = _fitted_value_error(m) if batch_rows else 0.0
         self.start = start or starting_point(config.init, config.init_a, config.init_b, config.seed)
         self.lr = config.lr if config.lr is not None else self.default_lr()
+        self.adam_eps: float | None = None  # set when an Adam optimizer is made
         self.stop_requested = stop_requested
         # On the CPU reading a scalar back is free; on a GPU it is a sync, so check less often.
         self.check_every = 1 if self.device.type == "cpu" else 16
@@ -368,9 +370,10 @@ class Training:
                     p.grad = None
             full = self._forward_backward(*snapshot)
             values = self._read(full, *snapshot)
-            converged = yield from self._look(step, values, True)
+            # numbered as a full-batch record is: step k holds (a, b) before the k-th update, after k − 1
+            converged = yield from self._look(step + 1, values, True)
             if converged:
-                return "converged", step, values
+                return "converged", step + 1, values
             if epoch == config.epochs:
                 return "step_limit", step, values
             mean_gradient = [snapshot[0].grad.clone(), snapshot[1].grad.clone()]
@@ -410,6 +413,7 @@ class Training:
         return TrainResult(
             a=a, b=b, loss=final[0], steps=steps_done, converged=stop_reason == "converged", stop_reason=stop_reason,
             start=self.start, wall_time_s=wall_time_s, error_a=error_a, error_b=error_b, lr=self.lr, epochs=epochs,
+            adam_eps=self.adam_eps,
         )
 
     def error_bounds(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> tuple[float, float]:
@@ -483,8 +487,8 @@ class Training:
             optimizer = torch.optim.SGD(params, lr=lr, momentum=config.momentum)
         else:
             # eps guards a division by √v; scaled to the gradient's own size, it never swamps a small one
-            eps = 1e-8 * self.curvature * self.y_spread * max(self.x_rms, 1.0)
-            optimizer = torch.optim.Adam(params, lr=lr, betas=config.betas, eps=eps)
+            self.adam_eps = 1e-8 * self.curvature * self.y_spread * max(self.x_rms, 1.0)
+            optimizer = torch.optim.Adam(params, lr=lr, betas=config.betas, eps=self.adam_eps)
 
         def torch_step() -> None:
             optimizer.step()

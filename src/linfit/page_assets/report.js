@@ -26,6 +26,7 @@
     var fixed = v.toFixed(Math.max(0, d - 1 - exp));
     return fixed.indexOf(".") >= 0 ? fixed.replace(/0+$/, "").replace(/\.$/, "") : fixed;
   }
+  function equation(a, b) { return fmt(a, 5) + "·x " + (b < 0 ? "− " + fmt(-b, 5) : "+ " + fmt(b, 5)); }
   function paren(s) { return s.charAt(0) === "-" ? "(" + s + ")" : s; }
 
   // ---------- the loss, from the data's moments (it is quadratic) ----------
@@ -42,32 +43,58 @@
       toTrain: function (a, b) { return [a * sigma, b + a * mu - shift]; },
       toData: function (al, be) { return [al / sigma, shift + be - al * mu / sigma]; },
       lstar: sxx > 0 ? c / 2 * (syy - sxy * sxy / sxx) : null,
-      optimum: sxx > 0 ? [sxy / sxx, ym - sxy / sxx * xm] : null
+      optimum: sxx > 0 ? [sxy / sxx, ym - sxy / sxx * xm] : null,
+      // L − L* = c/2·(sxx·(a − a*)² + mean(r)²): no cancellation against L*, so it reads right down to tiny gaps
+      excess: function (a, b) { var e0 = a * xm + b - ym, d = a - sxy / sxx; return c / 2 * (sxx * d * d + e0 * e0); }
     };
     // the Hessian in training coordinates: c·[[E x_t², E x_t], [E x_t, 1]]
     var h11 = standard ? c : c * (sxx + xm * xm), h12 = standard ? 0 : c * xm, h22 = c;
     var tr = h11 + h22, det = h11 * h22 - h12 * h12;
     self.hessian = [h11, h12, h22];
     self.lambdaMax = tr / 2 + Math.sqrt(Math.max(0, tr * tr / 4 - det));
-    self.gradTrain = function (al, be) {
-      var ab = self.toData(al, be), g = self.grad(ab[0], ab[1]);
-      return [(g[0] - mu * g[1]) / sigma, g[1]];  // chain rule: dL/dα = (dL/da − μ·dL/db)/σ
+    // the gradient in training coordinates, straight from the moments (never through (a, b), which loses
+    // digits when x sits far from 0): over x_t = (x − μ)/σ, E x_t = 0, E x_t² = 1 and E x_t·(y − ȳ) = sxy/σ
+    self.gradTrain = standard ? function (al, be) { return [c * (al - sxy / sigma), c * be]; } : self.grad;
+    self.excessTrain = standard ? function (al, be) { var d = al - sxy / sigma; return c / 2 * (d * d + be * be); } : self.excess;
+    // the box around the optimum that holds the contour through (a, b): its half-widths along a and b
+    // (the Hessian over (a, b) is c·[[sxx + x̄², x̄], [x̄, 1]], of determinant c²·sxx; over (α, β) it is c·I)
+    self.reach = function (a, b, overTraining) {
+      if (!(sxx > 0)) { return null; }
+      var delta = self.excess(a, b);
+      if (overTraining) { return [Math.sqrt(2 * delta / c), Math.sqrt(2 * delta / c)]; }
+      return [Math.sqrt(2 * delta / (c * sxx)), Math.sqrt(2 * delta * (sxx + xm * xm) / (c * sxx))];
     };
     return self;
   }
 
-  // gradient descent with heavy-ball momentum, in the run's training coordinates, as torch.optim.SGD does it
-  function descend(model, a0, b0, lr, momentum, steps) {
-    var w = model.toTrain(a0, b0), v = [0, 0], path = [[a0, b0]], diverged = null;
-    var scale = 1e6 * (Math.abs(w[0]) + Math.abs(w[1]) + 1);
-    for (var k = 1; k < steps; k++) {
+  // The page's own descent, in the run's training coordinates, as torch's optimizers do it:
+  //   "momentum" (torch.optim.SGD; μ = 0 is plain gradient descent):  v ← μ·v + ∇L,  w ← w − γ·v
+  //   "adam" (torch.optim.Adam):  m ← β₁·m + (1 − β₁)·∇L,  s ← β₂·s + (1 − β₂)·∇L²,
+  //                               w ← w − (γ/(1 − β₁ᵗ))·m/(√s/√(1 − β₂ᵗ) + ε)
+  // The gradient is linear in w and comes from the data's moments, so every step is exact arithmetic on
+  // two numbers. It runs at least `least` steps, then stops once within `target` of the least-squares
+  // loss, or at `most` steps. Each point of `path` is (a, b) before that step's update, as a record is.
+  function descend(model, a0, b0, how, least, most, target) {
+    var w = model.toTrain(a0, b0), v = [0, 0], s = [0, 0], path = [[a0, b0]], states = [null], diverged = null;
+    var scale = 1e6 * (Math.abs(w[0]) + Math.abs(w[1]) + 1), lr = how.lr, betas = how.betas || [0, 0], b1 = betas[0], b2 = betas[1], eps = EPS;
+    for (var k = 1; k < most; k++) {
+      if (k >= least && target !== null && model.excessTrain(w[0], w[1]) <= target) { break; }
       var g = model.gradTrain(w[0], w[1]);
-      v = [momentum * v[0] + g[0], momentum * v[1] + g[1]];
-      w = [w[0] - lr * v[0], w[1] - lr * v[1]];
+      if (how.kind === "adam") {
+        v = [v[0] + (1 - b1) * (g[0] - v[0]), v[1] + (1 - b1) * (g[1] - v[1])];  // torch's lerp
+        s = [s[0] * b2 + (1 - b2) * g[0] * g[0], s[1] * b2 + (1 - b2) * g[1] * g[1]];
+        var size = lr / (1 - Math.pow(b1, k)), root = Math.sqrt(1 - Math.pow(b2, k));
+        states.push({ t: k, g: g, m: v, s: s });
+        w = [w[0] - size * (v[0] / (Math.sqrt(s[0]) / root + eps)), w[1] - size * (v[1] / (Math.sqrt(s[1]) / root + eps))];
+      } else {
+        v = [how.momentum * v[0] + g[0], how.momentum * v[1] + g[1]];
+        states.push({ t: k, g: g, m: v });
+        w = [w[0] - lr * v[0], w[1] - lr * v[1]];
+      }
       if (!isFinite(w[0]) || !isFinite(w[1]) || Math.abs(w[0]) + Math.abs(w[1]) > scale) { diverged = k + 1; break; }
       path.push(model.toData(w[0], w[1]));
     }
-    return { path: path, diverged: diverged };
+    return { path: path, states: states, diverged: diverged, how: how };
   }
 
   // ---------- SVG ----------
@@ -89,9 +116,32 @@
     for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(Math.abs(t) < step * 1e-9 ? 0 : t); }
     return out;
   }
+  // Tick labels that tell neighbours apart in a few characters: ticks at 1e9 + 2, 1e9 + 4, ... would need
+  // ten digits each, so they are written as offsets (+2, +4) from a base named beside the axis's label.
+  function tickOffset(list) {
+    var plain = { label: function (t) { return fmt(t, 4); }, note: "" };
+    if (list.length < 2) { return plain; }
+    var top = Math.max(Math.abs(list[0]), Math.abs(list[list.length - 1])), step = Math.abs(list[1] - list[0]);
+    var digits = Math.ceil(Math.log10(top / step) + 1e-9) + 1;
+    if (digits <= 4) { return plain; }
+    if (digits <= 6) { return { label: function (t) { return fmt(t, digits); }, note: "" }; }
+    var base = list[Math.floor(list.length / 2)];
+    return {
+      label: function (t) { var d = t - base; return d === 0 ? "0" : (d > 0 ? "+" : "−") + fmt(Math.abs(d), 4); },
+      note: " (ticks: offset from " + fmt(base, 15) + ")"
+    };
+  }
+  // the values to the fewest significant digits (3 or more) that keep every label different
+  function distinct(values) {
+    for (var d = 3; d < 17; d++) {
+      var labels = values.map(function (v) { return fmt(v, d); });
+      if (labels.every(function (l, i) { return labels.indexOf(l) === i; })) { return labels; }
+    }
+    return labels;
+  }
   function padded(lo, hi, fraction) {
     var span = hi - lo;
-    if (!(span > 0)) { span = 1e-3 * Math.max(1, Math.abs(lo)); }
+    if (!(span > 0)) { span = lo !== 0 && isFinite(lo) ? 0.2 * Math.abs(lo) : 1; }  // one value: a window around it
     return [lo - fraction * span, hi + fraction * span];
   }
   function extent(values) {
@@ -103,40 +153,51 @@
   function axes(svg, xr, yr, xlabel, ylabel, logY, id) {
     clear(svg);
     var pw = W - MARGIN.l - MARGIN.r, ph = H - MARGIN.t - MARGIN.b;
-    var sx = function (v) { return MARGIN.l + (v - xr[0]) / (xr[1] - xr[0]) * pw; };
-    var sy = function (v) { return MARGIN.t + ph - ((logY ? Math.log10(v) : v) - yr[0]) / (yr[1] - yr[0]) * ph; };
+    // pixels, held within ±1e5: a point far outside the picture (a diverging path) stays a plain number
+    var sx = function (v) { return bounded(MARGIN.l + (v - xr[0]) / (xr[1] - xr[0]) * pw); };
+    var sy = function (v) { return bounded(MARGIN.t + ph - ((logY ? Math.log10(v) : v) - yr[0]) / (yr[1] - yr[0]) * ph); };
     var defs = el("defs", {}, svg);
     var clip = el("clipPath", { id: id + "-clip" }, defs);
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: pw, height: ph }, clip);
     var grid = el("g", { "class": "grid" }, svg), axis = el("g", { "class": "axis" }, svg);
-    ticks(xr[0], xr[1], 6).forEach(function (t) {
+    var xt = ticks(xr[0], xr[1], 6), xo = tickOffset(xt);
+    xt.forEach(function (t) {
       el("line", { x1: sx(t), x2: sx(t), y1: MARGIN.t, y2: MARGIN.t + ph }, grid);
-      el("text", { x: sx(t), y: H - MARGIN.b + 14, "text-anchor": "middle" }, axis, fmt(t, 4));
+      el("text", { x: sx(t), y: H - MARGIN.b + 14, "text-anchor": "middle" }, axis, xo.label(t));
     });
     var yt = logY ? ticks(Math.floor(yr[0]), Math.ceil(yr[1]), 6).filter(function (t) { return t === Math.round(t) && t >= yr[0] && t <= yr[1]; }) : ticks(yr[0], yr[1], 6);
+    var decades = logY && yt.length >= 2;
+    if (logY && !decades) { yt = ticks(yr[0], yr[1], 4); }  // less than a decade shown: ticks between powers of ten
+    var yo = logY ? null : tickOffset(yt), yl = logY && !decades ? distinct(yt.map(function (t) { return Math.pow(10, t); })) : null;
     yt.forEach(function (t) {
-      var y = logY ? sy(Math.pow(10, t)) : sy(t);
+      var y = logY ? sy(Math.pow(10, t)) : sy(t);  // (t is a power of ten's exponent on a log axis)
       el("line", { x1: MARGIN.l, x2: MARGIN.l + pw, y1: y, y2: y }, grid);
-      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, logY ? "1e" + t : fmt(t, 4));
+      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end" }, axis, decades ? "1e" + t : logY ? yl[yt.indexOf(t)] : yo.label(t));
     });
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: pw, height: ph, fill: "none", stroke: "#9aa3b0" }, axis);
-    el("text", { x: MARGIN.l + pw / 2, y: H - 6, "text-anchor": "middle" }, axis, xlabel);
-    el("text", { x: 14, y: MARGIN.t + ph / 2, "text-anchor": "middle", transform: "rotate(-90 14 " + (MARGIN.t + ph / 2) + ")" }, axis, ylabel);
+    el("text", { x: MARGIN.l + pw / 2, y: H - 6, "text-anchor": "middle" }, axis, xlabel + xo.note);
+    el("text", { x: 14, y: MARGIN.t + ph / 2, "text-anchor": "middle", transform: "rotate(-90 14 " + (MARGIN.t + ph / 2) + ")" }, axis, ylabel + (yo ? yo.note : ""));
     var body = el("g", { "clip-path": "url(#" + id + "-clip)" }, svg);
     return { x: sx, y: sy, body: body, top: el("g", {}, svg) };
   }
+  function bounded(px) { return Math.max(-1e5, Math.min(1e5, px)); }
   function points(scale, path) {
-    return path.filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); })
-      .map(function (p) { return scale.x(p[0]).toFixed(2) + "," + scale.y(p[1]).toFixed(2); }).join(" ");
+    return path.map(function (p) { return [scale.x(p[0]), scale.y(p[1])]; })
+      .filter(function (q) { return isFinite(q[0]) && isFinite(q[1]); })
+      .map(function (q) { return q[0].toFixed(2) + "," + q[1].toFixed(2); }).join(" ");
   }
-  function legend(svg, entries, bottom) {
-    var g = el("g", { "class": "legend" }, svg);
+  function legend(svg, entries, bottom, left) {
+    var g = el("g", { "class": "legend" }, svg), box = null, widest = 0;
     entries.forEach(function (entry, i) {
-      var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = W - MARGIN.r - 190;
-      if (i === 0) { el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
+      var y = bottom ? H - MARGIN.b - 8 - 14 * (entries.length - 1 - i) : MARGIN.t + 12 + 14 * i, x = left ? MARGIN.l + 8 : W - MARGIN.r - 190;
+      if (i === 0) { box = el("rect", { x: x - 4, y: y - 13, width: 190, height: 14 * entries.length + 2, fill: "#fff", "fill-opacity": 0.8 }, g); }
       el("line", { x1: x, x2: x + 18, y1: y - 4, y2: y - 4, stroke: entry.colour, "stroke-width": 2, "stroke-dasharray": entry.dash || "" }, g);
-      el("text", { x: x + 22, y: y }, g, entry.text);
+      var text = el("text", { x: x + 22, y: y }, g, entry.text);
+      try { widest = Math.max(widest, text.getComputedTextLength()); } catch (e) { /* not laid out: keep the width */ }
     });
+    // a long entry (a number like 3.4481e-152) widens the box leftwards rather than running off the plot
+    var width = Math.min(W - MARGIN.l, Math.max(190, widest + 30));
+    if (box && width > 190) { box.setAttribute("width", width); if (!left) { g.setAttribute("transform", "translate(" + (190 - width).toFixed(1) + ",0)"); } }
   }
 
   // ---------- state ----------
@@ -148,13 +209,24 @@
   var lrInput = document.getElementById("whatif-lr"), momentumInput = document.getElementById("whatif-momentum");
   var point = { x: RUN.graph.x, y: RUN.graph.y };
   var whatif = null;
-  var LR_TOP = 4.4 / MODEL.lambdaMax;  // the slider's top: 2.2 × 2/λ_max
+  var CFG = RUN.config || {};
+  var optimizerInput = document.getElementById("whatif-optimizer");
+  var BETAS = CFG.betas && CFG.betas.length === 2 ? CFG.betas : [0.9, 0.999];
+  var EPS = typeof CFG.adam_eps === "number" && CFG.adam_eps > 0 ? CFG.adam_eps : 1e-8;  // Adam's ε as the run used it
+  // the learning-rate slider's top: 2.2 × 2/λ_max for gradient descent; for Adam, whose step is about γ
+  // whatever the curvature, ten times the distance from the start to the optimum (in training coordinates)
+  function lrTop() {
+    if (optimizerInput.value !== "adam") { return 4.4 / MODEL.lambdaMax; }
+    var first = HISTORY[0], w = MODEL.toTrain(first[4], first[5]), o = MODEL.optimum ? MODEL.toTrain(MODEL.optimum[0], MODEL.optimum[1]) : [0, 0];
+    var top = 10 * Math.max(Math.abs(w[0] - o[0]), Math.abs(w[1] - o[1]), 1e-12);
+    return CFG.optimizer === "adam" && CFG.lr ? Math.max(top, 2 * CFG.lr) : top;
+  }
   var surfaceView = null, standardView = null;
 
-  var exactLr = null;  // the recorded rate itself, until the slider is moved
-  function lrFromSlider() { return exactLr !== null ? exactLr : LR_TOP * Math.pow(10, -3 + 3 * lrInput.value / 1000); }
-  function sliderFromLr(lr) { return Math.max(0, Math.min(1000, Math.round(1000 * (1 + Math.log10(lr / LR_TOP) / 3)))); }
-  function momentumFromSlider() { return momentumInput.value / 100; }
+  var exactLr = null, exactMomentum = null;  // the recorded settings themselves, until a slider is moved
+  function lrFromSlider() { return exactLr !== null ? exactLr : lrTop() * Math.pow(10, -3 + 3 * lrInput.value / 1000); }
+  function sliderFromLr(lr) { return Math.max(0, Math.min(1000, Math.round(1000 * (1 + Math.log10(lr / lrTop()) / 3)))); }
+  function momentumFromSlider() { return exactMomentum !== null ? exactMomentum : momentumInput.value / 100; }
   function recordAt(index) { return HISTORY[index]; }
   function runPathUpTo(run, step) { return run.history.filter(function (r) { return r[0] <= step; }).map(function (r) { return [r[4], r[5]]; }); }
 
@@ -182,8 +254,8 @@
     }
     if (RUN.ols) { el("line", { x1: sc.x(xr[0]), x2: sc.x(xr[1]), y1: sc.y(RUN.ols.a * xr[0] + RUN.ols.b), y2: sc.y(RUN.ols.a * xr[1] + RUN.ols.b), "class": "line-ols" }, sc.body); }
     el("line", { x1: sc.x(xr[0]), x2: sc.x(xr[1]), y1: sc.y(rec[4] * xr[0] + rec[5]), y2: sc.y(rec[4] * xr[1] + rec[5]), "class": "line-fit", id: "fit-line" }, sc.body);
-    var entries = [{ colour: "#1f6fd1", text: "step " + rec[0] + ": " + fmt(rec[4], 5) + "·x + " + fmt(rec[5], 5) }];
-    if (RUN.ols) { entries.push({ colour: "#e08a00", dash: "6 4", text: "least squares: " + fmt(RUN.ols.a, 5) + "·x + " + fmt(RUN.ols.b, 5) }); }
+    var entries = [{ colour: "#1f6fd1", text: "step " + rec[0] + ": " + equation(rec[4], rec[5]) }];
+    if (RUN.ols) { entries.push({ colour: "#e08a00", dash: "6 4", text: "least squares: " + equation(RUN.ols.a, RUN.ols.b) }); }
     legend(svg, entries, true);
   }
 
@@ -210,12 +282,23 @@
     }
     return out;
   }
-  function viewOf(paths, extra) {
+  // the box that holds the paths and the optimum; `reach` (the half-widths of the contour through the start)
+  // widens an axis the paths do not move along at all (b constant all the way), in the bowl's own proportions
+  function viewOf(paths, extra, reach) {
     var as = [], bs = [];
     paths.forEach(function (path) { path.forEach(function (p) { as.push(p[0]); bs.push(p[1]); }); });
     extra.forEach(function (p) { as.push(p[0]); bs.push(p[1]); });
-    var ea = extent(as), eb = extent(bs);
-    return [padded(ea[0], ea[1], 0.15), padded(eb[0], eb[1], 0.15)];
+    var e = [extent(as), extent(bs)];
+    if (reach && reach[0] > 0 && reach[1] > 0 && isFinite(reach[0]) && isFinite(reach[1])) {
+      var spans = e.map(function (r) { return r[1] - r[0]; });
+      var still = e.map(function (r, i) { return !(spans[i] > 1e-9 * Math.max(Math.abs(r[0]), Math.abs(r[1]))); });
+      e = e.map(function (r, i) {
+        if (!still[i]) { return r; }
+        var other = 1 - i, wanted = still[other] ? reach[i] : 0.5 * spans[other] * reach[i] / reach[other], mid = (r[0] + r[1]) / 2;
+        return [mid - wanted / 2, mid + wanted / 2];
+      });
+    }
+    return [padded(e[0][0], e[0][1], 0.15), padded(e[1][0], e[1][1], 0.15)];
   }
 
   function equalAspect(view) {
@@ -231,7 +314,7 @@
     var optimum = model.optimum ? map(model.optimum) : null;
     var view = standard ? standardView : surfaceView;
     if (!view) {
-      view = viewOf(recorded, optimum ? [optimum] : []);
+      view = viewOf(recorded, optimum ? [optimum] : [], model.reach(HISTORY[0][4], HISTORY[0][5], standard));
       if (standard) { view = equalAspect(view); }  // one unit is as long on both axes: the bowl looks round
       if (standard) { standardView = view; } else { surfaceView = view; }
     }
@@ -281,7 +364,9 @@
       var loss = run.history.map(function (r) { return [r[0], r[1]]; });
       series.push({ pts: loss, colour: COLOURS[k % COLOURS.length], dash: "", label: (RUNS.length > 1 ? run.label + ": " : "") + "loss" });
       if (lstar !== null && k === 0) {
-        var excess = run.history.map(function (r) { return [r[0], r[1] - lstar]; });
+        // L(a, b) − L* from the moments at autograd's (a, b): exact to the digits of a and b, where the
+        // difference of two nearly equal losses would be rounding noise (and, with mini-batches, a batch's)
+        var excess = run.history.map(function (r) { return [r[0], MODEL.excess(r[4], r[5])]; });
         series.push({ pts: excess, colour: COLOURS[0], dash: "4 3", label: "loss − least-squares loss" });
       }
     });
@@ -289,11 +374,11 @@
     var ev = extent(values.map(function (v) { return Math.log10(v); }));
     if (!isFinite(ev[0])) { ev = [-1, 1]; }
     var yr = padded(ev[0], ev[1], 0.05);
-    var sc = axes(svg, [0, Math.max(2, LAST_STEP + 0.5)], yr, "step", "loss (log scale)", true, "loss");
-    if (whatif && lstar !== null) {
-      var wl = whatif.path.map(function (p, i) { return [i + 1, MODEL.loss(p[0], p[1]) - lstar]; });
-      series.push({ pts: wl, colour: "#7b3fc4", dash: "5 3", label: "what-if: loss − least-squares loss" });
-    }
+    // the steps axis runs to the longest run's last step, or further when the what-if needs longer
+    var wl = whatif && lstar !== null ? whatif.path.map(function (p, i) { return [i + 1, MODEL.excess(p[0], p[1])]; }) : null;
+    var lastShown = Math.max(wl ? wl.length : 0, Math.max.apply(null, RUNS.map(function (run) { return run.history[run.history.length - 1][0]; })));
+    var sc = axes(svg, [0, Math.max(2, lastShown + 0.5)], yr, "step", "loss (log scale)", true, "loss");
+    if (wl) { series.push({ pts: wl, colour: "#7b3fc4", dash: "5 3", label: "what-if: loss − least-squares loss" }); }
     series.forEach(function (s) {
       var segment = [];
       var flush = function () { if (segment.length) { el("polyline", { points: segment.join(" "), fill: "none", stroke: s.colour, "stroke-width": 1.6, "stroke-dasharray": s.dash }, sc.body); } segment = []; };
@@ -304,37 +389,60 @@
     });
     el("line", { x1: sc.x(rec[0]), x2: sc.x(rec[0]), y1: MARGIN.t, y2: H - MARGIN.b, stroke: "#1f6fd1", "stroke-width": 1, id: "loss-marker" }, sc.top);
     if (rec[1] > 0) { el("circle", { cx: sc.x(rec[0]), cy: sc.y(rec[1]), r: 5, fill: "#1f6fd1", "class": "now" }, sc.top); }
-    legend(svg, series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }));
+    legend(svg, series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }), true, true);  // bottom left: where falling curves are not
     document.getElementById("loss-note").textContent = lstar === null ? "" :
-      "least-squares loss " + fmt(lstar, 8) + "; at step " + rec[0] + " the loss exceeds it by " + fmt(rec[1] - lstar, 6) + ".";
+      "least-squares loss " + fmt(lstar, 8) + "; at step " + rec[0] + " the loss over every row exceeds it by " + fmt(MODEL.excess(rec[4], rec[5]), 6) + " (from the moments).";
   }
 
   // ---------- the step's numbers ----------
   function readout(index) {
     var rec = recordAt(index), next = index + 1 < HISTORY.length ? HISTORY[index + 1] : null, m = MODEL, cfg = RUN.config || {};
-    var hand = m.grad(rec[4], rec[5]), lossFormula = RUN.loss.formula, c = m.c;
+    var hand = m.grad(rec[4], rec[5]), lossFormula = RUN.loss.formula;
     var lines = [];
     lines.push("step " + rec[0] + " of " + LAST_STEP + "   (recorded: the loss and gradient autograd computed at (a, b), before this step's update)");
     lines.push("a = " + fmt(rec[4], 10) + "   b = " + fmt(rec[5], 10));
     lines.push("loss L = " + lossFormula + " = " + fmt(rec[1], 10) + "      from the moments: " + fmt(m.loss(rec[4], rec[5]), 10));
     lines.push("");
     lines.push("                autograd              by hand (from the data's moments)");
-    lines.push("dL/da   " + pad(fmt(rec[2], 10), 22) + fmt(hand[0], 10) + "   = " + fmt(c, 6) + "·mean((a·x + b − y)·x)");
-    lines.push("dL/db   " + pad(fmt(rec[3], 10), 22) + fmt(hand[1], 10) + "   = " + fmt(c, 6) + "·mean(a·x + b − y)");
+    lines.push("dL/da   " + pad(fmt(rec[2], 10), 22) + pad(fmt(hand[0], 10), 18) + "= " + RUN.loss.grad_a_text);
+    lines.push("dL/db   " + pad(fmt(rec[3], 10), 22) + pad(fmt(hand[1], 10), 18) + "= " + RUN.loss.grad_b_text);
+    if (RUN.minibatch) {
+      lines.push("(mini-batch SGD with variance reduction, SVRG: a recorded step is a snapshot, where autograd's loss and gradient are over all " +
+        m.n + " rows, as the hand formula's; between snapshots the run stepped on shuffled batches" + (RUN.batch_size ? " of " + RUN.batch_size + " rows" : "") + ")");
+    } else if (Math.abs(rec[1] - m.loss(rec[4], rec[5])) > 1e-4 * Math.abs(rec[1]) + 1e-300) {
+      lines.push("(autograd's loss is not the loss over every row: this run's steps saw mini-batches, so its gradient is a batch's)");
+    }
     lines.push("");
     var lr = cfg.lr, optimizer = cfg.optimizer || "sgd";
     if (m.standard) {
       var w = m.toTrain(rec[4], rec[5]), ga = (rec[2] - m.mu * rec[3]) / m.sigma, gb = rec[3];
       lines.push("autograd trains the standardised (α, β): μ = " + fmt(m.mu, 8) + ", σ = " + fmt(m.sigma, 8) + ", ȳ = " + fmt(m.shift, 8));
-      lines.push("α = a·σ = " + fmt(w[0], 10) + "   β = b + a·μ − ȳ = " + fmt(w[1], 10));
-      lines.push("dL/dα = (dL/da − μ·dL/db)/σ = " + fmt(ga, 10) + "   dL/dβ = dL/db = " + fmt(gb, 10));
+      lines.push("α = a·σ = " + fmt(w[0], 10) + "   β = b + a·μ − ȳ = " + fmt(w[1], 10) + blur(w[1], [rec[5], rec[4] * m.mu, m.shift]));
+      lines.push("dL/dα = (dL/da − μ·dL/db)/σ = " + fmt(ga, 10) + blur(ga, [rec[2] / m.sigma, m.mu * rec[3] / m.sigma]) + "   dL/dβ = dL/db = " + fmt(gb, 10));
       update(lines, optimizer, lr, cfg.momentum, ["α", "β"], w, [ga, gb], next, rec, function (v) { return m.toData(v[0], v[1]); }, next ? m.toTrain(next[4], next[5]) : null);
     } else {
       update(lines, optimizer, lr, cfg.momentum, ["a", "b"], [rec[4], rec[5]], [rec[2], rec[3]], next, rec, null, next ? [next[4], next[5]] : null);
     }
     document.getElementById("step-readout").textContent = lines.join("\n");
   }
+  // "  (± e)" when the difference of large terms leaves a value few true digits: x far from 0 does that,
+  // going back from the data's units to the standardised ones
+  function blur(value, terms) {
+    var spread = 0;
+    terms.forEach(function (t) { spread += Math.abs(t); });
+    var err = 4 * 2.220446049250313e-16 * spread;
+    return err > 1e-6 * Math.abs(value) ? "  (± " + fmt(err, 2) + ": x is far from 0 for its spread, and these digits are lost going back from a, b)" : "";
+  }
   function pad(s, width) { while (s.length < width) { s += " "; } return s; }
+  // Adam's moments are torch's private state: the page replays them from the moments at the recorded
+  // settings (full-batch runs only, where each step's gradient is the one the moments give)
+  var ADAM_REPLAY = null;
+  function adamState(step) {
+    var cfg = RUN.config || {};
+    if (cfg.optimizer !== "adam" || RUN.minibatch) { return null; }
+    if (!ADAM_REPLAY) { ADAM_REPLAY = descend(MODEL, HISTORY[0][4], HISTORY[0][5], { kind: "adam", lr: cfg.lr, betas: BETAS }, LAST_STEP + 1, LAST_STEP + 1, null); }
+    return step < ADAM_REPLAY.states.length ? ADAM_REPLAY.states[step] : null;
+  }
   function update(lines, optimizer, lr, momentum, names, w, g, next, rec, back, wNext) {
     var consecutive = next && next[0] === rec[0] + 1;
     if (optimizer === "sgd") {
@@ -352,7 +460,19 @@
         lines.push(names[1] + " ← " + fmt(w[1], 10) + " − " + fmt(lr, 8) + "·" + paren(fmt(v[1], 10)) + " = " + fmt(wNext[1], 10));
       } else { lines.push("(the velocity v is torch's state; the next recorded step is not the next step)"); }
     } else {
-      lines.push("update (torch.optim.Adam, γ = " + fmt(lr, 8) + "): m ← β₁·m + (1 − β₁)·∇L, s ← β₂·s + (1 − β₂)·∇L², w ← w − γ·m̂/(√ŝ + ε)");
+      var b1 = BETAS[0], b2 = BETAS[1], st = adamState(rec[0]);
+      lines.push("update (torch.optim.Adam, γ = " + fmt(lr, 8) + ", β₁ = " + fmt(b1, 6) + ", β₂ = " + fmt(b2, 6) + ", ε = " + fmt(EPS, 6) + "): m ← β₁·m + (1 − β₁)·∇L, s ← β₂·s + (1 − β₂)·∇L², w ← w − γ·m̂/(√ŝ + ε)");
+      if (st) {
+        var c1 = 1 - Math.pow(b1, st.t), c2 = 1 - Math.pow(b2, st.t);
+        lines.push("m and s are torch's private state; the page replays them from the moments (∇L here = (" + fmt(st.g[0], 10) + ", " + fmt(st.g[1], 10) + ")):");
+        lines.push("m = (" + fmt(st.m[0], 10) + ", " + fmt(st.m[1], 10) + ")   s = (" + fmt(st.s[0], 10) + ", " + fmt(st.s[1], 10) + ")   m̂ = m/(1 − β₁^" + st.t + "), ŝ = s/(1 − β₂^" + st.t + ")");
+        var moved = [0, 1].map(function (i) {
+          var mh = st.m[i] / c1, sh = st.s[i] / c2, after = w[i] - lr * mh / (Math.sqrt(sh) + EPS);
+          lines.push(names[i] + " ← " + fmt(w[i], 10) + " − " + fmt(lr, 8) + "·" + paren(fmt(mh, 10)) + "/(√" + fmt(sh, 10) + " + ε) = " + fmt(after, 10));
+          return after;
+        });
+        if (back) { var back1 = back(moved); lines.push("back in the data's units: a = α/σ = " + fmt(back1[0], 10) + "   b = ȳ + β − α·μ/σ = " + fmt(back1[1], 10)); }
+      } else if (RUN.minibatch) { lines.push("(m and s follow the mini-batches' gradients, which the page does not have)"); }
     }
     if (next) { lines.push("next recorded step " + next[0] + ": a = " + fmt(next[4], 10) + "   b = " + fmt(next[5], 10)); }
     else { lines.push("this is the last recorded step: " + (RUN.result.stop_reason || "") + "; final a = " + fmt(RUN.result.a, 10) + ", b = " + fmt(RUN.result.b, 10)); }
@@ -440,28 +560,44 @@
   }
 
   // ---------- what if ----------
+  function whatIfTarget() {
+    // as close to the least-squares loss as the recorded run ended (or a hair closer than rounding allows)
+    if (MODEL.lstar === null) { return null; }
+    var r = RUN.result, first = HISTORY[0];
+    var end = isFinite(r.a) && isFinite(r.b) ? MODEL.excess(r.a, r.b) : 0;
+    return Math.max(end, 1e-30 * MODEL.excess(first[4], first[5]), 1e-300);
+  }
   function computeWhatIf() {
-    var lr = lrFromSlider(), momentum = momentumFromSlider(), first = HISTORY[0];
-    whatif = descend(MODEL, first[4], first[5], lr, momentum, Math.min(Math.max(LAST_STEP, 60), 5000));
-    var bound = 2 * (1 + momentum) / MODEL.lambdaMax;
+    var lr = lrFromSlider(), momentum = momentumFromSlider(), first = HISTORY[0], adam = optimizerInput.value === "adam";
+    var how = adam ? { kind: "adam", lr: lr, betas: [momentum, BETAS[1]] } : { kind: "momentum", lr: lr, momentum: momentum };
+    whatif = descend(MODEL, first[4], first[5], how, Math.max(LAST_STEP, 2), 5000, whatIfTarget());
     document.getElementById("whatif-lr-value").textContent = "γ = " + fmt(lr, 6);
-    document.getElementById("whatif-momentum-value").textContent = "μ = " + fmt(momentum, 3);
-    var text = "λ_max of the loss's Hessian (in the coordinates autograd trains) = " + fmt(MODEL.lambdaMax, 6) +
-      "; plain gradient descent is stable for γ < 2/λ_max = " + fmt(2 / MODEL.lambdaMax, 6) +
-      (momentum > 0 ? ", with momentum μ for γ < 2(1 + μ)/λ_max = " + fmt(bound, 6) : "") + ". ";
+    document.getElementById("whatif-momentum-label").textContent = adam ? "β₁ (Adam's momentum)" : "momentum μ";
+    document.getElementById("whatif-momentum-value").textContent = (adam ? "β₁ = " : "μ = ") + fmt(momentum, 3) + (adam ? ", β₂ = " + fmt(BETAS[1], 6) : "");
     var box = document.getElementById("whatif-readout");
-    box.textContent = text;
+    box.textContent = "λ_max of the loss's Hessian (in the coordinates autograd trains) = " + fmt(MODEL.lambdaMax, 6) + "; ";
+    var bound = 2 * (1 + momentum) / MODEL.lambdaMax;
+    if (adam) {
+      box.textContent += "Adam divides each coordinate's step by the root mean square of its recent gradients, so a step moves about γ whatever the curvature: " +
+        "there is no 2/λ_max bound, and a large γ leaves it wandering about the optimum at a distance of the order of γ rather than diverging. ";
+    } else {
+      box.textContent += "plain gradient descent is stable for γ < 2/λ_max = " + fmt(2 / MODEL.lambdaMax, 6) +
+        (momentum > 0 ? ", with momentum μ for γ < 2(1 + μ)/λ_max = " + fmt(bound, 6) : "") + ". ";
+    }
+    if (RUN.minibatch) { box.textContent += "The recorded run took mini-batches" + (RUN.batch_size ? " of " + RUN.batch_size + " rows" : "") + "; the what-if uses every row at each step. "; }
     box.setAttribute("data-at-last-step", JSON.stringify(whatif.path[Math.min(LAST_STEP, whatif.path.length) - 1]));
     var status = document.createElement("span");
-    if (whatif.diverged || lr >= bound) {
+    if (whatif.diverged || (!adam && lr >= bound)) {
       status.className = "unstable";
       status.textContent = "γ = " + fmt(lr, 6) + " is past the bound: the what-if path diverges, each step overshooting the optimum by more than the last" +
         (whatif.diverged ? " (it leaves the picture for good by step " + whatif.diverged + ")." : ".");
     }
     else {
-      var end = whatif.path[whatif.path.length - 1];
-      status.textContent = "After " + whatif.path.length + " steps the what-if path is at a = " + fmt(end[0], 8) + ", b = " + fmt(end[1], 8) +
-        (MODEL.lstar !== null ? " (loss above least squares by " + fmt(MODEL.loss(end[0], end[1]) - MODEL.lstar, 4) + ")." : ".");
+      var end = whatif.path[whatif.path.length - 1], steps = whatif.path.length;
+      var close = MODEL.lstar !== null && MODEL.excess(end[0], end[1]) <= whatIfTarget() * (1 + 1e-9);
+      status.textContent = "At step " + steps + " the what-if path is at a = " + fmt(end[0], 8) + ", b = " + fmt(end[1], 8) +
+        (MODEL.lstar !== null ? " (loss above least squares by " + fmt(MODEL.excess(end[0], end[1]), 4) + ")" : "") +
+        (MODEL.lstar === null ? "." : close ? ": as close as the recorded run ended." : steps >= 5000 ? ": not yet as close as the recorded run ended, after 5000 steps." : ".");
     }
     box.appendChild(status);
   }
@@ -519,7 +655,7 @@
   playButton.addEventListener("click", function () { play(!timer); });
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (target === stepInput || (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "BUTTON"))) { return; }
+    if (target === stepInput || (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "BUTTON" || target.tagName === "SELECT"))) { return; }
     var index = Number(stepInput.value);
     if (event.key === "ArrowRight") { go(index + 1); }
     else if (event.key === "ArrowLeft") { go(index - 1); }
@@ -529,16 +665,27 @@
     else { return; }
     event.preventDefault();
   });
-  var recordedMomentum = RUN.config && RUN.config.optimizer === "momentum" ? RUN.config.momentum : 0;
+  var recordedMomentum = CFG.optimizer === "momentum" ? CFG.momentum : CFG.optimizer === "adam" ? BETAS[0] : 0;
   function resetWhatIf() {
-    exactLr = RUN.config && RUN.config.lr ? RUN.config.lr : 1 / MODEL.lambdaMax;
+    optimizerInput.value = CFG.optimizer === "adam" ? "adam" : "momentum";
+    exactLr = CFG.lr ? CFG.lr : 1 / MODEL.lambdaMax;
+    exactMomentum = recordedMomentum;
     lrInput.value = String(sliderFromLr(exactLr));
     momentumInput.value = String(Math.round(recordedMomentum * 100));
     computeWhatIf();
     show();
   }
   lrInput.addEventListener("input", function () { exactLr = null; computeWhatIf(); show(); });
-  momentumInput.addEventListener("input", function () { computeWhatIf(); show(); });
+  momentumInput.addEventListener("input", function () { exactMomentum = null; computeWhatIf(); show(); });
+  optimizerInput.addEventListener("change", function () {
+    var lr = whatif.how.lr;  // the same rate, on the other optimizer's scale
+    exactLr = lr;
+    exactMomentum = null;
+    if (optimizerInput.value === "adam") { momentumInput.value = String(Math.round(BETAS[0] * 100)); }
+    lrInput.value = String(sliderFromLr(lr));
+    computeWhatIf();
+    show();
+  });
   document.getElementById("whatif-reset").addEventListener("click", resetWhatIf);
   var px = document.getElementById("point-x"), py = document.getElementById("point-y");
   px.value = String(point.x); py.value = String(point.y);
