@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import lstsq, parse_json, write_csv
+from linfit.distributed import Group
 from linfit.errors import LinfitError
 from linfit.read import Reading
 from linfit.reference import merge_moments
@@ -92,6 +93,11 @@ class Rank:
 
     def merged(self, local):
         return merge_moments(self.pair.exchange(self.rank, local))
+
+    def _exchange(self, value) -> list:
+        return self.pair.exchange(self.rank, value)
+
+    gathered, all_agree, fail = Group.gathered, Group.all_agree, Group.fail
 
 
 def run_share(path, flags, invoke, monkeypatch):
