@@ -176,9 +176,13 @@ def open_existing(path: Path, key: dict, paths: list[str], hashing: bool = True)
         if trailer is None:
             handle.close()
             return None, why
-        if trailer.get("key") != key:
+        made_from = trailer.get("key") or {}
+        if made_from.get("sources") != key["sources"]:
             handle.close()
-            return None, "it was made from other data or other settings (a source's size or time, the columns, the dtype)"
+            return None, "the data changed since it was made (a file's path, size or modification time differs)"
+        if made_from != key:
+            handle.close()
+            return None, "it was made with other settings (the columns, separator, --drop-na, dtype or processes)"
         if hashing and trailer.get("sha256") != sha256_of(paths):
             handle.close()
             return None, "the data's SHA-256 differs from the one it was made from"
@@ -252,6 +256,8 @@ def check_cache_path(path: Path) -> None:
     """A --cache path must be a linfit cache or not exist: any other file is the user's, and is kept."""
     if path.is_dir():
         raise UsageError(f"--cache {path}: is a directory.", "Give the path of a cache file.")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--cache {path}: is not a regular file (a device or a pipe cannot hold a cache).", "Give the path of a file.")
     try:
         ours = not path.exists() or is_cache(path)
     except OSError as exc:

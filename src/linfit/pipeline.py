@@ -16,6 +16,7 @@ from linfit.model import DTYPES, Start
 from linfit.read import STDIN, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
 from linfit.cache import check_cache_path
+from linfit.files import plan_outputs
 from linfit.sources import ArrayChunks, CachedChunks, cached_pass, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import Training, frame_for, resolve_device
@@ -69,7 +70,7 @@ def prepare(
     if chunk_rows and not all(is_regular_file(path) for path in sources):
         raise DataError("--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first.")
     try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
-        cache_path = _cache_path(cache, chunk_rows, rank, world)
+        cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
 
         reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
         samples = shifted = passes = None
@@ -140,13 +141,14 @@ def prepare(
     return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
 
 
-def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int) -> Path | None:
+def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int, sources: list[str]) -> Path | None:
     """Where this process keeps its pass cache: the path given, or beside it per process under torchrun."""
     if cache is None:
         return None
     if not chunk_rows:
         raise UsageError("--cache keeps the parsed passes of a streamed run: it needs --chunk-rows.", "Add --chunk-rows ROWS, or drop --cache.")
     path = Path(cache) if world == 1 else Path(f"{cache}.rank{rank}-of-{world}")
+    plan_outputs({"--cache": path}, {"data file" if len(sources) == 1 else f"data file {s}": s for s in sources})
     check_cache_path(path)
     return path
 
