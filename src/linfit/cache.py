@@ -70,12 +70,12 @@ class CacheWriter:
 
     def _flush(self) -> None:
         if self.filled:
-            self._write(self.x[: self.filled].tobytes())
-            self._write(self.y[: self.filled].tobytes())
+            self._write(memoryview(self.x[: self.filled]).cast("B"))
+            self._write(memoryview(self.y[: self.filled]).cast("B"))
             self.rows += self.filled
             self.filled = 0
 
-    def _write(self, data: bytes, checked: bool = True) -> None:
+    def _write(self, data, checked: bool = True) -> None:
         if checked:
             self.crc = zlib.crc32(data, self.crc)
         self.handle.write(data)

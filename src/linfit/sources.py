@@ -79,10 +79,11 @@ class CachedChunks:
     def __iter__(self):
         frame, cache = self.frame, self.cache
         x_shift, y_shift = frame.x_shift - cache.x_shift, frame.y_shift - cache.y_shift
-        for x, y in cache.blocks():  # views of one reused buffer: each becomes a fresh tensor at once
-            xt = torch.from_numpy(x).to(self.dtype).sub(x_shift).div_(frame.x_scale)
-            yt = torch.from_numpy(y).to(self.dtype).sub(y_shift)
-            yield xt.to(self.device), yt.to(self.device)
+        for x, y in cache.blocks():  # views of one reused buffer: each becomes a fresh array at once
+            xt = np.subtract(x, x_shift)  # numpy, one thread: a block is too small to share among threads
+            xt /= frame.x_scale
+            yt = np.subtract(y, y_shift)
+            yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device)
 
 
 def cached_pass(
