@@ -24,8 +24,8 @@ from linfit.sources import cached_pass
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     rng = np.random.default_rng(16)
-    x = rng.uniform(1e6, 1e6 + 50, BLOCK_ROWS + 4321)  # more than one block, and far from 0
-    y = 0.25 * x - 2.5e5 + rng.normal(0, 1, x.size)
+    x = rng.uniform(1e7, 1e7 + 50, BLOCK_ROWS + 4321)  # more than one block, and far from 0 (float32 spacing 1)
+    y = 0.25 * x - 2.5e6 + rng.normal(0, 1, x.size)
     return write_csv(tmp_path_factory.mktemp("cache") / "data.csv", {"x": x, "y": y}), x, y
 
 
@@ -41,11 +41,20 @@ def test_the_cache_holds_every_row_in_the_training_dtype(data, dtype):
     back_y = np.concatenate([by for _, by in blocks]).astype(np.float64) + cache.y_shift
     if dtype == "float64":  # exact: no shift, no rounding
         assert cache.x_shift == 0.0 and np.array_equal(back_x, x) and np.array_equal(back_y, y)
-    else:  # x − shift rounded once to float32: the offset 1e6 costs no digits
-        assert cache.x_shift == pytest.approx(1e6, rel=1e-4)
+    else:  # x − shift rounded once to float32: the offset 1e7 costs no digits
+        assert cache.x_shift == pytest.approx(1e7, rel=1e-5)
         assert np.max(np.abs(back_x - x)) <= 50 * 2.0**-24 and np.max(np.abs(back_y - y)) <= 50 * 2.0**-24
     parts = [moments(x[i : i + 1000], y[i : i + 1000]) for i in range(0, x.size, 1000)]
     assert cache.moments == merge_moments(parts)  # the moments pass, merged chunk by chunk as before
+
+
+def test_a_float32_streamed_fit_far_from_zero_keeps_its_digits(data, invoke):
+    """x ≈ 1e7 in float32 keeps whole units only; stored less the shift, the fit stays exact to float32."""
+    path, x, y = data
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([x - 1e7, np.ones_like(x)]), y, rcond=None)
+    out = parse_json(invoke("train", path, "--chunk-rows", "3000", "--dtype", "float32", "-f", "json").stdout)
+    assert out["converged"] and abs(out["a"] - a) / abs(a) < 1e-5
+    assert out["ols"]["a"] == pytest.approx(a, rel=1e-9)
 
 
 def test_a_named_cache_is_reused_only_while_the_data_match(data, tmp_path, invoke):
