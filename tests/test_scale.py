@@ -191,7 +191,7 @@ def test_two_processes_over_a_glob_of_files_streamed(data, tmp_path, invoke):
     result = torchrun("train", pattern, "-q", "-f", "json", "--chunk-rows", "500")
     assert result.returncode == 0, result.stderr
     together = json.loads(result.stdout)
-    assert together["data"]["rows"] == x.size == alone["data"]["rows"]
+    assert together["data"]["rows"] == x.size == alone["data"]["rows"] and together["data"]["split"] == "chunks"
     assert together["a"] == pytest.approx(alone["a"], rel=1e-10) and together["b"] == pytest.approx(alone["b"], rel=1e-10)
 
 

@@ -71,7 +71,6 @@ def prepare(
         raise DataError("--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first.")
     try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
         cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
-
         reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
         samples = shifted = passes = None
         notes: list[str] = []
@@ -131,9 +130,9 @@ def prepare(
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
     if world > 1:
         info["processes"] = world
-        info["split"] = reading.split or ("files" if len(sources) > 1 else "rows")
+        info["split"] = reading.split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
         info["ranks"] = [{"rank": r["rank"], "rows": r["rows"], "bytes": r["bytes"]} for r in ranks]
-        if info["split"] == "rows":
+        if not reading.split and len(sources) == 1:
             notes.append(
                 f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
                 "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."

@@ -1,6 +1,7 @@
 """What the trainer iterates: (x_t, y_t) chunks in training coordinates, with the moments and the frame
-they were built from. Rows in memory (float64, or the lean float32 copy of a big file), or rows read
-afresh from disk at every pass (this process's chunks); the trainer cannot tell which.
+they were built from. Rows in memory (float64, or the lean float32 copy of a big file), rows read back
+from the binary pass cache that the first streamed pass wrote (CachedChunks: what --chunk-rows trains
+on), or rows parsed afresh from the text at every pass (FileChunks); the trainer cannot tell which.
 
 Every source is filled from a `read.Reading`, so that each road sees the same rows.
 """
