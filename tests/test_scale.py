@@ -93,6 +93,20 @@ def test_two_ranks_parse_half_the_file_each_and_equal_one(data, invoke, monkeypa
         assert together[key] == pytest.approx(alone[key], rel=1e-10)
 
 
+def test_each_rank_keeps_its_own_named_cache_and_reuses_it(data, tmp_path, invoke, monkeypatch):
+    from test_read import run_share
+
+    path, _, _ = data
+    flags = ["-f", "json", "--chunk-rows", "700", "--cache", str(tmp_path / "passes")]
+    first, _ = run_share(path, flags, invoke, monkeypatch)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passes.rank0-of-2", "passes.rank1-of-2"]
+    again, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert rank_one == [None] and "reusing the pass cache" in again.stderr
+    built, reused = parse_json(first.stdout), parse_json(again.stdout)
+    assert [r["bytes"] for r in reused["data"]["ranks"]] == [0, 0] and all(r["bytes"] for r in built["data"]["ranks"])
+    assert (reused["a"], reused["b"], reused["steps"]) == (built["a"], built["b"], built["steps"])
+
+
 def test_an_error_in_another_ranks_range_names_its_line_in_the_whole_file(tmp_path, invoke, monkeypatch):
     from test_read import run_share
 
@@ -107,7 +121,8 @@ def test_an_error_in_another_ranks_range_names_its_line_in_the_whole_file(tmp_pa
     assert "line 902" in str(rank_one[0])  # the rank that parsed it says so too
 
 
-def test_two_ranks_share_a_parquet_file_by_row_groups(data, tmp_path, invoke, monkeypatch):
+@pytest.mark.parametrize("streamed", [(), ("--chunk-rows", "500")], ids=["in memory", "streamed"])
+def test_two_ranks_share_a_parquet_file_by_row_groups(data, tmp_path, invoke, monkeypatch, streamed):
     import pyarrow as pa
     import pyarrow.parquet as pq
     from test_read import run_share
@@ -115,8 +130,8 @@ def test_two_ranks_share_a_parquet_file_by_row_groups(data, tmp_path, invoke, mo
     _, x, y = data
     path = tmp_path / "data.parquet"
     pq.write_table(pa.table({"x": x, "y": y}), path, row_group_size=1000)  # six row groups
-    alone = parse_json(invoke("train", path, "-f", "json").stdout)
-    result, rank_one = run_share(path, ["-f", "json"], invoke, monkeypatch)
+    alone = parse_json(invoke("train", path, "-f", "json", *streamed).stdout)
+    result, rank_one = run_share(path, ["-f", "json", *streamed], invoke, monkeypatch)
     together = parse_json(result.stdout)
     assert together["data"]["split"] == "row groups" and [r["rows"] for r in together["data"]["ranks"]] == [3000, 2003]
     assert together["a"] == pytest.approx(alone["a"], rel=1e-10) and together["b"] == pytest.approx(alone["b"], rel=1e-10)
