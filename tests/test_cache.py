@@ -139,3 +139,21 @@ def test_an_interrupted_build_leaves_no_named_cache(data, tmp_path, invoke, monk
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = invoke("train", path, "--chunk-rows", "5000", "--cache", cache)
     assert result.exit_code != 0 and list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_writing_the_cache_is_one_clean_error(data, tmp_path, invoke, monkeypatch):
+    import errno
+
+    import linfit.cache
+
+    path, _, _ = data
+
+    def full(self, data, checked=True):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(linfit.cache.CacheWriter, "_write", full)
+    result = invoke("train", path, "--chunk-rows", "5000")
+    assert result.exit_code == 7 and "pass cache" in result.stderr and "No space left" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    named = invoke("train", path, "--chunk-rows", "5000", "--cache", tmp_path / "c")
+    assert named.exit_code == 7 and "--cache" in named.stderr and list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ Every source is filled from a `read.Reading`, so that each road sees the same ro
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -19,7 +20,7 @@ from linfit.cache import BLOCK_ROWS, CacheWriter, NamedBuild, PassCache, identit
 
 from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
-from linfit.errors import DataError
+from linfit.errors import DataError, OutputError
 from linfit.model import DTYPES
 from linfit.read import Facts, Reading
 from linfit.reference import Moments, merge_moments, moments
@@ -115,18 +116,32 @@ def cached_pass(
         note = f"note: rebuilding the pass cache {path}: {why}."
     else:
         agree(False)
-    build = NamedBuild(path) if path is not None else None
-    handle = build.handle if build else temporary_file()
+    try:
+        build = NamedBuild(path) if path is not None else None
+        handle = build.handle if build else temporary_file()
+    except OSError as exc:
+        raise _cache_error(path, exc) from None
     try:
         trailer = _fill(handle, reading, chunk_rows, dtype, shift, key, (0, 1) if reading.split else (rank, world))
         if build is not None:
             build.publish()
+    except OSError as exc:  # the reader turns its own into DataError: this one is the cache's
+        handle.close()
+        raise _cache_error(path, exc) from None
     except BaseException:
         handle.close()  # unnamed: nothing is left behind
         raise
     if build is not None and note is None:
         note = f"note: wrote the pass cache {path}; a later run on the same data reuses it."
     return PassCache(handle, trailer, path), reading.facts, note
+
+
+def _cache_error(path: Path | None, exc: OSError) -> OutputError:
+    where = f"--cache {path}" if path is not None else f"the temporary pass cache (in {tempfile.gettempdir()})"
+    return OutputError(
+        f"{where}: cannot write it ({exc.strerror or exc}).",
+        "It needs 16 bytes a row in float64, 8 in float32: set TMPDIR to a folder with room, or name a file with --cache.",
+    )
 
 
 def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int]) -> dict:
