@@ -12,6 +12,12 @@ numbers fail a check, goes to `_careful`: Python's csv module over the same byte
 the rules below cell by cell and raises the first problem with its line and column (or, finding
 none, returns the numbers: pyarrow is only the fast way to the same answer).
 
+One process's share (torchrun, `shard=(rank, world)`): one CSV file is split by bytes — process r
+parses only the lines that start in [r·S/W, (r+1)·S/W); every process reads the header for the
+names, rank 0 alone parses it as its own and hashes every byte of the file (so the SHA-256 is the one
+a single process takes). An error's line is counted in the whole file: the newlines before the range
+are counted, only when there is an error. One Parquet file: every world-th row group. See `split_of`.
+
 The rules, decided here alone:
 - every row has as many fields as the header (blank lines are skipped);
 - a header name may appear once; --x-col and --y-col name two different columns;
