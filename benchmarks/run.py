@@ -339,6 +339,91 @@ def bench_streaming(small: int, large: int) -> list[tuple]:
     return rows
 
 
+PASS_SCRIPT = """
+import json, sys, time, torch
+from linfit.read import Reading
+from linfit.sources import CachedChunks, FileChunks, cached_pass
+from linfit.train import frame_for
+path, chunk = sys.argv[1], int(sys.argv[2])
+start = time.perf_counter()
+cache, facts, _ = cached_pass(Reading(path), chunk, "float64", False)
+build = time.perf_counter() - start
+frame, cpu = frame_for(cache.moments, True), torch.device("cpu")
+parsed = FileChunks(lambda: Reading(path), chunk, cache.moments, frame, torch.float64, cpu)
+cached = CachedChunks(cache, cache.moments, frame, torch.float64, cpu)
+def one(source):
+    start = time.perf_counter()
+    rows = sum(x.shape[0] for x, _ in source)
+    assert rows == cache.rows
+    return time.perf_counter() - start
+print(json.dumps({"build": build, "parse": one(parsed), "cached": sorted(one(cached) for _ in range(3))[1]}))
+"""
+
+STREAM_BASELINE_SCRIPT = """
+import sys, torch, pyarrow.csv as pc, pyarrow.compute as pcmp
+rows = total = 0
+for batch in pc.open_csv(sys.argv[1]):
+    rows += batch.num_rows
+    total += pcmp.sum(batch.column(1)).as_py()
+print(rows, total / rows)
+"""
+
+
+def head_csv(path: Path, rows: int) -> Path:
+    """The header and first `rows` rows of a CSV (a smaller file of the same kind), written once."""
+    smaller = DATA / f"{path.stem}_head{rows:.0e}.csv".replace("+", "")
+    if not smaller.exists():
+        with path.open("rb") as source, smaller.with_suffix(".tmp").open("wb") as out:
+            for _ in range(rows + 1):
+                out.write(source.readline())
+        smaller.with_suffix(".tmp").rename(smaller)
+    return smaller
+
+
+def timed_rss(command: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one run."""
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1)) / 1024
+    return seconds, peak, done.stdout
+
+
+def bench_stream(rows_count: int, chunk: int) -> list[tuple]:
+    """The pass cache: a streamed pass parsed vs read back; a default streamed fit vs one pyarrow stream
+    of the file; memory as the file grows tenfold; bytes each of two torchrun ranks parses."""
+    path = make_csv(rows_count) if rows_count < 10**7 else DATA / f"line_{rows_count:.0e}.csv".replace("+", "")
+    if not path.exists():
+        path = make_csv(rows_count)
+    size_mb = path.stat().st_size / 1e6
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    passes = json.loads(subprocess.run([PY, "-c", PASS_SCRIPT, str(path), str(chunk)], check=True, capture_output=True, text=True, env=env).stdout)
+    rows = [
+        (f"a streamed pass, parsing the text ({rows_count:.0e} rows, {size_mb:.0f} MB)", f"{passes['parse']:.2f} s", "1.00 (before)", f"{size_mb / passes['parse']:.0f} MB/s of CSV"),
+        ("the same pass read back from the pass cache", f"{passes['cached']:.3f} s", f"{passes['cached'] / passes['parse']:.3f}× (after)", "median of 3, page cache warm"),
+        ("the first pass: parse, moments and cache written", f"{passes['build']:.2f} s", f"{passes['build'] / passes['parse']:.2f}× a parsed pass", ""),
+    ]
+    baseline, _, _ = timed_rss([PY, "-c", STREAM_BASELINE_SCRIPT, str(path)])
+    fit_s, fit_mb, out = timed_rss([PY, "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"])
+    fit = json.loads(out)
+    small = head_csv(path, rows_count // 10)
+    _, small_mb, _ = timed_rss([PY, "-m", "linfit", "train", str(small), "--chunk-rows", str(chunk), "-q", "-f", "json"])
+    rows += [
+        ("import torch + pyarrow open_csv, one streamed read", f"{baseline:.2f} s", "1.00 (baseline)", ""),
+        (f"linfit train --chunk-rows {chunk} (defaults, {fit['steps']} steps)", f"{fit_s:.2f} s", f"{fit_s / baseline:.2f}×  (≤ 3×)", f"training loop {fit['wall_time_s']:.2f} s"),
+        (f"peak RSS, --chunk-rows {chunk}, {rows_count // 10:.0e} rows", f"{small_mb:.0f} MB", "", ""),
+        (f"peak RSS, --chunk-rows {chunk}, {rows_count:.0e} rows", f"{fit_mb:.0f} MB", f"{fit_mb / small_mb:.2f}× for 10× the rows", "flat"),
+    ]
+    command = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"]
+    spread_s, _, out = timed_rss(command)
+    shared = json.loads(out)
+    for rank in shared["data"]["ranks"]:
+        share = rank["bytes"] / path.stat().st_size
+        rows.append((f"torchrun 2 ranks, rank {rank['rank']}: bytes parsed", f"{rank['bytes'] / 1e6:.0f} MB", f"{share:.1%} of the file  (≤ 55%)", f"{rank['rows']} rows"))
+    rows.append(("torchrun 2 ranks, the whole run", f"{spread_s:.2f} s", f"{spread_s / fit_s:.2f}× one process", "2 cores shared"))
+    return rows
+
+
 def machine() -> str:
     import torch
 
@@ -361,7 +446,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (the tests run this)")
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile step")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--only", default="", help="comma-separated sections: startup,targets,ingest,train,step,threads,memory,streaming")
+    parser.add_argument("--only", default="", help="comma-separated sections: startup,targets,ingest,train,step,threads,memory,streaming,stream")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 7)
     medium, large = (10**4, 10**5) if args.quick else (10**6, 10**7)
@@ -374,6 +459,7 @@ def main() -> None:
         ("threads", "threads", lambda: bench_threads(1 if args.quick else 3, (10**4,) if args.quick else (10**5, 10**6))),
         ("memory", f"peak memory, {large:.0e} rows", lambda: bench_memory(large)),
         ("streaming", "streaming from disk", lambda: bench_streaming(medium, large)),
+        ("stream", f"streamed passes and ranks, {2 * large:.0e} rows", lambda: bench_stream(2 * large, 10_000 if not args.quick else 1_000)),
     ]
     wanted = set(filter(None, args.only.split(",")))
     sections = [(title, run) for key, title, run in sections if not wanted or key in wanted]

@@ -18,8 +18,11 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import lstsq, parse_json, write_csv
+from linfit.distributed import Group
 from linfit.errors import LinfitError
 from linfit.read import Reading
 from linfit.reference import merge_moments
@@ -92,6 +95,11 @@ class Rank:
 
     def merged(self, local):
         return merge_moments(self.pair.exchange(self.rank, local))
+
+    def _exchange(self, value) -> list:
+        return self.pair.exchange(self.rank, value)
+
+    gathered, all_agree, fail = Group.gathered, Group.all_agree, Group.fail
 
 
 def run_share(path, flags, invoke, monkeypatch):
@@ -417,3 +425,34 @@ def test_predict_keeps_the_input_columns_and_leaves_missing_x_empty(tmp_path, in
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"x\n1\n0x10\n")
     assert_clean_error(invoke("predict", model, bad), 3, ["line 3", "'0x10' is not a number"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(st.integers(-999, 999), min_size=1, max_size=40),
+    world=st.integers(2, 5),
+    blank_every=st.integers(0, 5),
+    crlf=st.booleans(),
+    bom=st.booleans(),
+    trailing=st.booleans(),
+)
+def test_byte_ranges_cut_at_line_starts_give_every_row_once_in_order(tmp_path, values, world, blank_every, crlf, bom, trailing):
+    """The ranks' rows, put together in rank order, are the file's rows: none lost, none twice."""
+    end = "\r\n" if crlf else "\n"
+    lines = ["", "x,y"] if blank_every == 1 else ["x,y"]
+    for i, v in enumerate(values):
+        lines.append(f"{v},{2 * v + 1}")
+        if blank_every and i % blank_every == 0:
+            lines.append("")
+    text = end.join(lines) + (end if trailing else "")
+    path = tmp_path / "ranged.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    whole = [x for block, _ in Reading(str(path)) for x in block]
+    parts, parsed = [], 0
+    for rank in range(world):
+        reading = Reading(str(path), shard=(rank, world))
+        assert reading.split == "bytes" and reading.hashing == (rank == 0)
+        parts += [x for block, _ in reading for x in block]
+        parsed += reading.parsed_bytes
+    assert parts == whole == [float(v) for v in values]
+    assert parsed == path.stat().st_size  # the header (and a BOM) counted once, by rank 0

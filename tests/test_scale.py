@@ -74,37 +74,140 @@ def test_minibatch_sgd_from_disk(data, invoke):
     assert relative(out["a"], a) < 1e-2 and abs(out["b"] - b) < 1.0
 
 
+@pytest.mark.parametrize("streamed", [(), ("--chunk-rows", "700")], ids=["in memory", "streamed"])
+def test_two_ranks_parse_half_the_file_each_and_equal_one(data, invoke, monkeypatch, streamed):
+    """One CSV file, two ranks (in one process, as test_read's pair): each parses its byte range only."""
+    from test_read import run_share
+
+    path, _, _ = data
+    alone = parse_json(invoke("train", path, "-f", "json", "--log-every", "1", *streamed).stdout)
+    result, rank_one = run_share(path, ["-f", "json", "--log-every", "1", *streamed], invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    together = parse_json(result.stdout)
+    ranks, size = together["data"]["ranks"], path.stat().st_size
+    assert together["data"]["split"] == "bytes" and [r["rank"] for r in ranks] == [0, 1]
+    assert sum(r["bytes"] for r in ranks) == size and all(r["bytes"] <= 0.55 * size for r in ranks)
+    assert sum(r["rows"] for r in ranks) == alone["data"]["rows"] and min(r["rows"] for r in ranks) > 0.45 * alone["data"]["rows"]
+    assert together["steps"] == alone["steps"]
+    for key in ("a", "b", "loss"):
+        assert together[key] == pytest.approx(alone[key], rel=1e-10)
+
+
+def test_each_rank_keeps_its_own_named_cache_and_reuses_it(data, tmp_path, invoke, monkeypatch):
+    from test_read import run_share
+
+    path, _, _ = data
+    flags = ["-f", "json", "--chunk-rows", "700", "--cache", str(tmp_path / "passes")]
+    first, _ = run_share(path, flags, invoke, monkeypatch)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passes.rank0-of-2", "passes.rank1-of-2"]
+    again, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert rank_one == [None] and "reusing the pass cache" in again.stderr
+    built, reused = parse_json(first.stdout), parse_json(again.stdout)
+    assert [r["bytes"] for r in reused["data"]["ranks"]] == [0, 0] and all(r["bytes"] for r in built["data"]["ranks"])
+    assert (reused["a"], reused["b"], reused["steps"]) == (built["a"], built["b"], built["steps"])
+
+
+def test_an_error_in_another_ranks_range_names_its_line_in_the_whole_file(tmp_path, invoke, monkeypatch):
+    from test_read import run_share
+
+    rows = [f"{i},{2 * i + 1}" for i in range(1000)]
+    rows[900] = "900,oops"  # line 902 of the file: deep in rank 1's half
+    path = tmp_path / "bad.csv"
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    alone = invoke("train", path)
+    result, rank_one = run_share(path, [], invoke, monkeypatch)
+    assert "line 902" in alone.stderr and result.exit_code == alone.exit_code == 3
+    assert result.stderr == alone.stderr  # the same one line as one process gives
+    assert "line 902" in str(rank_one[0])  # the rank that parsed it says so too
+
+
+@pytest.mark.parametrize("streamed", [(), ("--chunk-rows", "500")], ids=["in memory", "streamed"])
+def test_two_ranks_share_a_parquet_file_by_row_groups(data, tmp_path, invoke, monkeypatch, streamed):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from test_read import run_share
+
+    _, x, y = data
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"x": x, "y": y}), path, row_group_size=1000)  # six row groups
+    alone = parse_json(invoke("train", path, "-f", "json", *streamed).stdout)
+    result, rank_one = run_share(path, ["-f", "json", *streamed], invoke, monkeypatch)
+    together = parse_json(result.stdout)
+    assert together["data"]["split"] == "row groups" and [r["rows"] for r in together["data"]["ranks"]] == [3000, 2003]
+    assert together["a"] == pytest.approx(alone["a"], rel=1e-10) and together["b"] == pytest.approx(alone["b"], rel=1e-10)
+
+
+def test_a_compressed_file_is_read_whole_by_each_rank_and_says_so(data, tmp_path, invoke, monkeypatch):
+    import gzip
+
+    from test_read import run_share
+
+    path, _, _ = data
+    packed = tmp_path / "data.csv.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    alone = parse_json(invoke("train", path, "-f", "json").stdout)
+    result, _ = run_share(packed, ["-f", "json"], invoke, monkeypatch)
+    assert result.exit_code == 0, result.stderr
+    together = parse_json(result.stdout)
+    assert together["data"]["split"] == "rows" and "cannot be entered in the middle" in result.stderr
+    assert [r["bytes"] for r in together["data"]["ranks"]] == [path.stat().st_size] * 2  # each parsed all of it
+    assert together["a"] == pytest.approx(alone["a"], rel=1e-10)
+
+
 def torchrun(*args: str, processes: int = 2) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "linfit", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
 
 
-def test_two_processes_equal_one(data):
+def test_two_machines_rehearsed_on_localhost_equal_one(data, invoke):
+    """Two torchrun launchers (--nnodes 2, a c10d rendezvous on 127.0.0.1), one rank each, one file,
+    streamed: each parses its half of the bytes, and the run equals one process step by step."""
+    import socket
+
     path, _, _ = data
-    alone = train_json(path, "--log-every", "1")
-    result = torchrun("train", str(path), "-q", "-f", "json", "--log-every", "1")
-    assert result.returncode == 0, result.stderr
-    together = json.loads(result.stdout)  # one JSON object: only rank 0 printed
-    assert together["data"]["processes"] == 2 and together["data"]["rows"] == alone["data"]["rows"]
-    assert together["steps"] == alone["steps"]
+    flags = ("-f", "json", "--log-every", "1", "--chunk-rows", "700")
+    alone = parse_json(invoke("train", path, *flags).stdout)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+    launchers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+             "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "rehearsal", "--node-rank", str(node),
+             "-m", "linfit", "train", str(path), "-q", *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [launcher.communicate(timeout=240) for launcher in launchers]
+    assert [launcher.returncode for launcher in launchers] == [0, 0], [err for _, err in outputs]
+    printed = [json.loads(out) for out, _ in outputs if out.strip()]
+    assert len(printed) == 1  # one JSON object: only rank 0 printed
+    together = printed[0]
+    ranks, size = together["data"]["ranks"], path.stat().st_size
+    assert together["data"]["processes"] == 2 and together["data"]["split"] == "bytes"
+    assert sum(r["bytes"] for r in ranks) == size and all(r["bytes"] <= 0.55 * size for r in ranks)
+    assert together["data"]["rows"] == alone["data"]["rows"] and together["steps"] == alone["steps"]
     for key in ("a", "b", "loss"):
         assert together[key] == pytest.approx(alone[key], rel=1e-10)
     for left, right in zip(alone["history"], together["history"]):
         assert left["grad_a"] == pytest.approx(right["grad_a"], rel=1e-10, abs=1e-12)
 
 
-def test_two_processes_over_a_glob_of_files_streamed(data, tmp_path):
+def test_two_processes_over_a_glob_of_files_streamed(data, tmp_path, invoke):
     _, x, y = data
     for part in range(3):
         rows = slice(part * 2000, (part + 1) * 2000)
         write_csv(tmp_path / f"part-{part}.csv", {"x": x[rows], "y": y[rows]})
     pattern = str(tmp_path / "part-*.csv")
-    alone = train_json(pattern)
+    alone = parse_json(invoke("train", pattern, "-f", "json").stdout)
     result = torchrun("train", pattern, "-q", "-f", "json", "--chunk-rows", "500")
     assert result.returncode == 0, result.stderr
     together = json.loads(result.stdout)
-    assert together["data"]["rows"] == x.size == alone["data"]["rows"]
+    assert together["data"]["rows"] == x.size == alone["data"]["rows"] and together["data"]["split"] == "chunks"
     assert together["a"] == pytest.approx(alone["a"], rel=1e-10) and together["b"] == pytest.approx(alone["b"], rel=1e-10)
 
 

@@ -336,6 +336,7 @@ def train(
     sep: Sep = None,
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=0, metavar="ROWS", help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.")] = 0,
+    cache_path: Annotated[Optional[Path], typer.Option("--cache", metavar="FILE", help="With --chunk-rows: keep the parsed passes in this binary file, and reuse it in later runs while the data's size, time and SHA-256 match (else it is rebuilt). Without it a temporary cache is used and removed.", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=0, metavar="ROWS", help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.")] = 0,
     model_path: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
     history_path: Annotated[Optional[Path], typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
@@ -357,7 +358,7 @@ def train(
     files = [data] if data == "-" or os.path.exists(data) else expand(data)
     data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
-        {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path},
+        {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path, "--cache": cache_path},
         {**data_files, "--config file": config_path, "--init-from model": init_from},
     )
     if plot_path is not None:
@@ -384,7 +385,7 @@ def train(
         prepared = prepare(
             data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
             stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
-            need_samples=plot_path is not None or report_path is not None,
+            need_samples=plot_path is not None or report_path is not None, cache=cache_path,
         )
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)

@@ -42,19 +42,34 @@ def iter_chunks(source: str | Path, x_col="x", y_col="y", sep: str | None = None
 
 
 def rechunked(blocks, rows: int):
-    """(x, y) blocks of any size → blocks of exactly `rows` rows (the last may be shorter)."""
+    """(x, y) blocks of any size → blocks of exactly `rows` rows (the last may be shorter).
+
+    Each row is copied at most once (a chunk that spans two blocks); a chunk inside a block is a view.
+    """
     pending_x, pending_y, pending = [], [], 0
     for x, y in blocks:
-        pending_x.append(x)
-        pending_y.append(y)
-        pending += x.shape[0]
-        while pending >= rows:
-            x_all, y_all = np.concatenate(pending_x), np.concatenate(pending_y)
-            yield x_all[:rows], y_all[:rows]
-            pending_x, pending_y = [x_all[rows:]], [y_all[rows:]]
-            pending -= rows
+        start, size = 0, x.shape[0]
+        if pending:  # complete the chunk begun in earlier blocks
+            start = min(rows - pending, size)
+            pending_x.append(x[:start])
+            pending_y.append(y[:start])
+            pending += start
+            if pending < rows:
+                continue
+            yield np.concatenate(pending_x), np.concatenate(pending_y)
+            pending_x, pending_y, pending = [], [], 0
+        while size - start >= rows:
+            yield _writable(x[start : start + rows]), _writable(y[start : start + rows])
+            start += rows
+        if start < size:
+            pending_x, pending_y, pending = [x[start:]], [y[start:]], size - start
     if pending:
         yield np.concatenate(pending_x), np.concatenate(pending_y)
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """The view itself when it may be written, else a copy (Arrow's memory is read-only)."""
+    return values if values.flags.writeable else values.copy()
 
 
 class _Growing:

@@ -32,6 +32,37 @@ class Group:
         dist.all_gather_object(parts, local)
         return merge_moments(parts)
 
+    def _exchange(self, mine) -> list:
+        import torch.distributed as dist
+
+        parts: list = [None] * self.world
+        dist.all_gather_object(parts, mine)
+        return parts
+
+    def gathered(self, mine) -> list:
+        """Every process's `mine` (any picklable object), in rank order.
+
+        Where a process failed instead (see `fail`), every process raises the failure of the lowest
+        rank: its rows come first in the data, so that is the error one process alone would give.
+        """
+        parts = self._exchange(mine)
+        for part in parts:
+            if isinstance(part, tuple) and part and part[0] == FAILED:
+                raise part[1](part[2], part[3]) from None
+        return parts
+
+    def all_agree(self, ok: bool) -> bool:
+        """True when every process says True: a decision all of them take together."""
+        return all(self.gathered(bool(ok)))
+
+    def fail(self, error) -> None:
+        """Tell the others, waiting at their next `gathered`, that this process failed; raises the first failure."""
+        self.gathered((FAILED, type(error), error.message, error.hint))
+        raise error
+
+
+FAILED = "linfit: a process failed"
+
 
 def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from linfit.cache import check_cache_path
 from linfit.config import TrainConfig
 from linfit.data import Samples, read_samples, read_shifted_float32
 from linfit.distributed import Group, share
-from linfit.errors import DataError, UsageError
+from linfit.errors import DataError, LinfitError, UsageError
+from linfit.files import plan_outputs
 from linfit.model import DTYPES, Start
-from linfit.read import STDIN, Reading, display_name, expand, is_regular_file
+from linfit.read import STDIN, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
-from linfit.sources import ArrayChunks, FileChunks, require_representable, streamed_moments
+from linfit.sources import ArrayChunks, CachedChunks, cached_pass, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import Training, frame_for, resolve_device
 
@@ -51,8 +53,14 @@ def prepare(
     trace: bool = False,
     group: Group | None = None,
     need_samples: bool = False,
+    cache: Path | str | None = None,
 ) -> Prepared:
-    """Read the data once (every road through one Reading), then build the source and the Training."""
+    """Read the data once (every road through one Reading), then build the source and the Training.
+
+    Streamed (chunk_rows), the one pass parses the text into a binary pass cache (`cache` names one to
+    keep and reuse) that every step reads back. Under torchrun, one CSV file is split by bytes and one
+    Parquet file by row groups, so that each process parses only its share (see `read.split_of`).
+    """
     sources = expand(data)
     rank, world = (group.rank, group.world) if group else (0, 1)
     # a process streams every world-th chunk of all the files; in memory it reads its own files of a glob
@@ -61,25 +69,39 @@ def prepare(
         raise UsageError(f"{len(sources)} files for {world} processes: some would have no data.", "Use at most as many processes as files.")
     if chunk_rows and not all(is_regular_file(path) for path in sources):
         raise DataError("--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first.")
-
-    def open_reading() -> Reading:
-        return Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine)
-
-    reading = open_reading()
-    samples = shifted = None
-    if chunk_rows:
-        local = streamed_moments(reading, chunk_rows, rank, world)
-    elif _lean(sources, config, world, need_samples):
-        shifted = read_shifted_float32(reading, shift=config.standardize)
-        local = shifted.moments
-    else:
-        samples = _share(read_samples(reading), len(sources), rank, world)
-        local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
-    facts = reading.facts
-    label = display_name(facts.source)
-    require_representable(facts.x_largest, facts.y_largest, config.dtype, config.standardize)
-    warnings = [f"dropped {facts.dropped} rows with a missing value."] if facts.dropped else []
+    try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
+        cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
+        reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
+        samples = shifted = passes = None
+        notes: list[str] = []
+        facts = reading.facts
+        if chunk_rows:
+            shift = config.standardize and config.dtype == "float32"
+            agree = group.all_agree if group else (lambda ok: ok)
+            passes, facts, note = cached_pass(reading, chunk_rows, config.dtype, shift, rank=rank, world=world, path=cache_path, agree=agree)
+            notes += [note] if note else []
+            local = passes.moments
+        elif _lean(sources, config, world, need_samples):
+            shifted = read_shifted_float32(reading, shift=config.standardize)
+            local = shifted.moments
+        else:
+            samples = read_samples(reading)
+            samples = samples if reading.split else _share(samples, len(sources), rank, world)
+            local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
+        label = display_name(facts.source)
+        mine_info = {"rank": rank, "rows": local.n, "bytes": reading.parsed_bytes, "dropped": facts.dropped, "largest": [facts.x_largest, facts.y_largest]}
+    except LinfitError as error:
+        if group is None:
+            raise
+        group.fail(error)
+    ranks = group.gathered(mine_info) if group else [mine_info]
+    disjoint = bool(reading.split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
+    dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
+    require_representable(max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks), config.dtype, config.standardize)
+    warnings = [f"dropped {dropped} rows with a missing value."] if dropped else []
     m = group.merged(local) if group else local
+    if reading.split and m.n == 0:  # each process saw only its share; the whole file has no rows
+        raise no_rows_error(label, dropped)
     try:
         frame = frame_for(m, config.standardize)  # refuses data that determine no line, when standardising
         ols = least_squares_from(m)
@@ -93,8 +115,8 @@ def prepare(
         exact = samples is not None and world == 1
         stats = fit_stats(samples.x, samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
     dtype, device = DTYPES[config.dtype], resolve_device(config.device)
-    if chunk_rows:
-        source = FileChunks(open_reading, chunk_rows, m, frame, dtype, device, rank, world)
+    if passes is not None:
+        source = CachedChunks(passes, m, frame, dtype, device)
     elif shifted is not None:
         source = ArrayChunks.from_shifted(shifted, m, frame, device)
     else:
@@ -105,10 +127,29 @@ def prepare(
         all_reduce=group.all_reduce if group else None,
         batch_rows=batch_size, buffer_rows=max(16 * batch_size, chunk_rows),
     )
-    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
     if world > 1:
         info["processes"] = world
-    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, warnings, facts.sha256)
+        info["split"] = reading.split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
+        info["ranks"] = [{"rank": r["rank"], "rows": r["rows"], "bytes": r["bytes"]} for r in ranks]
+        if not reading.split and len(sources) == 1:
+            notes.append(
+                f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
+                "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
+            )
+    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
+
+
+def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int, sources: list[str]) -> Path | None:
+    """Where this process keeps its pass cache: the path given, or beside it per process under torchrun."""
+    if cache is None:
+        return None
+    if not chunk_rows:
+        raise UsageError("--cache keeps the parsed passes of a streamed run: it needs --chunk-rows.", "Add --chunk-rows ROWS, or drop --cache.")
+    path = Path(cache) if world == 1 else Path(f"{cache}.rank{rank}-of-{world}")
+    plan_outputs({"--cache": path}, {"data file" if len(sources) == 1 else f"data file {s}": s for s in sources})
+    check_cache_path(path)
+    return path
 
 
 def _lean(paths: list[str], config: TrainConfig, world: int, need_samples: bool) -> bool:

@@ -12,6 +12,12 @@ numbers fail a check, goes to `_careful`: Python's csv module over the same byte
 the rules below cell by cell and raises the first problem with its line and column (or, finding
 none, returns the numbers: pyarrow is only the fast way to the same answer).
 
+One process's share (torchrun, `shard=(rank, world)`): one CSV file is split by bytes — process r
+parses only the lines that start in [r·S/W, (r+1)·S/W); every process reads the header for the
+names, rank 0 alone parses it as its own and hashes every byte of the file (so the SHA-256 is the one
+a single process takes). An error's line is counted in the whole file: the newlines before the range
+are counted, only when there is an error. One Parquet file: every world-th row group. See `split_of`.
+
 The rules, decided here alone:
 - every row has as many fields as the header (blank lines are skipped);
 - a header name may appear once; --x-col and --y-col name two different columns;
@@ -135,6 +141,7 @@ class Reading:
         keep_rows: bool = False,
         paths: list[str] | None = None,
         rows_of: list[str] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.paths = paths if paths is not None else expand(data)
         # rows_of: the inputs whose rows are wanted (one process's files of a glob); the others are only hashed
@@ -147,17 +154,38 @@ class Reading:
         self.header: list[str] = []
         self.rows: list[list[str]] = []
         self._size = sum(Path(p).stat().st_size for p in wanted if is_regular_file(p) and not _compression(p))
-        self._text_read = 0
+        self._text_read = self._header_bytes = 0
+        # shard (rank, world): this process's part of one file, read alone — see `split_of`
+        self.rank, self.world = shard if shard else (0, 1)
+        self.split = split_of(self.paths, self.world)
+        if self.split == "bytes":
+            low, high = self.byte_range()
+            self._size = high - low
+
+    def byte_range(self) -> tuple[int, int]:
+        """[r·S/W, (r+1)·S/W) of the one file: this process parses the lines that start in it."""
+        size = Path(self.paths[0]).stat().st_size
+        return size * self.rank // self.world, size * (self.rank + 1) // self.world
+
+    @property
+    def parsed_bytes(self) -> int:
+        """The bytes this process parsed as data in the last pass (text; Parquet: its row groups' bytes)."""
+        return self._text_read + self._header_bytes
+
+    @property
+    def hashing(self) -> bool:
+        """Whether this process takes the SHA-256 (a split file: rank 0 alone reads every byte for it)."""
+        return self.split is None or self.rank == 0
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         facts = self.facts
         facts.rows = facts.dropped = 0
         facts.sha256 = None
-        self._text_read = 0
+        self._text_read = self._header_bytes = 0
         digest = hashlib.sha256()
         for path in self.paths:
             yield from self._one_input(path, digest)
-        facts.sha256 = digest.hexdigest()
+        facts.sha256 = digest.hexdigest() if self.hashing else None
 
     def expected_rows(self, rows_so_far: int) -> int:
         """The rows a whole pass will give, guessed from the text read so far (2% to spare); 0 if unknown."""
@@ -170,11 +198,11 @@ class Reading:
         name = display_name(path)
         kind = _compression(path)
         with _open_raw(path, name) as raw:
-            hashed = io.BufferedReader(_Hashing(raw, digest), buffer_size=1 << 20)
+            hashed = io.BufferedReader(_Hashing(raw, digest) if self.hashing else raw, buffer_size=1 << 20)
             try:
                 if path in self.rows_of:
                     yield from self._rows(path, hashed, raw, kind, name)
-                while hashed.read(1 << 20):  # the rest, if any, still belongs to the digest
+                while self.hashing and hashed.read(1 << 20):  # the rest, if any, still belongs to the digest
                     pass
             except (OSError, EOFError, zlib.error, lzma.LZMAError, _zstd_error()) as exc:
                 what = f"cannot decompress it as {kind}" if kind else "cannot read it"
@@ -187,14 +215,14 @@ class Reading:
             seekable = kind is None and raw.seekable()
             yield from self._parquet(stream, raw if seekable else None, name)
         else:
-            yield from self._csv(stream, name, separator_for(path, self.sep))
+            yield from self._csv(stream, name, separator_for(path, self.sep), raw)
 
     # -- CSV -------------------------------------------------------------------------------------
-    def _csv(self, stream, name: str, sep: str) -> Iterator:
+    def _csv(self, stream, name: str, sep: str, raw=None) -> Iterator:
         pieces = _text_pieces(stream)
         first = next(pieces, b"")
-        if first.startswith(BOM):
-            first = first[len(BOM) :]
+        bom = len(BOM) if first.startswith(BOM) else 0
+        first = first[bom:]
         if not first.strip():
             raise DataError(f"{name}: the file is empty.", "It needs a header line (x,y) and rows of numbers.")
         if b"\0" in first:
@@ -211,19 +239,38 @@ class Reading:
         self.header = names
         parse = _CsvPiece(len(names), indices, sep)
         line, rows_before = header_line + 1, 0
-        for piece in _chain_first(first[end + 1 :], pieces):
+        body, body_start = _chain_first(first[end + 1 :], pieces), bom + end + 1
+        lines_before: int | None = 0  # lines of the file before `line`'s count began (None: not counted yet)
+        if self.split != "bytes" or self.rank == 0:
+            self._header_bytes += body_start  # rank 0 alone parses the header's bytes as its own
+        if self.split == "bytes":  # the lines that start in this process's byte range, and no others
+            low, high = self.byte_range()
+            if self.rank:
+                body_start = max(_line_start_at(raw, low), body_start)
+                raw.seek(body_start)
+                body, line, lines_before = _text_pieces(raw), 1, None
+            body = _until(body, body_start, high)
+        for piece in body:
             self._text_read += len(piece)
             columns = None if self.keep_rows else parse.fast(piece)
             dropped = 0
             if columns is not None:
                 columns, dropped = self._settle(columns)
             if columns is None:
-                columns, dropped = self._careful(piece, line, name, names, parse)
+                try:
+                    columns, dropped = self._careful(piece, line + (lines_before or 0), name, names, parse)
+                except DataError:
+                    if lines_before is not None:
+                        raise
+                    lines_before = _newlines_before(raw, body_start)  # a scan, not a parse: the line in the whole file
+                    columns, dropped = self._careful(piece, line + lines_before, name, names, parse)
             line += piece.count(b"\n")
             rows_before += len(columns[0]) + dropped
             yield self._emit(columns, dropped)
+        if self.split:
+            return  # whether the file has rows at all is known once every process's share is merged
         if rows_before == 0:
-            raise DataError(f"{name}: no data rows.", "The file needs a header line and at least one row of numbers.")
+            raise no_rows_error(name, 0)
         self._require_rows(name)
 
     def _settle(self, columns: list[tuple[np.ndarray, np.ndarray | None]]):
@@ -286,7 +333,7 @@ class Reading:
         import pyarrow.parquet as pq
 
         if seekable_raw is not None:  # hash it in one pass, then read the row groups from the same handle
-            while stream.read(1 << 20):
+            while self.hashing and stream.read(1 << 20):
                 pass
             seekable_raw.seek(0)
             source = seekable_raw
@@ -302,6 +349,11 @@ class Reading:
         self.header = names
         first_row = 1
         for group in range(parquet.num_row_groups):
+            if self.split and group % self.world != self.rank:  # another process's row group
+                first_row += parquet.metadata.row_group(group).num_rows
+                continue
+            meta = parquet.metadata.row_group(group)
+            self._text_read += sum(meta.column(i).total_compressed_size for i in range(meta.num_columns))
             wanted = sorted(set(indices)) if not self.keep_rows else list(range(len(names)))
             table = parquet.read_row_group(group, columns=[raw_names[i] for i in wanted])
             cells = [_parquet_column(table.column(wanted.index(i)), names[i], name) for i in indices]
@@ -314,7 +366,8 @@ class Reading:
             seekable_raw.seek(0, io.SEEK_END)  # every byte is hashed already
         if first_row == 1:
             raise DataError(f"{name}: no data rows.", "The file needs at least one row of numbers.")
-        self._require_rows(name)
+        if not self.split:
+            self._require_rows(name)
 
     def _parquet_rows(self, cells, first_row: int, name: str, columns: list[str]):
         """Values and missing masks of a row group → kept values; the first problem (by row, then x before y) raised."""
@@ -363,7 +416,14 @@ class Reading:
 
     def _require_rows(self, name: str) -> None:
         if self.facts.rows == 0 and self.facts.dropped:
-            raise DataError(f"{name}: no data rows: every row has a missing x or y.", "Fill in the values.")
+            raise no_rows_error(name, self.facts.dropped)
+
+
+def no_rows_error(name: str, dropped: int) -> DataError:
+    """A CSV with no rows to train on: none at all, or every one dropped for a missing value."""
+    if dropped:
+        return DataError(f"{name}: no data rows: every row has a missing x or y.", "Fill in the values.")
+    return DataError(f"{name}: no data rows.", "The file needs a header line and at least one row of numbers.")
 
 
 class _CsvPiece:
@@ -531,6 +591,59 @@ def _header_position(first: bytes) -> tuple[int, int]:
         if end < 0 or first[start:end].strip():
             return line, start
         line, start = line + 1, end + 1
+
+
+def split_of(paths: list[str], world: int) -> str | None:
+    """How `world` processes share one input without each parsing all of it: 'bytes' (a CSV file: a byte
+    range each, cut at line starts), 'row groups' (Parquet: every world-th), or None (a glob: files are
+    shared instead; compressed data or a pipe cannot be entered in the middle: each process reads all)."""
+    if world <= 1 or len(paths) != 1 or _compression(paths[0]) or not is_regular_file(paths[0]):
+        return None
+    return "row groups" if _stem(paths[0]).endswith(PARQUET) else "bytes"
+
+
+def _line_start_at(raw, offset: int) -> int:
+    """The first line start at or after `offset` (the file's size when there is none)."""
+    if offset <= 0:
+        return 0
+    raw.seek(offset - 1)
+    position = offset - 1
+    while True:
+        block = raw.read(1 << 16)
+        if not block:
+            return position
+        found = block.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(block)
+
+
+def _until(pieces: Iterator[bytes], offset: int, end: int) -> Iterator[bytes]:
+    """The pieces (the first starting at byte `offset`) up to the end of the last line that starts before `end`."""
+    for piece in pieces:
+        if offset >= end:
+            return
+        if offset + len(piece) >= end:
+            cut = piece.find(b"\n", end - 1 - offset)
+            yield piece if cut < 0 else piece[: cut + 1]
+            return
+        yield piece
+        offset += len(piece)
+
+
+def _newlines_before(raw, offset: int) -> int:
+    """How many lines end before byte `offset` (a count of newlines: no parsing)."""
+    position = raw.tell()
+    raw.seek(0)
+    count, left = 0, offset
+    while left > 0:
+        block = raw.read(min(1 << 22, left))
+        if not block:
+            break
+        count += block.count(b"\n")
+        left -= len(block)
+    raw.seek(position)
+    return count
 
 
 def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -1,22 +1,27 @@
 """What the trainer iterates: (x_t, y_t) chunks in training coordinates, with the moments and the frame
-they were built from. Rows in memory (float64, or the lean float32 copy of a big file), or rows read
-afresh from disk at every pass (this process's chunks); the trainer cannot tell which.
+they were built from. Rows in memory (float64, or the lean float32 copy of a big file), rows read back
+from the binary pass cache that the first streamed pass wrote (CachedChunks: what --chunk-rows trains
+on), or rows parsed afresh from the text at every pass (FileChunks); the trainer cannot tell which.
 
 Every source is filled from a `read.Reading`, so that each road sees the same rows.
 """
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from linfit.cache import BLOCK_ROWS, CacheWriter, NamedBuild, PassCache, identity, open_existing, temporary_file
 from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
-from linfit.errors import DataError
+from linfit.errors import DataError, OutputError
 from linfit.model import DTYPES
-from linfit.read import Reading
+from linfit.read import Facts, Reading
 from linfit.reference import Moments, merge_moments, moments
 from linfit.train import CHUNK_ROWS, Frame, _affine_tensor, frame_for, resolve_device
 
@@ -63,6 +68,91 @@ class FileChunks:
             xt = _affine_tensor(x, self.frame.x_shift, self.frame.x_scale, self.dtype).to(self.device)
             yt = _affine_tensor(y, self.frame.y_shift, 1.0, self.dtype).to(self.device)
             yield from zip(xt.split(CHUNK_ROWS), yt.split(CHUNK_ROWS))
+
+
+class CachedChunks:
+    """Passes read back from the binary pass cache (see linfit.cache): memory holds one block, whatever
+    the data's size, and no pass parses text again."""
+
+    def __init__(self, cache: PassCache, m: Moments, frame: Frame, dtype: torch.dtype, device: torch.device):
+        self.cache, self.moments, self.frame, self.dtype, self.device = cache, m, frame, dtype, device
+
+    def __iter__(self):
+        frame, cache = self.frame, self.cache
+        x_shift, y_shift = frame.x_shift - cache.x_shift, frame.y_shift - cache.y_shift
+        for x, y in cache.blocks():  # views of one reused buffer: each becomes a fresh array at once
+            xt = np.subtract(x, x_shift)  # numpy, one thread: a block is too small to share among threads
+            xt /= frame.x_scale
+            yt = np.subtract(y, y_shift)
+            yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device)
+
+
+def cached_pass(
+    reading: Reading, chunk_rows: int, dtype: str, shift: bool, *, rank: int = 0, world: int = 1,
+    path: Path | None = None, agree: Callable[[bool], bool] = lambda ok: ok,
+) -> tuple[PassCache, Facts, str | None]:
+    """The pass cache of this process's rows, with the facts of the data and a note for people (or None).
+
+    With `path`, a cache made from the same data and settings is reused (the sources' size and mtime, and
+    the SHA-256 of their bytes where this process takes it, must match; `agree` makes every process of a
+    run decide together); any other is rebuilt. Without, an unnamed temporary file is filled.
+    Either way, building is one pass through the reader, merging each chunk's moments as it goes.
+    """
+    key = {
+        "sources": identity(reading.paths), "x_col": str(reading.wanted[0][0]), "y_col": str(reading.wanted[1][0]),
+        "sep": reading.sep, "drop_na": reading.drop_na, "dtype": dtype, "shift": shift,
+        "share": [rank, world, reading.split], "chunk_rows": chunk_rows if world > 1 and not reading.split else None,
+    }
+    note = None
+    if path is not None and path.exists() and path.stat().st_size:
+        cache, why = open_existing(path, key, reading.paths, reading.hashing)
+        if agree(cache is not None):
+            facts = Facts(**cache.trailer["facts"])
+            return cache, facts, f"note: reusing the pass cache {path}: made from the same data (size, time and SHA-256 match); no text is parsed."
+        if cache is not None:
+            cache.close()
+            why = "another process's cache of this run is out of date"
+        note = f"note: rebuilding the pass cache {path}: {why}."
+    else:
+        agree(False)
+    try:
+        build = NamedBuild(path) if path is not None else None
+        handle = build.handle if build else temporary_file()
+    except OSError as exc:
+        raise _cache_error(path, exc) from None
+    try:
+        trailer = _fill(handle, reading, chunk_rows, dtype, shift, key, (0, 1) if reading.split else (rank, world))
+        if build is not None:
+            build.publish()
+    except OSError as exc:  # the reader turns its own into DataError: this one is the cache's
+        handle.close()
+        raise _cache_error(path, exc) from None
+    except BaseException:
+        handle.close()  # unnamed: nothing is left behind
+        raise
+    if build is not None and note is None:
+        note = f"note: wrote the pass cache {path}; a later run on the same data reuses it."
+    return PassCache(handle, trailer, path), reading.facts, note
+
+
+def _cache_error(path: Path | None, exc: OSError) -> OutputError:
+    where = f"--cache {path}" if path is not None else f"the temporary pass cache (in {tempfile.gettempdir()})"
+    return OutputError(
+        f"{where}: cannot write it ({exc.strerror or exc}).",
+        "It needs 16 bytes a row in float64, 8 in float32: set TMPDIR to a folder with room, or name a file with --cache.",
+    )
+
+
+def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int]) -> dict:
+    """One pass through the reader: each chunk's moments merged, its rows appended to the cache."""
+    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift)
+    parts = []
+    with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
+        for x, y in own_chunks(reading, chunk_rows, *share):
+            parts.append(moments(x, y))
+            writer.add(x, y)
+    m = merge_moments(parts) if parts else Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return writer.finish({"key": key, "sha256": reading.facts.sha256, "moments": asdict(m), "facts": asdict(reading.facts)})
 
 
 def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1):
