@@ -27,6 +27,15 @@ SAMPLE = ROOT / "data" / "sample.csv"
 NOTEBOOK_POINT = ROOT / "data" / "notebook_point.csv"
 
 
+# The files whose tests start real processes (torchrun, the benchmark, signals, a browser) run first: with
+# several workers no long test is left to start last, while the other workers have nothing more to do.
+STARTED_FIRST = ("test_scale.py", "test_architecture.py", "test_safety.py", "test_page_browser.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in STARTED_FIRST)  # stable: each group keeps its order
+
+
 def lstsq(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """The oracle: numpy's least-squares solver on [x, 1]."""
     design = np.column_stack([x, np.ones_like(x)])
