@@ -56,8 +56,9 @@ def test_piped_table_has_no_escape_codes(invoke):
         (["train", SAMPLE, "--plot", "fit.png", "--chunk-rows", "10"], 2, "Invalid value for --plot: cannot draw data that is streamed"),
     ],
 )
-def test_errors_are_one_line_with_their_exit_code(args, code, needle, invoke, monkeypatch):
-    monkeypatch.chdir(ROOT)  # where `data` is a folder and missing.csv is missing
+def test_errors_are_one_line_with_their_exit_code(args, code, needle, invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where `data` is a folder and missing.csv is missing; nothing lands in the checkout
+    (tmp_path / "data").mkdir()
     result = invoke(*args)
     assert result.exit_code == code, result.stderr
     assert needle in result.stderr
