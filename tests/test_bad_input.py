@@ -177,7 +177,7 @@ csv_text = st.lists(st.lists(csv_cell, min_size=0, max_size=4), min_size=0, max_
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=st.sampled_from(["x,y\n", "y,x\n", "x,y,z\n", "", "a,b\n"]), body=csv_text)
 def test_random_csv_like_text_loads_or_fails_cleanly(header, body, tmp_path):
     path = tmp_path / "fuzz.csv"

@@ -1,4 +1,8 @@
-"""The command line as a shell script meets it: real processes, exit codes, clean stdout, fast help."""
+"""The command line as a shell script meets it: exit codes, clean stdout, fast help.
+
+In-process (CliRunner) except where the process is the point: the entry point's clean stdout and
+stderr, the version from `python -m linfit`, a reader closing the pipe, what `--help` imports.
+"""
 
 from __future__ import annotations
 
@@ -32,10 +36,10 @@ def test_json_stdout_is_one_object_and_exit_zero():
     assert result.stderr == ""
 
 
-def test_piped_table_has_no_escape_codes():
-    result = run_linfit("train", SAMPLE, env={"NO_COLOR": "", "TERM": "xterm-256color"})
-    assert result.returncode == 0
-    assert "\x1b[" not in result.stdout
+def test_piped_table_has_no_escape_codes(invoke):
+    result = invoke("train", SAMPLE, env={"NO_COLOR": None, "TERM": "xterm-256color"})
+    assert result.exit_code == 0
+    assert "\x1b[" not in result.stdout and "least squares" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -49,11 +53,14 @@ def test_piped_table_has_no_escape_codes():
         (["train", SAMPLE, "--x-col", "nope"], 3, "no column 'nope'"),
         (["grad", "--x", "1"], 2, "--y"),
         (["frobnicate"], 2, "No such command"),
+        (["train", SAMPLE, "--plot", "fit.png", "--chunk-rows", "10"], 2, "Invalid value for --plot: cannot draw data that is streamed"),
     ],
 )
-def test_errors_are_one_line_with_their_exit_code(args, code, needle):
-    result = run_linfit(*args)
-    assert result.returncode == code, result.stderr
+def test_errors_are_one_line_with_their_exit_code(args, code, needle, invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where `data` is a folder and missing.csv is missing; nothing lands in the checkout
+    (tmp_path / "data").mkdir()
+    result = invoke(*args)
+    assert result.exit_code == code, result.stderr
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -62,9 +69,15 @@ def test_errors_are_one_line_with_their_exit_code(args, code, needle):
         assert result.stdout == ""
 
 
-def test_debug_shows_the_traceback():
-    result = run_linfit("--debug", "train", "missing.csv")
-    assert result.returncode != 0 and "Traceback" in result.stderr
+def test_debug_shows_the_traceback(invoke):
+    """With --debug the error is not turned into a line: it leaves the command, and Python prints its traceback."""
+    from linfit.errors import DataError
+
+    result = invoke("--debug", "train", ROOT / "missing.csv")
+    assert result.exit_code != 0 and isinstance(result.exception, DataError)
+    assert "file not found" in str(result.exception) and result.exc_info[2] is not None
+    plain = invoke("train", ROOT / "missing.csv")  # without it: one line and exit 3, no exception left over
+    assert plain.exit_code == 3 and isinstance(plain.exception, SystemExit)
 
 
 def test_version_and_module_entry_point():
@@ -105,9 +118,9 @@ def test_top_level_help_lists_commands_and_exit_codes(invoke):
         assert word in result.stdout
 
 
-def test_stdin_gives_the_same_fit_as_the_file():
-    from_file = parse_json(run_linfit("train", SAMPLE, "-f", "json").stdout)
-    from_stdin = parse_json(run_linfit("train", "-", "-f", "json", input=SAMPLE.read_text()).stdout)
+def test_stdin_gives_the_same_fit_as_the_file(invoke):
+    from_file = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
+    from_stdin = parse_json(invoke("train", "-", "-f", "json", input=SAMPLE.read_text()).stdout)
     assert (from_stdin["a"], from_stdin["b"]) == (from_file["a"], from_file["b"])
 
 
@@ -125,7 +138,7 @@ def test_a_reader_that_closes_early_gets_exit_141_and_no_noise():
     assert stderr == ""
 
 
-def test_no_arguments_shows_help_and_exits_2():
-    result = run_linfit()
-    assert result.returncode == 2 and "Usage" in result.stdout + result.stderr
+def test_no_arguments_shows_help_and_exits_2(invoke):
+    result = invoke()
+    assert result.exit_code == 2 and "Usage" in result.stdout + result.stderr
     assert "error" not in result.stderr

@@ -6,13 +6,26 @@ import struct
 
 import numpy as np
 import pytest
-import statsmodels.api as sm
-from scipy import stats as scipy_stats
 
 from conftest import SAMPLE, parse_json, write_csv
 from linfit.reference import least_squares
 from linfit.report import sparkline
 from linfit.stats import fit_stats, t_quantile
+
+
+# statsmodels and scipy take seconds to import: only a worker that runs a test which needs them pays for it
+@pytest.fixture(scope="module")
+def sm():
+    import statsmodels.api
+
+    return statsmodels.api
+
+
+@pytest.fixture(scope="module")
+def scipy_stats():
+    from scipy import stats
+
+    return stats
 
 
 def thousands(rng):
@@ -42,7 +55,7 @@ def close(value, reference, rel=1e-9):
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_every_figure_matches_statsmodels_ols(name):
+def test_every_figure_matches_statsmodels_ols(name, sm):
     x, y = DATASETS[name](np.random.default_rng(42))
     ols = least_squares(x, y)
     stats = fit_stats(x, y, ols.a, ols.b)
@@ -66,7 +79,7 @@ def test_every_figure_matches_statsmodels_ols(name):
     assert stats.n == x.size
 
 
-def test_se_b_and_ci_b_exactly_on_well_conditioned_data():
+def test_se_b_and_ci_b_exactly_on_well_conditioned_data(sm):
     x, y = noisy_negative(np.random.default_rng(1))
     ols = least_squares(x, y)
     stats = fit_stats(x, y, ols.a, ols.b)
@@ -78,7 +91,7 @@ def test_se_b_and_ci_b_exactly_on_well_conditioned_data():
 
 @pytest.mark.parametrize("dof", [1, 2, 3, 5, 10, 48, 200, 999, 1000, 10**6])
 @pytest.mark.parametrize("p", [0.9, 0.975, 0.995])
-def test_t_quantile_matches_scipy(dof, p):
+def test_t_quantile_matches_scipy(dof, p, scipy_stats):
     assert close(t_quantile(p, dof), scipy_stats.t.ppf(p, dof), rel=1e-12)
 
 
@@ -87,7 +100,7 @@ def test_two_points_have_no_standard_errors():
     assert stats.r2 == 1.0 and stats.se_a is None and stats.ci_a is None
 
 
-def test_train_json_carries_the_stats(invoke):
+def test_train_json_carries_the_stats(invoke, sm):
     out = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
     assert set(out["stats"]) == {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"}
     x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLE, parse_json, run_linfit, write_csv
+from conftest import ROOT, SAMPLE, parse_json, write_csv
 
 LONG_RUN = ["--steps", "100000000", "--lr", "1e-7", "--log-every", "2000"]  # far from converging
 
@@ -38,7 +38,7 @@ def test_jsonl_streams_records_before_the_run_ends(tmp_path):
         process.communicate()
 
 
-def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path):
+def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path, invoke):
     model = tmp_path / "model.json"
     process = start_linfit("train", SAMPLE, "-f", "jsonl", "-o", model, *LONG_RUN)
     process.stdout.readline()
@@ -52,7 +52,7 @@ def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path):
     saved = json.loads(model.read_text())
     assert saved["interrupted"] is True and saved["stop_reason"] == "interrupted"
     assert saved["steps"] >= 2000 and saved["a"] != 1.0  # the fit so far, thousands of steps in
-    predicted = parse_json(run_linfit("predict", model, "--x", "2", "-f", "json").stdout)
+    predicted = parse_json(invoke("predict", model, "--x", "2", "-f", "json").stdout)
     assert predicted["prediction"] == [saved["a"] * 2 + saved["b"]]
 
 
@@ -98,7 +98,7 @@ def test_predict_csv_keeps_the_input_columns(tmp_path, invoke):
 def test_predict_reads_stdin_and_streams_jsonl(tmp_path, invoke):
     model = tmp_path / "model.json"
     invoke("train", SAMPLE, "-o", model, "-q")
-    result = run_linfit("predict", model, "-", "-f", "jsonl", input="x\n1\n2\n")
+    result = invoke("predict", model, "-", "-f", "jsonl", input="x\n1\n2\n")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["x"] for line in lines] == [1.0, 2.0]
 
@@ -153,16 +153,18 @@ def test_compressed_and_tab_separated_files(tmp_path, invoke):
         assert (out["a"], out["b"]) == (reference["a"], reference["b"]), path
 
 
-def test_no_color_and_no_escape_codes_in_pipes():
-    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}, {}):
-        result = run_linfit("train", SAMPLE, env=env)
+def test_no_color_and_no_escape_codes_in_pipes(invoke, tmp_path):
+    gaps = write_csv(tmp_path / "gaps.csv", {"x": np.array([1.0, 2.0, np.nan, 4.0]), "y": np.array([2.0, 4.1, 5.0, 8.2])})
+    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}, {"NO_COLOR": None, "TERM": "xterm-256color"}):
+        result = invoke("train", gaps, "--drop-na", env=env)  # a table on stdout, a note on stderr
+        assert result.exit_code == 0 and "least squares" in result.stdout and "dropped 1 rows" in result.stderr
         assert "\x1b[" not in result.stdout + result.stderr
 
 
-def test_quiet_keeps_results_and_drops_notes(tmp_path):
+def test_quiet_keeps_results_and_drops_notes(tmp_path, invoke):
     path = write_csv(tmp_path / "gaps.csv", {"x": np.array([1.0, 2.0, np.nan, 4.0]), "y": np.array([2.0, 4.1, 5.0, 8.2])})
-    loud = run_linfit("train", path, "--drop-na", "-f", "json")
-    quiet = run_linfit("train", path, "--drop-na", "-f", "json", "--quiet")
+    loud = invoke("train", path, "--drop-na", "-f", "json")
+    quiet = invoke("train", path, "--drop-na", "-f", "json", "--quiet")
     assert "dropped 1 rows" in loud.stderr and quiet.stderr == ""
     assert json.loads(quiet.stdout)["data"]["dropped"] == 1
 
@@ -178,7 +180,9 @@ def test_predict_needs_data_or_values(tmp_path, invoke):
     assert result.exit_code == 3 and "key 'a'" in result.stderr
 
 
-def test_shell_completion_is_offered(invoke):
-    result = run_linfit("--show-completion", env={"SHELL": "/bin/bash"})
-    assert result.returncode == 0 and "linfit" in result.stdout and "complete" in result.stdout
+def test_shell_completion_is_offered(invoke, runner):
+    from linfit.cli import app
+
+    result = runner.invoke(app, ["--show-completion"], env={"SHELL": "/bin/bash"}, prog_name="linfit")
+    assert result.exit_code == 0 and "linfit" in result.stdout and "complete" in result.stdout
     assert "--install-completion" in invoke("--help").stdout

@@ -69,6 +69,14 @@ class UsageError(LinfitError):
     exit_code = ExitCode.USAGE
 
 
+class FlagError(UsageError):
+    """A flag's value that cannot be used with the others; the command line reports it as a bad parameter."""
+
+    def __init__(self, message: str, flag: str) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
 class OutputError(LinfitError):
     """An output file could not be written; whatever was there before is left as it was."""
 
