@@ -47,8 +47,8 @@ def test_only_cli_imports_typer_and_only_report_imports_rich():
 def test_the_benchmark_runs_in_its_quick_mode(tmp_path):
     """The benchmark is not a test of speed; this only keeps it from rotting."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "ingest,step,memory"],
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "ingest,step"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "CSV ingest" in result.stdout and "floor" in result.stdout and "peak memory" in result.stdout
+    assert "CSV ingest" in result.stdout and "floor" in result.stdout

@@ -155,12 +155,6 @@ def test_a_compressed_file_is_read_whole_by_each_rank_and_says_so(data, tmp_path
     assert together["a"] == pytest.approx(alone["a"], rel=1e-10)
 
 
-def torchrun(*args: str, processes: int = 2) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m", "linfit", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
-
-
 def test_two_machines_rehearsed_on_localhost_equal_one(data, invoke):
     """Two torchrun launchers (--nnodes 2, a c10d rendezvous on 127.0.0.1), one rank each, one file,
     streamed: each parses its half of the bytes, and the run equals one process step by step."""
@@ -197,23 +191,26 @@ def test_two_machines_rehearsed_on_localhost_equal_one(data, invoke):
         assert left["grad_a"] == pytest.approx(right["grad_a"], rel=1e-10, abs=1e-12)
 
 
-def test_two_processes_over_a_glob_of_files_streamed(data, tmp_path, invoke):
+def test_two_ranks_over_a_glob_of_files_streamed(data, tmp_path, invoke, monkeypatch):
+    """Two ranks (in one process, as test_read's pair) take the files of a glob in turn, streamed."""
+    from test_read import run_share
+
     _, x, y = data
     for part in range(3):
         rows = slice(part * 2000, (part + 1) * 2000)
         write_csv(tmp_path / f"part-{part}.csv", {"x": x[rows], "y": y[rows]})
     pattern = str(tmp_path / "part-*.csv")
     alone = parse_json(invoke("train", pattern, "-f", "json").stdout)
-    result = torchrun("train", pattern, "-q", "-f", "json", "--chunk-rows", "500")
-    assert result.returncode == 0, result.stderr
-    together = json.loads(result.stdout)
+    result, rank_one = run_share(pattern, ["-f", "json", "--chunk-rows", "500"], invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    together = parse_json(result.stdout)
     assert together["data"]["rows"] == x.size == alone["data"]["rows"] and together["data"]["split"] == "chunks"
     assert together["a"] == pytest.approx(alone["a"], rel=1e-10) and together["b"] == pytest.approx(alone["b"], rel=1e-10)
 
 
-def test_without_torchrun_nothing_changes(data):
+def test_without_torchrun_nothing_changes(data, invoke):
     path, _, _ = data
-    assert "processes" not in train_json(path)["data"]
+    assert "processes" not in parse_json(invoke("train", path, "-f", "json").stdout)["data"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
