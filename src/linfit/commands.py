@@ -137,8 +137,21 @@ def _finish_training(training, history, prepared, config, outputs, init_from, ou
         from linfit.errors import NotConvergedError
 
         written = " No output file was written." if outputs.outputs else ""
-        raise NotConvergedError(f"not converged after {result.steps} steps (tol {config.tol:g}).{written}", "Raise --steps or --lr, or loosen --tol.")
-    _notice(quiet, f"warning: not converged after {result.steps} steps; raise --steps or --lr, or loosen --tol.")
+        what, hint = _not_converged(result, config)
+        raise NotConvergedError(f"{what}.{written}", hint)
+    what, hint = _not_converged(result, config)
+    _notice(quiet, f"warning: {what}; {hint[:1].lower()}{hint[1:]}")
+
+
+def _not_converged(result, config) -> tuple[str, str]:
+    """What stopped short, and the flag that gives it room: --epochs for mini-batch runs, else --steps."""
+    from linfit.output import stopping_target
+
+    target = stopping_target(config.tol, result.epochs)
+    if result.epochs:
+        epochs = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
+        return f"not converged after {epochs} ({result.steps} steps; {target})", "Raise --epochs, or loosen --tol."
+    return f"not converged after {result.steps} steps ({target})", "Raise --steps, or loosen --tol."
 
 
 def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 0) -> str:

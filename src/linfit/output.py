@@ -21,6 +21,14 @@ if TYPE_CHECKING:  # types only: `predict` must not import torch, nor `grad -f j
 STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
 
 
+def stopping_target(tol: float, epochs: int) -> str:
+    """What a run stops at, in words: its tol, or by default the rounding floor (full batch) or 1% of the
+    standard error (mini-batch runs, whose result says how many epochs they took; see train.py)."""
+    if tol:
+        return f"tol {tol:g}"
+    return "to 1% of the standard error" if epochs else "to the rounding floor"
+
+
 def relative_gap(value: float, reference: float) -> float:
     """|value − reference| / |reference| (the absolute gap when the reference is 0)."""
     gap = abs(value - reference)

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linfit.losses import LOSSES
-from linfit.output import relative_gap
+from linfit.output import relative_gap, stopping_target
 
 if TYPE_CHECKING:  # types only: `predict`'s table must not import torch
     from linfit.gradient import PointGradient
@@ -106,8 +106,7 @@ def train_summary(
         table.add_row("standard error", num(stats.se_a, 4), num(stats.se_b, 4))
         table.add_row("95% interval", _interval(stats.ci_a), _interval(stats.ci_b))
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
-    floor = "to 1% of the standard error" if result.epochs else "to the rounding floor"  # mini-batch runs: see train.py
-    target = floor if tol == 0 else f"tol {tol:g}"
+    target = stopping_target(tol, result.epochs)
     passes = f", {result.epochs} epochs" if result.epochs else ""
     stopped = {
         "converged": f"converged at step {result.steps}{passes} ({target}, lr {result.lr:.3g})",
