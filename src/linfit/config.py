@@ -210,21 +210,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _read_yaml_text(path: Path) -> str:
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found.", "Check the path given to --config.") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file.", "Give a YAML file to --config.") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc}).") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a linfit config file.", "Give a YAML file to --config.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: cannot read config file (not UTF-8 text at byte {exc.start}).") from None
+    from linfit.files import read_small_text
+
+    return read_small_text(path, str(path), "config file", MAX_CONFIG_BYTES, ConfigError, "Give the path of a YAML file to --config.")
 
 
 def _require_plain_numbers(path: Path, key: str, value: Any) -> None:

@@ -1,4 +1,5 @@
-"""Writing files so that nothing the user had is lost: check first, then write whole or not at all.
+"""Writing files so that nothing the user had is lost: check first, then write whole or not at all
+(and reading the small files a user names — a config, a model — whole, or one clean error).
 
 Every file a command writes goes through an `OutputPlan`, made by `plan_outputs` before any work:
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from linfit.errors import OutputError, UsageError
+from linfit.errors import LinfitError, OutputError, UsageError
 
 THROUGH_PREFIXES = ("/dev/", "/proc/")  # nodes the system owns: written through, never replaced
 
@@ -260,3 +261,26 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_small_text(path: Path | str, name: str, what: str, limit: int, error: type[LinfitError], hint: str | None = None) -> str:
+    """The UTF-8 text of a small file the user named, read whole, or one clean error of class `error`.
+
+    `what` names the kind of file ("config file", "model file"); more than `limit` bytes is refused
+    unread (no file of this kind is that large); `hint` says how to get a right one.
+    """
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except FileNotFoundError:
+        raise error(f"{name}: {what} not found.", hint) from None
+    except IsADirectoryError:
+        raise error(f"{name}: is a directory, not a {what}.", hint) from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read the {what} ({exc.strerror or exc}).") from None
+    if len(data) > limit:
+        raise error(f"{name}: larger than {limit // 1024} KiB: not a linfit {what}.", hint)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not a {what} (not UTF-8 text at byte {exc.start}).", hint) from None

@@ -12,7 +12,7 @@ from typing import Any
 
 from linfit import __version__
 from linfit.errors import DataError
-from linfit.files import write_atomic
+from linfit.files import read_small_text, write_atomic
 from linfit.start import Start
 
 FORMAT = "linfit-model"
@@ -78,21 +78,7 @@ MAX_DEPTH = 32  # nesting of objects and lists; the format uses 3
 
 
 def _read_text(path: str | Path, name: str) -> str:
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise DataError(f"{name}: model file not found.", "Write one with: linfit train DATA -o MODEL.json") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, not a model file.") from None
-    except OSError as exc:
-        raise DataError(f"{name}: cannot read the model file ({exc.strerror or exc}).") from None
-    if len(data) > MAX_BYTES:
-        raise DataError(f"{name}: larger than {MAX_BYTES // 1024} KiB: not a linfit model file.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: not a JSON model file (not UTF-8 text at byte {exc.start}).") from None
+    return read_small_text(path, name, "model file", MAX_BYTES, DataError, "Write one with: linfit train DATA -o MODEL.json")
 
 
 def _parse(name: str, text: str) -> Any:
