@@ -148,7 +148,12 @@ def bench_targets(path: Path, repeats: int) -> list[tuple]:
         ("python -c 'import torch'", f"{times['import torch']:.3f} s", "1.00 (baseline)", ""),
         ("linfit grad --x 1.4 --y 2.1", f"{times['grad']:.3f} s", f"{times['grad'] / times['import torch']:.2f}× import torch", "≤ 1.2×"),
         ("import torch + pandas (pyarrow) read + lstsq", f"{times['baseline']:.3f} s", "1.00 (baseline)", ""),
-        (f"linfit train {path.name} (defaults, table)", f"{times['train']:.3f} s", f"{times['train'] / times['baseline']:.2f}× the script", "≤ 1.0×"),
+        (
+            f"linfit train {path.name} (defaults, table)",
+            f"{times['train']:.3f} s",
+            f"{times['train'] / times['baseline']:.2f}× the script",
+            "≤ 1.0×",
+        ),
     ]
 
 
@@ -335,7 +340,9 @@ def bench_streaming(small: int, large: int) -> list[tuple]:
     for count in (small, large):
         path = make_csv(count)
         peak = peak_rss_mb([PY, "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"])
-        rows.append((f"--chunk-rows {chunk}, {count:.0e} rows ({path.stat().st_size / 2**20:.0f} MB of CSV)", f"{peak:.0f} MB", "", "peak RSS"))
+        rows.append(
+            (f"--chunk-rows {chunk}, {count:.0e} rows ({path.stat().st_size / 2**20:.0f} MB of CSV)", f"{peak:.0f} MB", "", "peak RSS")
+        )
     return rows
 
 
@@ -397,11 +404,28 @@ def bench_stream(rows_count: int, chunk: int) -> list[tuple]:
         path = make_csv(rows_count)
     size_mb = path.stat().st_size / 1e6
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
-    passes = json.loads(subprocess.run([PY, "-c", PASS_SCRIPT, str(path), str(chunk)], check=True, capture_output=True, text=True, env=env).stdout)
+    passes = json.loads(
+        subprocess.run([PY, "-c", PASS_SCRIPT, str(path), str(chunk)], check=True, capture_output=True, text=True, env=env).stdout
+    )
     rows = [
-        (f"a streamed pass, parsing the text ({rows_count:.0e} rows, {size_mb:.0f} MB)", f"{passes['parse']:.2f} s", "1.00 (before)", f"{size_mb / passes['parse']:.0f} MB/s of CSV"),
-        ("the same pass read back from the pass cache", f"{passes['cached']:.3f} s", f"{passes['cached'] / passes['parse']:.3f}× (after)", "median of 3, page cache warm"),
-        ("the first pass: parse, moments and cache written", f"{passes['build']:.2f} s", f"{passes['build'] / passes['parse']:.2f}× a parsed pass", ""),
+        (
+            f"a streamed pass, parsing the text ({rows_count:.0e} rows, {size_mb:.0f} MB)",
+            f"{passes['parse']:.2f} s",
+            "1.00 (before)",
+            f"{size_mb / passes['parse']:.0f} MB/s of CSV",
+        ),
+        (
+            "the same pass read back from the pass cache",
+            f"{passes['cached']:.3f} s",
+            f"{passes['cached'] / passes['parse']:.3f}× (after)",
+            "median of 3, page cache warm",
+        ),
+        (
+            "the first pass: parse, moments and cache written",
+            f"{passes['build']:.2f} s",
+            f"{passes['build'] / passes['parse']:.2f}× a parsed pass",
+            "",
+        ),
     ]
     baseline, _, _ = timed_rss([PY, "-c", STREAM_BASELINE_SCRIPT, str(path)])
     fit_s, fit_mb, out = timed_rss([PY, "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"])
@@ -410,16 +434,48 @@ def bench_stream(rows_count: int, chunk: int) -> list[tuple]:
     _, small_mb, _ = timed_rss([PY, "-m", "linfit", "train", str(small), "--chunk-rows", str(chunk), "-q", "-f", "json"])
     rows += [
         ("import torch + pyarrow open_csv, one streamed read", f"{baseline:.2f} s", "1.00 (baseline)", ""),
-        (f"linfit train --chunk-rows {chunk} (defaults, {fit['steps']} steps)", f"{fit_s:.2f} s", f"{fit_s / baseline:.2f}×  (≤ 3×)", f"training loop {fit['wall_time_s']:.2f} s"),
+        (
+            f"linfit train --chunk-rows {chunk} (defaults, {fit['steps']} steps)",
+            f"{fit_s:.2f} s",
+            f"{fit_s / baseline:.2f}×  (≤ 3×)",
+            f"training loop {fit['wall_time_s']:.2f} s",
+        ),
         (f"peak RSS, --chunk-rows {chunk}, {rows_count // 10:.0e} rows", f"{small_mb:.0f} MB", "", ""),
-        (f"peak RSS, --chunk-rows {chunk}, {rows_count:.0e} rows", f"{fit_mb:.0f} MB", f"{fit_mb / small_mb:.2f}× for 10× the rows", "flat"),
+        (
+            f"peak RSS, --chunk-rows {chunk}, {rows_count:.0e} rows",
+            f"{fit_mb:.0f} MB",
+            f"{fit_mb / small_mb:.2f}× for 10× the rows",
+            "flat",
+        ),
     ]
-    command = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "linfit", "train", str(path), "--chunk-rows", str(chunk), "-q", "-f", "json"]
+    command = [
+        PY,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "linfit",
+        "train",
+        str(path),
+        "--chunk-rows",
+        str(chunk),
+        "-q",
+        "-f",
+        "json",
+    ]
     spread_s, _, out = timed_rss(command)
     shared = json.loads(out)
     for rank in shared["data"]["ranks"]:
         share = rank["bytes"] / path.stat().st_size
-        rows.append((f"torchrun 2 ranks, rank {rank['rank']}: bytes parsed", f"{rank['bytes'] / 1e6:.0f} MB", f"{share:.1%} of the file  (≤ 55%)", f"{rank['rows']} rows"))
+        rows.append(
+            (
+                f"torchrun 2 ranks, rank {rank['rank']}: bytes parsed",
+                f"{rank['bytes'] / 1e6:.0f} MB",
+                f"{share:.1%} of the file  (≤ 55%)",
+                f"{rank['rows']} rows",
+            )
+        )
     rows.append(("torchrun 2 ranks, the whole run", f"{spread_s:.2f} s", f"{spread_s / fit_s:.2f}× one process", "2 cores shared"))
     return rows
 
@@ -446,7 +502,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition (the tests run this)")
     parser.add_argument("--compile", action="store_true", help="also time the torch.compile step")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--only", default="", help="comma-separated sections: startup,targets,ingest,train,step,threads,memory,streaming,stream")
+    parser.add_argument(
+        "--only", default="", help="comma-separated sections: startup,targets,ingest,train,step,threads,memory,streaming,stream"
+    )
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 7)
     medium, large = (10**4, 10**5) if args.quick else (10**6, 10**7)
@@ -459,7 +517,11 @@ def main() -> None:
         ("threads", "threads", lambda: bench_threads(1 if args.quick else 3, (10**4,) if args.quick else (10**5, 10**6))),
         ("memory", f"peak memory, {large:.0e} rows", lambda: bench_memory(large)),
         ("streaming", "streaming from disk", lambda: bench_streaming(medium, large)),
-        ("stream", f"streamed passes and ranks, {2 * large:.0e} rows", lambda: bench_stream(2 * large, 10_000 if not args.quick else 1_000)),
+        (
+            "stream",
+            f"streamed passes and ranks, {2 * large:.0e} rows",
+            lambda: bench_stream(2 * large, 10_000 if not args.quick else 1_000),
+        ),
     ]
     wanted = set(filter(None, args.only.split(",")))
     sections = [(title, run) for key, title, run in sections if not wanted or key in wanted]

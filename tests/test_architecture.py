@@ -48,7 +48,10 @@ def test_the_benchmark_runs_in_its_quick_mode(tmp_path):
     """The benchmark is not a test of speed; this only keeps it from rotting."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "ingest,step"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "CSV ingest" in result.stdout and "floor" in result.stdout

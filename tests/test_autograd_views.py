@@ -209,7 +209,9 @@ def test_finite_differences_agree_with_autograd_on_random_expressions(expression
 
     numeric = central_differences(at, values)
     for name in values:
-        assert math.isclose(autograd[name], numeric[name], rel_tol=1e-5, abs_tol=1e-5 * max(1.0, abs(float(evaluation.output.detach())))), name
+        assert math.isclose(autograd[name], numeric[name], rel_tol=1e-5, abs_tol=1e-5 * max(1.0, abs(float(evaluation.output.detach())))), (
+            name
+        )
 
 
 def test_xavier_normal_start_is_seeded_and_drawn_from_the_unit_normal():

@@ -191,8 +191,13 @@ def test_random_csv_like_text_loads_or_fails_cleanly(header, body, tmp_path):
 
 
 config_value = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=True), st.text(max_size=8),
-    st.lists(st.floats(-2, 2), max_size=3), st.sampled_from(["sgd", "adam", "momentum", "mse", "float32", "cuda"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.floats(-2, 2), max_size=3),
+    st.sampled_from(["sgd", "adam", "momentum", "mse", "float32", "cuda"]),
 )
 
 

@@ -109,8 +109,25 @@ def test_the_temporary_cache_has_no_name_and_goes_with_the_process(data, tmp_pat
     """Even SIGKILL leaves nothing: the cache is an unnamed file while the run trains."""
     path, _, _ = data
     env = {**os.environ, "TMPDIR": str(tmp_path), "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "linfit", "train", str(path), "--chunk-rows", "5000", "--steps", "100000",
-               "--tol", "0", "--lr", "1e-9", "-f", "jsonl", "--log-every", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "linfit",
+        "train",
+        str(path),
+        "--chunk-rows",
+        "5000",
+        "--steps",
+        "100000",
+        "--tol",
+        "0",
+        "--lr",
+        "1e-9",
+        "-f",
+        "jsonl",
+        "--log-every",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:
         assert process.stdout.readline()  # training has begun: the cache is built

@@ -128,7 +128,10 @@ def test_a_reader_that_closes_early_gets_exit_141_and_no_noise():
     env = {**__import__("os").environ, "NO_COLOR": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "linfit", "train", str(SAMPLE), "-f", "jsonl", "--log-every", "1", "--lr", "1e-7", "--steps", "10000000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
     process.stdout.readline()
     process.stdout.close()  # as `| head -1` does

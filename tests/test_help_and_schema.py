@@ -161,8 +161,20 @@ def test_default_yaml_is_generated_from_the_schema(invoke):
 
 @pytest.mark.parametrize(
     "text",
-    ["lr: yes\n", "lr: on\n", "steps: true\n", "momentum: off\n", "seed: no\n", "init_a: true\n", "betas: [true, 0.9]\n",
-     "threads: TRUE\n", "steps: 2.5\n", "lr: '0.1'\n", "x_col: true\n", "standardize: 1\n"],
+    [
+        "lr: yes\n",
+        "lr: on\n",
+        "steps: true\n",
+        "momentum: off\n",
+        "seed: no\n",
+        "init_a: true\n",
+        "betas: [true, 0.9]\n",
+        "threads: TRUE\n",
+        "steps: 2.5\n",
+        "lr: '0.1'\n",
+        "x_col: true\n",
+        "standardize: 1\n",
+    ],
 )
 def test_a_value_of_the_wrong_type_is_refused_not_converted(text, tmp_path, invoke):
     path = tmp_path / "c.yaml"

@@ -60,10 +60,21 @@ def test_a_json_stream_makes_the_same_page_and_runs_compare_on_one_surface(invok
     sgd = invoke("train", SAMPLE, "-f", "jsonl")
     momentum = invoke("train", SAMPLE, "-f", "jsonl", "--optimizer", "momentum", "--lr", "0.3", "--momentum", "0.5")
     result_line = json.loads(sgd.stdout.strip().splitlines()[-1])
-    assert result_line["record"] == "result" and set(result_line["moments"]) == {"n", "x_mean", "y_mean", "sxx", "sxy", "syy", "x_low", "y_low"}
+    assert result_line["record"] == "result" and set(result_line["moments"]) == {
+        "n",
+        "x_mean",
+        "y_mean",
+        "sxx",
+        "sxy",
+        "syy",
+        "x_low",
+        "y_low",
+    }
     (tmp_path / "sgd.jsonl").write_text(sgd.stdout)
     (tmp_path / "momentum.jsonl").write_text(momentum.stdout)
-    made = invoke("report", tmp_path / "sgd.jsonl", "--compare", tmp_path / "momentum.jsonl", "-o", tmp_path / "both.html", "--data", SAMPLE)
+    made = invoke(
+        "report", tmp_path / "sgd.jsonl", "--compare", tmp_path / "momentum.jsonl", "-o", tmp_path / "both.html", "--data", SAMPLE
+    )
     assert made.exit_code == 0, made.stderr
     runs = payload_of((tmp_path / "both.html").read_text())["runs"]
     assert [run["label"] for run in runs] == ["sgd, lr 0.9", "momentum, lr 0.3, momentum 0.5"]
@@ -131,9 +142,16 @@ def test_streamed_runs_get_a_reservoir_sample(invoke, tmp_path):
 
 def test_the_page_builder_takes_plain_data():
     fit = {
-        "a": 2.0, "b": 1.0, "loss": 0.0, "loss_name": "half_mse", "steps": 1, "converged": True, "stop_reason": "converged",
+        "a": 2.0,
+        "b": 1.0,
+        "loss": 0.0,
+        "loss_name": "half_mse",
+        "steps": 1,
+        "converged": True,
+        "stop_reason": "converged",
         "history": [{"step": 1, "loss": 0.0, "grad_a": 0.0, "grad_b": 0.0, "a": 2.0, "b": 1.0}],
-        "config": {"lr": 0.9, "optimizer": "sgd", "standardize": True}, "data": {"source": "<b>x</b>", "rows": 2},
+        "config": {"lr": 0.9, "optimizer": "sgd", "standardize": True},
+        "data": {"source": "<b>x</b>", "rows": 2},
     }
     page = render([run_payload(fit, {"n": 2, "x_mean": 0.5, "y_mean": 2.0, "sxx": 0.5, "sxy": 1.0, "syy": 2.0})])
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page  # the title is escaped, the JSON too
@@ -141,6 +159,7 @@ def test_the_page_builder_takes_plain_data():
 
 
 # ---------- the Python API ----------
+
 
 def test_the_python_api_gives_what_the_cli_gives(invoke):
     import pandas as pd
@@ -195,6 +214,7 @@ def test_import_linfit_stays_cheap():
 
 
 # ---------- hostile and edge inputs ----------
+
 
 def test_no_output_overwrites_an_input(invoke, tmp_path):
     data = write_csv(tmp_path / "d.csv", {"x": np.arange(5.0), "y": np.arange(5.0) * 2 + 1})
@@ -271,7 +291,10 @@ def test_a_stream_saved_by_another_shell_still_reads(invoke, tmp_path):
     for name in ("utf16.jsonl", "bom.jsonl"):
         result = invoke("report", tmp_path / name, "-o", tmp_path / "out.html")
         assert result.exit_code == 0, result.stderr
-        assert payload_of((tmp_path / "out.html").read_text())["runs"][0]["result"]["steps"] == parse_json(invoke("train", SAMPLE, "-f", "json").stdout)["steps"]
+        assert (
+            payload_of((tmp_path / "out.html").read_text())["runs"][0]["result"]["steps"]
+            == parse_json(invoke("train", SAMPLE, "-f", "json").stdout)["steps"]
+        )
 
 
 def test_the_data_given_to_report_must_be_the_runs_data(invoke, tmp_path):

@@ -50,7 +50,10 @@ def open_page(browser, path: Path):
     """The page from its file URL, with every console message, script error and request recorded."""
     page = browser.new_page(viewport=VIEWPORT)
     seen = {"console": [], "errors": [], "requests": []}
-    page.on("console", lambda message: seen["console"].append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda message: seen["console"].append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None,
+    )
     page.on("pageerror", lambda error: seen["errors"].append(str(error)))
     page.on("request", lambda request: seen["requests"].append(request.url))
     page.goto(path.as_uri())
@@ -103,7 +106,9 @@ def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
 
     x, y = float(page.input_value("#point-x")), float(page.input_value("#point-y"))
     torch_graph = point_gradient([x], [y], a=first["a"], b=first["b"], with_graph=True).graph
-    drawn = page.eval_on_selector_all("#graph g.node", "nodes => nodes.map(n => [n.dataset.name, Number(n.dataset.value), Number(n.dataset.grad)])")
+    drawn = page.eval_on_selector_all(
+        "#graph g.node", "nodes => nodes.map(n => [n.dataset.name, Number(n.dataset.value), Number(n.dataset.grad)])"
+    )
     assert [name for name, _, _ in drawn] == names(torch_graph)
     expected = []
     stack = [torch_graph]
@@ -146,7 +151,9 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
         assert "step" in page.inner_text("#step-readout")
         assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
         if name == "both.html":  # the steps axis reaches the longer run's end (Adam's 450 steps), not the first run's 11
-            steps = page.eval_on_selector_all("#loss-plot g.axis text[text-anchor=middle][y='296']", "ts => ts.map(t => Number(t.textContent))")
+            steps = page.eval_on_selector_all(
+                "#loss-plot g.axis text[text-anchor=middle][y='296']", "ts => ts.map(t => Number(t.textContent))"
+            )
             assert max(steps) >= 400, steps
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
         page.close()
@@ -170,7 +177,10 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
         a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
         if "mse" in options:  # the bound uses the loss's own curvature: λ_max = 2 for mean((a·x + b − y)²) standardised
             bound = page.inner_text("#whatif-readout")
-            assert "(in the coordinates autograd trains) = 2; plain gradient descent is stable for γ < 2/λ_max = 1, with momentum μ for γ < 2(1 + μ)/λ_max = 1.5." in bound
+            assert (
+                "(in the coordinates autograd trains) = 2; plain gradient descent is stable for γ < 2/λ_max = 1, with momentum μ for γ < 2(1 + μ)/λ_max = 1.5."
+                in bound
+            )
         assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
         assert seen["errors"] == [] and seen["console"] == []
         page.close()
@@ -179,13 +189,18 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
 def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_path):
     """Adam's moments are torch's private state: the page replays them, and its update must reach autograd's next step."""
     path = tmp_path / "adam.html"
-    result = invoke("train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--steps", "30", "--log-every", "1", "--report", path, "-f", "json")
+    result = invoke(
+        "train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--steps", "30", "--log-every", "1", "--report", path, "-f", "json"
+    )
     history = parse_json(result.stdout)["history"]
     page, seen = open_page(browser, path)
     for index in (0, 1, 12, 28):
         slide(page, "#step", index)
         readout, following = page.inner_text("#step-readout"), history[index + 1]
-        assert f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·μ/σ = {table_digits(following['b'])}" in readout, readout
+        assert (
+            f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·μ/σ = {table_digits(following['b'])}"
+            in readout
+        ), readout
     assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam"
     page.focus("#whatif-optimizer")
     page.keyboard.press("ArrowRight")  # a key meant for the menu does not move the step
@@ -208,14 +223,26 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
     name = "x</script><img src=q onerror=window.pwned=1>"
     data = tmp_path / 'far "<b>.csv'
     data.write_text(f"{name},y\n" + "".join(f"{float(a)!r},{float(2 * (a - 1e9) + 5 + e)!r}\n" for a, e in zip(x, rng.normal(size=40))))
-    pages = {"far.html": ["train", data, "--x-col", name, "-f", "json"], "two.html": ["train", tmp_path / "two.csv", "-f", "json"],
-             "diverged.html": ["train", SAMPLE, "--lr", "2.5", "--log-every", "1"],
-             "constant.html": ["train", tmp_path / "constant.csv", "--no-standardize", "--lr", "0.1", "-q"],  # no unique line, under a decade of loss
-             "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"]}  # one record: one point on every axis
+    pages = {
+        "far.html": ["train", data, "--x-col", name, "-f", "json"],
+        "two.html": ["train", tmp_path / "two.csv", "-f", "json"],
+        "diverged.html": ["train", SAMPLE, "--lr", "2.5", "--log-every", "1"],
+        "constant.html": [
+            "train",
+            tmp_path / "constant.csv",
+            "--no-standardize",
+            "--lr",
+            "0.1",
+            "-q",
+        ],  # no unique line, under a decade of loss
+        "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"],
+    }  # one record: one point on every axis
     (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
     (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
     (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)
-    assert invoke("report", tmp_path / "batches.jsonl", "-o", tmp_path / "batches.html").exit_code == 0  # a saved stream: no batch size in it
+    assert (
+        invoke("report", tmp_path / "batches.jsonl", "-o", tmp_path / "batches.html").exit_code == 0
+    )  # a saved stream: no batch size in it
     for page_name, args in [*pages.items(), ("batches.html", None)]:
         if args is not None:
             result = invoke(*args, "--report", tmp_path / page_name)

@@ -55,7 +55,7 @@ GOOD_FILES = {
     "no newline at end": b"x,y\n1,2.1\n2,3.9\n3,6.2",
     "reordered columns": b"y,x\n2.1,1\n3.9,2\n6.2,3\n",
     "index column": b",x,y\n0,1,2.1\n1,2,3.9\n2,3,6.2\n",
-    "text column beside": b"name,x,y\nalpha,1,2.1\n\"b, quoted\",2,3.9\ngamma,3,6.2\n",
+    "text column beside": b'name,x,y\nalpha,1,2.1\n"b, quoted",2,3.9\ngamma,3,6.2\n',
     "signs and exponents": b"x,y\n+1,2.1\n2.0,39e-1\n3.,.62E1\n",
 }
 EXPECTED = lstsq(np.array([1.0, 2.0, 3.0]), np.array([2.1, 3.9, 6.2]))
@@ -285,7 +285,9 @@ def test_compressed_files_read_and_damaged_ones_fail_cleanly(suffix, tmp_path, i
     good.write_bytes(packed)
     plain = tmp_path / "d.csv"
     plain.write_bytes(content)
-    fit_packed, fit_plain = (parse_json(invoke("train", p, "-f", "json", "-o", tmp_path / f"m{i}.json").stdout) for i, p in enumerate((good, plain)))
+    fit_packed, fit_plain = (
+        parse_json(invoke("train", p, "-f", "json", "-o", tmp_path / f"m{i}.json").stdout) for i, p in enumerate((good, plain))
+    )
     assert (fit_packed["a"], fit_packed["b"]) == (fit_plain["a"], fit_plain["b"])
     saved = parse_json((tmp_path / "m0.json").read_text())
     assert saved["data"]["sha256"] == hashlib.sha256(packed).hexdigest()  # the bytes as stored

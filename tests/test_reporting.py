@@ -136,7 +136,9 @@ def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkey
 
     drawn = []
     scatter = Axes.scatter
-    monkeypatch.setattr(Axes, "scatter", lambda ax, x, y, *a, **k: drawn.append((np.asarray(x), k.get("label"))) or scatter(ax, x, y, *a, **k))
+    monkeypatch.setattr(
+        Axes, "scatter", lambda ax, x, y, *a, **k: drawn.append((np.asarray(x), k.get("label"))) or scatter(ax, x, y, *a, **k)
+    )
     rng = np.random.default_rng(3)
     n = MAX_SCATTER * 3
     x = rng.uniform(0, 1, n)

@@ -184,7 +184,10 @@ GOOD_MODEL = {"format": "linfit-model", "a": 2.0, "b": 1.0}
 # name: (file bytes, words the one line must hold)
 HOSTILE_MODELS = {
     "100,000 nested brackets": (b"[" * 100_000 + b"]" * 100_000, ["nested"]),
-    "100,000 nested objects in a key": (b'{"format": "linfit-model", "x": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}", ["nested"]),
+    "100,000 nested objects in a key": (
+        b'{"format": "linfit-model", "x": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}",
+        ["nested"],
+    ),
     "400-digit integer a": (b'{"format": "linfit-model", "a": 1' + b"0" * 400 + b', "b": 1}', ["'a'", "finite"]),
     "1e400 b": (b'{"format": "linfit-model", "a": 1, "b": 1e400}', ["'b'", "finite"]),
     "NaN a": (b'{"format": "linfit-model", "a": NaN, "b": 1}', ["NaN"]),
@@ -245,7 +248,11 @@ HOSTILE_OUTPUTS = {
     "-o empty": (["-o", ""], 2, []),
     "--plot .jpg": (["--plot", "fit.jpg"], 2, [".png, .svg or .pdf"]),
     "--plot without extension": (["--plot", "fit"], 2, ["no extension"]),
-    "--strict not converged over a model": (["--strict", "--steps", "2", "-o", "m.json", "--history", "h.csv"], 5, ["No output file was written"]),
+    "--strict not converged over a model": (
+        ["--strict", "--steps", "2", "-o", "m.json", "--history", "h.csv"],
+        5,
+        ["No output file was written"],
+    ),
     "--lr 5 diverges over a model": (["--standardize", "--lr", "5", "-o", "m.json"], 4, ["diverged"]),
 }
 
@@ -400,16 +407,27 @@ def test_every_output_encoding_works():
 
 # seconds after start (interpreter, imports, reading, training), the two signals taking turns: each
 # moment costs a process that imports torch, and both signals are also sent during training below
-MOMENTS = ((0.0, signal.SIGINT), (0.15, signal.SIGTERM), (0.3, signal.SIGINT), (0.5, signal.SIGTERM),
-           (0.8, signal.SIGINT), (1.3, signal.SIGTERM), (2.0, signal.SIGINT))
+MOMENTS = (
+    (0.0, signal.SIGINT),
+    (0.15, signal.SIGTERM),
+    (0.3, signal.SIGINT),
+    (0.5, signal.SIGTERM),
+    (0.8, signal.SIGINT),
+    (1.3, signal.SIGTERM),
+    (2.0, signal.SIGINT),
+)
 LONG_RUN = ["--lr", "1e-9", "--steps", "100000000", "--log-every", "100000"]
 
 
 def start_training(folder: Path, *extra: str) -> subprocess.Popen:
     arguments = ["train", str(SAMPLE), "-o", str(folder / "m.json"), "--history", str(folder / "h.csv"), *LONG_RUN, *extra]
     return subprocess.Popen(
-        [sys.executable, "-m", "linfit", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "NO_COLOR": "1"}, cwd=ROOT,
+        [sys.executable, "-m", "linfit", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        cwd=ROOT,
     )
 
 

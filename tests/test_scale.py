@@ -69,7 +69,9 @@ def test_minibatch_sgd_is_seeded_and_lands_near_the_optimum(data, invoke):
 
 def test_minibatch_sgd_from_disk(data, invoke):
     path, x, y = data
-    out = parse_json(invoke("train", path, "-f", "json", "--batch-size", "128", "--chunk-rows", "1000", "--steps", "2000", "--lr", "0.05").stdout)
+    out = parse_json(
+        invoke("train", path, "-f", "json", "--batch-size", "128", "--chunk-rows", "1000", "--steps", "2000", "--lr", "0.05").stdout
+    )
     a, b = exact_least_squares(x, y)
     assert relative(out["a"], a) < 1e-2 and abs(out["b"] - b) < 1.0
 
@@ -169,10 +171,34 @@ def test_two_machines_rehearsed_on_localhost_equal_one(data, invoke):
     env = {**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     launchers = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
-             "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "rehearsal", "--node-rank", str(node),
-             "-m", "linfit", "train", str(path), "-q", *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--nproc-per-node",
+                "1",
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                f"127.0.0.1:{port}",
+                "--rdzv-id",
+                "rehearsal",
+                "--node-rank",
+                str(node),
+                "-m",
+                "linfit",
+                "train",
+                str(path),
+                "-q",
+                *flags,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         for node in (0, 1)
     ]

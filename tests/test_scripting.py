@@ -23,7 +23,11 @@ def start_linfit(*args: str) -> subprocess.Popen:
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "linfit", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
 
 

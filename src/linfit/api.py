@@ -24,7 +24,9 @@ class Fit:
     """A finished run: the line (`a`, `b`), the logged steps (`history`), the statistics (`stats`) and the
     exact least-squares line it is held against (`ols`)."""
 
-    def __init__(self, record: dict[str, Any], result, history: list, ols, stats, moments, config: TrainConfig, samples: dict[str, Any]) -> None:
+    def __init__(
+        self, record: dict[str, Any], result, history: list, ols, stats, moments, config: TrainConfig, samples: dict[str, Any]
+    ) -> None:
         self._record = record
         self.result = result  # train.TrainResult
         self.history = history  # list of train.StepRecord: step, loss, grad_a, grad_b, a, b
@@ -121,7 +123,9 @@ def _settings(config: dict[str, Any]) -> TrainConfig:
 def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
     """Two float64 arrays of equal length, all finite, and the names of x, y and the data."""
     if y is not None and hasattr(x, "columns"):
-        raise DataError("x is a DataFrame and y is given too.", "Call fit(frame, x_col=..., y_col=...), or fit(x, y) with two columns of numbers.")
+        raise DataError(
+            "x is a DataFrame and y is given too.", "Call fit(frame, x_col=..., y_col=...), or fit(x, y) with two columns of numbers."
+        )
     if y is None:
         if not hasattr(x, "columns"):
             raise DataError("fit(x) needs y too, unless x is a pandas DataFrame.", "Call fit(x, y), or fit(frame, x_col=..., y_col=...).")
@@ -149,7 +153,9 @@ def _vector(values: Any, name: str) -> np.ndarray:
     """One column of numbers as float64: a list, a 1-D array, a Series, or a single column (n×1)."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0 or (array.ndim == 2 and array.shape[1] != 1) or array.ndim > 2:
-        raise DataError(f"{name} has shape {array.shape}: one column of numbers is needed.", "Pass a 1-D sequence, e.g. frame['x'] or array[:, 0].")
+        raise DataError(
+            f"{name} has shape {array.shape}: one column of numbers is needed.", "Pass a 1-D sequence, e.g. frame['x'] or array[:, 0]."
+        )
     if array.size == 0:
         raise DataError(f"{name} is empty: a line needs at least two points.", "Pass the data's values.")
     return array.reshape(-1)
@@ -160,7 +166,9 @@ def _column_name(frame: Any, key: str | int, role: str) -> str:
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and key not in columns):
         index = int(key)
         if not 0 <= index < len(columns):
-            raise DataError(f"{role} column {index} does not exist: the frame has {len(columns)} columns.", f"Columns: {', '.join(columns)}.")
+            raise DataError(
+                f"{role} column {index} does not exist: the frame has {len(columns)} columns.", f"Columns: {', '.join(columns)}."
+            )
         return frame.columns[index]
     if key not in columns:
         raise DataError(f"no column '{key}' for {role}.", f"Columns: {', '.join(columns)}; choose with {role}_col=....")

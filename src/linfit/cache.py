@@ -84,7 +84,14 @@ class CacheWriter:
         """Write the last block and the trailer; the trailer (with rows, layout and CRC) is returned."""
         self._flush()
         shifts = self.shifts or (0.0, 0.0)
-        trailer = {**trailer, "rows": self.rows, "block_rows": self.block_rows, "dtype": self.dtype.name, "shift": list(shifts), "crc32": self.crc}
+        trailer = {
+            **trailer,
+            "rows": self.rows,
+            "block_rows": self.block_rows,
+            "dtype": self.dtype.name,
+            "shift": list(shifts),
+            "crc32": self.crc,
+        }
         text = json.dumps(trailer, sort_keys=True).encode("utf-8")
         self.handle.write(text + len(text).to_bytes(8, "little") + MAGIC)
         self.handle.flush()

@@ -192,8 +192,7 @@ app = _Typer(
     cls=LinfitGroup,
     help=(
         "Fit y = a·x + b to samples by gradient descent, show every step's loss and "
-        "dL/da, dL/db from autograd, and hold the fit against the exact least-squares line.\n\n"
-        + EXIT_CODES_HELP
+        "dL/da, dL/db from autograd, and hold the fit against the exact least-squares line.\n\n" + EXIT_CODES_HELP
     ),
     epilog=example("linfit train data/sample.csv"),
     no_args_is_help=True,
@@ -230,17 +229,25 @@ Format = Annotated[
 StreamFormat = Annotated[
     Literal["table", "json", "jsonl", "csv"],
     typer.Option(
-        "--format", "-f", metavar="[table|json|jsonl|csv]",
+        "--format",
+        "-f",
+        metavar="[table|json|jsonl|csv]",
         help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv.",
     ),
 ]
-CheckTol = Annotated[float, typer.Option("--check-tol", metavar="FLOAT", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")]
+CheckTol = Annotated[
+    float, typer.Option("--check-tol", metavar="FLOAT", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print results and errors only: no progress, notes or warnings.")]
 Sep = Annotated[
     Optional[str],
-    typer.Option("--sep", metavar="TEXT", help="Field separator ('\\t' for tabs).  [default: tab for .tsv, else comma]", show_default=False),
+    typer.Option(
+        "--sep", metavar="TEXT", help="Field separator ('\\t' for tabs).  [default: tab for .tsv, else comma]", show_default=False
+    ),
 ]
-ConfigPath = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="YAML config file; flags override it.", show_default=False)]
+ConfigPath = Annotated[
+    Optional[Path], typer.Option("--config", "-c", metavar="FILE", help="YAML config file; flags override it.", show_default=False)
+]
 
 
 class Settings(dict):
@@ -260,7 +267,9 @@ def config_flags(function):
     parameters = []
     for parameter in inspect.signature(function).parameters.values():
         if parameter.name == "settings":
-            parameters += [inspect.Parameter(key.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_flag(key)) for key in declared]
+            parameters += [
+                inspect.Parameter(key.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_flag(key)) for key in declared
+            ]
         else:
             parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[parameter.name]))
     names = [key.name for key in declared]
@@ -326,14 +335,63 @@ def train(
     settings: Settings = None,
     sep: Sep = None,
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=0, metavar="ROWS", help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.")] = 0,
-    cache_path: Annotated[Optional[Path], typer.Option("--cache", metavar="FILE", help="With --chunk-rows: keep the parsed passes in this binary file, and reuse it in later runs while the data's size, time and SHA-256 match (else it is rebuilt). Without it a temporary cache is used and removed.", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=0, metavar="ROWS", help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.")] = 0,
-    model_path: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False)] = None,
-    history_path: Annotated[Optional[Path], typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False)] = None,
-    init_from: Annotated[Optional[str], typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False)] = None,
-    plot_path: Annotated[Optional[Path], typer.Option("--plot", metavar="FILE", help="Write an image (.png, .svg or .pdf, by the extension): data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).", show_default=False)] = None,
-    report_path: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.", show_default=False)] = None,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows",
+            min=0,
+            metavar="ROWS",
+            help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.",
+        ),
+    ] = 0,
+    cache_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache",
+            metavar="FILE",
+            help="With --chunk-rows: keep the parsed passes in this binary file, and reuse it in later runs while the data's size, time and SHA-256 match (else it is rebuilt). Without it a temporary cache is used and removed.",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=0,
+            metavar="ROWS",
+            help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.",
+        ),
+    ] = 0,
+    model_path: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False),
+    ] = None,
+    history_path: Annotated[
+        Optional[Path],
+        typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False),
+    ] = None,
+    init_from: Annotated[
+        Optional[str],
+        typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False),
+    ] = None,
+    plot_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Write an image (.png, .svg or .pdf, by the extension): data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).",
+            show_default=False,
+        ),
+    ] = None,
+    report_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -366,10 +424,27 @@ def train(
 
 @app.command("report", epilog=example("linfit train data/sample.csv -f jsonl > sgd.jsonl && linfit report sgd.jsonl -o run.html"))
 def make_report(
-    streams: Annotated[list[str], typer.Argument(metavar="RUN...", help="Saved runs: the output of linfit train --format jsonl ('-' reads stdin). Several are overlaid on one surface.", show_default=False)],
+    streams: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="RUN...",
+            help="Saved runs: the output of linfit train --format jsonl ('-' reads stdin). Several are overlaid on one surface.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write, atomically.", show_default=False)],
-    compare: Annotated[Optional[list[str]], typer.Option("--compare", metavar="RUN", help="Another saved run of the same data to overlay; repeat for several.", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option("--data", metavar="DATA", help="The data file, to draw its rows in the scatter (a sample of at most 5000).", show_default=False)] = None,
+    compare: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--compare", metavar="RUN", help="Another saved run of the same data to overlay; repeat for several.", show_default=False
+        ),
+    ] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option(
+            "--data", metavar="DATA", help="The data file, to draw its rows in the scatter (a sample of at most 5000).", show_default=False
+        ),
+    ] = None,
     sep: Sep = None,
     title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="The page's title.", show_default=False)] = None,
 ) -> None:
@@ -383,9 +458,21 @@ def make_report(
 @app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
 def predict(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
-    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV/TSV (compressed too) or Parquet file with an x column ('-' reads stdin).", show_default=False)] = None,
-    x: Annotated[Optional[list[float]], typer.Option("--x", metavar="FLOAT", help="An x to predict at; repeat for several.", show_default=False)] = None,
-    x_col: Annotated[Optional[str], typer.Option("--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False)] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="DATA", help="CSV/TSV (compressed too) or Parquet file with an x column ('-' reads stdin).", show_default=False
+        ),
+    ] = None,
+    x: Annotated[
+        Optional[list[float]], typer.Option("--x", metavar="FLOAT", help="An x to predict at; repeat for several.", show_default=False)
+    ] = None,
+    x_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None,
     sep: Sep = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
@@ -399,23 +486,37 @@ def predict(
     commands.predict(model, data, x, x_col, sep, quiet, output_format)
 
 
-@app.command(epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)"))
+@app.command(
+    epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)")
+)
 def grad(
     x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)],
     y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)],
     a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0,
     b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5,
-    loss: Annotated[Literal["half_mse", "mse", "half_sse"], typer.Option("--loss", metavar="[half_mse|mse|half_sse]", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr².")] = "half_mse",
-    dtype: Annotated[Literal["float64", "float32"], typer.Option("--dtype", metavar="[float64|float32]", help="Floating-point type of the tensors.")] = "float64",
+    loss: Annotated[
+        Literal["half_mse", "mse", "half_sse"],
+        typer.Option("--loss", metavar="[half_mse|mse|half_sse]", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr²."),
+    ] = "half_mse",
+    dtype: Annotated[
+        Literal["float64", "float32"], typer.Option("--dtype", metavar="[float64|float32]", help="Floating-point type of the tensors.")
+    ] = "float64",
     graph: Annotated[bool, typer.Option("--graph", help="Show the computational graph autograd recorded.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False,
-    lr: Annotated[Optional[float], typer.Option("--lr", metavar="FLOAT", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False)] = None,
-    check: Annotated[bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")] = False,
+    lr: Annotated[
+        Optional[float],
+        typer.Option("--lr", metavar="FLOAT", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")
+    ] = False,
     check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
         typer.Option(
-            "--format", "-f", metavar="[table|json|jsonl|csv|dot]",
+            "--format",
+            "-f",
+            metavar="[table|json|jsonl|csv|dot]",
             help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz).",
         ),
     ] = "table",
@@ -434,13 +535,18 @@ def grad(
 @app.command(epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"))
 def graph(
     expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help="An expression such as '2*(x-y)+z'.", show_default=False)],
-    var: Annotated[Optional[list[str]], typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False)] = None,
+    var: Annotated[
+        Optional[list[str]],
+        typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False),
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
     check_tol: CheckTol = 1e-6,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
         typer.Option(
-            "--format", "-f", metavar="[table|json|jsonl|csv|dot]",
+            "--format",
+            "-f",
+            metavar="[table|json|jsonl|csv|dot]",
             help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text).",
         ),
     ] = "table",

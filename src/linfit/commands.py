@@ -87,9 +87,18 @@ def train(
     sparkline = output_format == "table" and sys.stdout.isatty()
     try:
         prepared = prepare(
-            data, config, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size, start=start,
-            stop_requested=interrupt.requested, trace=plot_path is not None or sparkline, group=group,
-            need_samples=plot_path is not None or report_path is not None, cache=cache_path,
+            data,
+            config,
+            sep=sep,
+            drop_na=drop_na,
+            chunk_rows=chunk_rows,
+            batch_size=batch_size,
+            start=start,
+            stop_requested=interrupt.requested,
+            trace=plot_path is not None or sparkline,
+            group=group,
+            need_samples=plot_path is not None or report_path is not None,
+            cache=cache_path,
         )
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
@@ -110,7 +119,9 @@ def train(
                 raise
             if group is not None and not group.is_main:
                 return 0  # the other processes trained the same line; rank 0 reports and writes it
-            _finish_training(training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows, batch_size))
+            _finish_training(
+                training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows, batch_size)
+            )
     finally:
         if group is not None:
             leave()
@@ -120,7 +131,9 @@ def train(
     return 0
 
 
-def _finish_training(training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool, reading) -> None:
+def _finish_training(
+    training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool, reading
+) -> None:
     """Show the fit, then write the outputs — unless --strict fails the run, which leaves every file as it was."""
     result = training.result
     from linfit.output import train_json
@@ -259,7 +272,10 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
         from dataclasses import asdict
 
         # the moments let `linfit report` draw the loss surface without the data
-        emit(sys.stdout, dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}, "moments": asdict(prepared.moments)}) + "\n")
+        emit(
+            sys.stdout,
+            dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}, "moments": asdict(prepared.moments)}) + "\n",
+        )
     elif output_format == "table":
         from linfit import report
 
@@ -298,7 +314,14 @@ def StopOnInterrupt():
     return Deferred()
 
 
-def make_report(streams: list[str], output: Path, compare: Optional[list[str]] = None, data: Optional[str] = None, sep: Optional[str] = None, title: Optional[str] = None) -> None:
+def make_report(
+    streams: list[str],
+    output: Path,
+    compare: Optional[list[str]] = None,
+    data: Optional[str] = None,
+    sep: Optional[str] = None,
+    title: Optional[str] = None,
+) -> None:
     """`linfit report`: the HTML page of saved --format jsonl runs, without training again."""
     from linfit.files import plan_outputs
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
@@ -332,10 +355,14 @@ def _read_text(name: str) -> str:
         raw = Path(name).read_bytes()
         return raw.decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl.") from None
+        raise DataError(
+            f"{name}: cannot read ({getattr(exc, 'strerror', None) or exc}).", "Give a file written by linfit train --format jsonl."
+        ) from None
 
 
-def predict(model: str, data: Optional[str], x: Optional[list[float]], x_col: Optional[str], sep: Optional[str], quiet: bool, output_format: str) -> None:
+def predict(
+    model: str, data: Optional[str], x: Optional[list[float]], x_col: Optional[str], sep: Optional[str], quiet: bool, output_format: str
+) -> None:
     """`linfit predict`: a·x + b with a saved model, for the given values (no numpy, no torch) or a file's x column."""
     from linfit.model_file import load_model
 
@@ -379,7 +406,20 @@ def _show_predictions(saved, values, predictions, x_name, frame, output_format: 
         report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
 
 
-def grad(x: list[float], y: list[float], a: float, b: float, loss: str, dtype: str, graph: bool, explain: bool, lr: Optional[float], check: bool, check_tol: float, output_format: str) -> None:
+def grad(
+    x: list[float],
+    y: list[float],
+    a: float,
+    b: float,
+    loss: str,
+    dtype: str,
+    graph: bool,
+    explain: bool,
+    lr: Optional[float],
+    check: bool,
+    check_tol: float,
+    output_format: str,
+) -> None:
     """`linfit grad`: the loss and its gradient at the points, by autograd and by hand, as the format asks."""
     from linfit.gradient import check_point_gradient, point_gradient
     from linfit.gradient import explain as worked_step

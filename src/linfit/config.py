@@ -61,20 +61,28 @@ class TrainConfig(BaseModel):
         None,
         "learning rate γ in w ← w − γ·∇L; unset = the optimizer's own: sgd 0.9 and momentum 1.0, each ÷ the loss's "
         "curvature factor (1 half_mse, 2 mse, n half_sse), adam 0.1 × the parameters' scale",
-        unit="1/curvature", shown="per optimizer", gt=0,
+        unit="1/curvature",
+        shown="per optimizer",
+        gt=0,
     )
     steps: int = setting(1000, "most gradient steps to run, one full pass over the data each (full-batch runs)", unit="steps", ge=1)
     epochs: int = setting(20, "most passes over the data for mini-batch runs (--batch-size)", unit="epochs", ge=1)
     tol: float = setting(
-        0.0, "stop when the Newton estimate of the predictions' error is within tol of y's spread; 0 = at the rounding floor",
-        unit="relative", ge=0,
+        0.0,
+        "stop when the Newton estimate of the predictions' error is within tol of y's spread; 0 = at the rounding floor",
+        unit="relative",
+        ge=0,
     )
     optimizer: Optimizer = setting("sgd", "the optimizer: sgd (the hand-written w ← w − lr·∇L), momentum or adam (torch.optim)")
-    momentum: float = setting(0.1, "momentum factor, used by optimizer=momentum (with lr 1.0 the error shrinks about 3× a step)", ge=0, lt=1)
+    momentum: float = setting(
+        0.1, "momentum factor, used by optimizer=momentum (with lr 1.0 the error shrinks about 3× a step)", ge=0, lt=1
+    )
     betas: tuple[float, float] = setting(
         (0.9, 0.999), "Adam's decay rates of the gradient's mean and of its square", allowed="0 ≤ β < 1 each", strict=False
     )
-    loss: LossName = setting("half_mse", "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², with r = a·x + b − y", unit="y units²")
+    loss: LossName = setting(
+        "half_mse", "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², with r = a·x + b − y", unit="y units²"
+    )
     standardize: bool = setting(True, "train on centred, unit-variance x; report a, b and dL/da, dL/db in the data's units")
     init: Init = setting("values", "starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")
     init_a: float = setting(1.0, "starting slope a when init=values", unit="y units per x unit")
@@ -83,8 +91,10 @@ class TrainConfig(BaseModel):
     device: Device = setting("cpu", "where tensors live: cpu, cuda, or auto (cuda when available)")
     seed: int = setting(0, "seed for everything random (xavier_normal initialisation, mini-batches)", ge=0)
     log_every: int = setting(
-        0, "log every this many steps; 0 = steps 1–10, then every 10th to 100, every 100th to 1000...; first and last always",
-        unit="steps", ge=0,
+        0,
+        "log every this many steps; 0 = steps 1–10, then every 10th to 100, every 100th to 1000...; first and last always",
+        unit="steps",
+        ge=0,
     )
     threads: int = setting(0, "threads for torch's intra-op work; 0 chooses by data size", unit="threads", ge=0)
     compile: bool = setting(False, "fuse the step with torch.compile: faster steps after a compile of several seconds")
@@ -279,9 +289,7 @@ def _limited_loader():
     return _LimitedLoader
 
 
-def resolve_config(
-    path: Path | None = None, overrides: Mapping[str, Any] | None = None
-) -> TrainConfig:
+def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Merge defaults < file < flags into a validated TrainConfig.
 
     `overrides` holds the flags the user gave (None values are ignored, so a flag

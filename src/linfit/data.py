@@ -132,5 +132,3 @@ def read_shifted_float32(reading: Reading, shift: bool) -> ShiftedFloat32:
             column.add((values - shift_by).astype(np.float32), expected)
     shifts = shifts or (0.0, 0.0)
     return ShiftedFloat32(columns[0].array(), columns[1].array(), shifts[0], shifts[1], merge_moments(parts))
-
-

@@ -128,9 +128,7 @@ def _quote(node: ast.AST, text: str) -> str:
 
 def variables(tree: ast.Expression) -> list[str]:
     """The variable names the expression uses, in order of first appearance."""
-    found = sorted(
-        (node.col_offset, node.id) for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id not in FUNCTIONS
-    )
+    found = sorted((node.col_offset, node.id) for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id not in FUNCTIONS)
     return list(dict.fromkeys(name for _, name in found))
 
 
@@ -161,7 +159,9 @@ def evaluate(text: str, values: dict[str, float]) -> Evaluation:
         return result
 
     if not variables(tree):
-        raise ExpressionError("the expression has no variables: there is nothing to differentiate.", "Use a variable, e.g. 2*x with --var x=1.")
+        raise ExpressionError(
+            "the expression has no variables: there is nothing to differentiate.", "Use a variable, e.g. 2*x with --var x=1."
+        )
     output = build(tree.body)
     value = float(output.detach())
     if not math.isfinite(value):
@@ -182,4 +182,3 @@ def parse_assignment(text: str) -> tuple[str, float]:
     if not math.isfinite(number):
         raise ExpressionError(f"--var {text!r}: the value must be finite.")
     return name, number
-

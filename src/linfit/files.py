@@ -113,7 +113,9 @@ def plan_outputs(outputs: Mapping[str, Path | str | None], inputs: Mapping[str, 
         output = _output(flag, Path(given))
         for label, source in inputs.items():
             if source is not None and str(source) != "-" and _same_file(output.path, Path(source)):
-                raise UsageError(f"{flag} {given}: this is the {label} of the run; writing it would destroy it.", "Choose another output path.")
+                raise UsageError(
+                    f"{flag} {given}: this is the {label} of the run; writing it would destroy it.", "Choose another output path."
+                )
         for other in checked:
             if _same_file(output.path, other.path) and not _is_char_device(output.path):
                 raise UsageError(f"{flag} {given}: {other.flag} writes the same file.", "Give each output its own path.")
@@ -232,7 +234,9 @@ def _write_through(output: Output, data: bytes) -> None:
 
 def _error(output: Output, exc: OSError) -> OutputError:
     reason = REASONS.get(exc.errno or 0, exc.strerror or str(exc))
-    return OutputError(f"cannot write {output.describe()}: {reason}.", "Nothing was replaced; free space or choose another path, and run again.")
+    return OutputError(
+        f"cannot write {output.describe()}: {reason}.", "Nothing was replaced; free space or choose another path, and run again."
+    )
 
 
 def _remove(temporary: str) -> None:

@@ -12,4 +12,3 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 def leaf(value: float, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
     """A 0-dim parameter that autograd tracks (requires_grad=True)."""
     return torch.tensor(value, dtype=dtype, device=device, requires_grad=True)
-

@@ -62,7 +62,7 @@ def load_model(path: str | Path) -> SavedModel:
     name = str(path)
     record = _parse(name, _read_text(path, name))
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise DataError(f"{name}: not a linfit model file (no \"format\": \"{FORMAT}\").", "Write one with: linfit train DATA -o MODEL.json")
+        raise DataError(f'{name}: not a linfit model file (no "format": "{FORMAT}").', "Write one with: linfit train DATA -o MODEL.json")
     values = []
     for key in ("a", "b"):
         value = record.get(key)

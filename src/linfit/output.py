@@ -113,8 +113,12 @@ def train_json(
         "epochs": result.epochs,
         "adam_eps": result.adam_eps,
         "stats": None if stats is None else asdict(stats),
-        "error_vs_se": None if stats is None or not stats.se_a else {  # optimisation error / statistical error
-            "a": or_null(result.error_a / stats.se_a), "b": or_null(result.error_b / stats.se_b)},
+        "error_vs_se": None
+        if stats is None or not stats.se_a
+        else {  # optimisation error / statistical error
+            "a": or_null(result.error_a / stats.se_a),
+            "b": or_null(result.error_b / stats.se_b),
+        },
         "init": {"method": result.start.method, "a": result.start.a, "b": result.start.b},
         "data": data,
         "config": config.model_dump(mode="json"),

@@ -60,7 +60,12 @@ def reservoir_sample(chunks: Iterable[tuple[np.ndarray, np.ndarray]], seed: int 
             keys, kept_x, kept_y = keys[best], kept_x[best], kept_y[best]
     if not rows:
         return None
-    return {"x": _rounded(kept_x), "y": _rounded(kept_y), "of": rows, "how": "a reservoir sample taken while streaming" if rows > MAX_SCATTER else "every row"}
+    return {
+        "x": _rounded(kept_x),
+        "y": _rounded(kept_y),
+        "of": rows,
+        "how": "a reservoir sample taken while streaming" if rows > MAX_SCATTER else "every row",
+    }
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -86,7 +91,12 @@ def thin(history: Sequence[dict[str, Any]], cap: int = MAX_STEPS_SHOWN) -> list[
 
 
 def run_payload(
-    fit: dict[str, Any], moments: Any, samples: dict[str, Any] | None = None, sha256: str | None = None, label: str | None = None, batch_size: int = 0
+    fit: dict[str, Any],
+    moments: Any,
+    samples: dict[str, Any] | None = None,
+    sha256: str | None = None,
+    label: str | None = None,
+    batch_size: int = 0,
 ) -> dict[str, Any]:
     """Everything the page needs about one run, as plain JSON-ready data.
 
@@ -111,8 +121,12 @@ def run_payload(
     return {
         "label": label or describe(config),
         "loss": {
-            "name": loss.name, "formula": loss.formula, "scale": loss.scale, "reduction": loss.reduction,
-            "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]), "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
+            "name": loss.name,
+            "formula": loss.formula,
+            "scale": loss.scale,
+            "reduction": loss.reduction,
+            "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]),
+            "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
         },
         "batch_size": batch_size or None,
         "minibatch": bool(batch_size or fit.get("epochs")),  # a saved stream's result says so by its epochs
@@ -189,7 +203,9 @@ def require_same_rows(run_moments: dict[str, Any], x: np.ndarray, y: np.ndarray,
     if x.shape[0] == 0 or not _alike(run_moments, asdict(moments(x, y))):
         raise UsageError(
             f"--data {data_name}: not the data {run_name} was trained on ("
-            + (f"{x.shape[0]} rows, the run had {run_moments['n']})." if x.shape[0] != run_moments["n"] else "as many rows, other values)."),
+            + (
+                f"{x.shape[0]} rows, the run had {run_moments['n']})." if x.shape[0] != run_moments["n"] else "as many rows, other values)."
+            ),
             "Give the data file the run was trained on.",
         )
 
@@ -252,11 +268,16 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
             result = record
             where_result = where
         elif isinstance(record, dict) and "history" in record and "a" in record:
-            raise DataError(f"{where}: a --format json run; the report reads a --format jsonl stream, whose result record carries the data's moments.", "Run linfit train DATA --format jsonl > run.jsonl.")
+            raise DataError(
+                f"{where}: a --format json run; the report reads a --format jsonl stream, whose result record carries the data's moments.",
+                "Run linfit train DATA --format jsonl > run.jsonl.",
+            )
         else:
-            raise DataError(f"{where}: not a linfit record (no \"record\": \"step\" or \"result\").", again)
+            raise DataError(f'{where}: not a linfit record (no "record": "step" or "result").', again)
     if result is None:
-        raise DataError(f"{name}: no result record: the stream ends before the run did.", "Give the whole output of linfit train --format jsonl.")
+        raise DataError(
+            f"{name}: no result record: the stream ends before the run did.", "Give the whole output of linfit train --format jsonl."
+        )
     if "moments" not in result:
         raise DataError(f"{name}: the result record has no moments (written by an older linfit).", "Run linfit train --format jsonl again.")
     moments = result["moments"]
@@ -265,7 +286,9 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
     _fields(moments, ("n", "x_mean", "y_mean", "sxx", "sxy", "syy"), where_result, "moments")
     _fields(result, ("a", "b", "loss", "steps"), where_result, "result record")
     if not (isinstance(moments["n"], int) and moments["n"] >= 1) or moments["sxx"] < 0 or moments["syy"] < 0:
-        raise DataError(f"{where_result}: the moments are not those of any data (n {moments['n']}, sxx {moments['sxx']}, syy {moments['syy']}).", again)
+        raise DataError(
+            f"{where_result}: the moments are not those of any data (n {moments['n']}, sxx {moments['sxx']}, syy {moments['syy']}).", again
+        )
     if result.get("loss_name") not in LOSSES:
         raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join(LOSSES)}).", again)
     fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
@@ -288,10 +311,14 @@ def _fields(record: dict[str, Any], keys: Sequence[str], where: str, what: str) 
     """The record's `keys`, each a finite number (bools are not numbers here)."""
     missing = [key for key in keys if key not in record]
     if missing:
-        raise DataError(f"{where}: the {what} has no {', '.join(repr(k) for k in missing)}.", "Give the output of linfit train --format jsonl.")
+        raise DataError(
+            f"{where}: the {what} has no {', '.join(repr(k) for k in missing)}.", "Give the output of linfit train --format jsonl."
+        )
     bad = [key for key in keys if isinstance(record[key], bool) or not isinstance(record[key], (int, float))]
     if bad:
-        raise DataError(f"{where}: in the {what}, {', '.join(repr(k) for k in bad)} is not a number.", "Give the output of linfit train --format jsonl.")
+        raise DataError(
+            f"{where}: in the {what}, {', '.join(repr(k) for k in bad)} is not a number.", "Give the output of linfit train --format jsonl."
+        )
     return {key: record[key] for key in keys}
 
 

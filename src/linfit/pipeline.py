@@ -68,7 +68,9 @@ def prepare(
     if not mine:
         raise UsageError(f"{len(sources)} files for {world} processes: some would have no data.", "Use at most as many processes as files.")
     if chunk_rows and not all(is_regular_file(path) for path in sources):
-        raise DataError("--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first.")
+        raise DataError(
+            "--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first."
+        )
     try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
         cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
         reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
@@ -78,7 +80,9 @@ def prepare(
         if chunk_rows:
             shift = config.standardize and config.dtype == "float32"
             agree = group.all_agree if group else (lambda ok: ok)
-            passes, facts, note = cached_pass(reading, chunk_rows, config.dtype, shift, rank=rank, world=world, path=cache_path, agree=agree)
+            passes, facts, note = cached_pass(
+                reading, chunk_rows, config.dtype, shift, rank=rank, world=world, path=cache_path, agree=agree
+            )
             notes += [note] if note else []
             local = passes.moments
         elif _lean(sources, config, world, need_samples):
@@ -89,7 +93,13 @@ def prepare(
             samples = samples if reading.split else _share(samples, len(sources), rank, world)
             local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
         label = display_name(facts.source)
-        mine_info = {"rank": rank, "rows": local.n, "bytes": reading.parsed_bytes, "dropped": facts.dropped, "largest": [facts.x_largest, facts.y_largest]}
+        mine_info = {
+            "rank": rank,
+            "rows": local.n,
+            "bytes": reading.parsed_bytes,
+            "dropped": facts.dropped,
+            "largest": [facts.x_largest, facts.y_largest],
+        }
     except LinfitError as error:
         if group is None:
             raise
@@ -122,10 +132,14 @@ def prepare(
     else:
         source = ArrayChunks(samples.x, samples.y, m, frame, dtype, device, whole=config.compile and not batch_size)
     training = Training(
-        source, config,
-        stop_requested=stop_requested, start=start, trace=trace,
+        source,
+        config,
+        stop_requested=stop_requested,
+        start=start,
+        trace=trace,
         all_reduce=group.all_reduce if group else None,
-        batch_rows=batch_size, buffer_rows=max(16 * batch_size, chunk_rows),
+        batch_rows=batch_size,
+        buffer_rows=max(16 * batch_size, chunk_rows),
     )
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
     if world > 1:
@@ -145,7 +159,9 @@ def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int
     if cache is None:
         return None
     if not chunk_rows:
-        raise UsageError("--cache keeps the parsed passes of a streamed run: it needs --chunk-rows.", "Add --chunk-rows ROWS, or drop --cache.")
+        raise UsageError(
+            "--cache keeps the parsed passes of a streamed run: it needs --chunk-rows.", "Add --chunk-rows ROWS, or drop --cache."
+        )
     path = Path(cache) if world == 1 else Path(f"{cache}.rank{rank}-of-{world}")
     plan_outputs({"--cache": path}, {"data file" if len(sources) == 1 else f"data file {s}": s for s in sources})
     check_cache_path(path)

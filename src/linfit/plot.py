@@ -29,7 +29,9 @@ def plot_format(path: Path) -> str:
     """The image format --plot's extension asks for; any other extension is refused before any work."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise UsageError(f"--plot {path}: cannot tell the image format from '{suffix or 'no extension'}'.", "End the name in .png, .svg or .pdf.")
+        raise UsageError(
+            f"--plot {path}: cannot tell the image format from '{suffix or 'no extension'}'.", "End the name in .png, .svg or .pdf."
+        )
     return FORMATS[suffix]
 
 
@@ -69,9 +71,18 @@ def _data_panel(ax, samples, result, ols, seed: int) -> None:
     label = f"samples ({len(shown):,} of {samples.n:,} shown)" if len(shown) < samples.n else "samples"
     ax.scatter(x[shown], y[shown], s=12, alpha=0.5, color="tab:gray", label=label)
     line_x = np.linspace(x.min(), x.max(), 200)
-    ax.plot(line_x, result.a * line_x + result.b, color="tab:blue", linewidth=2.5, label=f"gradient descent: {result.a:.5g}·x + {result.b:.5g}")
+    ax.plot(
+        line_x, result.a * line_x + result.b, color="tab:blue", linewidth=2.5, label=f"gradient descent: {result.a:.5g}·x + {result.b:.5g}"
+    )
     if ols is not None:
-        ax.plot(line_x, ols.a * line_x + ols.b, color="tab:orange", linestyle="--", linewidth=1.5, label=f"least squares: {ols.a:.5g}·x + {ols.b:.5g}")
+        ax.plot(
+            line_x,
+            ols.a * line_x + ols.b,
+            color="tab:orange",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"least squares: {ols.a:.5g}·x + {ols.b:.5g}",
+        )
     ax.set_xlabel("x" if samples.x_name == "x" else f"x: {samples.x_name}")
     ax.set_ylabel("y" if samples.y_name == "y" else f"y: {samples.y_name}")
     ax.set_title("data and fitted line")
@@ -119,7 +130,16 @@ def _surface_panel(ax, trace, samples, result, ols, loss_name: str) -> None:
     ax.plot(path_a, path_b, marker="o", markersize=3, color="tab:red", linewidth=1.2, label="gradient descent path")
     ax.plot(path_a[0], path_b[0], marker="s", markersize=7, color="tab:red", linestyle="none", label="start")
     if ols is not None:
-        ax.plot(ols.a, ols.b, marker="*", markersize=16, color="tab:orange", markeredgecolor="black", linestyle="none", label="least-squares optimum")
+        ax.plot(
+            ols.a,
+            ols.b,
+            marker="*",
+            markersize=16,
+            color="tab:orange",
+            markeredgecolor="black",
+            linestyle="none",
+            label="least-squares optimum",
+        )
     ax.set_xlabel("a (slope)")
     ax.set_ylabel("b (intercept)")
     ax.set_title("loss surface over (a, b)")

@@ -59,7 +59,25 @@ TEXT_BYTES = 4 << 20  # text parsed at a time: pyarrow splits it over its thread
 BOM = b"\xef\xbb\xbf"
 # pyarrow's own list of missing-value spellings, so that both parsers agree
 MISSING = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"]
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "n/a",
+        "nan",
+        "null",
+    ]
 )
 NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 
@@ -97,7 +115,7 @@ def separator_for(name: str, sep: str | None) -> str:
     """The field separator: the one given, else a tab for .tsv/.tab files (compressed or not), else a comma."""
     if sep is not None:
         sep = "\t" if sep in ("\\t", "tab") else sep
-        if len(sep) != 1 or sep in "\r\n\"":
+        if len(sep) != 1 or sep in '\r\n"':
             raise UsageError(f"--sep must be one character (not a quote or line end), got {sep!r}.", "For tabs pass --sep '\\t'.")
         return sep
     return "\t" if _stem(name).endswith(TAB_SEPARATED) else ","
@@ -206,7 +224,11 @@ class Reading:
                     pass
             except (OSError, EOFError, zlib.error, lzma.LZMAError, _zstd_error()) as exc:
                 what = f"cannot decompress it as {kind}" if kind else "cannot read it"
-                hint = f"The name ends in {path[path.rfind('.'):]}: check that the file is complete and really {kind} data." if kind else "Check the file."
+                hint = (
+                    f"The name ends in {path[path.rfind('.') :]}: check that the file is complete and really {kind} data."
+                    if kind
+                    else "Check the file."
+                )
                 raise DataError(f"{name}: {what} ({_first_line(exc)}).", hint) from None
 
     def _rows(self, path: str, hashed, raw, kind: str | None, name: str) -> Iterator:
@@ -233,7 +255,9 @@ class Reading:
         try:
             text = first[start:end].decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
-            raise DataError(f"{name}: line {header_line}: not UTF-8 text (byte {exc.start + 1}).", "Is this a CSV file? Save it as UTF-8 CSV.") from None
+            raise DataError(
+                f"{name}: line {header_line}: not UTF-8 text (byte {exc.start + 1}).", "Is this a CSV file? Save it as UTF-8 CSV."
+            ) from None
         names = [n.strip() for n in _csv_rows(text, sep, name, header_line)[0][1]]
         indices = self._choose(names, name)
         self.header = names
@@ -378,7 +402,16 @@ class Reading:
         if missing.any() and not (self.drop_na or self.keep_missing):
             row = int(np.argmax(missing))
             column = columns[next(i for i, (_, mask, _) in enumerate(cells) if mask[row])]
-            problems.append((row, len(cells), DataError(f"{name}: row {first_row + row}, column '{column}': missing value.", "Fill it in, or pass --drop-na to drop such rows.")))
+            problems.append(
+                (
+                    row,
+                    len(cells),
+                    DataError(
+                        f"{name}: row {first_row + row}, column '{column}': missing value.",
+                        "Fill it in, or pass --drop-na to drop such rows.",
+                    ),
+                )
+            )
         if problems:
             row, _, error = min(problems, key=lambda p: (p[0], p[1]))
             raise DataError(error.message.replace("row ?", f"row {first_row + row}"), error.hint)
@@ -395,9 +428,7 @@ class Reading:
             raise DataError(f"{name}: the header repeats column {repeated[0]!r}.", "Give each column its own name.")
         indices = [_resolve_column(names, wanted, name, role) for wanted, role in self.wanted]
         if len(indices) == 2 and indices[0] == indices[1]:
-            raise UsageError(
-                f"--x-col and --y-col both name column {names[indices[0]]!r} of {name}.", "Choose two different columns."
-            )
+            raise UsageError(f"--x-col and --y-col both name column {names[indices[0]]!r} of {name}.", "Choose two different columns.")
         facts = self.facts
         if not facts.x_name:
             facts.x_name = names[indices[0]]
@@ -579,7 +610,10 @@ def _csv_rows(text: str, sep: str, name: str, first_line: int):
             rows.append((first_line + reader.line_num - 1, row))
     except csv.Error as exc:
         line = first_line + reader.line_num - 1
-        raise DataError(f"{name}: line {line}: cannot parse CSV ({_first_line(exc).split(' - ')[0]}).", "Lines must end in \\n or \\r\\n; quotes must close.") from None
+        raise DataError(
+            f"{name}: line {line}: cannot parse CSV ({_first_line(exc).split(' - ')[0]}).",
+            "Lines must end in \\n or \\r\\n; quotes must close.",
+        ) from None
     return rows
 
 
@@ -719,7 +753,9 @@ def _decompressed(stream, kind: str | None, name: str):
     try:
         import zstandard
     except ImportError:
-        raise DataError(f"{name}: reading .zst needs the zstandard package.", "pip install zstandard, or decompress the file first.") from None
+        raise DataError(
+            f"{name}: reading .zst needs the zstandard package.", "pip install zstandard, or decompress the file first."
+        ) from None
     return _ZstdReader(zstandard, stream)
 
 

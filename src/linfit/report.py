@@ -275,7 +275,5 @@ def check_table(check) -> Group:
         table.add_row(method, *(num(values[v], 12) for v in variables))
     verdict = "agree" if check.passed else "DISAGREE"
     style = "green" if check.passed else "bold red"
-    caption = Text.assemble(
-        (f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})"
-    )
+    caption = Text.assemble((f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})")
     return Group(table, caption)

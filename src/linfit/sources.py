@@ -29,7 +29,9 @@ from linfit.train import CHUNK_ROWS, Frame, _affine_tensor, frame_for, resolve_d
 class ArrayChunks:
     """The data in training coordinates, held in memory, in cache-sized chunks."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, m: Moments, frame: Frame, dtype: torch.dtype, device: torch.device, whole: bool = False):
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, m: Moments, frame: Frame, dtype: torch.dtype, device: torch.device, whole: bool = False
+    ):
         self.moments, self.frame = m, frame
         self.x = _affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
         self.y = _affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
@@ -58,7 +60,9 @@ class FileChunks:
     `open_reading` gives a fresh Reading for each pass; process `rank` of `world` takes every world-th chunk.
     """
 
-    def __init__(self, open_reading: Callable[[], Reading], chunk_rows: int, m: Moments, frame: Frame, dtype, device, rank: int = 0, world: int = 1):
+    def __init__(
+        self, open_reading: Callable[[], Reading], chunk_rows: int, m: Moments, frame: Frame, dtype, device, rank: int = 0, world: int = 1
+    ):
         self.open_reading, self.chunk_rows = open_reading, chunk_rows
         self.moments, self.frame, self.dtype, self.device = m, frame, dtype, device
         self.rank, self.world = rank, world
@@ -88,8 +92,15 @@ class CachedChunks:
 
 
 def cached_pass(
-    reading: Reading, chunk_rows: int, dtype: str, shift: bool, *, rank: int = 0, world: int = 1,
-    path: Path | None = None, agree: Callable[[bool], bool] = lambda ok: ok,
+    reading: Reading,
+    chunk_rows: int,
+    dtype: str,
+    shift: bool,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    path: Path | None = None,
+    agree: Callable[[bool], bool] = lambda ok: ok,
 ) -> tuple[PassCache, Facts, str | None]:
     """The pass cache of this process's rows, with the facts of the data and a note for people (or None).
 
@@ -99,16 +110,26 @@ def cached_pass(
     Either way, building is one pass through the reader, merging each chunk's moments as it goes.
     """
     key = {
-        "sources": identity(reading.paths), "x_col": str(reading.wanted[0][0]), "y_col": str(reading.wanted[1][0]),
-        "sep": reading.sep, "drop_na": reading.drop_na, "dtype": dtype, "shift": shift,
-        "share": [rank, world, reading.split], "chunk_rows": chunk_rows if world > 1 and not reading.split else None,
+        "sources": identity(reading.paths),
+        "x_col": str(reading.wanted[0][0]),
+        "y_col": str(reading.wanted[1][0]),
+        "sep": reading.sep,
+        "drop_na": reading.drop_na,
+        "dtype": dtype,
+        "shift": shift,
+        "share": [rank, world, reading.split],
+        "chunk_rows": chunk_rows if world > 1 and not reading.split else None,
     }
     note = None
     if path is not None and path.exists() and path.stat().st_size:
         cache, why = open_existing(path, key, reading.paths, reading.hashing)
         if agree(cache is not None):
             facts = Facts(**cache.trailer["facts"])
-            return cache, facts, f"note: reusing the pass cache {path}: made from the same data (size, time and SHA-256 match); no text is parsed."
+            return (
+                cache,
+                facts,
+                f"note: reusing the pass cache {path}: made from the same data (size, time and SHA-256 match); no text is parsed.",
+            )
         if cache is not None:
             cache.close()
             why = "another process's cache of this run is out of date"
@@ -175,7 +196,9 @@ def require_representable(x_largest: float, y_largest: float, dtype: str, standa
     limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
     for name, largest in (("y", y_largest),) if standardize else (("x", x_largest), ("y", y_largest)):
         if largest > limit:
-            raise DataError(f"{name} reaches {largest:.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data.")
+            raise DataError(
+                f"{name} reaches {largest:.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data."
+            )
 
 
 def in_memory(x: np.ndarray, y: np.ndarray, config: TrainConfig, whole: bool | None = None) -> ArrayChunks:
@@ -188,4 +211,3 @@ def in_memory(x: np.ndarray, y: np.ndarray, config: TrainConfig, whole: bool | N
     frame = frame_for(m, config.standardize)
     whole = config.compile if whole is None else whole
     return ArrayChunks(x, y, m, frame, DTYPES[config.dtype], resolve_device(config.device), whole=whole)
-

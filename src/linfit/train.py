@@ -201,7 +201,19 @@ class Training:
         processes (data-parallel training)."""
         self._setup(source, source.moments, source.frame, config, stop_requested, start, trace, all_reduce, batch_rows, buffer_rows)
 
-    def _setup(self, data, m: Moments, frame: Frame, config: TrainConfig, stop_requested=lambda: False, start=None, trace=False, all_reduce=None, batch_rows: int = 0, buffer_rows: int = 0) -> None:
+    def _setup(
+        self,
+        data,
+        m: Moments,
+        frame: Frame,
+        config: TrainConfig,
+        stop_requested=lambda: False,
+        start=None,
+        trace=False,
+        all_reduce=None,
+        batch_rows: int = 0,
+        buffer_rows: int = 0,
+    ) -> None:
         self.config = config
         self.loss_kind = LOSSES[config.loss]
         self.n = m.n
@@ -411,8 +423,18 @@ class Training:
         error_a, error_b = self.error_bounds(*final[1:])
         epochs = -(-steps_done * self.batch_rows // self.n) if self.batch_rows else 0
         return TrainResult(
-            a=a, b=b, loss=final[0], steps=steps_done, converged=stop_reason == "converged", stop_reason=stop_reason,
-            start=self.start, wall_time_s=wall_time_s, error_a=error_a, error_b=error_b, lr=self.lr, epochs=epochs,
+            a=a,
+            b=b,
+            loss=final[0],
+            steps=steps_done,
+            converged=stop_reason == "converged",
+            stop_reason=stop_reason,
+            start=self.start,
+            wall_time_s=wall_time_s,
+            error_a=error_a,
+            error_b=error_b,
+            lr=self.lr,
+            epochs=epochs,
             adam_eps=self.adam_eps,
         )
 
@@ -430,7 +452,6 @@ class Training:
         bound_a = d_alpha / frame.x_scale + _ulp(a) / 2
         bound_b = d_beta + d_alpha * abs(frame.x_shift) / frame.x_scale + _ulp(b) / 2
         return bound_a, bound_b
-
 
     def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """The loss over all rows, a chunk at a time; each backward() adds to .grad.
@@ -511,7 +532,13 @@ class Training:
         advice, why = self.advice()
         error = DivergedError(
             f"training diverged at step {step}: the loss {what} (optimizer {self.config.optimizer}, lr {self.lr:g}).",
-            why + " " + ", ".join(f"{'drop ' if v is None else ''}{flag_name(k)}{'' if v is None or v is True else ' ' + _plain(v)}" for k, v in advice.items()) + ".",
+            why
+            + " "
+            + ", ".join(
+                f"{'drop ' if v is None else ''}{flag_name(k)}{'' if v is None or v is True else ' ' + _plain(v)}"
+                for k, v in advice.items()
+            )
+            + ".",
         )
         error.advice, error.why = advice, why
         return error
