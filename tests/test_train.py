@@ -131,6 +131,30 @@ def test_divergence_advice_without_a_plain_path_drops_no_standardize(invoke, tmp
     assert parse_json(invoke(*words, "-f", "json").stdout)["converged"]
 
 
+@pytest.mark.parametrize("start", [["--init-a", "1e300"], ["--init-a", "1e30", "--dtype", "float32"], ["--init-from", "far.json"]])
+def test_a_start_whose_loss_overflows_is_advised_to_start_nearer_not_to_lower_lr(invoke, tmp_path, start):
+    """No lr helps when the loss is non-finite at the start: the advice must not loop from lr to lr."""
+    path = write_csv(tmp_path / "d.csv", {"x": np.array([0.0, 1.0, 2.0, 3.0]), "y": np.array([1.0, 3.2, 4.9, 7.1])})
+    (tmp_path / "far.json").write_text('{"format": "linfit-model", "format_version": 1, "a": 1e308, "b": 1e308}')
+    start = [str(tmp_path / word) if word == "far.json" else word for word in start]
+    result = invoke("train", path, *start, "--lr", "0.2")
+    assert result.exit_code == 4 and "starting point" in result.stderr
+    (command,) = re.findall(r"`([^`]*)`", result.stderr)
+    words = shlex.split(command)[1:]
+    assert "--init-a" not in words and "--init-from" not in words
+    followed = parse_json(invoke(*words, "-f", "json").stdout)
+    assert followed["converged"]
+
+
+@pytest.mark.parametrize("flags", [["--lr", "1e300"], ["--init-a", "1e300"], ["--lr", "1e300", "--report", "r.html"]])
+def test_a_diverging_run_far_from_zero_is_exit_4_not_a_crash(invoke, tmp_path, flags):
+    """The exact change of frame meets inf or an overflowing sum when a run far from x = 0 diverges."""
+    path = write_csv(tmp_path / "far.csv", {"x": 1e12 + np.array([0.0, 1.0, 2.0, 3.0]), "y": np.array([1.0, 3.2, 4.9, 7.1])})
+    flags = [str(tmp_path / word) if word.endswith(".html") else word for word in flags]
+    result = invoke("train", path, *flags)
+    assert result.exit_code == 4 and "diverged" in result.stderr and "unexpected" not in result.stderr
+
+
 def test_half_sse_needs_a_rate_scaled_by_n():
     x, y = hundreds(np.random.default_rng(5))
     with pytest.raises(DivergedError, match="largest stable lr"):

@@ -231,7 +231,9 @@ def render(runs: Sequence[dict[str, Any]], title: str | None = None) -> str:
 
 def _script_json(payload: dict[str, Any]) -> str:
     """JSON safe inside <script>: no '</script>' or '<!--' can close or confuse the element."""
-    text = json.dumps(payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    from linfit.output import finite_or_null  # a diverged run's last step may hold inf or nan: null in JSON
+
+    text = json.dumps(finite_or_null(payload), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

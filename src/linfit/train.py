@@ -103,11 +103,10 @@ class Frame:
         """b = ȳ₀ + β − a·x̄₀, rounded once (a·x̄₀ and ȳ₀ cancel when x is far from 0)."""
         if self.x_shift == 0.0 and self.y_shift == 0.0:
             return beta
-        return float(Fraction(self.y_shift) + Fraction(beta) - Fraction(a) * Fraction(self.x_shift))
+        return _exact_sum((self.y_shift, 1.0), (beta, 1.0), (a, -self.x_shift))
 
     def to_training(self, a: float, b: float) -> tuple[float, float]:
-        beta = float(Fraction(b) + Fraction(a) * Fraction(self.x_shift) - Fraction(self.y_shift))
-        return a * self.x_scale, beta
+        return a * self.x_scale, _exact_sum((b, 1.0), (a, self.x_shift), (self.y_shift, -1.0))
 
     def grad_to_data(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
         """The chain rule through α = a·σ, β = b + a·x̄₀ − ȳ₀."""
@@ -119,6 +118,18 @@ class Frame:
 
 
 IDENTITY = Frame(x_shift=0.0, x_scale=1.0, y_shift=0.0)
+
+
+def _exact_sum(*terms: tuple[float, float]) -> float:
+    """Σ value·factor in exact arithmetic, rounded once; a diverging run's non-finite or overflowing
+    parameters give what float arithmetic gives (±inf or nan), not an error."""
+    if not all(math.isfinite(value) and math.isfinite(factor) for value, factor in terms):
+        return sum(value * factor for value, factor in terms)
+    exact = sum(Fraction(value) * Fraction(factor) for value, factor in terms)
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
 
 
 def _affine_tensor(values: np.ndarray, shift: float, scale: float, dtype: torch.dtype) -> torch.Tensor:
@@ -249,6 +260,7 @@ class Training:
         # standard error of the fitted values, σ̂·√(2/n), times MINIBATCH_TOL
         self.statistical_error = _fitted_value_error(m) if batch_rows else 0.0
         self.start = start or starting_point(config.init, config.init_a, config.init_b, config.seed)
+        self.start_given = start is not None  # a warm start (--init-from), not the configuration's own
         self.lr = config.lr if config.lr is not None else self.default_lr()
         self.adam_eps: float | None = None  # set when an Adam optimizer is made
         self.stop_requested = stop_requested
@@ -529,19 +541,26 @@ class Training:
         if math.isfinite(loss) and loss <= EXPLOSION * max(first_loss, 1e-300):
             return None
         what = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g} from {first_loss:.3g}"
-        advice, why = self.advice()
+        advice, why = self.start_advice() if not math.isfinite(first_loss) else self.advice()
+        changes = ", ".join(
+            f"{'drop ' if v is None else ''}{flag_name(k)}{'' if v is None or v is True else ' ' + _plain(v)}" for k, v in advice.items()
+        )
         error = DivergedError(
             f"training diverged at step {step}: the loss {what} (optimizer {self.config.optimizer}, lr {self.lr:g}).",
-            why
-            + " "
-            + ", ".join(
-                f"{'drop ' if v is None else ''}{flag_name(k)}{'' if v is None or v is True else ' ' + _plain(v)}"
-                for k, v in advice.items()
-            )
-            + ".",
+            why + (" " + changes + "." if changes else ""),
         )
         error.advice, error.why = advice, why
         return error
+
+    def start_advice(self) -> tuple[dict, str]:
+        """When the loss is already non-finite at the starting point, no lr helps: start nearer the data."""
+        a, b = self.start.a, self.start.b
+        where = f"The loss at the starting point (a = {a:.3g}, b = {b:.3g}) is not finite in {self.config.dtype}, whatever the lr"
+        if self.start_given:
+            return {}, f"{where}: the model given to --init-from is far from this data; drop --init-from."
+        fields = type(self.config).model_fields
+        given = {key: None for key in ("init", "init_a", "init_b") if getattr(self.config, key) != fields[key].default}
+        return given, f"{where}: start nearer the data, from the default starting point."
 
     def advice(self) -> tuple[dict, str]:
         """Configuration changes that make this run converge, {key: value} (None: back to the default), and why."""
