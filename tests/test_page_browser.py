@@ -227,6 +227,7 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
         "far.html": ["train", data, "--x-col", name, "-f", "json"],
         "two.html": ["train", tmp_path / "two.csv", "-f", "json"],
         "diverged.html": ["train", SAMPLE, "--lr", "2.5", "--log-every", "1"],
+        "overflowed.html": ["train", SAMPLE, "--lr", "1e300", "--log-every", "1"],  # its last step is inf and NaN
         "constant.html": [
             "train",
             tmp_path / "constant.csv",
@@ -246,7 +247,7 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
     for page_name, args in [*pages.items(), ("batches.html", None)]:
         if args is not None:
             result = invoke(*args, "--report", tmp_path / page_name)
-            assert result.exit_code == (4 if page_name == "diverged.html" else 0), result.stderr
+            assert result.exit_code == (4 if page_name in ("diverged.html", "overflowed.html") else 0), result.stderr
         if page_name == "far.html":
             history = parse_json(result.stdout)["history"]
         page, seen = open_page(browser, tmp_path / page_name)
@@ -257,6 +258,10 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
             for axis in ("[text-anchor=middle][y='296']", "[text-anchor=end]"):  # the ticks under the x axis, left of the y axis
                 labels = page.eval_on_selector_all(f"{svg} g.axis text{axis}", "ts => ts.map(t => t.textContent)")
                 assert len(labels) >= 3 and len(set(labels)) == len(labels), (page_name, svg, labels)
+        text = page.inner_text("body")
+        assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
+        page.focus("#step")
+        page.keyboard.press("End")  # the last step too: a diverged run's may hold inf and NaN
         text = page.inner_text("body")
         assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
         assert page.evaluate("window.pwned") is None and len(seen["requests"]) == 1

@@ -13,7 +13,7 @@
   function fmt(v, digits) {
     // as Python's format(v, ".{digits}g"): what the terminal table shows
     if (v === null || v === undefined) { return "–"; }
-    if (!isFinite(v)) { return String(v); }
+    if (!isFinite(v)) { return v !== v ? "–" : v > 0 ? "inf" : "-inf"; }  // as the terminal table: no NaN, no Infinity
     if (v === 0) { return "0"; }
     var d = digits || 8;
     var exp = parseInt(v.toExponential(d - 1).split("e")[1], 10);
