@@ -17,6 +17,7 @@ from linfit.start import Start
 
 FORMAT = "linfit-model"
 FORMAT_VERSION = 1
+WRITE_ONE = "Write one with: linfit train DATA -o MODEL.json"  # what to do when a model file is not one
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def load_model(path: str | Path) -> SavedModel:
     name = str(path)
     record = _parse(name, _read_text(path, name))
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise DataError(f'{name}: not a linfit model file (no "format": "{FORMAT}").', "Write one with: linfit train DATA -o MODEL.json")
+        raise DataError(f'{name}: not a linfit model file (no "format": "{FORMAT}").', WRITE_ONE)
     values = []
     for key in ("a", "b"):
         value = record.get(key)
@@ -78,21 +79,21 @@ MAX_DEPTH = 32  # nesting of objects and lists; the format uses 3
 
 
 def _read_text(path: str | Path, name: str) -> str:
-    return read_small_text(path, name, "model file", MAX_BYTES, DataError, "Write one with: linfit train DATA -o MODEL.json")
+    return read_small_text(path, name, "model file", MAX_BYTES, DataError, WRITE_ONE)
 
 
 def _parse(name: str, text: str) -> Any:
     depth = _nesting(text)
     if depth > MAX_DEPTH:
-        raise DataError(f"{name}: nested {depth} levels deep (limit {MAX_DEPTH}): not a linfit model file.")
+        raise DataError(f"{name}: nested {depth} levels deep (limit {MAX_DEPTH}): not a linfit model file.", WRITE_ONE)
     try:
         return json.loads(text, parse_constant=_no_constant, parse_int=_integer)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).") from None
+        raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).", WRITE_ONE) from None
     except ValueError as exc:
-        raise DataError(f"{name}: not a JSON model file ({exc}).") from None
+        raise DataError(f"{name}: not a JSON model file ({exc}).", WRITE_ONE) from None
     except RecursionError:
-        raise DataError(f"{name}: nested too deeply: not a linfit model file.") from None
+        raise DataError(f"{name}: nested too deeply: not a linfit model file.", WRITE_ONE) from None
 
 
 def _nesting(text: str) -> int:
