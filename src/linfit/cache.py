@@ -25,7 +25,6 @@ import os
 import tempfile
 import weakref
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -271,7 +270,3 @@ def check_cache_path(path: Path) -> None:
         raise UsageError(f"--cache {path}: cannot be read ({exc.strerror}).", "Check its permissions, or choose another path.") from None
     if not ours:
         raise UsageError(f"--cache {path}: exists and is not a linfit cache; it is left as it is.", "Choose another path for the cache.")
-
-
-def moments_dict(m: Moments) -> dict:
-    return asdict(m)

@@ -222,10 +222,6 @@ def _main(
     """linfit: gradient descent on y = a·x + b, step by step."""
 
 
-Format = Annotated[
-    Literal["table", "json"],
-    typer.Option("--format", "-f", metavar="[table|json]", help="table (for people) or json (one object on stdout, every digit)."),
-]
 StreamFormat = Annotated[
     Literal["table", "json", "jsonl", "csv"],
     typer.Option(

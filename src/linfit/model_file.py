@@ -12,7 +12,7 @@ from typing import Any
 
 from linfit import __version__
 from linfit.errors import DataError
-from linfit.files import read_small_text, write_atomic
+from linfit.files import read_small_text
 from linfit.start import Start
 
 FORMAT = "linfit-model"
@@ -45,10 +45,6 @@ def model_record(fit: dict[str, Any], data_sha256: str, init_from: str | None) -
     record["versions"] = {"linfit": __version__, "torch": torch.__version__, "python": platform.python_version()}
     record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return record
-
-
-def save_model(path: Path, record: dict[str, Any]) -> None:
-    write_atomic(path, model_text(record))
 
 
 def model_text(record: dict[str, Any]) -> str:

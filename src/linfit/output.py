@@ -203,10 +203,6 @@ def predictions_csv(x, predictions, x_name: str, table=None) -> str:
     return buffer.getvalue()
 
 
-def repr_float(value: float) -> str:
-    return repr(float(value))
-
-
 def or_null(value: float) -> float | None:
     """JSON has no NaN or infinity: such a value is written as null."""
     return value if value == value and abs(value) != float("inf") else None

@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import asdict, is_dataclass
 from importlib import resources
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -322,10 +322,6 @@ def _fields(record: dict[str, Any], keys: Sequence[str], where: str, what: str) 
             f"{where}: in the {what}, {', '.join(repr(k) for k in bad)} is not a number.", "Give the output of linfit train --format jsonl."
         )
     return {key: record[key] for key in keys}
-
-
-def iter_lines(text: str) -> Iterator[str]:
-    yield from text.splitlines()
 
 
 TEMPLATE = """<!DOCTYPE html>

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from linfit.errors import UsageError
-from linfit.files import write_atomic
 from linfit.losses import LOSSES
 
 MAX_SCATTER = 5000  # points drawn; the fit always uses every row
@@ -33,11 +32,6 @@ def plot_format(path: Path) -> str:
             f"--plot {path}: cannot tell the image format from '{suffix or 'no extension'}'.", "End the name in .png, .svg or .pdf."
         )
     return FORMATS[suffix]
-
-
-def plot_fit(path: Path, samples, result, ols, trace, config) -> None:
-    """Draw the three panels and write them atomically, as PNG, SVG or PDF by the extension."""
-    write_atomic(path, render_fit(path, samples, result, ols, trace, config))
 
 
 def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:

@@ -183,12 +183,6 @@ def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1)
             yield chunk
 
 
-def streamed_moments(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1) -> Moments:
-    """One pass over this process's chunks, merging each chunk's moments: memory stays one chunk."""
-    parts = [moments(x, y) for x, y in own_chunks(reading, chunk_rows, rank, world)]
-    return merge_moments(parts) if parts else Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
-
-
 def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool) -> None:
     """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
     if dtype != "float32":

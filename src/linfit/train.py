@@ -112,10 +112,6 @@ class Frame:
         """The chain rule through α = a·σ, β = b + a·x̄₀ − ȳ₀."""
         return self.x_scale * grad_alpha + self.x_shift * grad_beta, grad_beta
 
-    def error_to_data(self, error_alpha: float, error_beta: float) -> tuple[float, float]:
-        """A displacement in (α, β) as a displacement in (a, b)."""
-        return error_alpha / self.x_scale, error_beta - error_alpha * self.x_shift / self.x_scale
-
 
 IDENTITY = Frame(x_shift=0.0, x_scale=1.0, y_shift=0.0)
 
@@ -487,16 +483,6 @@ class Training:
             alpha.grad.copy_(packed[1])
             beta.grad.copy_(packed[2])
         return total
-
-    def full_loss(self, alpha: torch.Tensor, beta: torch.Tensor) -> float:
-        """The loss over every row, no graph: what the summary reports, in SGD mode too."""
-        with torch.no_grad():
-            total = torch.zeros((), dtype=torch.float64)
-            for x, y in self.data:
-                total += self.chunk_loss(alpha, beta, x, y, self.full_weight).double().cpu()
-            if self.all_reduce is not None:
-                self.all_reduce(total)
-        return float(total)
 
     @staticmethod
     def _chunk_loss(alpha, beta, x, y, weight: float) -> torch.Tensor:
