@@ -15,9 +15,9 @@ from conftest import SAMPLE, lstsq, parse_json, write_csv
 from linfit.config import TrainConfig
 from linfit.errors import DataError
 from linfit.gradient import compare_gradients
+from linfit.pipeline import fit
 from linfit.reference import least_squares, merge_moments, moments
 from linfit.stats import fit_stats
-from linfit.train import fit
 
 
 def exact_line(x: np.ndarray, y: np.ndarray) -> tuple[Fraction, Fraction]:

@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from linfit.errors import UsageError
-from linfit.reference import Moments
+from linfit.reference import BLOCK_ROWS, Moments  # noqa: F401 (BLOCK_ROWS: rows a block, one constant for every module)
 
 MAGIC = b"LINFITC1"
-BLOCK_ROWS = 1 << 16  # rows a block: 1 MiB of x and y in float64, well under a parsing pass's own buffers
 TAIL = 16  # the trailer's length and the closing MAGIC
 
 

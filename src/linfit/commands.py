@@ -8,7 +8,6 @@ without an error but not with 0 (an interrupted run).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -59,7 +58,7 @@ def train(
     from linfit.files import plan_outputs
     from linfit.read import expand
 
-    files = [data] if data == "-" or os.path.exists(data) else expand(data)
+    files = expand(data)  # once: prepare reads these
     data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
         {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path, "--cache": cache_path},
@@ -76,8 +75,8 @@ def train(
     from linfit.pipeline import prepare
 
     start = load_model(init_from).start() if init_from else None
+    from linfit.device import configure_threads, resolve_device
     from linfit.distributed import join, leave
-    from linfit.train import configure_threads, resolve_device
 
     chosen = resolve_device(config.device, "--device" if settings.get("device") is not None else f"{config_path}: key 'device'")
     config = config.model_copy(update={"device": chosen.type})  # 'auto' is recorded as the device it chose
@@ -99,6 +98,7 @@ def train(
             group=group,
             need_samples=plot_path is not None or report_path is not None,
             cache=cache_path,
+            sources=files,
         )
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
@@ -168,19 +168,10 @@ def _not_converged(result, config) -> tuple[str, str]:
 
 
 def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 0) -> str:
-    """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
-    from linfit.page import render, reservoir_sample, run_payload, scatter_sample
+    """The HTML report of this run: the scatter is the sample the one pass over the data took (see pipeline.prepare)."""
+    from linfit.page import render, run_payload
 
-    if prepared.samples is not None:
-        samples = scatter_sample(prepared.samples.x, prepared.samples.y, config.seed)
-    elif chunk_rows:
-        from linfit.data import iter_chunks
-
-        chunks = (chunk for source in prepared.sources for chunk in iter_chunks(source, config.x_col, config.y_col, sep, chunk_rows))
-        samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
-    else:
-        samples = None
-    return render([run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)])
+    return render([run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)])
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
