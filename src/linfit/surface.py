@@ -159,9 +159,10 @@ def divergence_advice(surface: Surface, config, lr: float, default_lr: float, fi
     )
 
 
-def start_advice(start, start_given: bool, config) -> Advice:
-    """When the loss is already non-finite at the starting point, no lr helps: start nearer the data, or
-    train in float64; where the default start in float64 overflows too, no setting helps."""
+def start_advice(surface: Surface, start, start_given: bool, config, largest: float) -> Advice:
+    """When the loss is already non-finite at the starting point, no lr helps: start nearer the data (the
+    default point, or a = b = 0, where the loss is y's mean square), or train in float64 (`largest` is the
+    dtype's largest number); where even that overflows, no setting helps and `changes` is empty."""
     where = f"The loss at the starting point (a = {start.a:.3g}, b = {start.b:.3g}) is not finite in {config.dtype}, whatever the lr"
     if start_given:
         return Advice(f"{where}: the model given to --init-from is far from this data; drop --init-from.", {"init_from": None})
@@ -169,9 +170,12 @@ def start_advice(start, start_given: bool, config) -> Advice:
     given = {key: None for key in ("init", "init_a", "init_b") if getattr(config, key) != fields[key].default}
     if given:
         return Advice(f"{where}: start nearer the data, from the default starting point.", given)
-    if config.dtype != "float64":
-        return Advice(f"{where}: the data's scale overflows {config.dtype} there; float64 holds it.", {"dtype": "float64"})
-    return Advice(f"{where}: the data's scale overflows float64; rescale x or y (multiply by a power of ten) and scale the line back.")
+    at_zero = surface.curvature * surface.y_rms**2  # twice the loss at α = β = 0, and some room
+    if config.init != "zeros" and 16 * at_zero < largest:
+        return Advice(f"{where}: start from a = b = 0, where the loss is y's mean square.", {"init": "zeros"})
+    if config.dtype != "float64" and 16 * at_zero < 1.7e308:
+        return Advice(f"{where}: the data's scale overflows {config.dtype}; float64 holds it.", {"dtype": "float64", "init": "zeros"})
+    return Advice(f"{where}: y's scale overflows {config.dtype}; rescale y (multiply it by a power of ten) and scale the line back.")
 
 
 def _training_moments(m: Moments, standardize: bool, frame: Frame) -> tuple[float, float, float]:

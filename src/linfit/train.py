@@ -396,7 +396,7 @@ class Training:
             minibatch = self.batches is not None
             advice = divergence_advice(self.surface, self.config, self.lr, self.default_lr(), self.first, minibatch)
         else:
-            advice = start_advice(self.start, self.start_given, self.config)
+            advice = start_advice(self.surface, self.start, self.start_given, self.config, float(torch.finfo(self.dtype).max))
             if not advice.changes:
                 return DataError(f"training cannot start: the loss {what} at step {step}.", advice.why)
         error = DivergedError(
