@@ -327,14 +327,14 @@ def format_option(command: str) -> Any:
     ]
 
 
-def command(name: str, run: Callable[[Any], Optional[int]], **options: Any) -> Callable[[type], type]:
+def command(name: str, run: Callable[[Any], Optional[int]], *, on: typer.Typer | None = None, **options: Any) -> Callable[[type], type]:
     """Declare a command by its request: a frozen dataclass whose fields are its arguments and options.
 
     Each field is declared once, with its typer argument or option; a field `settings` stands for one
     flag per configuration key (see `config_flags`), and the class's docstring is the command's help.
     The command line builds one request from what it parsed and hands it to `run` (a function of
     linfit.commands), whose return value, when not 0, is the exit code. A request checks what no
-    single option can in its `__post_init__` (raising FlagError, a usage error).
+    single option can in its `__post_init__` (raising FlagError, a usage error). `on`: the app (linfit's).
     """
 
     def declare(request: type) -> type:
@@ -364,7 +364,7 @@ def command(name: str, run: Callable[[Any], Optional[int]], **options: Any) -> C
         callback.__doc__ = request.__doc__
         callback.__signature__ = inspect.Signature(parameters)
         callback.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
-        app.command(name, **options)(config_flags(callback) if "settings" in hints else callback)
+        (on or app).command(name, **options)(config_flags(callback) if "settings" in hints else callback)
         return request
 
     return declare

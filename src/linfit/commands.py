@@ -287,9 +287,10 @@ def make_report(request: ReportRequest) -> None:
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
 
     data, sep, names = request.data, request.sep, [*request.streams, *(request.compare or ())]
-    for name in names:  # one at a time: each input is named by its role, "the saved run"
-        plan_outputs({"--output": request.output}, {"saved run": name})
-    outputs = plan_outputs({"--output": request.output}, {"--data file": data})
+    for name in names:
+        _refuse_to_overwrite(request.output, name, "a saved run")
+    _refuse_to_overwrite(request.output, data, "the --data file")
+    outputs = plan_outputs({"--output": request.output})
     runs, loaded = [], {}
     for name in names:
         text = _read_text(name)
@@ -307,6 +308,25 @@ def make_report(request: ReportRequest) -> None:
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
         runs.append(run_payload(fit, moments, samples))
     outputs.write("--output", render(runs, request.title))
+
+
+def _refuse_to_overwrite(output: Path, source: Optional[str], role: str) -> None:
+    """A report never replaces what it reads: the same path, or the same file on disk (a link to it)."""
+    if source is None or source == "-":
+        return
+    same = os.path.realpath(output) == os.path.realpath(source)
+    try:
+        first, second = os.stat(output), os.stat(source)
+        same = same or (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+    except OSError:
+        pass
+    if same:
+        from linfit.errors import UsageError
+
+        raise UsageError(
+            f"--output {output}: this is {role} that the report reads ({source}); writing it would destroy it.",
+            "Choose another output path.",
+        )
 
 
 def _read_text(name: str) -> str:
