@@ -203,7 +203,7 @@ def emit(stream: TextIO, text: str) -> None:
     goes away (`| head -1`) can end short without an error; here the rest is written again, which
     raises BrokenPipeError (exit 141) instead of losing the output silently.
     """
-    descriptor = _descriptor(stream)
+    descriptor = _descriptor(require_open(stream))
     if descriptor is None:  # not a file (a test's buffer): its own write is whole
         stream.write(text)
         stream.flush()
@@ -215,6 +215,15 @@ def emit(stream: TextIO, text: str) -> None:
         if written <= 0:
             raise BrokenPipeError("stdout accepted nothing")
         data = data[written:]
+
+
+def require_open(stream: TextIO | None) -> TextIO:
+    """The stream, or an OutputError (exit 7) when the process started with it closed (`>&-`)."""
+    if stream is None:
+        from linfit.errors import OutputError
+
+        raise OutputError("stdout is closed: the results cannot be printed.", "Run it with stdout open, e.g. > FILE or | less.")
+    return stream
 
 
 def _descriptor(stream: TextIO) -> int | None:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linfit.losses import LOSSES
-from linfit.output import Checked, relative_gap, stopping_target
+from linfit.output import Checked, relative_gap, require_open, stopping_target
 
 if TYPE_CHECKING:  # types only: `predict`'s table must not import torch
     from linfit.gradient import PointGradient
@@ -31,7 +31,7 @@ class _Console(Console):
 
 def console(stderr: bool = False) -> Console:
     """A console on stdout or stderr. Colour only on a terminal; NO_COLOR and TERM=dumb are honoured by Rich."""
-    stream = sys.stderr if stderr else sys.stdout
+    stream = sys.stderr if stderr else require_open(sys.stdout)
     file = stream if stderr else Checked(stream)  # stdout: in bounded pieces, each write checked
     return _Console(file=file, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
 
