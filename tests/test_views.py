@@ -36,6 +36,14 @@ SMALL_RUN = {
 }
 
 
+def test_only_the_table_view_imports_rich():
+    package = ROOT / "src" / "linfit"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        uses_rich = "from rich" in text or "import rich" in text
+        assert uses_rich == (path == package / "views" / "table.py"), path
+
+
 def test_every_command_of_the_table_is_known_here():
     """The tests' lists come from the command table, `report` included; the registry names only real commands."""
     assert {"train", "report", "predict", "grad", "graph", "config"} <= set(command_names())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -221,11 +222,15 @@ def _run(training, shown, quiet: bool, retry=None, history: list | None = None) 
     return history
 
 
+@dataclass(frozen=True)
 class Run:
-    """What a view may show of a finished run."""
+    """What a view may show of a finished run, besides its JSON."""
 
-    def __init__(self, result, history, prepared, config, trace) -> None:
-        self.result, self.history, self.prepared, self.config, self.trace = result, history, prepared, config, trace
+    result: Any  # train.TrainResult
+    history: list  # the logged StepRecords
+    prepared: Any  # pipeline.Prepared: the data's facts, moments, reference line and statistics
+    config: Any  # config.TrainConfig, as run
+    trace: Any  # every step's loss, where the view asked for it (wants_trace), else None
 
 
 def _command_with(data: str, config_path, arguments: Mapping[str, Any]):
