@@ -9,6 +9,7 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -211,3 +212,13 @@ def test_report_names_the_role_of_an_input_it_would_overwrite(invoke, tmp_path):
     assert f"--output {run}: this is a saved run that the report reads" in result.stderr and "of the run" not in result.stderr
     data = invoke("report", run, "--data", SAMPLE, "-o", SAMPLE)
     assert data.exit_code == 2 and "the --data file that the report reads" in data.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_stderr_keeps_the_errors_exit_code(tmp_path):
+    """The error line is lost, its exit code is not (a data error stays 3; predict imports no torch)."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "linfit", "predict", str(tmp_path / "none.json"), "--x", "1"], stderr=full, cwd=ROOT, timeout=60
+        )
+    assert result.returncode == 3

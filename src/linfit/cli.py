@@ -103,13 +103,13 @@ class LinfitGroup(TyperGroup):
             if message:  # empty when no arguments at all were given: the help is already shown
                 context = getattr(exc, "ctx", None)
                 where = f" See '{context.command_path} --help'." if context is not None else ""
-                typer.echo(f"linfit: error: {_sentence(message)}{where}", err=True)
+                _tell(f"linfit: error: {_sentence(message)}{where}")
             sys.exit(getattr(exc, "exit_code", int(ExitCode.USAGE)))
 
         except typer.Abort as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: keep its code
                 raise exc.__context__ from None
-            typer.echo("linfit: aborted.", err=True)
+            _tell("linfit: aborted.")
             sys.exit(int(ExitCode.UNEXPECTED))
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
@@ -134,14 +134,14 @@ class LinfitGroup(TyperGroup):
         except LinfitError as exc:
             if debug:
                 raise
-            typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
+            _tell(f"linfit: error: {_sentence(str(exc))}")
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
             if debug:
                 import traceback
 
                 traceback.print_exception(exc)
-            typer.echo("linfit: interrupted.", err=True)
+            _tell("linfit: interrupted.")
             ctx.exit(int(getattr(exc, "exit_code", ExitCode.INTERRUPTED)))
         except BrokenPipeError:
             # the reader went away (`| head`): stop quietly, and keep Python from failing again at exit
@@ -153,12 +153,10 @@ class LinfitGroup(TyperGroup):
             if isinstance(exc, OSError) and exc.errno in FULL:
                 # writing stdout failed (`> /dev/full`, a file-size limit): not a bug
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                typer.echo(f"linfit: error: cannot write the output: {exc.strerror or exc}.", err=True)
+                _tell(f"linfit: error: cannot write the output: {exc.strerror or exc}.")
                 ctx.exit(int(ExitCode.OUTPUT))
-            typer.echo(
-                f"linfit: unexpected error: {type(exc).__name__}: {exc}. "
-                "This is a bug; run again with --debug for the traceback and report it.",
-                err=True,
+            _tell(
+                f"linfit: unexpected error: {type(exc).__name__}: {exc}. This is a bug; run again with --debug for the traceback and report it."
             )
             ctx.exit(int(ExitCode.UNEXPECTED))
 
@@ -207,6 +205,14 @@ app = _Typer(
     rich_markup_mode=None,  # plain text, wrapped to the terminal: no markup to swallow brackets
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
+
+
+def _tell(line: str) -> None:
+    """One line on stderr. A closed or full stderr loses the line but never changes the exit code."""
+    try:
+        typer.echo(line, err=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _sentence(message: str) -> str:
