@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, SAMPLE, parse_json, run_linfit
 from linfit import __version__
-from linfit.cli import app
+from linfit.cli import app, command_names
 from linfit.errors import ExitCode
 
 
@@ -99,7 +99,7 @@ def test_help_does_not_import_torch_or_pandas():
     assert "torch" not in result.stdout and "pandas" not in result.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "grad", "graph", "predict", "config"])
+@pytest.mark.parametrize("command", command_names())
 def test_every_command_has_a_summary_and_an_example(command, invoke):
     result = invoke(command, "--help")
     assert result.exit_code == 0

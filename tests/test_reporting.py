@@ -9,8 +9,8 @@ import pytest
 
 from conftest import SAMPLE, parse_json, write_csv
 from linfit.reference import least_squares
-from linfit.report import sparkline
 from linfit.stats import fit_stats, t_quantile
+from linfit.views.table import sparkline
 
 
 # statsmodels and scipy take seconds to import: only a worker that runs a test which needs them pays for it

@@ -358,8 +358,8 @@ def test_plot_format_follows_the_extension(extension, magic, tmp_path, invoke):
 
 
 def test_text_falls_back_to_the_nearest_ascii():
-    from linfit import report
     from linfit.text import HANDLER
+    from linfit.views import table as report
 
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors=HANDLER)
     text = "½·mean((a·x + b − y)²) γ ∂s/∂x ─│ café"

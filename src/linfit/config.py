@@ -100,6 +100,21 @@ class TrainConfig(BaseModel):
     compile: bool = setting(False, "fuse the step with torch.compile: faster steps after a compile of several seconds")
     x_col: str | int = setting("x", "the column of x: a header name, or a 0-based index")
     y_col: str | int = setting("y", "the column of y: a header name, or a 0-based index")
+    sep: Optional[str] = setting(
+        None,
+        "the data's field separator, one character ('\\t' for tabs); unset = tab for .tsv, else comma",
+        shown="tab for .tsv, else comma",
+    )
+    drop_na: bool = setting(False, "drop rows with a missing x or y (and say how many); without it such a row is an error")
+    chunk_rows: int = setting(
+        0,
+        "stream the data from disk this many rows at a time, every step: memory independent of its size; 0 = read it into memory",
+        unit="rows",
+        ge=0,
+    )
+    batch_size: int = setting(
+        0, "mini-batch SGD: each step uses this many shuffled rows (seeded); 0 = full-batch gradient descent", unit="rows", ge=0
+    )
 
     @field_validator("*", mode="before")
     @classmethod
