@@ -21,7 +21,7 @@ from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
 from linfit.errors import DataError, OutputError
 from linfit.model import DTYPES
-from linfit.read import Facts, Reading
+from linfit.read import Facts, Reading, rechunked_with_weights
 from linfit.reference import Moments, merge_moments, moments
 from linfit.train import CHUNK_ROWS, Frame, _affine_tensor, frame_for, resolve_device
 
@@ -113,6 +113,7 @@ def cached_pass(
         "sources": identity(reading.paths),
         "x_col": str(reading.wanted[0][0]),
         "y_col": str(reading.wanted[1][0]),
+        "w_col": None if reading.weight_col is None else str(reading.weight_col),
         "sep": reading.sep,
         "drop_na": reading.drop_na,
         "dtype": dtype,
@@ -166,19 +167,22 @@ def _cache_error(path: Path | None, exc: OSError) -> OutputError:
 
 def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int]) -> dict:
     """One pass through the reader: each chunk's moments merged, its rows appended to the cache."""
-    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift)
+    weights = reading.weight_col is not None
+    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift, weights=weights)
     parts = []
     with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
-        for x, y in own_chunks(reading, chunk_rows, *share):
+        for x, y, *w in own_chunks(reading, chunk_rows, *share, weights=weights):
             parts.append(moments(x, y))
-            writer.add(x, y)
+            writer.add(x, y, *w)
     m = merge_moments(parts) if parts else Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return writer.finish({"key": key, "sha256": reading.facts.sha256, "moments": asdict(m), "facts": asdict(reading.facts)})
 
 
-def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1):
-    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked)."""
-    for index, chunk in enumerate(rechunked(reading, chunk_rows)):
+def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1, weights: bool = False):
+    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked).
+    weights: (x, y, w) chunks instead of (x, y)."""
+    chunks = rechunked_with_weights(reading.with_weights(), chunk_rows) if weights else rechunked(reading, chunk_rows)
+    for index, chunk in enumerate(chunks):
         if index % world == rank:
             yield chunk
 
