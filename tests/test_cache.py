@@ -259,3 +259,26 @@ def test_a_cache_path_that_is_a_symbolic_link_is_written_through(tmp_path, invok
     assert third.exit_code == 0 and "rebuilding" in third.stderr and "damaged" in third.stderr and link.is_symlink()
     assert parse_json(third.stdout)["ols"] == parse_json(first.stdout)["ols"]
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["real.cache"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_cache_keeps_the_weights_and_its_key_names_the_weight_column(dtype, tmp_path):
+    rng = np.random.default_rng(19)
+    x = rng.uniform(0, 10, BLOCK_ROWS + 77)  # more than one block: w's place in each block is found again
+    w = rng.choice([0.0, 0.25, 1.0, 3.5], x.size)
+    source = write_csv(tmp_path / "d.csv", {"x": x, "w": w, "y": 2 * x + 1})
+    target = tmp_path / "passes.cache"
+    plain, _, _ = cached_pass(Reading(str(source)), 1000, dtype, shift=False, path=target)
+    assert not plain.weights and all(bw is None for *_, bw in plain.with_weights())
+    plain.close()
+    cache, facts, note = cached_pass(Reading(str(source), weight_col="w"), 1000, dtype, shift=False, path=target)
+    assert "other settings" in note and facts.w_name == "w" and cache.weights
+    blocks = [tuple(v.copy() for v in block) for block in cache.with_weights()]
+    back = [np.concatenate([b[i] for b in blocks]).astype(np.float64) for i in range(3)]
+    assert np.array_equal(back[2], w)  # these weights are exact in float32 too
+    assert np.allclose(back[0], x, rtol=1e-7) and np.allclose(back[1], 2 * x + 1, rtol=1e-7)
+    assert [len(bx) for bx, _ in cache.blocks()] == [BLOCK_ROWS, 77]  # (x, y) alone, as before
+    cache.close()
+    again, facts, note = cached_pass(Reading(str(source), weight_col="w"), 1000, dtype, shift=False, path=target)
+    assert "reusing" in note and facts.w_name == "w" and again.weights
+    again.close()
