@@ -581,7 +581,9 @@ def test_parquet_integers_beyond_2_53_are_rounded_as_csv_digits_are(kind, tmp_pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    big = [2**53 + 1, 2**53 + 3, 2**62 + 12345, 2**63 - 1] + ([2**64 - 1, 2**63 + 2**11 + 1] if kind == "uint64" else [-(2**63), -(2**53) - 1])
+    big = [2**53 + 1, 2**53 + 3, 2**62 + 12345, 2**63 - 1] + (
+        [2**64 - 1, 2**63 + 2**11 + 1] if kind == "uint64" else [-(2**63), -(2**53) - 1]
+    )
     xs = [*range(1, len(big) + 1)]
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"x": pa.array(xs, pa.int64()), "y": pa.array(big, getattr(pa, kind)())}), path)
