@@ -281,7 +281,7 @@ class Reading:
             raise DataError(
                 f"{name}: line {header_line}: not UTF-8 text (byte {exc.start + 1}).", "Is this a CSV file? Save it as UTF-8 CSV."
             ) from None
-        header_rows = _csv_rows(text, sep, name, header_line)
+        header_rows = _csv_rows(text, sep, name, header_line, one_line=False)
         if len(header_rows) > 1:  # no \n, but rows: the lines end in a lone \r
             raise DataError(
                 f"{name}: the lines end in CR alone (\\r, as on classic Mac OS), which linfit does not read as line ends.",
@@ -305,17 +305,10 @@ class Reading:
             body = _until(body, body_start, high)
         for piece in body:
             self._text_read += len(piece)
-            broken = _quoted_break(piece, sep)
-            if broken >= 0:  # pyarrow would end the row there: a silent wrong row, so refused on every road
-                if lines_before is None:
-                    lines_before = _newlines_before(raw, body_start)
-                at = line + lines_before + piece.count(b"\n", 0, broken)
-                raise DataError(
-                    f"{name}: line {at}: a quoted field holds a line break; linfit reads one row per line.",
-                    "Remove the line breaks inside quotes (or drop that column) and run again.",
-                )
             columns = None if self.keep_rows else parse.fast(piece)
             dropped = 0
+            if columns is not None and _may_hold_quoted_breaks(piece, len(columns[0][0]), sep):
+                columns = None  # the careful path finds the quoted line break, with its line (or finds none)
             if columns is not None:
                 columns, dropped = self._settle(columns)
             if columns is None:
@@ -715,12 +708,23 @@ def _looks_numeric(text: str) -> bool:
     return bool(NUMBER.fullmatch(text.strip()))
 
 
-def _csv_rows(text: str, sep: str, name: str, first_line: int):
-    """(line, fields) of each row of the text; a row the csv module cannot split is an error with its line."""
+def _csv_rows(text: str, sep: str, name: str, first_line: int, one_line: bool = True):
+    """(line, fields) of each row of the text; a row the csv module cannot split is an error with its line.
+
+    one_line: a quoted field that holds a line break is an error naming the line where it opens. Such a
+    row cut at its line break looks like rows of numbers to every parser that meets it in pieces (the
+    pieces of a big file, each process's byte range), so it is refused on every road, whole or cut."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     rows = []
+    quoted = one_line and '"' in text
     try:
         for row in reader:
+            if quoted and any("\n" in field or "\r" in field for field in row):
+                opens = first_line + (rows[-1][0] - first_line + 1 if rows else 0)
+                raise DataError(
+                    f"{name}: line {opens}: a quoted field holds a line break; linfit reads one row per line.",
+                    "Remove the line breaks inside quotes (or drop that column) and run again.",
+                )
             rows.append((first_line + reader.line_num - 1, row))
     except csv.Error as exc:
         line = first_line + reader.line_num - 1
@@ -736,30 +740,39 @@ def _csv_rows(text: str, sep: str, name: str, first_line: int):
     return rows
 
 
-_QUOTED: dict[str, tuple[re.Pattern, re.Pattern]] = {}
+_QUOTED: dict[str, re.Pattern] = {}
 
 
-def _quote_patterns(sep: str) -> tuple[re.Pattern, re.Pattern]:
-    """(a quoted field — to its closing quote, or the end of the text —, a quoted field's start up to a
-    line break): a quote opens a field only at a field's start, as both parsers read it."""
+def _quoted_field(sep: str) -> re.Pattern:
+    """A quoted field, to its closing quote or the end of the text: a quote opens a field only at a
+    field's start (after a line end, the separator or nothing), as both parsers read it."""
     if sep not in _QUOTED:
-        start = rb"(?:^|(?<=[\r\n" + re.escape(sep.encode()) + rb']))"'
-        _QUOTED[sep] = (re.compile(start + rb'[^"]*(?:""[^"]*)*(?:"|\Z)'), re.compile(start + rb'[^"\r\n]*(?:""[^"\r\n]*)*[\r\n]'))
+        _QUOTED[sep] = re.compile(rb'"(?<![^\r\n' + re.escape(sep.encode()) + rb']")[^"]*(?:""[^"]*)*(?:"|\Z)')
     return _QUOTED[sep]
 
 
-def _quoted_break(piece: bytes, sep: str) -> int:
-    """Where the first quoted field that holds a line break starts in the piece (it starts at a line
-    start), or -1. A quote left open at the piece's end holds the piece's last line end."""
+def _may_hold_quoted_breaks(piece: bytes, rows: int, sep: str) -> bool:
+    """Whether a piece that pyarrow parsed into `rows` rows may hold a quoted field with a line break
+    (then the careful path decides, and names the line). pyarrow's parse honours quotes within a piece:
+    such a field joins lines, so it parses fewer rows than the piece has lines that are not blank — or,
+    cut at the piece's end, it leaves the last line's quote open."""
     if b'"' not in piece:
-        return -1
-    field, maybe = _quote_patterns(sep)
-    if not maybe.search(piece):  # the common case: quotes, none open at a line end — decided at C speed
-        return -1
-    for match in field.finditer(piece):  # exact: fields in order, so that a closing quote is never taken for an opening
-        if piece.find(b"\n", match.start(), match.end()) >= 0 or piece.find(b"\r", match.start(), match.end()) >= 0:
-            return match.start()
-    return -1
+        return False
+    if piece.count(b"\r") != piece.count(b"\r\n"):
+        return True  # lone CRs end lines too: leave the count to the careful path
+    text = np.frombuffer(piece, dtype=np.uint8)
+    ends = np.flatnonzero(text == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (text[ends - 1] == 13))
+    last = starts[-1] if ends.size else 0
+    tail = piece[ends[-1] + 1 :] if ends.size else piece
+    if tail.strip(b"\r"):
+        last = ends[-1] + 1
+    lines = len(ends) - int(blank.sum()) + (1 if tail.strip(b"\r") else 0)
+    if lines != rows:
+        return True
+    return any(piece.find(b"\n", m.start(), m.end()) >= 0 for m in _quoted_field(sep).finditer(piece, last))
 
 
 def _record_end(text: bytes, start: int, sep: str) -> int:
@@ -767,7 +780,7 @@ def _record_end(text: bytes, start: int, sep: str) -> int:
     end = text.find(b"\n", start)
     if end < 0 or b'"' not in text[start:end]:
         return end
-    for match in _quote_patterns(sep)[0].finditer(text, start):
+    for match in _quoted_field(sep).finditer(text, start):
         if match.start() > end:
             return end
         if match.end() > end:  # that line end is inside the quotes
