@@ -282,3 +282,11 @@ def test_the_cache_keeps_the_weights_and_its_key_names_the_weight_column(dtype, 
     again, facts, note = cached_pass(Reading(str(source), weight_col="w"), 1000, dtype, shift=False, path=target)
     assert "reusing" in note and facts.w_name == "w" and again.weights
     again.close()
+
+
+def test_a_cache_of_an_earlier_version_is_rebuilt_not_refused(tmp_path, invoke):
+    source, target, _ = _clean_cache(tmp_path)
+    target.write_bytes(b"LINFITC1" + target.read_bytes()[8:])
+    result = invoke("train", source, "--chunk-rows", "64", "--cache", target, "-f", "json")
+    assert result.exit_code == 0 and "rebuilding" in result.stderr and "earlier version" in result.stderr
+    assert target.read_bytes()[:8] == MAGIC

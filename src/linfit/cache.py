@@ -40,7 +40,8 @@ from linfit.errors import UsageError
 from linfit.read import Facts
 from linfit.reference import Moments
 
-MAGIC = b"LINFITC2"  # C1: the checksum covered the blocks alone
+MAGIC = b"LINFITC2"
+EARLIER = (b"LINFITC1",)  # caches of earlier versions (C1: the CRC covered the blocks alone): ours, rebuilt
 BLOCK_ROWS = 1 << 16  # rows a block: 1 MiB of x and y in float64, well under a parsing pass's own buffers
 TAIL = 20  # the trailer's length, the CRC-32 and the closing MAGIC
 DTYPES = ("float32", "float64")
@@ -205,7 +206,7 @@ def is_cache(path: Path) -> bool:
     """Whether the file starts as a linfit cache does (an empty file counts: nothing in it to lose)."""
     with open(path, "rb") as stream:
         head = stream.read(len(MAGIC))
-    return head == MAGIC or head == b""
+    return head == MAGIC or head in EARLIER or head == b""
 
 
 def open_existing(path: Path, key: dict, paths: list[str], hashing: bool = True) -> tuple[PassCache | None, str]:
@@ -242,6 +243,8 @@ def open_existing(path: Path, key: dict, paths: list[str], hashing: bool = True)
 def _trailer(handle) -> tuple[dict | None, str]:
     """The trailer of a cache whose every byte matches its CRC-32, or (None, why)."""
     size = os.fstat(handle.fileno()).st_size
+    if os.pread(handle.fileno(), len(MAGIC), 0) in EARLIER:
+        return None, "it was made by an earlier version of linfit"
     if size < len(MAGIC) + TAIL:
         return None, "it is incomplete"
     handle.seek(size - TAIL)
