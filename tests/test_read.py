@@ -681,3 +681,21 @@ def test_the_weight_column_must_be_another_column(tmp_path):
         assert caught.value.exit_code == 2
     with pytest.raises(LinfitError, match="no column 'weight' for weight.*--weight-col"):
         list(Reading(str(path), weight_col="weight").with_weights())
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(0, 9), min_size=1, max_size=12), rows=st.integers(1, 7))
+def test_weighted_chunks_are_the_pairs_chunks_with_their_weights(sizes, rows):
+    """rechunked_with_weights cuts as data.rechunked does, each w staying with its x and y."""
+    from linfit.data import rechunked
+    from linfit.read import rechunked_with_weights
+
+    edges = np.cumsum([0, *sizes])
+    x = np.arange(edges[-1], dtype=np.float64)
+    blocks = [(x[a:b], 10 * x[a:b], 100 * x[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    triples = list(rechunked_with_weights(blocks, rows))
+    pairs = list(rechunked([(bx, by) for bx, by, _ in blocks], rows))
+    assert [(tx.tolist(), ty.tolist()) for tx, ty, _ in triples] == [(px.tolist(), py.tolist()) for px, py in pairs]
+    assert all(np.array_equal(tw, 100 * tx) for tx, _, tw in triples)
+    none_w = list(rechunked_with_weights([(bx, by, None) for bx, by, _ in blocks], rows))
+    assert all(w is None for *_, w in none_w) and len(none_w) == len(pairs)
