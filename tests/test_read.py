@@ -636,7 +636,12 @@ def weighted_roads(content: bytes, tmp_path, monkeypatch, **options):
         finally:
             monkeypatch.undo()
 
+    def parquet_shares():
+        parquet()
+        return [b for rank in range(2) for b in Reading(str(tmp_path / "w.parquet"), shard=(rank, 2), **options).with_weights()]
+
     roads.update({"stdin": stdin, "share of 3": shares, "parquet": parquet, "pieces of 8 bytes": small_pieces})
+    roads["parquet, share of 2"] = parquet_shares
     return roads
 
 
@@ -666,7 +671,7 @@ def test_a_weight_column_is_read_beside_x_and_y_on_every_road(tmp_path, monkeypa
 )
 def test_a_bad_weight_is_the_same_error_naming_its_row_on_every_road(content, options, line, words, tmp_path, monkeypatch):
     for road, read in weighted_roads(content, tmp_path, monkeypatch, weight_col="w", **options).items():
-        where = f"row {line - 1}" if road == "parquet" else f"line {line}"
+        where = f"row {line - 1}" if road.startswith("parquet") else f"line {line}"
         with pytest.raises(LinfitError, match=re.escape(f"{where}, column 'w': ") + ".*" + re.escape(words)) as caught:
             read()
         assert caught.value.exit_code == 3, road

@@ -19,11 +19,16 @@ a single process takes). An error's line is counted in the whole file: the newli
 are counted, only when there is an error. One Parquet file: every world-th row group. See `split_of`.
 
 The rules, decided here alone:
-- every row has as many fields as the header (blank lines are skipped);
+- every row has as many fields as the header (blank lines are skipped) and lies on one line: a quoted
+  field that holds a line break is refused, naming the line where it opens (cut into pieces or byte
+  ranges, such a row would read as rows of numbers; within a piece pyarrow's row count gives it away);
+  the header alone may hold one;
 - a header name may appear once; --x-col and --y-col name two different columns;
 - a cell is a decimal number (sign, digits, point, exponent; surrounding spaces allowed) — not
   hexadecimal, not '1_000'; empty, 'NA', 'nan' and the like are missing (an error, or dropped
-  with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused.
+  with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused;
+- a weight (weight_col) is such a number, and present and >= 0, --drop-na or not;
+- Parquet integers are rounded to the nearest float64 (beyond 2^53), as their decimal digits would be.
 """
 
 from __future__ import annotations
