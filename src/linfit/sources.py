@@ -23,7 +23,7 @@ from linfit.device import CHUNK_ROWS, resolve_device
 from linfit.errors import DataError, OutputError
 from linfit.frame import Frame, affine_tensor, frame_for
 from linfit.model import DTYPES
-from linfit.read import Facts, Reading
+from linfit.read import Facts, Reading, rechunked_with_weights
 from linfit.reference import BLOCK_ROWS, Moments, merge_moments, moments
 
 
@@ -138,6 +138,7 @@ def cached_pass(
         "sources": identity(reading.paths),
         "x_col": str(reading.wanted[0][0]),
         "y_col": str(reading.wanted[1][0]),
+        "w_col": None if reading.weight_col is None else str(reading.weight_col),
         "sep": reading.sep,
         "drop_na": reading.drop_na,
         "dtype": dtype,
@@ -191,13 +192,14 @@ def _cache_error(path: Path | None, exc: OSError) -> OutputError:
 
 def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int], consume=None) -> dict:
     """One pass through the reader: each chunk's moments merged, its rows appended to the cache (and handed to `consume`)."""
-    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift)
+    weights = reading.weight_col is not None
+    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift, weights=weights)
     parts = []
 
     def chunks():
-        for x, y in own_chunks(reading, chunk_rows, *share):
+        for x, y, *w in own_chunks(reading, chunk_rows, *share, weights=weights):
             parts.append(moments(x, y))
-            writer.add(x, y)
+            writer.add(x, y, *w)
             yield x, y
 
     with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
@@ -216,9 +218,11 @@ def cached_rows(cache: PassCache) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield x.astype(np.float64) + cache.x_shift, y.astype(np.float64) + cache.y_shift
 
 
-def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1):
-    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked)."""
-    for index, chunk in enumerate(rechunked(reading, chunk_rows)):
+def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1, weights: bool = False):
+    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked).
+    weights: (x, y, w) chunks instead of (x, y)."""
+    chunks = rechunked_with_weights(reading.with_weights(), chunk_rows) if weights else rechunked(reading, chunk_rows)
+    for index, chunk in enumerate(chunks):
         if index % world == rank:
             yield chunk
 
