@@ -9,6 +9,7 @@ code when it ends without an error but not with 0 (an interrupted run).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
