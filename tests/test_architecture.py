@@ -50,7 +50,7 @@ def import_graph(root: Path, package: str = "linfit") -> tuple[dict[str, set[str
 
     for name, path in paths.items():
         here = name.split(".")[:-1] if not path.name == "__init__.py" else name.split(".")
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in executed_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -70,6 +70,20 @@ def import_graph(root: Path, package: str = "linfit") -> tuple[dict[str, set[str
                 else:
                     outside[name].add(target.split(".")[0])
     return inside, outside
+
+
+def executed_nodes(tree: ast.AST):
+    """Every node that can run: all of them (inside functions too) but the bodies of `if TYPE_CHECKING:`,
+    which only a type checker reads (a request type named in a signature is no import at run time)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
