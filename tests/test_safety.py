@@ -342,16 +342,25 @@ def test_a_file_size_limit_is_one_line_exit_7_and_the_old_model_kept(folder):
     assert sorted(p.name for p in folder.iterdir()) == ["c.yaml", "d.csv", "m.json"]
 
 
-@pytest.mark.parametrize("extension, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
-def test_plot_format_follows_the_extension(extension, magic, tmp_path, invoke):
-    pytest.importorskip("matplotlib")
+@pytest.mark.parametrize("name, fmt", [("fit.png", "png"), ("fit.SVG", "svg"), ("a.b.pdf", "pdf")])
+def test_plot_format_follows_the_extension(name, fmt):
     from linfit.plot import plot_format
 
-    path = tmp_path / f"fit{extension.upper()}"
-    assert plot_format(path) == extension[1:]
+    assert plot_format(Path(name)) == fmt
+
+
+def test_an_svg_plot_is_the_figure_drawn_as_svg(tmp_path, invoke):
+    """Drawn once (the PNG's content is looked at in test_reporting): an SVG document of the three panels."""
+    from xml.etree import ElementTree
+
+    path = tmp_path / "fit.svg"
     result = invoke("train", SAMPLE, "--plot", path, "-q", "-f", "json")
     assert result.exit_code == 0, result.output
-    assert path.read_bytes().startswith(magic)
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    groups = {element.get("id") for element in root.iter("{http://www.w3.org/2000/svg}g")}
+    assert {"axes_1", "axes_2", "axes_3"} <= groups and "axes_4" not in groups  # data, loss, surface
+    assert sum(1 for name in groups if name and name.startswith("line2d")) >= 6  # lines, not just frames
 
 
 # --- encodings ---------------------------------------------------------------------------------
