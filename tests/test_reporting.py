@@ -98,10 +98,10 @@ def test_two_points_have_no_standard_errors():
     assert stats.r2 == 1.0 and stats.se_a is None and stats.ci_a is None
 
 
-def test_train_json_carries_the_stats(invoke, sm):
+def test_train_json_carries_the_stats(invoke, sm, sample_xy):
     out = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
     assert set(out["stats"]) == {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"}
-    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    x, y = sample_xy
     model = sm.OLS(y, sm.add_constant(x)).fit()
     assert close(out["stats"]["r2"], model.rsquared) and close(out["stats"]["se_a"], model.bse[1])
 
