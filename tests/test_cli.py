@@ -6,7 +6,12 @@ the pipe, what `--help` imports (none of these three imports torch but the pipe'
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shlex
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +133,65 @@ def test_no_arguments_shows_help_and_exits_2(invoke):
     result = invoke()
     assert result.exit_code == 2 and "Usage" in result.stdout + result.stderr
     assert "error" not in result.stderr
+
+
+def readme_blocks() -> list[tuple[str, list[str]]]:
+    """The README's ```sh and ```console blocks (indented ones too): their kind and lines, unindented."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^( *)```(sh|console)\n(.*?)^\1```", text, flags=re.S | re.M)
+    return [(kind, [line[len(indent) :] for line in body.splitlines()]) for indent, kind, body in blocks]
+
+
+def run_readme_line(line: str, invoke, folder: Path):
+    """One README command through a tiny shell: `linfit …`, `> FILE`, `| jq .KEY`, a `# comment` after it."""
+    words = shlex.split(line, comments=True)
+    pipe = words[words.index("|") + 1 :] if "|" in words else []
+    words = words[: words.index("|")] if pipe else words
+    target = words[words.index(">") + 1] if ">" in words else None
+    words = words[: words.index(">")] if target else words
+    assert words[0] == "linfit", line
+    result = invoke(*words[1:])
+    assert result.exit_code == 0, (line, result.output)
+    if target:
+        (folder / target).write_text(result.stdout)
+    if pipe:
+        assert pipe[0] == "jq" and pipe[1].startswith("."), line
+        return words, result, json.dumps(json.loads(result.stdout)[pipe[1][1:]])
+    return words, result, result.stdout
+
+
+def test_the_readme_commands_run_and_say_what_the_readme_says(invoke, runner, tmp_path, monkeypatch):
+    """Every `linfit` line of the README's shell blocks runs (exit 0); a console block's output is what the
+    README shows (timing masked); a comment's "N steps" or "converged at step N" is what the run does."""
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+
+    def wide(*args, input=None, env=None):  # the README's tables are shown at 100 columns
+        return runner.invoke(app, [str(a) for a in args], input=input, env=env, terminal_width=100)
+
+    masked = lambda text: "\n".join(re.sub(r" in \d+(\.\d+)? m?s\b", " in <time>", line).rstrip() for line in text.strip().splitlines())  # noqa: E731
+    ran = 0
+    for kind, lines in readme_blocks():
+        for number, line in enumerate(lines):
+            if kind == "console" and line.startswith("$ linfit "):
+                shown = list(itertools.takewhile(lambda text: not text.startswith("$ "), lines[number + 1 :]))
+                _, _, printed = run_readme_line(line[2:], wide, tmp_path)
+                assert masked(printed) == masked("\n".join(shown)), line
+                ran += 1
+            elif kind == "sh" and line.startswith("linfit "):
+                _, _, printed = run_readme_line(line, invoke, tmp_path)
+                comment = line.partition(" # ")[2]
+                promised = re.match(r"(\d[\d,]*) steps", comment) or re.search(r"converged at step (\d+)", comment)
+                if promised:  # the table's last word on it
+                    assert f"converged at step {int(promised[1].replace(',', ''))} " in printed, (line, printed)
+                ran += 1
+    assert ran >= 12
+
+
+def test_the_readmes_first_step_on_the_notebook_point_is_grad_there(invoke):
+    """The README's claim, by its own two commands: step 1 of `train` holds `grad`'s loss and gradient."""
+    commands = [line for kind, lines in readme_blocks() for line in lines if "--x 1.4 --y 2.1 -f json" in line or "notebook_point" in line]
+    grad, train = (parse_json(invoke(*shlex.split(line, comments=True)[1:]).stdout) for line in commands)
+    first = train["history"][0]
+    assert (first["loss"], first["grad_a"], first["grad_b"]) == (grad["loss"], grad["grad_a"], grad["grad_b"])
+    assert (grad["loss"], grad["grad_a"], grad["grad_b"]) == pytest.approx((0.02, -0.28, -0.2), rel=1e-12)
