@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -168,13 +167,11 @@ def test_hostile_configs_end_in_one_line(case, tmp_path, invoke):
     text, words = HOSTILE_CONFIGS[case]
     path = tmp_path / "hostile.yaml"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
-    started = time.perf_counter()
     for command in ("config", "train"):
         arguments = [command, "-c", path] if command == "config" else [command, SAMPLE, "-c", path]
         result = invoke(*arguments)
         assert result.exit_code == 2, result.output
-        one_clean_line(result.stderr, "hostile.yaml", *words)
-    assert time.perf_counter() - started < 30  # a limit, not a benchmark: the bomb took 24 s and MemoryError
+        one_clean_line(result.stderr, "hostile.yaml", *words)  # the bomb is refused by its count of values, not a clock
 
 
 # --- model files -------------------------------------------------------------------------------
