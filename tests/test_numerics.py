@@ -130,7 +130,8 @@ def generic(rng, n=200):
 @pytest.mark.parametrize("loss", ["half_mse", "mse", "half_sse"])
 @pytest.mark.parametrize(("optimizer", "most_steps"), [("sgd", 25), ("momentum", 60), ("adam", 1000)])
 def test_every_optimizer_converges_with_its_defaults(optimizer, most_steps, loss):
-    for rng in (np.random.default_rng(7), np.random.default_rng(8)):
+    # Adam is blind to the loss's scale and slow (hundreds of steps): one data set is enough for it
+    for rng in (np.random.default_rng(7), np.random.default_rng(8))[: 1 if optimizer == "adam" else 2]:
         x, y = generic(rng)
         result, _ = fit(x, y, TrainConfig(optimizer=optimizer, loss=loss))
         assert result.converged and result.steps <= most_steps, (result.steps, result.lr)
