@@ -146,10 +146,11 @@ def start_linfit(
 
 
 def run_linfit(*args, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
-    """Run linfit as a real process to its end, as a shell script would; returns the CompletedProcess."""
+    """Run linfit as a real process to its end, as a shell script would; returns the CompletedProcess.
+    (The timeout only ends a hang: a loaded machine may take minutes, and that is not a failure.)"""
     process = start_linfit(*args, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
     try:
-        stdout, stderr = process.communicate(input, timeout=120)
+        stdout, stderr = process.communicate(input, timeout=600)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()

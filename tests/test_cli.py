@@ -84,7 +84,7 @@ def test_help_does_not_import_torch_or_pandas():
         "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))\n"
     )
     process = start_linfit(python=("-c", code))
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr
     assert stdout.strip() == "[]", stdout
 
@@ -120,7 +120,7 @@ def test_a_reader_that_closes_early_gets_exit_141_and_no_noise():
     process.stdout.close()  # as `| head -1` does
     with process.stderr:
         stderr = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 141
+    assert process.wait(timeout=600) == 141
     assert stderr == ""
 
 

@@ -25,7 +25,7 @@ def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path, invo
     assert process.poll() is None  # jsonl streams: the run goes on while its first record is already here
     process.stdout.readline()  # step 2000: the loop is well under way
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     result = json.loads(stdout.strip().splitlines()[-1])
