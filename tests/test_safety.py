@@ -7,6 +7,7 @@ and every file the user had as it was. The signal tests run real processes (the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLE, parse_json
+from conftest import ROOT, SAMPLE, parse_json, start_linfit
 
 MODEL_FLAGS = ["-q", "-f", "json"]
 
@@ -445,16 +446,8 @@ def start_at(moment: tuple[str, str], folder: Path, *arguments: str) -> tuple[su
     the two pipe ends: read `here` for the announcement, write to `go` to let it carry on."""
     here_read, here_write = os.pipe()
     go_read, go_write = os.pipe()
-    command = [sys.executable, "-c", AT_A_MOMENT, *moment, str(here_write), str(go_read), *arguments]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        cwd=folder,
-        pass_fds=(here_write, go_read),
-    )
+    python = ("-c", AT_A_MOMENT, *moment, str(here_write), str(go_read))
+    process = start_linfit(*arguments, python=python, cwd=folder, pass_fds=(here_write, go_read))
     os.close(here_write)
     os.close(go_read)
     return process, here_read, go_write
@@ -478,15 +471,13 @@ def test_sigint_and_sigterm_at_each_moment_before_training_end_cleanly(name, tmp
     number, event, where = MOMENTS[name]
     arguments = ["train", str(SAMPLE), "-o", str(tmp_path / "m.json"), "--history", str(tmp_path / "h.csv")]
     process, here, go = start_at((event, where), tmp_path, *arguments, "-q")
-    try:
-        with os.fdopen(here, "rb") as announcements:
-            reached = announcements.read(4)
+    with process, os.fdopen(here, "rb") as announcements, os.fdopen(go, "wb", buffering=0) as carry_on:
+        reached = announcements.read(4)
         assert reached == b"here", f"linfit never reached {name!r}: {process.communicate(timeout=600)}"
         process.send_signal(number)
-        os.write(go, b"g")
-    finally:
-        os.close(go)
-    out, err = process.communicate(timeout=600)
+        with contextlib.suppress(BrokenPipeError):  # the signal may have ended it already
+            carry_on.write(b"g")
+        out, err = process.communicate(timeout=600)
     assert process.returncode == 128 + number, (process.returncode, err)
     one_clean_line(err, "interrupted")
     left = sorted(p.name for p in tmp_path.iterdir())
