@@ -73,17 +73,22 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def one_error_line(result, code: int, *words: str) -> str:
-    """The promise for every error: its exit code, one line on stderr (`linfit: …`) holding `words`, no
-    traceback. `result` is what `invoke` or `run_linfit` returned; the line is returned."""
-    exit_code = getattr(result, "exit_code", getattr(result, "returncode", None))
-    assert exit_code == code, (exit_code, result.stdout, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("linfit: "), result.stderr
-    assert "Traceback" not in result.stderr
+def one_line(stderr: str, *words: str, prefix: str = "linfit: ") -> str:
+    """stderr is one line (blank lines aside) that starts with `prefix` and holds `words`, and no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(prefix), stderr
+    assert "Traceback" not in stderr
     for word in words:
         assert word in lines[0], (word, lines[0])
     return lines[0]
+
+
+def one_error_line(result, code: int, *words: str) -> str:
+    """The promise for every error: its exit code and one line on stderr, `linfit: error: …`, holding
+    `words`, no traceback. `result` is what `invoke` or `run_linfit` returned; the line is returned."""
+    exit_code = getattr(result, "exit_code", getattr(result, "returncode", None))
+    assert exit_code == code, (exit_code, result.stdout, result.stderr)
+    return one_line(result.stderr, *words, prefix="linfit: error: ")
 
 
 @pytest.fixture(scope="session")

@@ -21,18 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLE, parse_json, start_linfit
+from conftest import ROOT, SAMPLE, one_line, parse_json, start_linfit
 
 MODEL_FLAGS = ["-q", "-f", "json"]
 
 
-def one_clean_line(stderr: str, *words: str) -> None:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("linfit: "), stderr
-    assert "Traceback" not in stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
+one_clean_line = one_line  # conftest's one-line check
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -68,10 +62,8 @@ HOSTILE_FLAGS = {
 
 
 @pytest.fixture
-def model(tmp_path, invoke) -> Path:
-    path = tmp_path / "model.json"
-    assert invoke("train", SAMPLE, "-o", path, *MODEL_FLAGS).exit_code == 0
-    return path
+def model(model_copy) -> Path:
+    return model_copy  # conftest's model, trained once, copied here
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_FLAGS))
