@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLE, one_line, parse_json, start_linfit
+from conftest import SAMPLE, one_line, parse_json, start_linfit
 
 MODEL_FLAGS = ["-q", "-f", "json"]
 
@@ -374,8 +374,7 @@ def test_text_falls_back_to_the_nearest_ascii():
 
 
 def run_process(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    full = {**os.environ, "NO_COLOR": "1", **env}
-    return subprocess.Popen([sys.executable, "-m", "linfit", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full, cwd=ROOT)
+    return start_linfit(*args, env=env, text=False)
 
 
 ENCODINGS = {
@@ -447,14 +446,7 @@ def start_at(moment: tuple[str, str], folder: Path, *arguments: str) -> tuple[su
 
 def start_training(folder: Path, *extra: str) -> subprocess.Popen:
     arguments = ["train", str(SAMPLE), "-o", str(folder / "m.json"), "--history", str(folder / "h.csv"), *LONG_RUN, *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "linfit", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-        cwd=ROOT,
-    )
+    return start_linfit(*arguments)
 
 
 @pytest.mark.parametrize("name", list(MOMENTS))
