@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, exact_least_squares, lstsq, parse_json, relative
+from conftest import SAMPLE, exact_least_squares, lstsq, one_error_line, parse_json, relative
 from linfit.config import KEYS, TrainConfig, resolve_config
 from linfit.data import load_samples
 from linfit.errors import ConfigError, DataError, LinfitError
@@ -80,13 +80,7 @@ BAD_FLAGS = {
 
 
 def assert_clean_error(result, code: int, words: list[str]) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    assert message.startswith("linfit: error: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in message, (word, message)
+    one_error_line(result, code, *words)  # conftest's one-error-line check
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
