@@ -138,7 +138,7 @@ def readme_blocks() -> list[tuple[str, list[str]]]:
 
 
 def run_readme_line(line: str, invoke, folder: Path):
-    """One README command through a tiny shell: `linfit …`, `> FILE`, `| jq .KEY`, a `# comment` after it."""
+    """One README command through a tiny shell: `linfit …`, `> FILE`, `| jq .KEY`, `| linfit …`, a `# comment` after it."""
     words = shlex.split(line, comments=True)
     pipe = words[words.index("|") + 1 :] if "|" in words else []
     words = words[: words.index("|")] if pipe else words
@@ -149,6 +149,10 @@ def run_readme_line(line: str, invoke, folder: Path):
     assert result.exit_code == 0, (line, result.output)
     if target:
         (folder / target).write_text(result.stdout)
+    if pipe and pipe[0] == "linfit":  # one linfit into another: the first's stdout is the second's stdin
+        piped = invoke(*pipe[1:], input=result.stdout)
+        assert piped.exit_code == 0, (line, piped.output)
+        return pipe, piped, piped.stdout
     if pipe:
         assert pipe[0] == "jq" and pipe[1].startswith("."), line
         return words, result, json.dumps(json.loads(result.stdout)[pipe[1][1:]])
