@@ -15,7 +15,6 @@ from conftest import NOTEBOOK_POINT, SAMPLE, lstsq, relative, write_csv
 from linfit.config import TrainConfig
 from linfit.errors import ConfigError, DivergedError
 from linfit.pipeline import Arrays, prepare
-from linfit.sources import in_memory
 from linfit.train import Training
 
 MOST_HOPS = 3  # a chain of advice longer than this is a loop
@@ -98,7 +97,7 @@ def test_advice_is_data_rendered_as_flags_by_the_shell_and_as_keywords_by_fit():
 
 def test_a_source_built_for_another_config_cannot_be_trained():
     x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.2, 4.9, 7.1])
-    standardised = in_memory(x, y, TrainConfig())
+    standardised = prepare(Arrays(x, y), TrainConfig()).training.data  # the source a run was built on
     with pytest.raises(ConfigError, match="standardize True .*says False"):
         Training(standardised, TrainConfig(standardize=False))
     with pytest.raises(ConfigError, match="dtype 'float64'"):

@@ -21,7 +21,7 @@ from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
 from linfit.device import CHUNK_ROWS, resolve_device
 from linfit.errors import DataError, OutputError
-from linfit.frame import Frame, affine_tensor, frame_for
+from linfit.frame import Frame, affine_tensor
 from linfit.model import DTYPES
 from linfit.read import Facts, Reading
 from linfit.reference import BLOCK_ROWS, Moments, merge_moments, moments
@@ -233,15 +233,3 @@ def require_representable(x_largest: float, y_largest: float, dtype: str, standa
             raise DataError(
                 f"{name} reaches {largest:.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data."
             )
-
-
-def in_memory(x: np.ndarray, y: np.ndarray, config: TrainConfig, whole: bool | None = None) -> ArrayChunks:
-    """A source over arrays already in memory (tests, benchmarks, `fit`): moments and frame from the rows."""
-    x = np.require(np.asarray(x, dtype=np.float64), requirements="W")
-    y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
-    largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
-    require_representable(*largest, config.dtype, config.standardize)
-    m = moments(x, y)
-    frame = frame_for(m, config.standardize)
-    whole = config.compile if whole is None else whole
-    return ArrayChunks(x, y, m, frame, config, whole=whole)
