@@ -73,6 +73,17 @@ def test_advice_followed_to_its_end_fits_and_never_loops(invoke, tmp_path, name,
         assert len(seen) == 1 and "`" not in result.stderr and "--" not in result.stderr, result.stderr
 
 
+def test_x_past_float32s_range_is_refused_where_a_road_stores_it_in_float32(invoke, tmp_path):
+    """Streamed in float32, x − its mean is kept in float32: x of 1e39 cannot be, though x_t could. Refused
+    before training (not advised to start again), and the run the hint names fits."""
+    path = write_csv(tmp_path / "d.csv", scaled(1e39))
+    refused = invoke("train", path, "--dtype", "float32", "--chunk-rows", "10")
+    assert refused.exit_code == 3 and "float32" in refused.stderr and "--dtype float64" in refused.stderr, refused.stderr
+    fitted = invoke("train", path, "--dtype", "float64", "--chunk-rows", "10", "-f", "json")
+    assert fitted.exit_code == 0 and json.loads(fitted.stdout)["converged"]
+    assert invoke("train", path, "--dtype", "float32", "--init", "zeros").exit_code == 0  # in memory, x_t is made in float64
+
+
 def test_a_diverging_momentum_run_quotes_momentums_stable_limit(invoke):
     """Heavy-ball momentum μ is stable below 2(1 + μ)/λ_max, not plain descent's 2/λ_max."""
     x = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 0]

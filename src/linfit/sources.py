@@ -223,10 +223,20 @@ def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1)
             yield chunk
 
 
-def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool) -> None:
-    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
+def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool, stored: bool = False) -> None:
+    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities.
+
+    `stored`: the road keeps x − shift itself in float32 (the pass cache, the lean copy), which overflows
+    float32's range past ~3.4e38 even where the standardised x_t would not."""
     if dtype != "float32":
         return
+    largest_float32 = float(np.finfo(np.float32).max)
+    if stored and standardize and 2 * x_largest > largest_float32:  # |x − shift| ≤ 2·max|x|
+        raise DataError(
+            f"x reaches {x_largest:.3g}: a float32 run that streams (--chunk-rows) or reads a big file keeps x less its mean "
+            f"in float32, whose largest value is {largest_float32:.3g}.",
+            "Use --dtype float64, or rescale x.",
+        )
     limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
     for name, largest in (("y", y_largest),) if standardize else (("x", x_largest), ("y", y_largest)):
         if largest > limit:
