@@ -15,7 +15,6 @@ from conftest import NOTEBOOK_POINT, SAMPLE, lstsq, relative, write_csv
 from linfit.config import TrainConfig
 from linfit.errors import ConfigError, DivergedError
 from linfit.pipeline import Arrays, prepare
-from linfit.sources import in_memory
 from linfit.train import Training
 
 MOST_HOPS = 3  # a chain of advice longer than this is a loop
@@ -74,6 +73,17 @@ def test_advice_followed_to_its_end_fits_and_never_loops(invoke, tmp_path, name,
         assert len(seen) == 1 and "`" not in result.stderr and "--" not in result.stderr, result.stderr
 
 
+def test_x_past_float32s_range_is_refused_where_a_road_stores_it_in_float32(invoke, tmp_path):
+    """Streamed in float32, x − its mean is kept in float32: x of 1e39 cannot be, though x_t could. Refused
+    before training (not advised to start again), and the run the hint names fits."""
+    path = write_csv(tmp_path / "d.csv", scaled(1e39))
+    refused = invoke("train", path, "--dtype", "float32", "--chunk-rows", "10")
+    assert refused.exit_code == 3 and "float32" in refused.stderr and "--dtype float64" in refused.stderr, refused.stderr
+    fitted = invoke("train", path, "--dtype", "float64", "--chunk-rows", "10", "-f", "json")
+    assert fitted.exit_code == 0 and json.loads(fitted.stdout)["converged"]
+    assert invoke("train", path, "--dtype", "float32", "--init", "zeros").exit_code == 0  # in memory, x_t is made in float64
+
+
 def test_a_diverging_momentum_run_quotes_momentums_stable_limit(invoke):
     """Heavy-ball momentum μ is stable below 2(1 + μ)/λ_max, not plain descent's 2/λ_max."""
     x = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 0]
@@ -98,7 +108,7 @@ def test_advice_is_data_rendered_as_flags_by_the_shell_and_as_keywords_by_fit():
 
 def test_a_source_built_for_another_config_cannot_be_trained():
     x, y = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.2, 4.9, 7.1])
-    standardised = in_memory(x, y, TrainConfig())
+    standardised = prepare(Arrays(x, y), TrainConfig()).training.data  # the source a run was built on
     with pytest.raises(ConfigError, match="standardize True .*says False"):
         Training(standardised, TrainConfig(standardize=False))
     with pytest.raises(ConfigError, match="dtype 'float64'"):

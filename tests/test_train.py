@@ -11,9 +11,7 @@ import pytest
 from conftest import NOTEBOOK_POINT, SAMPLE, lstsq, parse_json, relative, write_csv
 from linfit.config import TrainConfig
 from linfit.errors import DataError, DivergedError
-from linfit.pipeline import fit
-from linfit.sources import in_memory
-from linfit.train import Training
+from linfit.pipeline import Arrays, fit, prepare
 
 
 def hundreds(rng):
@@ -97,7 +95,7 @@ def test_one_point_with_standardisation_is_a_data_error(invoke):
 
 def test_constant_x_is_named():
     with pytest.raises(DataError, match="x is constant"):
-        Training(in_memory(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0]), TrainConfig()), TrainConfig())
+        prepare(Arrays(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0])), TrainConfig())
 
 
 def test_divergence_stops_with_the_stable_rate_and_a_command_that_converges(invoke, tmp_path):
@@ -230,7 +228,7 @@ def test_automatic_logging_thins_out_by_decades():
 def test_stop_request_ends_the_run_between_steps():
     x, y = hundreds(np.random.default_rng(11))
     calls = iter(range(1000))
-    training = Training(in_memory(x, y, TrainConfig(tol=0)), TrainConfig(tol=0), stop_requested=lambda: next(calls) >= 3)
+    training = prepare(Arrays(x, y), TrainConfig(tol=0), stop_requested=lambda: next(calls) >= 3).training
     list(training)
     assert training.result.stop_reason == "interrupted" and training.result.steps == 3
 

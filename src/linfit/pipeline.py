@@ -207,7 +207,8 @@ def prepare(
     ranks = group.gathered(mine_info) if group else [mine_info]
     disjoint = bool(split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
     dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
-    require_representable(max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks), config.dtype, config.standardize)
+    largest = [max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks)]
+    require_representable(*largest, config.dtype, config.standardize, stored=isinstance(road, (Streamed, Lean)))
     warnings = [f"dropped {dropped} rows with a missing value."] if dropped else []
     m = group.merged(local) if group else local
     if split and m.n == 0:  # each process saw only its share; the whole file has no rows

@@ -21,7 +21,7 @@ from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
 from linfit.device import CHUNK_ROWS, resolve_device
 from linfit.errors import DataError, OutputError
-from linfit.frame import Frame, affine_tensor, frame_for
+from linfit.frame import Frame, affine_tensor
 from linfit.model import DTYPES
 from linfit.read import Facts, Reading, rechunked_with_weights
 from linfit.reference import BLOCK_ROWS, Moments, merge_moments, moments
@@ -227,25 +227,23 @@ def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1,
             yield chunk
 
 
-def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool) -> None:
-    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
+def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool, stored: bool = False) -> None:
+    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities.
+
+    `stored`: the road keeps x − shift itself in float32 (the pass cache, the lean copy), which overflows
+    float32's range past ~3.4e38 even where the standardised x_t would not."""
     if dtype != "float32":
         return
+    largest_float32 = float(np.finfo(np.float32).max)
+    if stored and standardize and 2 * x_largest > largest_float32:  # |x − shift| ≤ 2·max|x|
+        raise DataError(
+            f"x reaches {x_largest:.3g}: a float32 run that streams (--chunk-rows) or reads a big file keeps x less its mean "
+            f"in float32, whose largest value is {largest_float32:.3g}.",
+            "Use --dtype float64, or rescale x.",
+        )
     limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
     for name, largest in (("y", y_largest),) if standardize else (("x", x_largest), ("y", y_largest)):
         if largest > limit:
             raise DataError(
                 f"{name} reaches {largest:.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data."
             )
-
-
-def in_memory(x: np.ndarray, y: np.ndarray, config: TrainConfig, whole: bool | None = None) -> ArrayChunks:
-    """A source over arrays already in memory (tests, benchmarks, `fit`): moments and frame from the rows."""
-    x = np.require(np.asarray(x, dtype=np.float64), requirements="W")
-    y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
-    largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
-    require_representable(*largest, config.dtype, config.standardize)
-    m = moments(x, y)
-    frame = frame_for(m, config.standardize)
-    whole = config.compile if whole is None else whole
-    return ArrayChunks(x, y, m, frame, config, whole=whole)

@@ -464,6 +464,6 @@ def _agreeing(built_for: TrainConfig, config: TrainConfig) -> TrainConfig:
         what = ", ".join(f"{key} {getattr(built_for, key)!r} (the run's config says {getattr(config, key)!r})" for key in differ)
         raise ConfigError(
             f"the data source was built for {what}: a run cannot train on data prepared for another configuration.",
-            "Build the source with the run's configuration (linfit.pipeline.prepare, or sources.in_memory(x, y, config)).",
+            "Build the source with the run's configuration (linfit.pipeline.prepare).",
         )
     return config
