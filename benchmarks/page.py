@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import make_csv  # noqa: E402  (the same data benchmarks/run.py trains on)
+from run import make_csv  # the same data benchmarks/run.py trains on
 
 TIMED = """([selector, values]) => {
   const e = document.querySelector(selector), times = [];

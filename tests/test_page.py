@@ -175,7 +175,7 @@ def test_the_python_api_gives_what_the_cli_gives(invoke):
         assert (result.ols.a, result.ols.b) == (cli["ols"]["a"], cli["ols"]["b"])
         assert result.stats.r2 == cli["stats"]["r2"] and result.stats.se_a == cli["stats"]["se_a"]
     html = result._repr_html_()
-    assert html.startswith("<iframe id=\"linfit-") and " srcdoc=" in html and "&lt;input type=&quot;range&quot; id=&quot;step&quot;" in html
+    assert html.startswith('<iframe id="linfit-') and " srcdoc=" in html and "&lt;input type=&quot;range&quot; id=&quot;step&quot;" in html
 
 
 def test_the_python_api_reads_named_columns_and_refuses_bad_input():
