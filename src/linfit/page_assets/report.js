@@ -14,7 +14,7 @@
   var WHATIF = "#0072B2", OLS = "#000000";
   var SVGNS = "http://www.w3.org/2000/svg";
   var W = 440, H = 320, MARGIN = { l: 64, r: 12, t: 12, b: 40 }, PW = W - MARGIN.l - MARGIN.r, PH = H - MARGIN.t - MARGIN.b;
-  var WHATIF_CAP = 20000, MAP_CAP = 1000;
+  var WHATIF_CAP = 20000, ADAM_CAP = 5000, MAP_CAP = 1000;  // Adam's steps cost more (square roots): fewer of them
 
   function $(id) { return document.getElementById(id); }
   function paren(s) { return s.charAt(0) === "-" ? "(" + s + ")" : s; }
@@ -238,16 +238,31 @@
   }
   function computeWhatIf(keepView) {
     var how = howNow(), s = startPoint(), adam = how.kind === "adam";
-    whatif = LF.descend(MODEL, s[0], s[1], how, 1, WHATIF_CAP, whatIfTarget());
+    whatif = LF.descend(MODEL, s[0], s[1], how, 1, adam ? ADAM_CAP : WHATIF_CAP, whatIfTarget());
+    whatif.shown = shownIndices(whatif.path.length);
     $("whatif-lr-value").textContent = "γ = " + fmt(how.lr, 6) + (exactLr !== null && exactLr === recordedLr() && RUN.lr_source === "default" ? " (the optimizer's default, as the run used it)" : "");
     $("whatif-momentum-label").textContent = adam ? "β₁ (Adam's momentum)" : "momentum μ";
     $("whatif-momentum-value").textContent = (adam ? "β₁ = " : "μ = ") + fmt(adam ? how.betas[0] : how.momentum, 3) + (adam ? ", β₂ = " + fmt(BETAS[1], 6) : "");
     var replay = LF.descend(MODEL, HISTORY[0][4], HISTORY[0][5], how, LAST_STEP, LAST_STEP, null);  // where these settings stand at the recorded last step
-    $("whatif-readout").setAttribute("data-at-last-step", JSON.stringify(replay.path[replay.path.length - 1]));
+    var box = $("whatif-readout");
+    box.setAttribute("data-at-last-step", JSON.stringify(replay.path[replay.path.length - 1]));
+    box.setAttribute("data-lr", String(how.lr));
+    box.setAttribute("data-momentum", String(adam ? how.betas[0] : how.momentum));
+    box.setAttribute("data-steps", whatif.diverged ? "diverges" : whatif.converged ? String(whatif.positions) : "not converged");
+    box.setAttribute("data-target", String(whatIfTarget()));
     explain(how);
     if (!keepView) { views = {}; }
     drawStatic();
     drawMapMarker();
+  }
+  // the positions a long what-if path is drawn through: every one of the first 600, then 1,400 evenly
+  // spaced, and the last; a plot 364 px wide shows no more, and a repaint stays well under 100 ms
+  function shownIndices(n) {
+    var out = [];
+    if (n <= 2000) { for (var i = 0; i < n; i++) { out.push(i); } return out; }
+    for (var k = 0; k < 600; k++) { out.push(k); }
+    for (var j = 1; j <= 1400; j++) { out.push(Math.round(599 + j * (n - 600) / 1400)); }
+    return out;
   }
   function explain(how) {
     var adam = how.kind === "adam", lines = [], lmax = MODEL.lambdaMax;
@@ -288,7 +303,7 @@
 
   // ---------- the static layers ----------
   function drawStatic() {
-    drawData();
+    if (!panels["data-plot"] || panels["data-plot"].run !== current) { drawData(); }
     drawSurface("surface-plot", false);
     if (MODEL.standard && MODEL.optimum) { drawSurface("standard-plot", true); }
     drawLoss();
@@ -331,6 +346,7 @@
     if (RUN.ols) { entries.push({ colour: OLS, dash: "6 4", text: "least squares: " + equation(RUN.ols.a, RUN.ols.b) }); }
     if (s && s.x.length) { entries.push({ colour: "#6b7480", mark: "dot", text: "data" }); }
     p.texts = legend("data-legend", entries);
+    p.run = current;
     panels["data-plot"] = p;
   }
 
@@ -398,7 +414,7 @@
       p.nows.push(el("circle", { r: 5.5, fill: colour, "class": "now", id: k === current ? svgId + "-now" : null }, sc.top));
     });
     if (whatif) {
-      var wpath = whatif.path.map(map), wd = pathData(sc, wpath);
+      var wpath = whatif.shown.map(function (i) { return map(whatif.path[i]); }), wd = pathData(sc, wpath);
       el("path", { d: wd.d, "class": "path-whatif", "stroke-dasharray": wd.segments < 300 ? "5 3" : null, id: standard ? "whatif-path-standard" : "whatif-path", "data-segments": wd.segments }, sc.body);
       p.whatNow = el("circle", { r: 4, fill: WHATIF, "class": "now" }, sc.top);
     }
@@ -443,7 +459,10 @@
       var m = models[k];
       series.push({ pts: run.history.map(function (r) { return [r[0], gap ? m.excess(r[4], r[5]) : MODEL.robust ? MODEL.loss(r[4], r[5]) : r[1]]; }), colour: colourOf(k), dash: dashOf(k), label: RUNS.length > 1 ? run.label : "recorded run", run: k });
     });
-    if (whatif) { series.push({ pts: whatif.path.map(function (p, i) { return [i + 1, gap ? MODEL.excess(p[0], p[1]) : MODEL.loss(p[0], p[1])]; }), colour: WHATIF, dash: "5 3", label: "what-if" }); }
+    if (whatif) {
+      if (!whatif.lossPts) { whatif.lossPts = whatif.shown.map(function (i) { var p = whatif.path[i]; return [i + 1, gap ? MODEL.excess(p[0], p[1]) : MODEL.loss(p[0], p[1])]; }); }
+      series.push({ pts: whatif.lossPts, colour: WHATIF, dash: "5 3", label: "what-if" });
+    }
     return series;
   }
   function drawLoss() {
@@ -477,7 +496,7 @@
     if (!(whatif && MODEL.optimum && MODEL.eigenvectors)) { clear(svg); return; }
     var o = MODEL.optimumTrain, V = MODEL.eigenvectors, lam = MODEL.eigenvalues, how = whatif.how;
     var comps = [0, 1].map(function (j) {
-      return whatif.train.map(function (w, i) { return [i + 1, Math.abs((w[0] - o[0]) * V[j][0] + (w[1] - o[1]) * V[j][1])]; });
+      return whatif.shown.map(function (i) { var w = whatif.train[i]; return [i + 1, Math.abs((w[0] - o[0]) * V[j][0] + (w[1] - o[1]) * V[j][1])]; });
     });
     var values = [];
     comps.forEach(function (c) { c.forEach(function (p) { if (p[1] > 0 && isFinite(p[1])) { values.push(Math.log10(p[1])); } }); });
@@ -496,7 +515,7 @@
       return n > 1 && c[0][1] > 0 && c[n - 1][1] > 0 ? Math.pow(c[n - 1][1] / c[0][1], 1 / (n - 1)) : NaN;
     });
     legend("eigen-legend", [0, 1].map(function (j) {
-      return { colour: styles[j].colour, dash: styles[j].dash, text: "along v" + (j ? "₂" : "₁") + " = (" + fmt(V[j][0], 3) + ", " + fmt(V[j][1], 3) + "), λ" + (j ? "₂" : "₁") + " = " + fmt(lam[j], 4) + ": ×" + fmt(rates[j], 4) + " per step" + (how.kind === "adam" ? " (measured)" : "") };
+      return { colour: styles[j].colour, dash: styles[j].dash, text: "along v" + (j ? "₂" : "₁") + " = (" + fmt(V[j][0], 3) + ", " + fmt(V[j][1], 3) + "), λ" + (j ? "₂" : "₁") + " = " + fmt(lam[j], 4) + (isFinite(rates[j]) ? ": ×" + fmt(rates[j], 4) + " per step" + (how.kind === "adam" ? " (measured)" : "") : ": no rate to measure (it starts on the optimum's line)") };
     }));
     var kappa = lam[1] > 0 ? lam[0] / lam[1] : Infinity;
     $("eigen-note").textContent = "The error splits along the Hessian's eigenvectors (in the coordinates autograd trains); " +
@@ -520,16 +539,25 @@
     MAP.key = key;
     var top = lrTop(adam), lrs = mapLrs(adam), mus = mapMomenta(), s = startPoint(), target = whatIfTarget();
     var sc = axes(svg, [Math.log10(top) - 3, Math.log10(top)], [0, 0.99], "learning rate γ (log scale)", adam ? "β₁" : "momentum μ", true, false, "map");
-    var g = el("g", { "class": "cells" }, sc.body), cw = PW / MAP.cols, ch = PH / MAP.rows;
-    mus.forEach(function (mu, j) {
-      lrs.forEach(function (lr, i) {
-        var how = adam ? { kind: "adam", lr: lr, betas: [mu, BETAS[1]], eps: EPS } : { kind: "momentum", lr: lr, momentum: mu };
-        var r = target === null ? null : LF.descend(MODEL, s[0], s[1], how, 1, MAP_CAP, target, false);
-        var fill = !r ? "#dddddd" : r.diverged ? "#ffffff" : r.converged ? shade(r.positions) : "#3a3a3a";
-        var cell = el("rect", { x: (MARGIN.l + i * cw).toFixed(2), y: (MARGIN.t + PH - (j + 1) * ch).toFixed(2), width: (cw + 0.3).toFixed(2), height: (ch + 0.3).toFixed(2), fill: fill, "class": "cell", "data-lr": lr, "data-momentum": mu, "data-steps": r ? (r.diverged ? "diverges" : r.converged ? r.positions : "not converged") : "" }, g);
-        if (r && r.diverged) { cell.setAttribute("class", "cell diverges"); }
-      });
-    });
+    var g = el("g", { "class": "cells" }, sc.body), cw = PW / MAP.cols, ch = PH / MAP.rows, row = 0;
+    // the cells are worked out a few rows at a time, between frames: a setting repaints at once, the map fills in
+    function fill() {
+      if (MAP.key !== key) { return; }  // another setting took over: this map is stale
+      var began = performance.now();
+      for (; row < mus.length && performance.now() - began < 12; row++) {
+        var mu = mus[row], j = row;
+        lrs.forEach(function (lr, i) {
+          var how = adam ? { kind: "adam", lr: lr, betas: [mu, BETAS[1]], eps: EPS } : { kind: "momentum", lr: lr, momentum: mu };
+          var r = target === null ? null : LF.descend(MODEL, s[0], s[1], how, 1, MAP_CAP, target, false);
+          var colour = !r ? "#dddddd" : r.diverged ? "#ffffff" : r.converged ? shade(r.positions) : "#3a3a3a";
+          el("rect", { x: (MARGIN.l + i * cw).toFixed(2), y: (MARGIN.t + PH - (j + 1) * ch).toFixed(2), width: (cw + 0.3).toFixed(2), height: (ch + 0.3).toFixed(2), fill: colour,
+            "class": r && r.diverged ? "cell diverges" : "cell", "data-lr": lr, "data-momentum": mu, "data-steps": r ? (r.diverged ? "diverges" : r.converged ? r.positions : "not converged") : "" }, g);
+        });
+      }
+      if (row < mus.length) { setTimeout(fill, 0); } else { svg.setAttribute("data-complete", "true"); }
+    }
+    svg.removeAttribute("data-complete");
+    setTimeout(fill, 0);
     if (!adam && MODEL.lambdaMax > 0) {  // the stability boundary γ = 2(1 + μ)/λ_max
       var pts = [];
       for (var k = 0; k <= 50; k++) { var mu = 0.99 * k / 50; pts.push([LF.bound(mu, MODEL.lambdaMax), mu]); }
@@ -584,7 +612,7 @@
     });
     var l = panels["loss-plot"];
     if (l) {
-      var x = xFor(l, step).toFixed(1), series = lossSeries()[current], y = series.pts[index][1];
+      var x = xFor(l, step).toFixed(1), y = MODEL.lstar !== null ? MODEL.excess(rec[4], rec[5]) : MODEL.robust ? MODEL.loss(rec[4], rec[5]) : rec[1];
       l.marker.setAttribute("x1", x); l.marker.setAttribute("x2", x);
       at(l.dot, y > 0 ? [l.logX ? Math.max(step, 1) : step, y] : null, l.sc);
     }
@@ -685,7 +713,7 @@
   var ADAM_REPLAY = null;
   function adamState(step) {
     if (CFG.optimizer !== "adam" || RUN.minibatch || MODEL.robust) { return null; }
-    if (!ADAM_REPLAY) { ADAM_REPLAY = LF.descend(MODEL, HISTORY[0][4], HISTORY[0][5], { kind: "adam", lr: recordedLr(), betas: BETAS, eps: EPS }, LAST_STEP + 1, LAST_STEP + 1, null); }
+    if (!ADAM_REPLAY) { ADAM_REPLAY = LF.descend(MODEL, HISTORY[0][4], HISTORY[0][5], { kind: "adam", lr: recordedLr(), betas: BETAS, eps: EPS }, LAST_STEP + 1, LAST_STEP + 1, null, "states"); }
     var st = step < ADAM_REPLAY.states.length ? ADAM_REPLAY.states[step] : null;
     return st ? { t: st.t, g: st.g, m: st.v, s: st.s } : null;
   }
