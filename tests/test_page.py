@@ -111,7 +111,7 @@ def test_long_runs_are_thinned_and_big_data_subsampled(invoke, tmp_path):
     assert len(fit["history"]) == 1500 > MAX_STEPS_SHOWN == len(run["history"])
     assert run["history"][0][0] == 1 and run["history"][-1][0] == 1500 and run["logged"] == 1500
     assert len(run["samples"]["x"]) == MAX_SCATTER and run["samples"]["of"] == x.size
-    assert len(page.encode()) < 300_000
+    assert len(page.encode()) < 340_000  # 5,000 points, 1,000 steps and ~90 kB of script and style
 
 
 def test_thin_keeps_the_ends_and_spaces_the_rest_evenly():

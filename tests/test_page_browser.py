@@ -598,6 +598,7 @@ def test_hands_on_the_surface_drag_hover_and_the_map(browser, invoke, tmp_path):
     assert f"step {step} (hovered)" in page.inner_text("#hover-note")
 
     # the map: diverging cells lie past 2(1 + μ)/λ_max, converging ones before it; a click sets the what-if
+    page.locator("#map-plot").scroll_into_view_if_needed()  # worked out once seen
     page.wait_for_selector("#map-plot[data-complete]")
     cells = page.eval_on_selector_all(
         "#map-plot rect.cell", "cs => cs.map(c => [Number(c.dataset.lr), Number(c.dataset.momentum), c.dataset.steps])"

@@ -572,7 +572,15 @@
     $("map-note").textContent = "Each cell runs the what-if's optimizer from the start at that (γ, " + (adam ? "β₁" : "μ") + ") for up to " + count(MAP_CAP) +
       " steps; its colour is how many it needs to get as close as the what-if's target. Click a cell to try it." + (adam ? " Adam has no 2(1 + μ)/λ_max bound." : "");
   }
+  // the map is worked out once it comes into view (each cell is a descent of its own): a page opens fast
+  var mapSeen = !window.IntersectionObserver;
+  if (!mapSeen) {
+    new IntersectionObserver(function (entries, observer) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { mapSeen = true; observer.disconnect(); drawMapMarker(); }
+    }).observe($("map-plot"));
+  }
   function drawMapMarker() {
+    if (!mapSeen) { return; }
     drawMap();
     if (!MAP.sc || !whatif) { return; }
     var how = whatif.how, mu = how.kind === "adam" ? how.betas[0] : how.momentum;
