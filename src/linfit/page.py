@@ -137,9 +137,9 @@ def run_payload(
         "config": config,
         "data": data,
         "moments": moments,
-        "history": [[record[key] for key in STEP_FIELDS] for record in history],
+        "history": [[_carried(record[key]) for key in STEP_FIELDS] for record in history],
         "logged": len(fit.get("history") or []),
-        "result": {key: fit.get(key) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
+        "result": {key: _carried(fit.get(key)) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
         "init": fit.get("init"),
         "ols": fit.get("ols"),
         "gap": fit.get("gap"),
@@ -204,6 +204,14 @@ def curvature(loss: Any, moments: dict[str, Any], standardize: bool) -> dict[str
         "eigenvalues": [float(values[i]) for i in order],
         "eigenvectors": [[float(vectors[0, i]), float(vectors[1, i])] for i in order],
     }
+
+
+def _carried(value: Any) -> Any:
+    """A number as JSON carries it; a non-finite one as the string the page reads back ("Infinity", "-Infinity", "NaN"),
+    so a step that overflowed shows inf or nan as the terminal does, not a missing value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def describe(config: dict[str, Any]) -> str:

@@ -8,6 +8,12 @@
   var LF = window.LINFIT, fmt = LF.fmt, count = LF.count, equation = LF.equation;
   var PAYLOAD = JSON.parse(document.getElementById("linfit-run").textContent);
   var RUNS = PAYLOAD.runs;
+  // a value that overflowed travels as "Infinity", "-Infinity" or "NaN" (JSON has no such numbers)
+  function back(v) { return typeof v === "string" && /^(-?Infinity|NaN)$/.test(v) ? Number(v) : v; }
+  RUNS.forEach(function (run) {
+    run.history.forEach(function (r) { for (var i = 0; i < r.length; i++) { r[i] = back(r[i]); } });
+    ["a", "b", "loss", "wall_time_s"].forEach(function (k) { run.result[k] = back(run.result[k]); });
+  });
   // Okabe–Ito: told apart under every common colour-vision deficiency; each ≥ 3:1 against white
   var RUN_COLOURS = ["#D55E00", "#009E73", "#CC79A7", "#000000", "#8A6500"];
   var RUN_DASHES = ["", "8 4", "2 3", "10 3 2 3", "5 2 1 2"];
@@ -360,7 +366,7 @@
       if (run.result.stop_reason === "diverged" && stable) { return; }
       run.history.forEach(function (r) { pts.push(map([r[4], r[5]])); });
     });
-    if (whatif) { whatif.path.forEach(function (p) { pts.push(map(p)); }); }
+    if (whatif) { whatif.shown.forEach(function (i) { pts.push(map(whatif.path[i])); }); }
     var e = [extent(pts.map(function (p) { return p[0]; })), extent(pts.map(function (p) { return p[1]; }))];
     var reach = MODEL.reach(s[0], s[1], standard);
     if (reach && reach[0] > 0 && reach[1] > 0 && isFinite(reach[0]) && isFinite(reach[1])) {
