@@ -394,3 +394,7 @@ def test_the_hessian_and_its_eigenvectors_come_in_the_payload():
         )
         for value, vector in zip(curvature["eigenvalues"], curvature["eigenvectors"]):
             assert np.allclose(hessian @ np.array(vector), value * np.array(vector), rtol=1e-9, atol=1e-9)
+        over_ab = c * np.array([[np.mean(x * x), x.mean()], [x.mean(), 1.0]])  # the contours over (a, b)
+        assert np.allclose(curvature["data"]["hessian"], over_ab, rtol=1e-12) and curvature["data"]["lambda_max"] == pytest.approx(
+            np.linalg.eigvalsh(over_ab)[-1], rel=1e-12
+        )

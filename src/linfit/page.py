@@ -194,10 +194,16 @@ def curvature(loss: Any, moments: dict[str, Any], standardize: bool) -> dict[str
     else:
         mean_x, mean_xx = float(moments["x_mean"]), moments["sxx"] / n + float(moments["x_mean"]) ** 2
     hessian = c * np.array([[mean_xx, mean_x], [mean_x, 1.0]])
+    x_mean = float(moments["x_mean"])  # over (a, b) in the data's units, whatever training moved: the contours there
+    data = c * np.array([[moments["sxx"] / n + x_mean**2, x_mean], [x_mean, 1.0]])
+    return {"c": c, **_eigen(hessian), "data": _eigen(data)}
+
+
+def _eigen(hessian: np.ndarray) -> dict[str, Any]:
+    """A 2×2 Hessian, its eigenvalues (largest first) and unit eigenvectors."""
     values, vectors = np.linalg.eigh(hessian)  # ascending
     order = [1, 0]  # the steep direction first
     return {
-        "c": c,
         "hessian": hessian.tolist(),
         "lambda_max": float(values[1]),
         "lambda_min": float(max(values[0], 0.0)),

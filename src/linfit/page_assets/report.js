@@ -163,6 +163,7 @@
       item.className = "key";
       sw.setAttribute("viewBox", "0 0 22 10"); sw.setAttribute("width", "22"); sw.setAttribute("height", "10"); sw.setAttribute("aria-hidden", "true");
       if (entry.mark === "dot") { el("circle", { cx: 11, cy: 5, r: 3.2, fill: entry.colour }, sw); }
+      else if (entry.mark === "cell") { el("rect", { x: 4, y: 0.5, width: 14, height: 9, fill: entry.colour, stroke: "#6b7280", "stroke-width": 1 }, sw); }
       else if (entry.mark === "star") { el("path", { d: star(11, 5, 5), fill: entry.colour }, sw); }
       else { el("line", { x1: 1, x2: 21, y1: 5, y2: 5, stroke: entry.colour, "stroke-width": 2.2, "stroke-dasharray": entry.dash || null }, sw); }
       var text = document.createElement("span");
@@ -555,7 +556,7 @@
         lrs.forEach(function (lr, i) {
           var how = adam ? { kind: "adam", lr: lr, betas: [mu, BETAS[1]], eps: EPS } : { kind: "momentum", lr: lr, momentum: mu };
           var r = target === null ? null : LF.descend(MODEL, s[0], s[1], how, 1, MAP_CAP, target, false);
-          var colour = !r ? "#dddddd" : r.diverged ? "#ffffff" : r.converged ? shade(r.positions) : "#3a3a3a";
+          var colour = !r ? "#eeeeee" : r.diverged ? "#ffffff" : r.converged ? shade(r.positions) : "#c4c4c4";
           el("rect", { x: (MARGIN.l + i * cw).toFixed(2), y: (MARGIN.t + PH - (j + 1) * ch).toFixed(2), width: (cw + 0.3).toFixed(2), height: (ch + 0.3).toFixed(2), fill: colour,
             "class": r && r.diverged ? "cell diverges" : "cell", "data-lr": lr, "data-momentum": mu, "data-steps": r ? (r.diverged ? "diverges" : r.converged ? r.positions : "not converged") : "" }, g);
         });
@@ -572,8 +573,9 @@
     MAP.sc = sc;
     MAP.marker = el("circle", { r: 6, "class": "map-marker", id: "map-marker" }, sc.top);
     legend("map-legend", [
-      { colour: shade(1), mark: "dot", text: "converges in few steps" }, { colour: shade(MAP_CAP / 10), mark: "dot", text: "in ~" + count(MAP_CAP / 10) },
-      { colour: "#3a3a3a", mark: "dot", text: "not in " + count(MAP_CAP) }, { colour: "#bbbbbb", mark: "dot", text: "white: diverges" }
+      { colour: shade(1), mark: "cell", text: "converges in a few steps" }, { colour: shade(MAP_CAP / 10), mark: "cell", text: "in ~" + count(MAP_CAP / 10) },
+      { colour: shade(MAP_CAP * 0.9), mark: "cell", text: "in ~" + count(MAP_CAP) }, { colour: "#c4c4c4", mark: "cell", text: "not in " + count(MAP_CAP) },
+      { colour: "#ffffff", mark: "cell", text: "diverges" }
     ].concat(adam ? [] : [{ colour: "#000", dash: "4 2", text: "γ = 2(1 + μ)/λ_max" }]));
     $("map-note").textContent = "Each cell runs the what-if's optimizer from the start at that (γ, " + (adam ? "β₁" : "μ") + ") for up to " + count(MAP_CAP) +
       " steps; its colour is how many it needs to get as close as the what-if's target. Click a cell to try it." + (adam ? " Adam has no 2(1 + μ)/λ_max bound." : "");

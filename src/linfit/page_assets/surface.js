@@ -25,6 +25,7 @@
       lambdaMax: curv.lambda_max,
       eigenvalues: curv.eigenvalues || null,
       eigenvectors: curv.eigenvectors || null,
+      dataCurvature: curv.data || null,
       toTrain: function (a, b) { return [a * sigma, b + a * mean - shift]; },
       toData: function (al, be) { return [al / sigma, shift + be - al * mean / sigma]; },
       loss: function (a, b) { var e0 = a * xm + b - ym; return c / 2 * (a * a * sxx - 2 * a * sxy + syy + e0 * e0); },
@@ -39,6 +40,11 @@
     self.gradTrain = standard ? function (al, be) { return [c * (al - sxy / sigma), c * be]; } : self.grad;
     self.excessTrain = standard ? function (al, be) { var d = al - sxy / sigma; return c / 2 * (d * d + be * be); } : self.excess;
     self.optimumTrain = self.optimum ? self.toTrain(self.optimum[0], self.optimum[1]) : null;
+    if (!(self.lambdaMax > 0)) {  // a payload made without the curvature: work it out here once
+      var e = standard ? eigen(c, 0, c) : eigen(c * (sxx + xm * xm), c * xm, c);
+      self.lambdaMax = e.values[0]; self.eigenvalues = e.values; self.eigenvectors = e.vectors;
+      self.hessian = standard ? [[c, 0], [0, c]] : [[c * (sxx + xm * xm), c * xm], [c * xm, c]];
+    }
     // the half-widths along a and b (or α and β) of the contour through (a, b) around the optimum
     self.reach = function (a, b, overTraining) {
       if (!(sxx > 0)) { return null; }
@@ -90,11 +96,13 @@
   }
 
   // the contour ½·dᵀHd = Δ around the optimum: H over (a, b), or c·I over (α, β)
+  // (the eigen-decomposition comes from the payload, made in Python; `eigen` below only for a payload without it)
   function ellipse(mdl, delta, standard, count) {
-    var h11, h12, h22, centre, steps = count || 96;
-    if (standard) { h11 = mdl.c; h12 = 0; h22 = mdl.c; centre = mdl.optimumTrain; }
-    else { h11 = mdl.c * (mdl.sxx + mdl.xm * mdl.xm); h12 = mdl.c * mdl.xm; h22 = mdl.c; centre = mdl.optimum; }
-    var e = eigen(h11, h12, h22), r1 = Math.sqrt(2 * delta / e.values[0]), r2 = Math.sqrt(2 * delta / Math.max(e.values[1], 1e-300)), out = [];
+    var centre = standard ? mdl.optimumTrain : mdl.optimum, steps = count || 96, e;
+    if (standard) { e = { values: [mdl.c, mdl.c], vectors: [[1, 0], [0, 1]] }; }
+    else if (mdl.dataCurvature) { e = { values: mdl.dataCurvature.eigenvalues, vectors: mdl.dataCurvature.eigenvectors }; }
+    else { e = eigen(mdl.c * (mdl.sxx + mdl.xm * mdl.xm), mdl.c * mdl.xm, mdl.c); }
+    var r1 = Math.sqrt(2 * delta / e.values[0]), r2 = Math.sqrt(2 * delta / Math.max(e.values[1], 1e-300)), out = [];
     var ca = e.vectors[0][0], sa = e.vectors[0][1];
     for (var i = 0; i <= steps; i++) {
       var t = 2 * Math.PI * i / steps, u = r1 * Math.cos(t), v = r2 * Math.sin(t);
