@@ -527,6 +527,7 @@ def test_paths_are_clipped_and_thinned_and_a_step_moves_marks_only(browser, invo
         page.get_attribute("#step", "aria-valuetext") == f"step {fit['steps']} of {fit['steps']}" and kept[2] == f"step 4 of {fit['steps']}"
     )
     assert page.get_attribute("#whatif-verdict", "aria-live") == "polite"
+    assert f"at step {fit['steps']} the run is at a = {format(fit['a'], '.6g')}" in page.get_attribute("#surface-plot", "aria-label")
     assert fit["history"][-2]["step"] == 10 < fit["steps"] - 1  # logged by decades: 1–10, then the last
     assert page.locator("#surface-plot path.path-gap").count() == 1  # the unlogged stretch is a gap, not a straight line
     page.click("#whatif-reset")

@@ -632,6 +632,11 @@
       l.marker.setAttribute("x1", x); l.marker.setAttribute("x2", x);
       at(l.dot, y > 0 ? [l.logX ? Math.max(step, 1) : step, y] : null, l.sc);
     }
+    // the plots' names for a screen reader say what they show now, not only what they are
+    var where = "a = " + fmt(rec[4], 6) + ", b = " + fmt(rec[5], 6), above = MODEL.lstar !== null ? fmt(MODEL.excess(rec[4], rec[5]), 4) : null;
+    $("data-plot").setAttribute("aria-label", "data and the line of step " + step + ": y = " + equation(rec[4], rec[5]) + (RUN.ols ? "; least squares y = " + equation(RUN.ols.a, RUN.ols.b) : ""));
+    $("surface-plot").setAttribute("aria-label", "loss surface over a and b; at step " + step + " the run is at " + where + (MODEL.optimum ? "; the optimum at a = " + fmt(MODEL.optimum[0], 6) + ", b = " + fmt(MODEL.optimum[1], 6) : ""));
+    $("loss-plot").setAttribute("aria-label", "loss above the least-squares loss per step" + (above !== null ? "; at step " + step + ": " + above : ""));
     readout(index);
     drawGraph(rec);
     $("loss-note").textContent = MODEL.lstar === null ? (MODEL.robust ? "The loss over the " + count(MODEL.rows) + " rows this page holds." : "The data determine no unique line: the loss itself is drawn.") :
