@@ -131,6 +131,8 @@ def run_payload(
             "reduction": loss.reduction,
             "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]),
             "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
+            # a loss's own parameters (huber's δ, the quantile's τ), when the run names them: the page's what-if uses them
+            **{key: config[key] for key in ("delta", "tau") if isinstance(config.get(key), (int, float))},
         },
         "batch_size": batch_size or None,
         "minibatch": bool(batch_size or fit.get("epochs")),  # a saved stream's result says so by its epochs
@@ -147,8 +149,11 @@ def run_payload(
         "samples": samples,
         "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments)),
         "lr_source": lr_source,
-        "curvature": curvature(loss, moments, bool(config.get("standardize", True))),
+        "curvature": curvature(loss, moments, bool(config.get("standardize", True))) if loss.name in QUADRATIC else None,
     }
+
+
+QUADRATIC = ("half_mse", "mse", "half_sse", "sse")  # losses whose Hessian the moments give (others: none in the payload)
 
 
 def effective_lr(fit: dict[str, Any], moments: dict[str, Any], batch_size: int = 0) -> float | None:
