@@ -586,6 +586,10 @@ def test_hands_on_the_surface_drag_hover_and_the_map(browser, invoke, tmp_path):
     )
     page.click("#whatif-reset")
     assert "It starts where you put it" not in page.inner_text("#whatif-explain")
+    page.focus("#standard-plot-start") if page.is_visible("#standard-plot") else page.focus("#surface-plot-start")
+    page.keyboard.press("ArrowRight")  # the keys move the start too, and leave the step alone
+    assert "It starts where you put it" in page.inner_text("#whatif-explain") and page.input_value("#step") == "0"
+    page.click("#whatif-reset")
 
     # hover a step on the loss curve: the same step lights up on the surfaces and in the data
     page.locator("#loss-plot").scroll_into_view_if_needed()

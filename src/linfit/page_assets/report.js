@@ -434,6 +434,18 @@
     p.handle = el("rect", { x: sc.x(st[0]) - 6, y: sc.y(st[1]) - 6, width: 12, height: 12, "class": "start-handle", fill: colourOf(current), id: svgId + "-start", tabindex: 0, role: "button", "aria-label": "the start: drag it to start the what-if elsewhere" }, sc.top);
     el("title", {}, p.handle, "drag the start: the what-if path follows");
     p.handle.addEventListener("pointerdown", function (event) { beginDrag(event, svgId, standard); });
+    p.handle.addEventListener("keydown", function (event) {  // the arrows move the start a fortieth of the view
+      var moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] }, m = moves[event.key];
+      if (!m) { return; }
+      event.preventDefault();
+      event.stopPropagation();
+      var u = map(startPoint());
+      u = [u[0] + m[0] * (view[0][1] - view[0][0]) / 40, u[1] + m[1] * (view[1][1] - view[1][0]) / 40];
+      start = standard ? mdl.toData(u[0], u[1]) : u;
+      MAP.key = null;
+      computeWhatIf(true);
+      $(svgId + "-start").focus();
+    });
     var entries = RUNS.map(function (run, k) { return { colour: colourOf(k), dash: dashOf(k), text: RUNS.length > 1 ? run.label : "recorded (autograd)" }; });
     entries.push({ colour: WHATIF, dash: "5 3", text: "what-if (computed in the page)" });
     if (mdl.optimum) { entries.push({ colour: OLS, mark: "star", text: "least-squares optimum" }); }
