@@ -245,7 +245,9 @@
   }
   function computeWhatIf(keepView) {
     var how = howNow(), s = startPoint(), adam = how.kind === "adam";
-    whatif = LF.descend(MODEL, s[0], s[1], how, 1, adam ? ADAM_CAP : WHATIF_CAP, whatIfTarget());
+    // a loss that is not quadratic costs a pass over the rows per step: as many steps as 2e6 row-visits allow
+    var cap = MODEL.robust ? Math.max(100, Math.min(WHATIF_CAP, Math.floor(2e6 / Math.max(1, MODEL.rows)))) : adam ? ADAM_CAP : WHATIF_CAP;
+    whatif = LF.descend(MODEL, s[0], s[1], how, 1, cap, whatIfTarget());
     whatif.shown = shownIndices(whatif.path.length);
     $("whatif-lr-value").textContent = "γ = " + fmt(how.lr, 6) + (exactLr !== null && exactLr === recordedLr() && RUN.lr_source === "default" ? " (the optimizer's default, as the run used it)" : "");
     $("whatif-momentum-label").textContent = adam ? "β₁ (Adam's momentum)" : "momentum μ";
@@ -556,6 +558,14 @@
     var svg = $("map-plot"), adam = isAdam(), key = [current, adam, startPoint().join()].join("|");
     if (MAP.key === key) { return; }
     MAP.key = key;
+    if (MODEL.robust || MODEL.lstar === null) {  // each cell would be a descent over every row, or has no optimum to reach
+      clear(svg);
+      MAP.sc = null;
+      clear($("map-legend"));
+      $("map-note").textContent = MODEL.robust ? "The map needs the quadratic loss's moments: for the " + RUN.loss.name + " loss each cell would be a descent over every row." :
+        "The data determine no unique line: there is no optimum to converge to, so no map.";
+      return;
+    }
     var top = lrTop(adam), lrs = mapLrs(adam), mus = mapMomenta(), s = startPoint(), target = whatIfTarget();
     var sc = axes(svg, [Math.log10(top) - 3, Math.log10(top)], [0, 0.99], "learning rate γ (log scale)", adam ? "β₁" : "momentum μ", true, false, "map");
     var g = el("g", { "class": "cells" }, sc.body), cw = PW / MAP.cols, ch = PH / MAP.rows, row = 0;
