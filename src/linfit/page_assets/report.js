@@ -542,7 +542,8 @@
     $("eigen-note").textContent = "The error splits along the Hessian's eigenvectors (in the coordinates autograd trains); " +
       (how.kind === "adam" ? "Adam rescales each coordinate, so its rates are measured from the path. " : "gradient descent shrinks the part along each by |1 − γλ| per step (with momentum, the largest root of z² − (1 + μ − γλ)z + μ). ") +
       (kappa < 1.0001 ? "Standardised, both curvatures are equal: one γ suits both directions, and both shrink alike." :
-        "The curvatures differ " + fmt(kappa, 3) + "-fold: γ must stay under 2(1 + μ)/λ₁ for the steep direction, so the shallow one crawls — standardising x makes them equal.");
+        "The curvatures differ " + fmt(kappa, 3) + "-fold: γ must stay under 2(1 + μ)/λ₁ for the steep direction, so the shallow one crawls — standardising x makes them equal.") +
+      " A part that stops falling near 1e-15 of the optimum's size has reached float64's rounding.";
   }
 
   // ---------- the map over (learning rate, momentum) ----------
@@ -610,7 +611,7 @@
     }).observe($("map-plot"));
   }
   function drawMapMarker() {
-    if (!mapSeen) { return; }
+    if (!mapSeen || dragging) { return; }  // (a drag works the map out again once the start is let go)
     drawMap();
     if (!MAP.sc || !whatif) { return; }
     var how = whatif.how, mu = how.kind === "adam" ? how.betas[0] : how.momentum;
