@@ -406,7 +406,7 @@ def test_every_output_encoding_works():
 # Each moment is reached, not guessed at with a clock: the child (linfit's own entry point, behind an
 # audit hook) announces on a pipe of its own when it gets there — an import beginning, the data file or
 # the model's temporary file being opened — and waits there until the signal has been sent. Training
-# itself is the moment of the two tests below (and of test_scripting's Ctrl-C test).
+# itself is the moment of the SIGTERM test below and of test_scripting's Ctrl-C test.
 MOMENTS = {
     "the command line's modules load": (signal.SIGINT, "import", "linfit.cli"),
     "torch's import begins": (signal.SIGTERM, "import", "torch"),
