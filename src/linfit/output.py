@@ -112,6 +112,7 @@ def train_json(
         "error_bound": {"a": or_null(result.error_a), "b": or_null(result.error_b)},
         "digits": dict(zip("ab", result.digits())),
         "lr": or_null(result.lr),
+        "lr_source": "set" if config.lr is not None else "default",  # config.lr records the lr used either way
         "epochs": result.epochs,
         "adam_eps": result.adam_eps,
         "stats": None if stats is None else asdict(stats),

@@ -114,7 +114,7 @@ def run_payload(
         raise DataError("the run has no recorded step to show.", "Record at least one step (a --format jsonl stream holds its steps).")
     loss = LOSSES[fit["loss_name"]]
     config = dict(fit.get("config") or {})
-    lr_source = "set" if config.get("lr") is not None else "default"
+    lr_source = fit.get("lr_source") or ("set" if config.get("lr") is not None else "default")
     config["lr"] = effective_lr(fit, moments, batch_size)  # unset: the optimizer's default, as the run used it
     if fit.get("adam_eps") is not None:  # Adam's ε as the run used it, for the page's replay of its steps
         config["adam_eps"] = fit["adam_eps"]
