@@ -53,6 +53,35 @@ def _numbers_checked(command):
     return checked
 
 
+def _strict_numbers(command) -> None:
+    """Number options read their text by config.number_problem's rule (`--lr 0_5` is refused, not read as 5)."""
+    from linfit.config import number_problem
+
+    def numeric(annotation) -> bool:
+        return annotation in (int, float) or any(numeric(arg) for arg in typing.get_args(annotation))
+
+    def texts(value):
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                yield from texts(item)
+        elif isinstance(value, str):
+            yield value
+
+    for param in command.params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or not numeric(descriptor.annotation):
+            continue
+
+        def checked(ctx, value, process=param.process_value, param=param):
+            for text in texts(value):
+                problem = number_problem(text)
+                if problem:
+                    raise typer.BadParameter(problem, ctx=ctx, param=param)
+            return process(ctx, value)
+
+        param.process_value = checked
+
+
 def _unusable_number(value) -> str | None:
     """Why a parsed number cannot be used (NaN, infinity, past 64 bits), or None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -82,6 +111,7 @@ class LinfitGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for command in (self.commands or {}).values():
             command.invoke = _numbers_checked(command)
+            _strict_numbers(command)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
         """As click's main, but a usage error is one line (not a framed box) on stderr, exit 2."""

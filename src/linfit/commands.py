@@ -383,6 +383,10 @@ def predict(
     values = np.concatenate([block for block, _ in reading])
     x_name = reading.facts.x_name
     frame = (reading.header, reading.rows) if output_format == "csv" else None
+    if output_format in ("csv", "jsonl"):  # the columns the output names
+        from linfit.model_file import require_prediction_column_free
+
+        require_prediction_column_free([str(c) for c in reading.header] if frame is not None else [x_name], data)
     missing = int(np.isnan(values).sum())
     if missing:
         _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
