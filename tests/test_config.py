@@ -109,7 +109,12 @@ def test_missing_config_file(invoke, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "key", "value"),
-    [("lr: 1e-3\n", "lr", 0.001), ("lr: 2E+1\n", "lr", 20.0), ("init_a: -5e-1\n", "init_a", -0.5), ("betas: [1e-1, 5e-1]\n", "betas", [0.1, 0.5])],
+    [
+        ("lr: 1e-3\n", "lr", 0.001),
+        ("lr: 2E+1\n", "lr", 20.0),
+        ("init_a: -5e-1\n", "init_a", -0.5),
+        ("betas: [1e-1, 5e-1]\n", "betas", [0.1, 0.5]),
+    ],
 )
 def test_exponent_without_a_dot_is_a_number(tmp_path, invoke, text, key, value):
     """YAML 1.1 reads `1e-3` as text; to a person it is plainly 0.001 (YAML 1.2 agrees)."""

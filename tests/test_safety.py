@@ -198,6 +198,9 @@ HOSTILE_MODELS = {
     "not UTF-8": (b'{"format": "linfit-model", "a": 1, "b": 1, "c": "\xff"}', ["UTF-8"]),
     "a list": (b"[1, 2]", ["not a linfit model file"]),
     "200,000-digit integer": (b'{"format": "linfit-model", "a": ' + b"7" * 200_000 + b', "b": 1}', ["'a'"]),
+    "a given twice": (b'{"format": "linfit-model", "a": 1, "b": 1, "a": 5}', ["'a'", "twice"]),
+    "data as text": (b'{"format": "linfit-model", "a": 1, "b": 1, "data": "sample.csv"}', ["'data'", "object"]),
+    "config as a list": (b'{"format": "linfit-model", "a": 1, "b": 1, "config": [1]}', ["'config'", "object"]),
 }
 
 
@@ -485,3 +488,23 @@ def test_a_signal_during_training_saves_the_model_marked_interrupted(number, tmp
     saved = json.loads((tmp_path / "m.json").read_text())
     assert saved["interrupted"] is True and saved["steps"] == result["steps"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.csv", "m.json"]
+
+
+def test_predict_refuses_a_model_whose_data_is_text_and_an_input_with_a_prediction_column(tmp_path, invoke):
+    """Reading a file with a model whose `data` is not an object is exit 3, never a crash; an input that has
+    a 'prediction' column already is refused (the output would have two), in CSV and JSON lines."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**GOOD_MODEL, "data": "sample.csv"}))
+    result = invoke("predict", bad, SAMPLE)
+    assert result.exit_code == 3, result.output
+    one_clean_line(result.stderr, "bad.json", "'data'")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(GOOD_MODEL))
+    data = tmp_path / "p.csv"
+    data.write_text("x,y,prediction\n1,2,3\n2,4,5\n")
+    for extra in (["-f", "csv"], ["-f", "jsonl", "--x-col", "prediction"]):
+        result = invoke("predict", good, data, *extra)
+        assert result.exit_code == 3 and not result.stdout, result.output
+        one_clean_line(result.stderr, "p.csv", "'prediction'")
+    result = invoke("predict", good, data, "-f", "json")  # x and prediction only: nothing clashes
+    assert result.exit_code == 0 and parse_json(result.stdout)["prediction"] == [3.0, 5.0]

@@ -250,9 +250,7 @@ class _TooBig(Exception):
 # YAML 1.2's core schema for numbers, not 1.1's: `1e-3` is a number (1.1 wants a dot: `1.0e-3`), while
 # `1:30` (base 60), `1_000`, `010` (octal) and `0b11` are text, which the schema's strict types refuse.
 _INT = r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"
-_FLOAT = (
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
+_FLOAT = r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 
 
 def number_problem(text: str) -> str | None:

@@ -93,7 +93,9 @@ def _parse(name: str, text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).", WRITE_ONE) from None
     except _Repeated as exc:
-        raise DataError(f"{name}: {exc}: which one is meant cannot be told.", "Keep one of them, or write the file again with linfit train -o.") from None
+        raise DataError(
+            f"{name}: {exc}: which one is meant cannot be told.", "Keep one of them, or write the file again with linfit train -o."
+        ) from None
     except ValueError as exc:
         raise DataError(f"{name}: not a JSON model file ({exc}).", WRITE_ONE) from None
     except RecursionError:
