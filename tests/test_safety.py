@@ -508,3 +508,39 @@ def test_predict_refuses_a_model_whose_data_is_text_and_an_input_with_a_predicti
         one_clean_line(result.stderr, "p.csv", "'prediction'")
     result = invoke("predict", good, data, "-f", "json")  # x and prediction only: nothing clashes
     assert result.exit_code == 0 and parse_json(result.stdout)["prediction"] == [3.0, 5.0]
+
+
+# --- saved runs given to `linfit report` ----------------------------------------------------------
+
+
+def _result_variants(result: dict) -> dict[str, tuple[str, list[str]]]:
+    """name: (the result line, words the one line must hold)."""
+    config = result["config"]
+    return {
+        "seed as text": (json.dumps({**result, "config": {**config, "seed": "0"}}), ["'seed'"]),
+        "negative seed": (json.dumps({**result, "config": {**config, "seed": -1}}), ["'seed'"]),
+        "seed 1.5": (json.dumps({**result, "config": {**config, "seed": 1.5}}), ["'seed'"]),
+        "config a list": (json.dumps({**result, "config": [1, 2]}), ["'config'", "not an object"]),
+        "data a string": (json.dumps({**result, "data": "sample.csv"}), ["'data'", "not an object"]),
+        "lr as text": (json.dumps({**result, "lr": "fast"}), ["'lr'"]),
+        "lone surrogate in source": (json.dumps({**result, "data": {**result["data"], "source": "\ud800"}}), ["surrogate"]),
+        "n = 10^400": (json.dumps(result).replace(f'"n": {result["moments"]["n"]}', '"n": 1' + "0" * 400), ["401 digits"]),
+        "n = 10^30": (json.dumps(result).replace(f'"n": {result["moments"]["n"]}', '"n": 1' + "0" * 30), ["rows"]),
+        "200,000-deep result line": ('{"record": "result", "a": ' + "[" * 200_000 + "]" * 200_000 + "}", ["nested"]),
+    }
+
+
+def test_hostile_saved_runs_are_data_errors_never_a_crash(tmp_path, invoke):
+    ran = invoke("train", SAMPLE, "-f", "jsonl")
+    assert ran.exit_code == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    variants = _result_variants(json.loads(lines[-1]))
+    for name, (last, words) in variants.items():
+        path = tmp_path / "run.jsonl"
+        path.write_text("\n".join(lines[:-1] + [last]) + "\n")
+        result = invoke("report", path, "-o", tmp_path / "r.html", "--data", SAMPLE)
+        assert result.exit_code == 3, (name, result.output)
+        one_clean_line(result.stderr, "run.jsonl", "line", *words)
+        assert not (tmp_path / "r.html").exists(), name
+    path.write_text(ran.stdout)  # the stream as written still makes its page
+    assert invoke("report", path, "-o", tmp_path / "r.html", "--data", SAMPLE).exit_code == 0
