@@ -544,3 +544,35 @@ def test_hostile_saved_runs_are_data_errors_never_a_crash(tmp_path, invoke):
         assert not (tmp_path / "r.html").exists(), name
     path.write_text(ran.stdout)  # the stream as written still makes its page
     assert invoke("report", path, "-o", tmp_path / "r.html", "--data", SAMPLE).exit_code == 0
+
+
+# --- closed and failing standard streams ------------------------------------------------------------
+
+
+def test_closed_or_failing_standard_streams_end_with_a_documented_code(tmp_path):
+    """`>&-`, `<&-`, `2>&-`, `2>/dev/full` and a bogus MPLBACKEND: one line (where stderr can take it), the
+    command's own exit code, never "unexpected error" (each a real shell, as the shell closes the descriptor)."""
+    bad_model = tmp_path / "bad.json"
+    bad_model.write_text('{"format": "linfit-model", "a": "x", "b": 1}')
+    linfit = f"{sys.executable} -m linfit"
+    cases = {  # name: (shell command, exit code, words stderr must hold; None: stderr is gone)
+        "stdout closed": (f"{linfit} config >&-", 7, ["stdout is closed"]),
+        "stdin closed": (f"{linfit} report - -o {tmp_path / 'r.html'} <&-", 3, ["-: no result record"]),
+        "stderr closed": (f"{linfit} predict {bad_model} --x 1 2>&-", 3, None),
+        "stderr full": (f"{linfit} predict {bad_model} --x 1 2>/dev/full", 3, None),
+        "bogus MPLBACKEND": (f"MPLBACKEND=bogus {linfit} train {SAMPLE} --plot {tmp_path / 'p.png'}", 2, ["MPLBACKEND='bogus'"]),
+    }
+    env = {**os.environ, "NO_COLOR": "1"}
+    processes = {
+        name: subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        for name, (command, _, _) in cases.items()
+    }
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        _, code, words = cases[name]
+        assert process.returncode == code, (name, process.returncode, err)
+        if words is not None:
+            one_clean_line(err, *words)
+        else:
+            assert not err, (name, err)
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "p.png").exists()

@@ -29,7 +29,7 @@ EXIT_CODES_HELP = (
     "143 terminated (SIGTERM)."
 )
 LARGEST_INTEGER = 2**63 - 1
-FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a write that failed for lack of room
+FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EBADF}  # a write that failed for lack of room (or to a closed stdout)
 
 
 def _numbers_checked(command):
