@@ -576,3 +576,41 @@ def test_closed_or_failing_standard_streams_end_with_a_documented_code(tmp_path)
         else:
             assert not err, (name, err)
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "p.png").exists()
+
+
+# --- messages of graph and grad ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expression", "column"), [("x+", 3), ("  x+", 5), ("x**", 4), ("x+*y", 3), ("(x", 1)])
+def test_a_syntax_error_names_its_column(expression, column, invoke):
+    result = invoke("graph", expression, "--var", "x=1", "--var", "y=2")
+    assert result.exit_code == 2, result.output
+    one_clean_line(result.stderr, f"column {column}")
+
+
+def test_a_flat_sum_is_not_nested_but_real_nesting_and_long_chains_are_bounded(invoke):
+    terms = 61
+    result = invoke("graph", "+".join(f"x{i}" for i in range(terms)), *[f"--var=x{i}={i}" for i in range(terms)], "-f", "json")
+    assert result.exit_code == 0, result.output
+    out = parse_json(result.stdout)
+    assert out["value"] == sum(range(terms)) and set(out["grad"].values()) == {1.0}
+    product = invoke("graph", "*".join(["x"] * 100), "--var", "x=1.01", "--check", "-f", "json")  # d/dx x^100 = 100·x^99
+    assert product.exit_code == 0 and parse_json(product.stdout)["grad"]["x"] == pytest.approx(100 * 1.01**99, rel=1e-12)
+    nested = invoke("graph", "2*(" * 61 + "x" + ")" * 61, "--var", "x=1")
+    assert nested.exit_code == 2 and "nested too deeply" in nested.stderr
+    chained = invoke("graph", "-".join(["x"] * 152), "--var", "x=1", "-f", "json")
+    assert chained.exit_code == 2 and "150 operations" in chained.stderr
+
+
+def test_an_infinite_derivative_is_said_to_be_one_not_a_nan_value_nor_a_disagreement(invoke):
+    """sqrt(x) at 0: the value is 0 and ∂s/∂x infinite; grad at x = 1e200: dL/da overflows. Neither is a
+    disagreement whatever --check-tol says: the check cannot be made (exit 6, as a check that fails)."""
+    result = invoke("graph", "sqrt(x)", "--var", "x=0", "--check")
+    assert result.exit_code == 6, result.output
+    one_clean_line(result.stderr, "cannot be checked", "∂/∂x is inf", "value there is 0")
+    assert "nan" not in result.stderr and "cannot check" in result.stdout and "DISAGREE" not in result.stdout
+    result = invoke("grad", "--x", "1e200", "--y", "1", "--check", "--check-tol", "1e308")
+    assert result.exit_code == 6, result.output
+    one_clean_line(result.stderr, "cannot be checked", "∂/∂a is inf")
+    assert "DISAGREE" not in result.stdout + result.stderr
+    assert invoke("graph", "sqrt(x)", "--var", "x=4", "--check").exit_code == 0  # a finite slope still checks

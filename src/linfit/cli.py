@@ -25,7 +25,7 @@ from linfit.errors import ConfigError, ExitCode, FlagError, LinfitError
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
     "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 7 an output file could not "
-    "be written (no space, size limit, permission), 130 interrupted (Ctrl-C), 141 output pipe closed, "
+    "be written (no space, size limit; a path refused before any work is 2), 130 interrupted (Ctrl-C), 141 output pipe closed, "
     "143 terminated (SIGTERM)."
 )
 LARGEST_INTEGER = 2**63 - 1

@@ -458,6 +458,8 @@ def _require_agreement(checked) -> None:
     if checked is not None and not checked.passed:
         from linfit.errors import CheckFailedError
 
+        if checked.unchecked:
+            raise CheckFailedError(f"the gradient cannot be checked: {checked.unchecked}.", "Check at another point.")
         raise CheckFailedError(
             f"gradients disagree by {checked.largest_difference:.3g}, more than the {checked.allowed:.3g} allowed.",
             "Raise --check-tol if the values are extreme.",

@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
     NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
     CHECK_FAILED = 6  # --check: autograd, the hand formula and finite differences disagree
-    OUTPUT = 7  # an output file could not be written (no space, file-size limit, permission, read-only disk)
+    OUTPUT = 7  # an output failed while being written (no space, file-size limit, a closed stdout); a path refused before any work is USAGE
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
     TERMINATED = 143  # SIGTERM (a scheduler, a container's stop, `timeout`)
