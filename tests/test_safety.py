@@ -474,13 +474,25 @@ def test_sigint_and_sigterm_at_any_moment_end_cleanly(tmp_path):
         judge(process, number, folder, out, err)
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM])  # SIGINT: test_scripting's Ctrl-C test
-def test_a_signal_during_training_saves_the_model_marked_interrupted(number, tmp_path):
+@pytest.mark.parametrize(
+    ("number", "then"), [(signal.SIGTERM, None), (signal.SIGTERM, signal.SIGINT)]
+)  # SIGINT alone: test_scripting's Ctrl-C test
+def test_a_signal_during_training_saves_the_model_marked_interrupted(number, then, tmp_path):
+    """One signal stops after the step; a second one while the results are written (a supervisor's SIGTERM
+    then SIGINT, Ctrl-C twice) does not lose them: it is absorbed, and the exit code is the first's."""
     process = start_training(tmp_path, "-f", "jsonl")
     first = process.stdout.readline()  # the first step is out: training has begun
     assert json.loads(first)["record"] == "step"
     process.send_signal(number)
-    out, err = process.communicate(timeout=120)
+    out = ""
+    if then is not None:
+        for line in process.stdout:  # the result record is out: the loop has stopped, the files are being written
+            out += line
+            if json.loads(line)["record"] == "result":
+                break
+        process.send_signal(then)
+    rest, err = process.communicate(timeout=120)
+    out += rest
     assert process.returncode == 128 + number, err
     assert re.fullmatch(r"linfit: interrupted after step \d+\.\n", err), err
     result = json.loads(out.splitlines()[-1])
