@@ -626,3 +626,81 @@ def test_an_infinite_derivative_is_said_to_be_one_not_a_nan_value_nor_a_disagree
     one_clean_line(result.stderr, "cannot be checked", "∂/∂a is inf")
     assert "DISAGREE" not in result.stdout + result.stderr
     assert invoke("graph", "sqrt(x)", "--var", "x=4", "--check").exit_code == 0  # a finite slope still checks
+
+
+# --- torchrun ------------------------------------------------------------------------------------
+
+
+def _torchrun(*arguments: str, nodes: int = 1, node: int = 0, port: int = 0, per_node: int = 2) -> subprocess.Popen:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(per_node)]
+    if nodes > 1:
+        launcher += ["--nnodes", str(nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--node-rank", str(node)]
+    else:
+        launcher += ["--standalone"]
+    return subprocess.Popen(
+        [*launcher, "-m", "linfit", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"},
+        cwd=ROOT,
+    )
+
+
+def _family(pid: int) -> list[int]:
+    """The process and every process below it (torchrun's workers run in sessions of their own)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    family, pending = [], [pid]
+    while pending:
+        family.append(pending.pop())
+        pending += children.get(family[-1], [])
+    return family
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_torchrun_says_a_data_error_once_with_its_code_and_a_lost_peer_in_one_line(tmp_path):
+    """A data error: one line (rank 0's), each rank exiting 3. A machine lost mid-run (two launchers on
+    localhost, the second killed with its worker once training began): the survivor says so in one line,
+    exit 8, never "unexpected error"."""
+    import socket
+
+    constant = tmp_path / "constant.csv"
+    constant.write_text("x,y\n" + "".join(f"1,{i}\n" for i in range(10)))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    long_run = ["train", str(SAMPLE), "-f", "jsonl", "-o", str(tmp_path / "m.json"), *LONG_RUN]
+    survivor = _torchrun(*long_run, nodes=2, node=0, port=port, per_node=1)
+    lost = _torchrun(*long_run, nodes=2, node=1, port=port, per_node=1)
+    refused = _torchrun("train", str(constant))
+    try:
+        assert json.loads(survivor.stdout.readline())["record"] == "step"  # rank 0 trains: both joined
+        _kill(_family(lost.pid)[1:])  # the other machine's worker dies
+        _, err = survivor.communicate(timeout=120)
+        _, refusal = refused.communicate(timeout=120)
+    finally:
+        for process in (survivor, lost, refused):
+            _kill(_family(process.pid)[::-1])
+            process.communicate()
+    said = [line for line in err.splitlines() if line.startswith("linfit: ")]
+    assert len(said) == 1 and "rank 0 of 2" in said[0] and "was lost" in said[0], err
+    assert "unexpected error" not in err and re.search(r"exitcode\s+: 8 \(pid", err), err
+    assert not (tmp_path / "m.json").exists()
+    said = [line for line in refusal.splitlines() if line.startswith("linfit: ")]
+    assert len(said) == 1 and "x is constant" in said[0], refusal  # once, though both ranks refused
+    codes = re.findall(r"exitcode\s+: (-?\d+) \(pid", refusal)  # torchrun's summary: a rank's code each
+    assert "3" in codes and set(codes) <= {"3", "-15"}, refusal  # the error's own code (-15: stopped by torchrun first)

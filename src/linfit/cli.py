@@ -25,8 +25,8 @@ from linfit.errors import ConfigError, ExitCode, FlagError, LinfitError
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
     "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 7 an output file could not "
-    "be written (no space, size limit; a path refused before any work is 2), 130 interrupted (Ctrl-C), 141 output pipe closed, "
-    "143 terminated (SIGTERM)."
+    "be written (no space, size limit; a path refused before any work is 2), 8 a torchrun peer process was lost, "
+    "130 interrupted (Ctrl-C), 141 output pipe closed, 143 terminated (SIGTERM)."
 )
 LARGEST_INTEGER = 2**63 - 1
 FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EBADF}  # a write that failed for lack of room (or to a closed stdout)
@@ -160,7 +160,10 @@ class LinfitGroup(TyperGroup):
         except LinfitError as exc:
             if debug:
                 raise
-            typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
+            from linfit.distributed import speaks
+
+            if speaks(exc):  # under torchrun rank 0 alone, as for every other line
+                typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
             if debug:
