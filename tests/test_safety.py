@@ -704,3 +704,27 @@ def test_torchrun_says_a_data_error_once_with_its_code_and_a_lost_peer_in_one_li
     assert len(said) == 1 and "x is constant" in said[0], refusal  # once, though both ranks refused
     codes = re.findall(r"exitcode\s+: (-?\d+) \(pid", refusal)  # torchrun's summary: a rank's code each
     assert "3" in codes and set(codes) <= {"3", "-15"}, refusal  # the error's own code (-15: stopped by torchrun first)
+
+
+def test_a_second_signal_is_absorbed_only_once_the_loop_has_stopped():
+    """The rule behind the escalation test above, without a process: during a step a second signal stops at
+    once (the step may be a long pass); once the loop has seen the first, one more is absorbed, then not."""
+    from linfit.signals import Deferred, Interrupted
+
+    during_a_step = Deferred()
+    during_a_step._handle(signal.SIGTERM, None)
+    with pytest.raises(Interrupted):
+        during_a_step._handle(signal.SIGINT, None)
+    writing = Deferred()
+    writing._handle(signal.SIGTERM, None)
+    assert writing.requested()  # the loop sees it and stops: the results are written next
+    writing._handle(signal.SIGINT, None)  # absorbed
+    assert writing.exit_code() == 143
+    with pytest.raises(Interrupted) as third:
+        writing._handle(signal.SIGINT, None)
+    assert third.value.exit_code == 130
+
+
+def test_var_values_refuse_digit_separators(invoke):
+    result = invoke("graph", "2*x", "--var", "x=1_0")
+    assert result.exit_code == 2 and "'1_0' is not a number" in result.stderr
