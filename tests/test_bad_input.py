@@ -278,6 +278,12 @@ def test_fit_reads_text_as_the_data_reader_does():
         linfit.fit(["1", "1_000", "3"], [1, 2, 3])
     with pytest.raises(DataError, match="y"):
         linfit.fit([1, 2, 3], np.array(["1", "2", "3_0"], dtype=object))
+    import pandas as pd
+
+    with pytest.raises(DataError, match=r"x\[1\] is '1_000'"):
+        linfit.fit(pd.Series(["1", "1_000", "3"]), [1, 2, 3])  # a column of text, as read without a dtype
+    with pytest.raises(DataError, match="1 missing"):
+        linfit.fit(pd.Series([1, None, 3], dtype="Int64"), [1, 2, 3])  # pandas' NA is missing
     text = linfit.fit(["0", "1", "2", "3"], ["1", "3", "5", "7"])  # plain decimal text still reads
     assert text.a == pytest.approx(2.0) and text.b == pytest.approx(1.0)
 

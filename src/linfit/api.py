@@ -173,7 +173,8 @@ def _vector(values: Any, name: str) -> np.ndarray:
     Masked entries (numpy.ma) and pandas' missing values become NaN: missing, refused as `linfit train`
     refuses a missing cell. Text is read as the data's cells are: `1_000` is refused, not read as 1000.
     """
-    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pandas: its NA as NaN
+    numbers = getattr(getattr(values, "dtype", None), "kind", "O") not in "OSU"  # text is read below, as cells are
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray) and numbers:  # pandas: its NA as NaN
         try:
             values = values.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
