@@ -625,6 +625,8 @@ def test_an_infinite_derivative_is_said_to_be_one_not_a_nan_value_nor_a_disagree
     assert result.exit_code == 6, result.output
     one_clean_line(result.stderr, "cannot be checked", "∂/∂a is inf")
     assert "DISAGREE" not in result.stdout + result.stderr
+    as_json = invoke("graph", "sqrt(x)", "--var", "x=0", "--check", "-f", "json")
+    assert as_json.exit_code == 6 and parse_json(as_json.stdout)["check"]["verdict"] == "cannot check"
     assert invoke("graph", "sqrt(x)", "--var", "x=4", "--check").exit_code == 0  # a finite slope still checks
 
 
