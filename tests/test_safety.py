@@ -730,3 +730,23 @@ def test_a_second_signal_is_absorbed_only_once_the_loop_has_stopped():
 def test_var_values_refuse_digit_separators(invoke):
     result = invoke("graph", "2*x", "--var", "x=1_0")
     assert result.exit_code == 2 and "'1_0' is not a number" in result.stderr
+
+
+def test_an_output_refused_before_any_work_is_exit_2_as_the_readme_says(tmp_path, invoke):
+    """An -o the run could never write (missing folder, a folder without write permission) is found before
+    any work: a usage error (2). The README's table says so, and keeps 7 for a write that fails."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for path in (tmp_path / "missing" / "m.json", locked / "m.json"):
+            result = invoke("train", SAMPLE, "-o", path)
+            if path.parent == locked and os.access(locked, os.W_OK):
+                continue  # root writes anywhere: nothing to refuse
+            assert result.exit_code == 2, result.output
+            one_clean_line(result.stderr, "--output", str(path.parent))
+    finally:
+        locked.chmod(0o700)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| 7 |"))
+    assert "before any work" in row and "is 2" in row and "permission," not in row
