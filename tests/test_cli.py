@@ -22,7 +22,7 @@ from linfit.errors import ExitCode
 
 
 def test_exit_codes_are_the_documented_ones():
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 130, 141, 143]
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 130, 141, 143]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code in ExitCode:
         assert f"| {int(code)} " in readme, code

@@ -29,11 +29,11 @@ from linfit.errors import ConfigError, ExitCode, FlagError, LinfitError
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
     "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 7 an output file could not "
-    "be written (no space, size limit, permission), 130 interrupted (Ctrl-C), 141 output pipe closed, "
-    "143 terminated (SIGTERM)."
+    "be written (no space, size limit; a path refused before any work is 2), 8 a torchrun peer process was lost, "
+    "130 interrupted (Ctrl-C), 141 output pipe closed, 143 terminated (SIGTERM)."
 )
 LARGEST_INTEGER = 2**63 - 1
-FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a write that failed for lack of room
+FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EBADF}  # a write that failed for lack of room (or to a closed stdout)
 
 
 def _numbers_checked(command):
@@ -55,6 +55,35 @@ def _numbers_checked(command):
             raise typer.BadParameter(exc.message, ctx=ctx, param_hint=exc.flag) from None
 
     return checked
+
+
+def _strict_numbers(command) -> None:
+    """Number options read their text by config.number_problem's rule (`--lr 0_5` is refused, not read as 5)."""
+    from linfit.config import number_problem
+
+    def numeric(annotation) -> bool:
+        return annotation in (int, float) or any(numeric(arg) for arg in typing.get_args(annotation))
+
+    def texts(value):
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                yield from texts(item)
+        elif isinstance(value, str):
+            yield value
+
+    for param in command.params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or not numeric(descriptor.annotation):
+            continue
+
+        def checked(ctx, value, process=param.process_value, param=param):
+            for text in texts(value):
+                problem = number_problem(text)
+                if problem:
+                    raise typer.BadParameter(problem, ctx=ctx, param=param)
+            return process(ctx, value)
+
+        param.process_value = checked
 
 
 def _unusable_number(value) -> str | None:
@@ -86,6 +115,7 @@ class LinfitGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for command in (self.commands or {}).values():
             command.invoke = _numbers_checked(command)
+            _strict_numbers(command)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
         """As click's main, but a usage error is one line (not a framed box) on stderr, exit 2."""
@@ -134,7 +164,10 @@ class LinfitGroup(TyperGroup):
         except LinfitError as exc:
             if debug:
                 raise
-            _tell(f"linfit: error: {_sentence(str(exc))}")
+            from linfit.distributed import speaks
+
+            if speaks(exc):  # under torchrun rank 0 alone, as for every other line
+                _tell(f"linfit: error: {_sentence(str(exc))}")
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
             if debug:

@@ -360,6 +360,10 @@ def predict(request: PredictRequest) -> None:
     wanted = request.x_col if request.x_col is not None else saved.record.get("data", {}).get("x", "x")
     reading = Reading(request.data, wanted, None, sep=request.sep, keep_missing=True, keep_rows=keep)
     values = np.concatenate([block for block, _ in reading])
+    if needs(shown, "NAMES_COLUMNS"):  # the output names the input's columns beside 'prediction'
+        from linfit.model_file import require_prediction_column_free
+
+        require_prediction_column_free([str(c) for c in reading.header] if keep else [reading.facts.x_name], request.data)
     missing = int(np.isnan(values).sum())
     if missing:
         _notice(request.quiet, f"warning: {missing} rows have no x; their prediction is empty.")
@@ -387,6 +391,8 @@ def _require_agreement(checked) -> None:
     if checked is not None and not checked.passed:
         from linfit.errors import CheckFailedError
 
+        if checked.unchecked:
+            raise CheckFailedError(f"the gradient cannot be checked: {checked.unchecked}.", "Check at another point.")
         raise CheckFailedError(
             f"gradients disagree by {checked.largest_difference:.3g}, more than the {checked.allowed:.3g} allowed.",
             "Raise --check-tol if the values are extreme.",

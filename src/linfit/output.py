@@ -69,6 +69,8 @@ def check_json(check) -> dict[str, Any]:
         "largest_difference": check.largest_difference,
         "allowed": check.allowed,
         "passed": check.passed,
+        "verdict": check.verdict,  # agree, cannot check (a derivative not finite: see reason), DISAGREE
+        "reason": check.unchecked,
     }
 
 

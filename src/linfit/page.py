@@ -346,11 +346,14 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
             continue
         where = f"{name}, line {number}"
         try:
-            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
+            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not JSON ({exc.msg}, column {exc.colno}).", again) from None
         except ValueError as exc:
             raise DataError(f"{where}: {exc}.", again) from None
+        except RecursionError:
+            raise DataError(f"{where}: nested too deeply: not a linfit record.", again) from None
+        _require_text(record, line, where, again)
         kind = record.get("record") if isinstance(record, dict) else None
         if kind == "step":
             steps.append(_fields(record, STEP_FIELDS, where, "step record"))
@@ -379,11 +382,67 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
         raise DataError(
             f"{where_result}: the moments are not those of any data (n {moments['n']}, sxx {moments['sxx']}, syy {moments['syy']}).", again
         )
-    if result.get("loss_name") not in LOSSES:
+    if moments["n"] > MAX_ROWS:
+        raise DataError(f"{where_result}: the moments claim {moments['n']:.3g} rows: not those of any data (at most 2**63 - 1).", again)
+    if not isinstance(result.get("loss_name"), str) or result["loss_name"] not in LOSSES:
         raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join(LOSSES)}).", again)
+    _require_result_shape(result, where_result, again)
     fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
     fit["history"] = steps
     return fit, moments
+
+
+MAX_ROWS = 2**63 - 1  # the most rows moments can count
+MAX_DIGITS = 300  # an integer longer than this is no count or number a run writes (floats end near 1.8e308)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(digits.lstrip('-')):,} digits is out of range")
+    return int(digits)
+
+
+def _require_text(record: Any, line: str, where: str, again: str) -> None:
+    """Every string is text UTF-8 can write: a lone surrogate escape (\\ud800) would fail the page's writing."""
+    if "\\u" not in line:
+        return  # only an escape makes a lone surrogate: a line read as UTF-8 holds none
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise DataError(f"{where}: a string holds {ascii(bad)}, half of a surrogate pair: not text.", again) from None
+
+
+def _require_result_shape(result: dict[str, Any], where: str, again: str) -> None:
+    """What the page and `report --data` read from the result record: objects where objects belong, and a config
+    whose keys hold values the configuration allows (a seed that is a whole number ≥ 0, a learning rate > 0, ...)."""
+    from linfit.config import KEYS, TrainConfig
+
+    for key in ("config", "data", "init"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            raise DataError(f"{where}: in the result record, {key!r} is not an object (got {_brief(result[key])}).", again)
+    for key in ("lr", "adam_eps"):
+        value = result.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise DataError(f"{where}: in the result record, {key!r} is not a number (got {_brief(value)}).", again)
+    for key in ("source", "x", "y"):
+        value = (result.get("data") or {}).get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise DataError(f"{where}: in the result record, 'data.{key}' is not a name (got {_brief(value)}).", again)
+    config = {key: value for key, value in (result.get("config") or {}).items() if key in KEYS}  # keys of later versions pass
+    for key, value in config.items():
+        try:
+            TrainConfig(**{key: value})
+        except ValueError as exc:  # pydantic's ValidationError
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ") if hasattr(exc, "errors") else str(exc)
+            raise DataError(
+                f"{where}: in the result record, config key {key!r}: {problem[:1].lower()}{problem[1:]} (got {_brief(value)}).", again
+            ) from None
+
+
+def _brief(value: Any) -> str:
+    text = ascii(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _refuse_constant(token: str) -> float:

@@ -19,6 +19,17 @@ MAX_SCATTER = 5000  # points drawn; the fit always uses every row
 def require_matplotlib() -> None:
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--plot needs matplotlib, which is not installed.", "Install the extra: pip install 'linfit[plot]'")
+    import os
+
+    backend = os.environ.get("MPLBACKEND")
+    if backend:  # matplotlib refuses an unknown one on import, before any work
+        try:
+            import matplotlib  # noqa: F401
+        except ValueError:
+            raise UsageError(
+                f"the environment's MPLBACKEND={backend!r} is not a matplotlib backend, so matplotlib cannot start.",
+                "Unset it (--plot draws into the file with Agg whatever it says), or name a backend such as Agg.",
+            ) from None
 
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # the extension decides what is drawn

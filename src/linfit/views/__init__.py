@@ -12,7 +12,8 @@ commands named here, through one function per kind of result (the same names in 
     expression(text, values, result, checked)       `linfit graph`
 
 A module may say what it needs before the work starts: NEEDS_GRAPH (the autograd graph of `grad`),
-KEEPS_ROWS (predict keeps the input's rows and columns) and wants_trace() (every step's loss, for a curve).
+KEEPS_ROWS (predict keeps the input's rows and columns), NAMES_COLUMNS (predict's output names the
+input's columns beside 'prediction') and wants_trace() (every step's loss, for a curve).
 The `--format` choices and their help are made from FORMATS; importing this package imports no view.
 """
 
@@ -52,5 +53,5 @@ def view(name: str) -> ModuleType:
 
 
 def needs(module: ModuleType, what: str) -> bool:
-    """Whether a view declared a need (NEEDS_GRAPH, KEEPS_ROWS)."""
+    """Whether a view declared a need (NEEDS_GRAPH, KEEPS_ROWS, NAMES_COLUMNS)."""
     return bool(getattr(module, what, False))

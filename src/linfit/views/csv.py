@@ -12,6 +12,9 @@ from linfit.output import STEP_FIELDS, csv_row, emit, grad_csv, predictions_csv,
 KEEPS_ROWS = True  # predict keeps the input's header and rows, to print them again with the prediction
 
 
+NAMES_COLUMNS = True  # predict writes the input's columns and "prediction" beside them
+
+
 def train_begin() -> None:
     emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
 

@@ -11,6 +11,8 @@ from dataclasses import asdict
 
 from linfit.output import dumps, emit, expression_json, grad_json, or_null, step_json
 
+NAMES_COLUMNS = True  # predict writes {x column: value, "prediction": value} a line
+
 
 def train_begin() -> None:
     pass

@@ -332,7 +332,8 @@ def check_table(check) -> Group:
         table.add_column(f"∂/∂{name}", justify="right")
     for method, values in check.gradients.items():
         table.add_row(method, *(num(values[v], 12) for v in variables))
-    verdict = "agree" if check.passed else "DISAGREE"
+    verdict = check.verdict
     style = "green" if check.passed else "bold red"
-    caption = Text.assemble((f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})")
+    detail = check.unchecked or f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})"
+    caption = Text.assemble((f"{verdict}: ", style), detail)
     return Group(table, caption)
