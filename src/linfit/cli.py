@@ -178,20 +178,29 @@ class LinfitGroup(TyperGroup):
             ctx.exit(int(getattr(exc, "exit_code", ExitCode.INTERRUPTED)))
         except BrokenPipeError:
             # the reader went away (`| head`): stop quietly, and keep Python from failing again at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_null()
             ctx.exit(int(ExitCode.BROKEN_PIPE))
         except Exception as exc:  # anything else is a bug: say so in one line
             if debug:
                 raise
             if isinstance(exc, OSError) and exc.errno in FULL:
                 # writing stdout failed (`> /dev/full`, a file-size limit): not a bug
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                _stdout_to_null()
                 _tell(f"linfit: error: cannot write the output: {exc.strerror or exc}.")
                 ctx.exit(int(ExitCode.OUTPUT))
             _tell(
                 f"linfit: unexpected error: {type(exc).__name__}: {exc}. This is a bug; run again with --debug for the traceback and report it."
             )
             ctx.exit(int(ExitCode.UNEXPECTED))
+
+
+def _stdout_to_null() -> None:
+    """After a failed write, what stdout still buffers goes nowhere (Python would write it again at exit)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a closed stdout (`>&-`) or a test's buffer: nothing below it
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
 
 
 class LinfitCommand(TyperCommand):

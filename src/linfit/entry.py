@@ -102,8 +102,8 @@ class _ClosedStdout(io.RawIOBase):
         self.failed = True
         raise OSError(errno.EBADF, "stdout is closed")
 
-    def fileno(self) -> int:
-        return 1
+    def fileno(self) -> int:  # no descriptor to write around it: /dev/null sits on 1 only so that no file opens there
+        raise io.UnsupportedOperation("stdout is closed")
 
     def isatty(self) -> bool:
         return False
