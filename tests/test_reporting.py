@@ -102,7 +102,7 @@ def test_two_points_have_no_standard_errors():
 
 def test_train_json_carries_the_stats(invoke, sm):
     out = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
-    assert set(out["stats"]) == {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"}
+    assert {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"} <= set(out["stats"])
     x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
     model = sm.OLS(y, sm.add_constant(x)).fit()
     assert close(out["stats"]["r2"], model.rsquared) and close(out["stats"]["se_a"], model.bse[1])

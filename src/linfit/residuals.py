@@ -1,0 +1,136 @@
+"""One pass over the rows, given the line and the data's moments: the residual diagnostics.
+
+Each residual e = y − (a·x + b) is formed in centred form, (y − ȳ₀) − a·(x − x̄₀) − c (see
+stats.residual_offset), so that x ≈ 1e9 or 1e15 costs no digits. The pass takes the rows a block at a
+time — the whole arrays in memory, or chunks streamed from disk — and keeps only sums and a top-k:
+
+  SSE = Σe²                                    Durbin–Watson = Σ(eᵢ − eᵢ₋₁)² / Σe²  (carrying the last e)
+  leverage hᵢ = 1/n + (xᵢ − x̄)²/Sxx             Cook's Dᵢ = eᵢ²·hᵢ / (2·σ̂²·(1 − hᵢ)²)
+  HC3: var(a) = Σuᵢ·dᵢ²/Sxx²,  var(b) = Σuᵢ·(1/n − x̄·dᵢ/Sxx)²,  uᵢ = eᵢ²/(1 − hᵢ)²,  dᵢ = xᵢ − x̄
+
+as statsmodels' OLSInfluence, durbin_watson and cov_type="HC3" define them. The rows with the largest
+Cook's distance are kept by a bounded merge (at most `top` rows at any time), so a streamed pass needs no
+memory that grows with the data. σ̂² is a common factor of every Dᵢ: rows are ranked before it is known.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from linfit.reference import BLOCK_ROWS, Moments
+
+TOP_ROWS = 5  # influential rows listed
+QQ_POINTS = 400  # points of a normal Q-Q plot at most (thinned evenly by rank beyond that)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one pass found: the sums, and the top rows by Cook's distance (still without σ̂²)."""
+
+    n: int
+    sse: float
+    durbin_watson: float | None
+    se_hc3_a: float | None
+    se_hc3_b: float | None
+    rows: np.ndarray  # 0-based row indices, largest Cook's distance first
+    leverage: np.ndarray
+    cook_scaled: np.ndarray  # Cook's distance × σ̂²
+    first_line: int
+
+    def influential(self, variance: float) -> list[dict]:
+        """[{line, leverage, cooks_distance}], largest first; the line is the row's in the file (first_line + row)."""
+        out = []
+        for row, leverage, scaled in zip(self.rows.tolist(), self.leverage.tolist(), self.cook_scaled.tolist()):
+            cook = scaled / variance if variance > 0 and math.isfinite(scaled) else None
+            out.append({"line": self.first_line + row, "leverage": leverage, "cooks_distance": cook})
+        return out
+
+
+class ResidualPass:
+    """Feed (x, y) blocks in row order with `add`; `finish` gives the Seen sums."""
+
+    def __init__(self, a: float, b: float, m: Moments, top: int = TOP_ROWS) -> None:
+        from linfit.stats import residual_offset
+
+        self.a, self.m, self.top = a, m, top
+        self.offset = residual_offset(a, b, m)
+        self.x_bar = m.x_mean + m.x_low
+        self.sse: list[float] = []
+        self.steps: list[float] = []
+        self.hc3_a: list[float] = []
+        self.hc3_b: list[float] = []
+        self.singular = False  # a row with leverage 1 (its own x): HC3 is undefined, as in statsmodels
+        self.last: float | None = None
+        self.rows = 0
+        self.best_rows = np.empty(0, dtype=np.int64)
+        self.best_keys = np.empty(0)
+        self.best_leverage = np.empty(0)
+
+    def residuals(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """y − (a·x + b), in centred form."""
+        return (y - self.m.y_mean) - self.a * (x - self.m.x_mean) - self.offset
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        for start in range(0, x.shape[0], BLOCK_ROWS):
+            self._block(x[start : start + BLOCK_ROWS], y[start : start + BLOCK_ROWS])
+
+    def _block(self, x: np.ndarray, y: np.ndarray) -> None:
+        if not x.shape[0]:
+            return
+        m = self.m
+        e = self.residuals(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        self.sse.append(float(np.square(e).sum()))
+        steps = np.diff(e)
+        self.steps.append(float(np.square(steps).sum()) + (0.0 if self.last is None else (e[0] - self.last) ** 2))
+        self.last = float(e[-1])
+        d = (x - m.x_mean) - m.x_low
+        spread = d * d / m.sxx
+        leverage = 1.0 / m.n + spread
+        rest = (1.0 - 1.0 / m.n) - spread  # 1 − h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.square(e / rest)
+            if (rest <= 0).any():
+                self.singular = True
+            self.hc3_a.append(float((u * d * d).sum()))
+            self.hc3_b.append(float((u * np.square(1.0 / m.n - self.x_bar * d / m.sxx)).sum()))
+            keys = np.where(rest > 0, u * leverage, -np.inf)  # Cook's distance × 2σ̂²
+        self._keep_top(keys, leverage)
+        self.rows += x.shape[0]
+
+    def _keep_top(self, keys: np.ndarray, leverage: np.ndarray) -> None:
+        """Merge this block's largest keys into the kept ones: never more than `top` rows (plus one block's top)."""
+        if self.top <= 0:
+            return
+        k = min(self.top, keys.shape[0])
+        local = np.argpartition(-keys, k - 1)[:k] if k < keys.shape[0] else np.arange(keys.shape[0])
+        rows = np.concatenate([self.best_rows, local + self.rows])
+        all_keys = np.concatenate([self.best_keys, keys[local]])
+        all_leverage = np.concatenate([self.best_leverage, leverage[local]])
+        order = np.lexsort((rows, -all_keys))[: self.top]  # largest first; the earlier row on a tie
+        self.best_rows, self.best_keys, self.best_leverage = rows[order], all_keys[order], all_leverage[order]
+
+    def finish(self, first_line: int = 2) -> Seen:
+        sse = math.fsum(self.sse)
+        dw = math.fsum(self.steps) / sse if sse > 0 else None
+        hc3_a = hc3_b = None
+        if not self.singular and self.rows > 2:
+            hc3_a = math.sqrt(math.fsum(self.hc3_a)) / self.m.sxx
+            hc3_b = math.sqrt(math.fsum(self.hc3_b))
+        return Seen(self.rows, sse, dw, hc3_a, hc3_b, self.best_rows, self.best_leverage, self.best_keys / 2, first_line)
+
+
+def qq_points(residuals: np.ndarray, most: int = QQ_POINTS) -> dict[str, list[float]]:
+    """A normal Q-Q plot of the residuals: the normal quantiles Φ⁻¹(i/(n + 1)) (statsmodels' ProbPlot) against
+    the sorted residuals, at `most` ranks spread evenly over 1..n (the first and last always among them)."""
+    n = residuals.shape[0]
+    if n == 0:
+        return {"theoretical": [], "sample": []}
+    ranks = np.unique(np.linspace(0, n - 1, min(n, most)).round().astype(np.int64))
+    ordered = np.partition(residuals, ranks)[ranks] if ranks.shape[0] < n else np.sort(residuals)
+    normal = NormalDist()
+    theoretical = [normal.inv_cdf((rank + 1) / (n + 1)) for rank in ranks.tolist()]  # at most `most` quantiles
+    return {"theoretical": theoretical, "sample": ordered.tolist()}
