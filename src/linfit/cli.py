@@ -470,16 +470,75 @@ def predict(
         ),
     ] = None,
     sep: Sep = None,
+    interval: Annotated[
+        Optional[Literal["confidence", "prediction"]],
+        typer.Option(
+            "--interval",
+            metavar="[confidence|prediction]",
+            help="Add 'lower' and 'upper': the interval of the mean of y at x (confidence) or of one new y (prediction), as statsmodels' summary_frame (squared losses).",
+            show_default=False,
+        ),
+    ] = None,
+    level: Annotated[
+        Optional[float],
+        typer.Option("--level", metavar="FLOAT", help="The interval's level, between 0 and 1.  [default: 0.95]", show_default=False),
+    ] = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
 ) -> None:
     """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
 
-    CSV output keeps the input's columns and adds 'prediction'.
+    CSV output keeps the input's columns and adds 'prediction' (and 'lower', 'upper' with --interval).
     """
     if (data is None) == (not x):
         raise typer.BadParameter("give a DATA file or --x values (one of the two).", param_hint="DATA/--x")
-    commands.predict(model, data, x, x_col, sep, quiet, output_format)
+    commands.predict(model, data, x, x_col, sep, quiet, output_format, interval, level)
+
+
+@app.command("eval", epilog=example("linfit eval model.json data/test.csv -f json"))
+def evaluate(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
+    data: Annotated[
+        str,
+        typer.Argument(
+            metavar="DATA",
+            help="CSV/TSV (compressed too) or Parquet file, a glob of them, or '-' (stdin), with x and y columns.",
+            show_default=False,
+        ),
+    ],
+    x_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None,
+    y_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--y-col", metavar="TEXT", help="Column of y: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None,
+    sep: Sep = None,
+    drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows",
+            min=0,
+            metavar="ROWS",
+            help="Read the file this many rows at a time, in one pass: memory independent of its size.",
+        ),
+    ] = 0,
+    quiet: Quiet = False,
+    output_format: StreamFormat = "table",
+) -> None:
+    """Score a saved model on a data file: its own loss, MSE, RMSE, MAE, the largest residual, the bias and R².
+
+    R² is 1 − SSE/SST about this file's own mean: on data the model has not seen it can be negative (worse than predicting that mean).
+    """
+    commands.evaluate(
+        model, data, x_col=x_col, y_col=y_col, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, quiet=quiet, output_format=output_format
+    )
 
 
 @app.command(

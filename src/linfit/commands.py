@@ -361,18 +361,29 @@ def _read_text(name: str) -> str:
 
 
 def predict(
-    model: str, data: Optional[str], x: Optional[list[float]], x_col: Optional[str], sep: Optional[str], quiet: bool, output_format: str
+    model: str,
+    data: Optional[str],
+    x: Optional[list[float]],
+    x_col: Optional[str],
+    sep: Optional[str],
+    quiet: bool,
+    output_format: str,
+    interval: Optional[str] = None,
+    level: Optional[float] = None,
 ) -> None:
-    """`linfit predict`: a·x + b with a saved model, for the given values (no numpy, no torch) or a file's x column."""
+    """`linfit predict`: a·x + b with a saved model, for the given values (no numpy, no torch) or a file's x column;
+    with `interval`, the confidence or prediction interval's bounds at `level` (see linfit.intervals)."""
     from linfit.model_file import load_model
 
     saved = load_model(model)
+    basis = _interval_basis(saved, interval, level)
     if x:  # a few numbers: no numpy, no torch, no pandas, so that this is instant
         from array import array
 
         values, x_name, frame = array("d", x), "x", None
         predictions = array("d", (saved.a * value + saved.b for value in values))
-        _show_predictions(saved, values, predictions, x_name, frame, output_format)
+        bounds = _bounds(values, basis, interval, level)
+        _show_predictions(saved, values, predictions, x_name, frame, output_format, bounds)
         return
     import numpy as np
 
@@ -387,23 +398,53 @@ def predict(
     if missing:
         _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
     predictions = saved.a * values + saved.b
-    _show_predictions(saved, values, predictions, x_name, frame, output_format)
+    _show_predictions(saved, values, predictions, x_name, frame, output_format, _bounds(values, basis, interval, level))
 
 
-def _show_predictions(saved, values, predictions, x_name, frame, output_format: str) -> None:
+def _interval_basis(saved, interval: Optional[str], level: Optional[float]):
+    """What --interval needs from the model file (refused before any data is read), or None without --interval."""
+    if interval is None:
+        if level is not None:
+            raise FlagError("--level sets the interval's level: it needs --interval confidence or --interval prediction.", "--level")
+        return None
+    if not 0 < (0.95 if level is None else level) < 1:
+        raise FlagError(f"--level must lie strictly between 0 and 1 (0.95 is 95%), got {level:g}.", "--level")
+    from linfit.intervals import basis_from_record
+
+    return basis_from_record(saved.record, saved.path)
+
+
+def _bounds(values, basis, interval: Optional[str], level: Optional[float]):
+    """{kind, level, lower, upper} for --interval, else None."""
+    if basis is None:
+        return None
+    import numpy as np
+
+    from linfit.intervals import interval_bounds
+
+    level = 0.95 if level is None else level
+    lower, upper = interval_bounds(np.asarray(values, dtype=np.float64), basis, interval, level)
+    return {"kind": interval, "level": level, "lower": lower, "upper": upper}
+
+
+def _show_predictions(saved, values, predictions, x_name, frame, output_format: str, bounds=None) -> None:
     from linfit.output import dumps, emit, or_null, predictions_csv, predictions_json
 
     if output_format == "json":
-        emit(sys.stdout, dumps(predictions_json(saved, values, predictions, x_name)) + "\n")
+        emit(sys.stdout, dumps(predictions_json(saved, values, predictions, x_name, bounds)) + "\n")
     elif output_format == "jsonl":
-        for xi, pi in zip(values.tolist(), predictions.tolist()):
-            emit(sys.stdout, dumps({x_name: or_null(xi), "prediction": or_null(pi)}) + "\n")
+        lower, upper = (bounds["lower"].tolist(), bounds["upper"].tolist()) if bounds else ((), ())
+        for index, (xi, pi) in enumerate(zip(values.tolist(), predictions.tolist())):
+            record = {x_name: or_null(xi), "prediction": or_null(pi)}
+            if bounds:
+                record.update(lower=or_null(lower[index]), upper=or_null(upper[index]))
+            emit(sys.stdout, dumps(record) + "\n")
     elif output_format == "csv":
-        emit(sys.stdout, predictions_csv(values, predictions, x_name, frame))
+        emit(sys.stdout, predictions_csv(values, predictions, x_name, frame, bounds))
     else:
         from linfit import report
 
-        report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
+        report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b, bounds=bounds))
 
 
 def grad(
@@ -500,3 +541,53 @@ def show_config(config_path: Optional[Path], settings: dict[str, Any], commented
 
     config = _config(config_path, settings)
     emit(sys.stdout, to_commented_yaml(config) if commented else to_yaml(config))
+
+
+def evaluate(
+    model: str,
+    data: str,
+    *,
+    x_col: Optional[str] = None,
+    y_col: Optional[str] = None,
+    sep: Optional[str] = None,
+    drop_na: bool = False,
+    chunk_rows: int = 0,
+    quiet: bool = False,
+    output_format: str = "table",
+) -> None:
+    """`linfit eval`: the saved model's loss and errors on a data file (see linfit.evaluate)."""
+    from linfit.data import read_samples, rechunked
+    from linfit.evaluate import evaluate as score
+    from linfit.evaluate import evaluation_json
+    from linfit.model_file import load_model
+    from linfit.read import Reading, display_name
+
+    saved = load_model(model)
+    columns = saved.record.get("data") if isinstance(saved.record.get("data"), dict) else {}
+    wanted_x = x_col if x_col is not None else columns.get("x", "x")
+    wanted_y = y_col if y_col is not None else columns.get("y", "y")
+    loss_name = saved.record.get("loss_name", "half_mse")
+    reading = Reading(data, wanted_x, wanted_y, sep=sep, drop_na=drop_na)
+    if chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+        evaluation = score(rechunked(reading, chunk_rows), saved.a, saved.b, loss_name)
+    else:
+        samples = read_samples(reading)
+        evaluation = score([(samples.x, samples.y)], saved.a, saved.b, loss_name)
+    facts = reading.facts
+    info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    if facts.dropped:
+        _notice(quiet, f"dropped {facts.dropped} rows with a missing value.")
+    out = evaluation_json(evaluation, saved.path, info)
+    from linfit.output import dumps, emit, to_csv
+
+    if output_format in ("json", "jsonl"):
+        emit(sys.stdout, dumps(out) + "\n")
+    elif output_format == "csv":
+        emit(sys.stdout, to_csv([out], ("loss_name", "loss", "n", "mse", "rmse", "mae", "max_abs_residual", "bias", "r2")))
+    else:
+        from linfit import report
+
+        report.console().print(report.eval_table(out))
+    if output_format != "table":
+        for note in evaluation.notes():
+            _notice(quiet, f"note: {note}")

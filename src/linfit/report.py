@@ -163,14 +163,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
-def predict_table(x, predictions, x_name: str, a: float, b: float, limit: int = 20) -> Group:
-    """The first `limit` predictions; the rest are one line away with --format csv."""
+def predict_table(x, predictions, x_name: str, a: float, b: float, limit: int = 20, bounds=None) -> Group:
+    """The first `limit` predictions (and their interval, with bounds); the rest are one line away with --format csv."""
     title = f"ŷ = {num(a, 10)}·x + {num(b, 10)}"
     table = Table(title=title, box=box.SIMPLE_HEAD, min_width=len(title) + 4)
     table.add_column(x_name, justify="right")
     table.add_column("prediction", justify="right")
-    for xi, pi in zip(x[:limit], predictions[:limit]):
-        table.add_row(num(float(xi), 10), num(float(pi), 12))
+    if bounds:
+        table.add_column(f"{bounds['level']:.4g} {bounds['kind']} interval", justify="right")
+    for index, (xi, pi) in enumerate(zip(x[:limit], predictions[:limit])):
+        cells = [num(float(xi), 10), num(float(pi), 12)]
+        if bounds:
+            cells.append(f"[{num(float(bounds['lower'][index]), 8)}, {num(float(bounds['upper'][index]), 8)}]")
+        table.add_row(*cells)
     more = len(x) - limit
     note = Text(f"… {more} more rows: use --format csv for all of them." if more > 0 else "")
     return Group(table, note) if more > 0 else Group(table)
@@ -277,3 +282,26 @@ def check_table(check) -> Group:
     style = "green" if check.passed else "bold red"
     caption = Text.assemble((f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})")
     return Group(table, caption)
+
+
+def eval_table(out: dict) -> Group:
+    """`linfit eval`: the model's errors on the file, one row each, and what to make of R²."""
+    data = out["data"]
+    table = Table(title=f"{out['model']} on {data['source']}", box=box.SIMPLE_HEAD)
+    table.add_column("")
+    table.add_column("value", justify="right")
+    r2 = out["r2"]
+    rows = [
+        (f"loss ({out['loss_name']})", num(out["loss"], 8)),
+        ("rows", str(out["n"])),
+        ("MSE", num(out["mse"], 8)),
+        ("RMSE", num(out["rmse"], 8)),
+        ("MAE", num(out["mae"], 8)),
+        ("largest |residual|", num(out["max_abs_residual"], 8)),
+        ("bias (mean of y − ŷ)", num(out["bias"], 6)),
+        ("R² (about this file's mean)", "undefined" if r2 is None else num(r2, 8)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    notes = [Text(f"note: {note}", style="yellow") for note in out["notes"]]
+    return Group(table, *notes)
