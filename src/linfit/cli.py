@@ -389,6 +389,24 @@ def train(
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
+    level: Annotated[
+        Optional[float],
+        typer.Option(
+            "--level",
+            metavar="FLOAT",
+            help="Level of the intervals of a and b, between 0 and 1.  [default: 0.95]",
+            show_default=False,
+        ),
+    ] = None,
+    se: Annotated[
+        Optional[Literal["nonrobust", "hc3"]],
+        typer.Option(
+            "--se",
+            metavar="[nonrobust|hc3]",
+            help="Standard errors: classical, or heteroscedasticity-robust HC3 (as statsmodels' cov_type; z tests).  [default: nonrobust]",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
 ) -> None:
@@ -413,6 +431,8 @@ def train(
         strict=strict,
         quiet=quiet,
         output_format=output_format,
+        level=level,
+        se=se,
     )
     if code:
         raise typer.Exit(code)

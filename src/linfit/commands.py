@@ -53,9 +53,13 @@ def train(
     strict: bool = False,
     quiet: bool = False,
     output_format: str = "table",
+    level: Optional[float] = None,
+    se: Optional[str] = None,
 ) -> int:
     """`linfit train`: read the data, train, show the fit, write the outputs; the exit code of a run that stopped."""
     config = _config(config_path, settings)
+    if level is not None and not 0 < level < 1:
+        raise FlagError(f"--level must lie strictly between 0 and 1 (0.95 is 95%), got {level:g}.", "--level")
     from linfit.files import plan_outputs
     from linfit.read import expand
 
@@ -102,6 +106,7 @@ def train(
         )
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
+        _restate_stats(prepared, config, level, se, sep, drop_na, chunk_rows, quiet)
         threads = configure_threads(config.threads, prepared.moments.n)
         if config.threads > threads:
             _notice(quiet, f"note: --threads {config.threads} is more than the {threads} cores available; using {threads}.")
@@ -129,6 +134,45 @@ def train(
         _say(f"linfit: interrupted after step {training.result.steps}.")
         return interrupt.exit_code()
     return 0
+
+
+def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], sep, drop_na: bool, chunk_rows: int, quiet: bool) -> None:
+    """The run's statistics at --level, with --se, for its loss; a streamed run's diagnostics by one more pass."""
+    from linfit.read import PARQUET, Reading
+
+    if prepared.ols is None:
+        return
+    from linfit.stats import for_run
+
+    sources = prepared.sources
+    parquet = any(extension in sources[0].lower() for extension in PARQUET)
+    single_text = len(sources) == 1 and not parquet and not prepared.data_info["dropped"]  # then row r is on line r + 1
+
+    def blocks():  # one more pass over the files (a streamed run reads files, never stdin)
+        return Reading(
+            sources[0] if len(sources) == 1 else prepared.data_info["source"],
+            config.x_col,
+            config.y_col,
+            sep=sep,
+            drop_na=drop_na,
+            paths=sources,
+        )
+
+    again = blocks if chunk_rows and prepared.samples is None else None
+    stats, note = for_run(
+        prepared.stats,
+        config.loss,
+        prepared.ols.a,
+        prepared.ols.b,
+        level or 0.95,
+        se or "nonrobust",
+        2 if single_text else None,
+        prepared.moments,
+        again,
+    )
+    prepared.stats = stats
+    if note:
+        _notice(quiet, note)
 
 
 def _finish_training(

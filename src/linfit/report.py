@@ -103,8 +103,12 @@ def train_summary(
         table.add_row("least squares (exact)", "not unique", "not unique")
     table.add_row("error bound (digits)", *(_bound(e, d) for e, d in zip((result.error_a, result.error_b), result.digits())))
     if stats is not None and stats.se_a is not None:
-        table.add_row("standard error", num(stats.se_a, 4), num(stats.se_b, 4))
-        table.add_row("95% interval", _interval(stats.ci_a), _interval(stats.ci_b))
+        robust = " (HC3)" if getattr(stats, "se_type", "nonrobust") == "hc3" else ""
+        table.add_row(f"standard error{robust}", num(stats.se_a, 4), num(stats.se_b, 4))
+        if getattr(stats, "t_a", None) is not None:
+            statistic = "z" if robust else "t"
+            table.add_row(f"{statistic} (p-value)", _t_and_p(stats.t_a, stats.p_a), _t_and_p(stats.t_b, stats.p_b))
+        table.add_row(f"{getattr(stats, 'level', 0.95) * 100:.4g}% interval", _interval(stats.ci_a), _interval(stats.ci_b))
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
     target = stopping_target(tol, result.epochs)
     passes = f", {result.epochs} epochs" if result.epochs else ""
@@ -119,6 +123,7 @@ def train_summary(
     parts.append("\n")
     if stats is not None:
         parts.append(_fit_quality(stats) + "\n")
+        parts.extend(line + "\n" for line in _diagnostics(stats))
     caption = Text.assemble(
         *parts,
         (stopped, "green" if result.converged else "yellow"),
@@ -134,6 +139,33 @@ def _bound(error: float, digits: float) -> str:
 
 def _interval(bounds) -> str:
     return f"[{num(bounds[0], 6)}, {num(bounds[1], 6)}]"
+
+
+def _t_and_p(t: float | None, p: float | None) -> str:
+    if t is None:
+        return "–"
+    return f"{num(t, 4)} (p {'< 1e-300' if p == 0 else format(p, '.2g')})"
+
+
+def _diagnostics(stats) -> list[str]:
+    """Adjusted R², AIC, BIC, Durbin–Watson, and the most influential rows (Cook's distance) with a note above 4/n."""
+    lines = []
+    figures = [(name, getattr(stats, key, None)) for name, key in (("adj. R²", "adj_r2"), ("AIC", "aic"), ("BIC", "bic"))]
+    figures.append(("Durbin–Watson", getattr(stats, "durbin_watson", None)))
+    shown = [f"{name} {num(value, 6)}" for name, value in figures if value is not None]
+    if shown:
+        lines.append(", ".join(shown))
+    influential = getattr(stats, "influential", None) or []
+    if influential:
+        where = [f"{'line ' + str(row['line']) if row.get('line') else 'row ' + str(row['row'])}" for row in influential[:3]]
+        cooks = [row["cooks_distance"] for row in influential[:3]]
+        listed = ", ".join(f"{w} ({num(c, 3) if c is not None else '–'})" for w, c in zip(where, cooks))
+        lines.append(f"largest Cook's distance: {listed}")
+        threshold = stats.influence_threshold
+        above = [w for w, c in zip(where, cooks) if c is not None and c > threshold]
+        if above:
+            lines.append(f"note: {', '.join(above)} above 4/n = {num(threshold, 3)}: influential; check those rows.")
+    return lines
 
 
 def _fit_quality(stats) -> str:

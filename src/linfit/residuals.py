@@ -39,14 +39,16 @@ class Seen:
     rows: np.ndarray  # 0-based row indices, largest Cook's distance first
     leverage: np.ndarray
     cook_scaled: np.ndarray  # Cook's distance × σ̂²
-    first_line: int
+    first_line: int | None
 
     def influential(self, variance: float) -> list[dict]:
-        """[{line, leverage, cooks_distance}], largest first; the line is the row's in the file (first_line + row)."""
+        """[{line, row, leverage, cooks_distance}], largest first: row counts data rows from 1, line is the row's
+        line in the file (first_line + row − 1), None where rows are not lines (see stats.name_rows)."""
         out = []
         for row, leverage, scaled in zip(self.rows.tolist(), self.leverage.tolist(), self.cook_scaled.tolist()):
             cook = scaled / variance if variance > 0 and math.isfinite(scaled) else None
-            out.append({"line": self.first_line + row, "leverage": leverage, "cooks_distance": cook})
+            line = None if self.first_line is None else self.first_line + row
+            out.append({"line": line, "row": row + 1, "leverage": leverage, "cooks_distance": cook})
         return out
 
 
@@ -113,7 +115,7 @@ class ResidualPass:
         order = np.lexsort((rows, -all_keys))[: self.top]  # largest first; the earlier row on a tie
         self.best_rows, self.best_keys, self.best_leverage = rows[order], all_keys[order], all_leverage[order]
 
-    def finish(self, first_line: int = 2) -> Seen:
+    def finish(self, first_line: int | None = 2) -> Seen:
         sse = math.fsum(self.sse)
         dw = math.fsum(self.steps) / sse if sse > 0 else None
         hc3_a = hc3_b = None

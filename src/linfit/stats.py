@@ -72,7 +72,14 @@ class FitStats:
 
 
 def fit_stats(
-    x: np.ndarray, y: np.ndarray, a: float, b: float, level: float = 0.95, se: str = "nonrobust", first_line: int = 2, top: int = 5
+    x: np.ndarray,
+    y: np.ndarray,
+    a: float,
+    b: float,
+    level: float = 0.95,
+    se: str = "nonrobust",
+    first_line: int | None = 2,
+    top: int = 5,
 ) -> FitStats:
     """Statistics of the least-squares line y ≈ a·x + b (a and b from the closed form), with the residual
     diagnostics of one pass over the rows (row i is named as line first_line + i)."""
@@ -172,6 +179,51 @@ def restate(stats: FitStats, a: float, b: float, level: float = 0.95, se: str = 
         p_a=None if t_a is None else tail(t_a),
         p_b=None if t_b is None else tail(t_b),
     )
+
+
+def for_run(
+    stats: FitStats | None,
+    loss: str,
+    a: float,
+    b: float,
+    level: float,
+    se: str,
+    first_line: int | None,
+    m: Moments | None = None,
+    blocks=None,
+) -> tuple[FitStats | None, str | None]:
+    """A training run's statistics as asked (level, se), with the rows named by their line, and the diagnostics
+    of one more pass over `blocks` (a callable giving (x, y) blocks in row order) where the run kept no rows;
+    None and a note under a loss they do not hold for."""
+    if not valid_for(loss):
+        return None, (
+            f"note: standard errors, intervals, t, p, AIC, BIC and the residual diagnostics are the least-squares line's; "
+            f"they are not given for the loss '{loss}'."
+        )
+    if stats is None or stats.basis is None:
+        return stats, None
+    if stats.durbin_watson is None and blocks is not None and m is not None:
+        from linfit.residuals import ResidualPass
+
+        seen = ResidualPass(a, b, m)
+        for x, y in blocks():
+            seen.add(x, y)
+        finished = seen.finish(first_line)
+        from dataclasses import replace
+
+        stats = replace(
+            stats,
+            durbin_watson=finished.durbin_watson,
+            influential=finished.influential(stats.basis.residual_variance),
+            se_hc3_a=finished.se_hc3_a,
+            se_hc3_b=finished.se_hc3_b,
+        )
+    elif stats.influential and first_line != 2:
+        from dataclasses import replace
+
+        named = [{**row, "line": None if first_line is None else first_line + row["row"] - 1} for row in stats.influential]
+        stats = replace(stats, influential=named)
+    return restate(stats, a, b, level, se), None
 
 
 def _require_level(level: float) -> None:
