@@ -125,7 +125,7 @@ def test_plot_of_the_shipped_sample_is_a_sensible_png(tmp_path, invoke):
     result = invoke("train", SAMPLE, "--plot", path, "-q")
     assert result.exit_code == 0, result.stderr
     width, height = png_size(path)
-    assert 1200 <= width <= 2400 and 400 <= height <= 900
+    assert 1200 <= width <= 2400 and 800 <= height <= 1200  # two rows of panels: the fit, then its residuals
     assert 30_000 < path.stat().st_size < 2_000_000
 
 
@@ -146,7 +146,7 @@ def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkey
     path = tmp_path / "big.png"
     out = parse_json(invoke("train", data, "--plot", path, "-f", "json").stdout)
     assert out["data"]["rows"] == n and png_size(path)[0] > 0  # the fit used every row
-    ((shown, label),) = drawn
+    ((shown, label),) = [(points, label) for points, label in drawn if label and label.startswith("samples")]
     assert shown.size == MAX_SCATTER and f"{MAX_SCATTER:,} of {n:,} shown" in label
     assert np.isin(shown, x).all() and np.unique(shown).size == MAX_SCATTER  # rows of the data, none twice
     assert shown.min() < 0.01 and shown.max() > 0.99  # spread over the data, not its first rows

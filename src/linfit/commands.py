@@ -224,7 +224,27 @@ def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 
         samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
     else:
         samples = None
-    return render([run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)])
+    payload = run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)
+    diagnostics = _diagnostics_payload(prepared, config)
+    if diagnostics is not None:  # the page draws the residual panels when this key is present
+        payload["diagnostics"] = diagnostics
+    return render([payload])
+
+
+def _diagnostics_payload(prepared, config):
+    """residuals.diagnostics_payload of the rows in memory (bounded in size), or None."""
+    from linfit.stats import valid_for
+
+    if prepared.samples is None or prepared.ols is None or not valid_for(config.loss):
+        return None
+    from linfit.residuals import diagnostics_payload
+
+    samples = prepared.samples
+    lines = not samples.dropped and len(prepared.sources) == 1 and not samples.source.lower().endswith((".parquet", ".pq"))
+    first_line = 2 if lines else None
+    return diagnostics_payload(
+        samples.x, samples.y, prepared.ols.a, prepared.ols.b, prepared.moments, first_line, config.seed, most=500, qq_most=200, digits=6
+    )
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:

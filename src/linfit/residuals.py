@@ -136,3 +136,63 @@ def qq_points(residuals: np.ndarray, most: int = QQ_POINTS) -> dict[str, list[fl
     normal = NormalDist()
     theoretical = [normal.inv_cdf((rank + 1) / (n + 1)) for rank in ranks.tolist()]  # at most `most` quantiles
     return {"theoretical": theoretical, "sample": ordered.tolist()}
+
+
+MAX_POINTS = 2000  # residuals drawn in a picture at most (a seeded sample beyond that)
+
+
+def influence_arrays(x: np.ndarray, y: np.ndarray, a: float, b: float, m: Moments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's residual, leverage and Cook's distance (rows in memory: for pictures)."""
+    e = ResidualPass(a, b, m).residuals(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    d = (x - m.x_mean) - m.x_low
+    leverage = 1.0 / m.n + d * d / m.sxx
+    variance = math.fsum(np.square(e).tolist()) / (m.n - 2) if m.n > 2 else math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cooks = np.square(e) * leverage / (2 * variance * np.square(1.0 - leverage))
+    return e, leverage, cooks
+
+
+def diagnostics_payload(
+    x: np.ndarray,
+    y: np.ndarray,
+    a: float,
+    b: float,
+    m: Moments,
+    first_line: int | None = 2,
+    seed: int = 0,
+    most: int = MAX_POINTS,
+    qq_most: int = QQ_POINTS,
+    digits: int | None = None,
+) -> dict | None:
+    """What a picture of the residuals needs, bounded in size whatever n is:
+
+    {fitted, residuals} (the same rows: all of them, or a seeded sample of `most`), qq {theoretical, sample}
+    (at most qq_most), durbin_watson, influential [{line, row, leverage, cooks_distance}] (largest first) and
+    influence_threshold (4/n). None with fewer than 3 rows (no residual variance). `digits`: the points'
+    significant digits (a page draws them: 6 are plenty, and the file stays small).
+    """
+    n = int(x.shape[0])
+    if n < 3 or m.sxx <= 0:
+        return None
+    scan = ResidualPass(a, b, m)
+    scan.add(x, y)
+    seen = scan.finish(first_line)
+    e = scan.residuals(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    shown = np.sort(np.random.default_rng(seed).choice(n, most, replace=False)) if n > most else np.arange(n)
+    qq = qq_points(e, qq_most)
+    fitted, residuals = (y[shown] - e[shown]).tolist(), e[shown].tolist()
+    if digits is not None:  # at most most + 2·qq_most numbers
+        fitted, residuals = _rounded(fitted, digits), _rounded(residuals, digits)
+        qq = {key: _rounded(values, digits) for key, values in qq.items()}
+    return {
+        "fitted": fitted,
+        "residuals": residuals,
+        "qq": qq,
+        "durbin_watson": seen.durbin_watson,
+        "influential": seen.influential(seen.sse / (n - 2)),
+        "influence_threshold": 4 / n,
+    }
+
+
+def _rounded(values: list[float], digits: int) -> list[float]:
+    return [float(f"{value:.{digits}g}") for value in values]
