@@ -407,6 +407,23 @@ def train(
             show_default=False,
         ),
     ] = None,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            metavar="FRACTION",
+            help="Set this fraction of the rows aside (chosen by --seed), train on the rest, and score the held-out rows at every logged step and at the end.",
+        ),
+    ] = 0.0,
+    valid_path: Annotated[
+        Optional[str],
+        typer.Option(
+            "--valid",
+            metavar="FILE",
+            help="Score the fit on this file's rows (same columns) at every logged step and at the end.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Quiet = False,
     output_format: StreamFormat = "table",
 ) -> None:
@@ -433,6 +450,8 @@ def train(
         output_format=output_format,
         level=level,
         se=se,
+        holdout=holdout,
+        valid_path=valid_path,
     )
     if code:
         raise typer.Exit(code)

@@ -55,11 +55,14 @@ def train(
     output_format: str = "table",
     level: Optional[float] = None,
     se: Optional[str] = None,
+    holdout: float = 0.0,
+    valid_path: Optional[str] = None,
 ) -> int:
     """`linfit train`: read the data, train, show the fit, write the outputs; the exit code of a run that stopped."""
     config = _config(config_path, settings)
     if level is not None and not 0 < level < 1:
         raise FlagError(f"--level must lie strictly between 0 and 1 (0.95 is 95%), got {level:g}.", "--level")
+    _check_held_out(holdout, valid_path, chunk_rows)
     from linfit.files import plan_outputs
     from linfit.read import expand
 
@@ -67,7 +70,7 @@ def train(
     data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
         {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path, "--cache": cache_path},
-        {**data_files, "--config file": config_path, "--init-from model": init_from},
+        {**data_files, "--config file": config_path, "--init-from model": init_from, "--valid file": valid_path},
     )
     if plot_path is not None:
         from linfit.plot import plot_format, require_matplotlib
@@ -103,7 +106,18 @@ def train(
             group=group,
             need_samples=plot_path is not None or report_path is not None,
             cache=cache_path,
+            holdout=holdout,
         )
+        if group is not None and (holdout or valid_path):
+            from linfit.errors import UsageError
+
+            raise UsageError(
+                "--holdout and --valid score one process's rows: not under torchrun.", "Run linfit eval on the saved model instead."
+            )
+        if valid_path is not None:
+            from linfit.holdout import read_valid
+
+            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss)
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         _restate_stats(prepared, config, level, se, sep, drop_na, chunk_rows, quiet)
@@ -116,7 +130,8 @@ def train(
         history: list = []  # kept by _run as it goes: a diverging run's steps still make its report
         with interrupt:  # from the first step until the results are written, a signal stops after the step
             try:
-                _run(training, "none" if silent else output_format, quiet, retry, history)
+                observe = prepared.held.observe if prepared.held is not None else None
+                _run(training, "none" if silent else output_format, quiet, retry, history, observe)
             except DivergedError:
                 if report_path is not None and history and not silent:
                     _write_diverged_report(outputs, training, history, prepared, config, (sep, chunk_rows, batch_size))
@@ -136,6 +151,18 @@ def train(
     return 0
 
 
+def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int) -> None:
+    if holdout and valid_path is not None:
+        raise FlagError("--holdout and --valid both name held-out rows: give one of them.", "--holdout")
+    if holdout and not 0 < holdout < 1:
+        raise FlagError(f"--holdout must lie strictly between 0 and 1 (0.2 holds out a fifth), got {holdout:g}.", "--holdout")
+    if holdout and chunk_rows:
+        raise FlagError(
+            "--holdout sets rows aside in memory; a --chunk-rows run streams them. Use --valid FILE (a separate file) instead.",
+            "--holdout",
+        )
+
+
 def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], sep, drop_na: bool, chunk_rows: int, quiet: bool) -> None:
     """The run's statistics at --level, with --se, for its loss; a streamed run's diagnostics by one more pass."""
     from linfit.read import PARQUET, Reading
@@ -148,14 +175,19 @@ def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], 
     parquet = any(extension in sources[0].lower() for extension in PARQUET)
     single_text = len(sources) == 1 and not parquet and not prepared.data_info["dropped"]  # then row r is on line r + 1
 
-    def blocks():  # one more pass over the files (a streamed run reads files, never stdin)
-        return Reading(
-            sources[0] if len(sources) == 1 else prepared.data_info["source"],
-            config.x_col,
-            config.y_col,
-            sep=sep,
-            drop_na=drop_na,
-            paths=sources,
+    def blocks():  # one more pass over the files (a streamed run reads files, never stdin), in chunks of --chunk-rows
+        from linfit.data import rechunked
+
+        return rechunked(
+            Reading(
+                sources[0] if len(sources) == 1 else prepared.data_info["source"],
+                config.x_col,
+                config.y_col,
+                sep=sep,
+                drop_na=drop_na,
+                paths=sources,
+            ),
+            chunk_rows,
         )
 
     again = blocks if chunk_rows and prepared.samples is None else None
@@ -170,6 +202,13 @@ def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], 
         prepared.moments,
         again,
     )
+    held = prepared.held
+    if stats is not None and stats.influential and held is not None and held.kept_rows is not None:
+        from dataclasses import replace
+
+        from linfit.residuals import renumber
+
+        stats = replace(stats, influential=renumber(stats.influential, held.kept_rows, 2 if single_text else None))
     prepared.stats = stats
     if note:
         _notice(quiet, note)
@@ -184,6 +223,10 @@ def _finish_training(
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
     fit["init"]["from"] = init_from
+    if prepared.held is not None:  # --holdout/--valid: the held-out loss per logged step, and the final figures
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
+        fit["valid"] = prepared.held.metrics(result.a, result.b)
     _show_fit(fit, result, history, prepared, config, output_format, training.trace)
     failed = strict and not result.converged and result.stop_reason != "interrupted"
     if not failed:
@@ -242,9 +285,15 @@ def _diagnostics_payload(prepared, config):
     samples = prepared.samples
     lines = not samples.dropped and len(prepared.sources) == 1 and not samples.source.lower().endswith((".parquet", ".pq"))
     first_line = 2 if lines else None
-    return diagnostics_payload(
+    payload = diagnostics_payload(
         samples.x, samples.y, prepared.ols.a, prepared.ols.b, prepared.moments, first_line, config.seed, most=500, qq_most=200, digits=6
     )
+    held = prepared.held
+    if payload is not None and held is not None and held.kept_rows is not None:
+        from linfit.residuals import renumber
+
+        payload["influential"] = renumber(payload["influential"], held.kept_rows, first_line)
+    return payload
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
@@ -260,7 +309,7 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
     outputs.write("--report", _report_html(fit, prepared, config, *reading))
 
 
-def _run(training, output_format: str, quiet: bool, retry=None, history: list | None = None) -> list:
+def _run(training, output_format: str, quiet: bool, retry=None, history: list | None = None, observe=None) -> list:
     """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
 
     If training diverges, the table shows the steps that led there, and the error names a command
@@ -271,7 +320,7 @@ def _run(training, output_format: str, quiet: bool, retry=None, history: list | 
     from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
 
     if output_format == "csv":
-        emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
+        emit(sys.stdout, ",".join(STEP_FIELDS + (("valid_loss",) if observe else ())) + "\n")
     history = [] if history is None else history  # the caller's list keeps the steps if the run diverges
     progress = nullcontext()
     if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
@@ -282,10 +331,11 @@ def _run(training, output_format: str, quiet: bool, retry=None, history: list | 
         with progress:
             for record in training:
                 history.append(record)
+                extra = observe(record) if observe else {}  # --holdout/--valid: the held-out loss at this step
                 if output_format == "jsonl":
-                    emit(sys.stdout, dumps(step_json(record)) + "\n")
+                    emit(sys.stdout, dumps({**step_json(record), **extra}) + "\n")
                 elif output_format == "csv":
-                    emit(sys.stdout, csv_row(record))
+                    emit(sys.stdout, csv_row(record)[:-1] + "".join(f",{value!r}" for value in extra.values()) + "\n")
     except DivergedError as error:
         if output_format == "table" and history:
             from linfit import report
@@ -344,11 +394,13 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
         from linfit import report
 
         out = report.console()
-        out.print(report.history_table(history, config.loss))
+        out.print(report.history_table(history, config.loss, prepared.held.losses if prepared.held is not None else None))
         info = prepared.data_info
         line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
         curve = [point[1] for point in trace.points] if trace is not None and sys.stdout.isatty() else []
         out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
+        if fit.get("valid"):
+            out.print(report.held_out_line(fit["valid"]))
 
 
 def _save(fit, result, prepared, outputs, history, init_from, trace, config, reading) -> None:
@@ -365,7 +417,8 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config, rea
     if "--plot" in outputs:
         from linfit.plot import render_fit
 
-        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config)
+        kept = prepared.held.kept_rows if prepared.held is not None else None
+        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept)
     if "--report" in outputs:
         contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)

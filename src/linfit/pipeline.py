@@ -35,6 +35,7 @@ class Prepared:
     samples: object = None  # the in-memory Samples of a single process, for pictures
     warnings: list[str] = field(default_factory=list)
     data_sha256: str | None = None  # of the bytes read (every input, in order), taken as they were read
+    held: object = None  # holdout.HeldOut: the rows --holdout set aside (not trained on)
 
     def sha256(self) -> str | None:
         return self.data_sha256
@@ -54,6 +55,7 @@ def prepare(
     group: Group | None = None,
     need_samples: bool = False,
     cache: Path | str | None = None,
+    holdout: float = 0.0,
 ) -> Prepared:
     """Read the data once (every road through one Reading), then build the source and the Training.
 
@@ -74,7 +76,7 @@ def prepare(
     try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
         cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
         reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
-        samples = shifted = passes = None
+        samples = shifted = passes = held = None
         notes: list[str] = []
         facts = reading.facts
         if chunk_rows:
@@ -85,12 +87,16 @@ def prepare(
             )
             notes += [note] if note else []
             local = passes.moments
-        elif _lean(sources, config, world, need_samples):
+        elif _lean(sources, config, world, need_samples or bool(holdout)):
             shifted = read_shifted_float32(reading, shift=config.standardize)
             local = shifted.moments
         else:
             samples = read_samples(reading)
             samples = samples if reading.split else _share(samples, len(sources), rank, world)
+            if holdout:  # --holdout: rows set aside by the seed, before anything is computed from the rest
+                from linfit.holdout import split_samples
+
+                samples, held = split_samples(samples, holdout, config.seed, config.loss)
             local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
         label = display_name(facts.source)
         mine_info = {
@@ -151,7 +157,11 @@ def prepare(
                 f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
                 "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
             )
-    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
+    if held is not None:
+        info["holdout"] = held.description["holdout"]
+    prepared = Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
+    prepared.held = held
+    return prepared
 
 
 def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int, sources: list[str]) -> Path | None:

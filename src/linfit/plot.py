@@ -34,7 +34,7 @@ def plot_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
-def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
+def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=None) -> bytes:
     """The figure's bytes, in the format `path`'s extension names: the data, the loss and the surface above,
     the residuals against the fitted values, their normal Q-Q plot and their influence below."""
     fmt = plot_format(path)
@@ -48,7 +48,7 @@ def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
     _data_panel(data_ax, samples, result, ols, config.seed)
     _loss_panel(loss_ax, trace, samples, ols, config.loss)
     _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
-    _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config)
+    _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file)
     figure.suptitle(
         f"linfit: y = {result.a:.6g}·x + {result.b:.6g} fitted to {Path(samples.source).name} "
         f"({samples.n:,} rows; {config.optimizer}, lr {result.lr:.3g}, {result.stop_reason} at step {result.steps})",
@@ -60,7 +60,7 @@ def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
     return buffer.getvalue()
 
 
-def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config) -> None:
+def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file=None) -> None:
     """Residuals of the least-squares line (the statistics' line): against the fitted values, against the normal,
     and each row's leverage against its standardised residual, the largest Cook's distances named by line."""
     from linfit.reference import moments
@@ -73,6 +73,11 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
     if ols is not None and m is not None and valid_for(config.loss):
         first_line = None if samples.dropped or Path(samples.source).suffix.lower() in (".parquet", ".pq") else 2
         payload = diagnostics_payload(x, y, ols.a, ols.b, m, first_line, config.seed, MAX_SCATTER)
+        if payload is not None and rows_in_file is not None:  # rows of a subset (--holdout): named by their row in the file
+            from linfit.residuals import renumber
+
+            renamed = renumber(payload["influential"], rows_in_file, first_line)
+            payload["influential"] = [{**new, "index": old["row"] - 1} for old, new in zip(payload["influential"], renamed)]
     if payload is None:
         for ax in (residual_ax, qq_ax, influence_ax):
             ax.text(
@@ -112,7 +117,7 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
     influence_ax.scatter(leverage[rows], standardised[rows], s=10, alpha=0.5, color="tab:gray")
     threshold = payload["influence_threshold"]
     for row in payload["influential"][:5]:
-        index = row["row"] - 1
+        index = row.get("index", row["row"] - 1)  # the row among those drawn
         flagged = row["cooks_distance"] is not None and row["cooks_distance"] > threshold
         influence_ax.scatter(leverage[index], standardised[index], s=40, facecolors="none", edgecolors="tab:red" if flagged else "tab:blue")
         name = f"line {row['line']}" if row["line"] is not None else f"row {row['row']}"

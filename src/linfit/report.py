@@ -71,14 +71,26 @@ def grad_table(result: PointGradient) -> Table:
     return table
 
 
-def history_table(history: Sequence[StepRecord], loss_name: str) -> Table:
-    """A row per logged step: the loss and gradient at (a, b), before that step's update."""
+def history_table(history: Sequence[StepRecord], loss_name: str, valid: dict | None = None) -> Table:
+    """A row per logged step: the loss and gradient at (a, b), before that step's update (and the held-out loss
+    there, with `valid`: step → loss)."""
     table = Table(title=f"gradient descent on {LOSSES[loss_name].formula}", box=box.SIMPLE_HEAD)
-    for header in ("step", "loss", "dL/da", "dL/db", "a", "b"):
+    for header in ("step", "loss", *(("held-out loss",) if valid else ()), "dL/da", "dL/db", "a", "b"):
         table.add_column(header, justify="right")
     for r in history:
-        table.add_row(str(r.step), num(r.loss), num(r.grad_a, 4), num(r.grad_b, 4), num(r.a, 10), num(r.b, 10))
+        held = (num(valid[r.step]) if r.step in valid else "–",) if valid else ()
+        table.add_row(str(r.step), num(r.loss), *held, num(r.grad_a, 4), num(r.grad_b, 4), num(r.a, 10), num(r.b, 10))
     return table
+
+
+def held_out_line(valid: dict) -> Text:
+    """The final line's figures on the held-out rows, and where they came from."""
+    if "holdout" in valid:
+        where = f"held out {valid['holdout']['rows']} rows (--holdout {valid['holdout']['fraction']:g}, seed {valid['holdout']['seed']})"
+    else:
+        where = f"validation file {valid['valid']['source']} ({valid['valid']['rows']} rows)"
+    r2 = "undefined (y constant)" if valid["r2"] is None else num(valid["r2"], 6)
+    return Text(f"{where}: loss {num(valid['loss'])}, RMSE {num(valid['rmse'], 6)}, MAE {num(valid['mae'], 6)}, R² {r2}")
 
 
 def train_summary(

@@ -138,6 +138,16 @@ def qq_points(residuals: np.ndarray, most: int = QQ_POINTS) -> dict[str, list[fl
     return {"theoretical": theoretical, "sample": ordered.tolist()}
 
 
+def renumber(influential: list[dict], rows_in_file: np.ndarray, first_line: int | None) -> list[dict]:
+    """Influential rows of a subset (e.g. the rows --holdout left to train on) named by their row in the file:
+    rows_in_file[i] is the 0-based file row of the subset's row i."""
+    out = []
+    for entry in influential:
+        row = int(rows_in_file[entry["row"] - 1]) + 1
+        out.append({**entry, "row": row, "line": None if first_line is None else first_line + row - 1})
+    return out
+
+
 MAX_POINTS = 2000  # residuals drawn in a picture at most (a seeded sample beyond that)
 
 
