@@ -94,3 +94,13 @@ def test_model_file_keeps_the_interval_basis(invoke, tmp_path):
     assert invoke("train", path, "-o", tmp_path / "m.json", "-q").exit_code == 0
     basis = json.loads((tmp_path / "m.json").read_text())["stats"]["basis"]
     assert basis["n"] == 40 and basis["x_mean"] + basis["x_low"] == 1e9 + 19.5 and basis["sxx"] == sum((np.arange(40.0) - 19.5) ** 2)
+
+
+def test_a_lean_float32_run_gets_its_diagnostics_by_one_more_pass(invoke, monkeypatch):
+    import linfit.pipeline
+
+    in_memory = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)["stats"]
+    monkeypatch.setattr(linfit.pipeline, "LEAN_ABOVE_BYTES", 0)  # the sample is read as a big file would be: float32 only
+    lean = parse_json(invoke("train", SAMPLE, "-f", "json", "--dtype", "float32").stdout)["stats"]
+    assert close(lean["durbin_watson"], in_memory["durbin_watson"], 1e-12) and lean["influential"][0]["line"] == 51
+    assert close(lean["se_hc3_a"], in_memory["se_hc3_a"], 1e-12)

@@ -165,7 +165,7 @@ def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int) 
 
 def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], sep, drop_na: bool, chunk_rows: int, quiet: bool) -> None:
     """The run's statistics at --level, with --se, for its loss; a streamed run's diagnostics by one more pass."""
-    from linfit.read import PARQUET, Reading
+    from linfit.read import PARQUET, Reading, is_regular_file
 
     if prepared.ols is None:
         return
@@ -187,10 +187,12 @@ def _restate_stats(prepared, config, level: Optional[float], se: Optional[str], 
                 drop_na=drop_na,
                 paths=sources,
             ),
-            chunk_rows,
+            chunk_rows or 1 << 20,
         )
 
-    again = blocks if chunk_rows and prepared.samples is None else None
+    # a run that kept no rows (streamed, or a big float32 file read lean) gets its diagnostics by one more pass
+    rereadable = all(is_regular_file(path) for path in sources) and "processes" not in prepared.data_info
+    again = blocks if prepared.samples is None and rereadable else None
     stats, note = for_run(
         prepared.stats,
         config.loss,

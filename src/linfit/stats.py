@@ -155,7 +155,8 @@ def restate(stats: FitStats, a: float, b: float, level: float = 0.95, se: str = 
             from linfit.errors import UsageError
 
             raise UsageError(
-                "--se hc3 needs every row's residual, which this run did not keep.", "Drop --chunk-rows, or use --se nonrobust."
+                "--se hc3 needs every row's residual: this run could not read its rows again (stdin, or one process's share).",
+                "Save the data to a file, or use --se nonrobust.",
             )
         se_a, se_b = stats.se_hc3_a, stats.se_hc3_b
         quantile, tail = NormalDist().inv_cdf(0.5 + level / 2), _normal_two_sided  # statsmodels: z, not t, for HC3
