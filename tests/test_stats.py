@@ -183,3 +183,14 @@ def test_qq_points_equal_probplot(sm):
     thinned = qq_points(np.arange(10_001.0)[::-1], most=101)
     assert len(thinned["sample"]) == 101 and thinned["sample"][0] == 0 and thinned["sample"][-1] == 10_000
     assert thinned["theoretical"][50] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("dof", [1, 3, 48, 1999, 2000, 10**5, 10**7, 10**8])
+def test_two_sided_p_values_equal_scipy_for_any_number_of_rows(dof):
+    from scipy import stats as scipy_stats
+
+    from linfit.stats import t_two_sided
+
+    for t in (0.001, 0.5, 2.0, 5.0, 12.0, 30.0):
+        reference = 2 * scipy_stats.t.sf(t, dof)
+        assert close(t_two_sided(t, dof), reference), t

@@ -291,9 +291,24 @@ def _cornish_fisher(z: float, dof: int) -> float:
 
 
 def t_upper_tail(t: float, dof: int) -> float:
-    """P(T > t) for t ≥ 0, computed without forming 1 − (something close to 1)."""
+    """P(T > t) for t ≥ 0, computed without forming 1 − (something close to 1).
+
+    With many degrees of freedom the beta function's front factor x^(dof/2) and Γ(a + ½)/Γ(a) are taken in
+    forms that keep their digits (log1p; an asymptotic series), or a million rows would cost 1e-9 of p.
+    """
     denominator = dof + t * t
-    return 0.5 * regularized_beta(dof / denominator, dof / 2, 0.5, one_minus_x=t * t / denominator)
+    x, y, a = dof / denominator, t * t / denominator, dof / 2
+    if dof < 2000 or y <= 0:
+        return 0.5 * regularized_beta(x, a, 0.5, one_minus_x=y)
+    front = math.exp(_log_gamma_ratio_half(a) - math.lgamma(0.5) - a * math.log1p(t * t / dof) + 0.5 * math.log(y))  # x^a·y^½/B(a, ½)
+    if x > (a + 1) / (a + 2.5):  # the continued fraction converges fast on the other side: I_x(a, ½) = 1 − I_y(½, a)
+        return 0.5 * (1.0 - front * _beta_fraction(y, 0.5, a) / 0.5)
+    return 0.5 * front * _beta_fraction(x, a, 0.5) / a
+
+
+def _log_gamma_ratio_half(a: float) -> float:
+    """ln Γ(a + ½) − ln Γ(a) for a ≥ 1000, by its asymptotic series (the next term is below 1e-17)."""
+    return 0.5 * math.log(a) - 1 / (8 * a) + 1 / (192 * a**3) + 1 / (640 * a**5)
 
 
 def t_pdf(t: float, dof: int) -> float:
