@@ -181,3 +181,17 @@ def test_predict_interval_refusals(invoke, trained, tmp_path):
     first = json.loads(jsonl[0])
     assert set(first) == {"x", "prediction", "lower", "upper"} and first["lower"] < first["prediction"] < first["upper"]
     assert "0.95 prediction interval" in invoke("predict", model, "--x", "2", "--interval", "prediction").stdout
+
+
+def test_eval_keeps_every_digit_at_an_offset_of_1e9(invoke, tmp_path):
+    rng = np.random.default_rng(12)
+    u = np.round(rng.uniform(0, 50, 60) * 256) / 256
+    x, y = 1e9 + u, 0.25 * u - 7 + rng.normal(0, 0.5, u.size)
+    data = write_csv(tmp_path / "far.csv", {"x": x, "y": y})
+    model = tmp_path / "m.json"
+    fit = parse_json(invoke("train", data, "-o", model, "-f", "json", "-q").stdout)
+    out = parse_json(invoke("eval", model, data, "--chunk-rows", "7", "-f", "json").stdout)
+    exact = _exact_figures(x, y, fit["a"], fit["b"])
+    for key in ("mse", "mae", "max_abs_residual", "r2", "loss"):
+        assert _close(out[key], exact[key], 1e-12), key
+    assert _close(out["bias"], exact["bias"], 1e-9, floor=1e-12)
