@@ -64,20 +64,15 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
     """Residuals of the least-squares line (the statistics' line): against the fitted values, against the normal,
     and each row's leverage against its standardised residual, the largest Cook's distances named by line."""
     from linfit.reference import moments
-    from linfit.residuals import diagnostics_payload, influence_arrays
+    from linfit.residuals import diagnostics_payload, influence_arrays, renumber
     from linfit.stats import valid_for
 
     x, y = samples.x, samples.y
-    m = moments(x, y) if samples.n else None
     payload = None
-    if ols is not None and m is not None and valid_for(config.loss):
+    if ols is not None and samples.n and valid_for(config.loss):
+        m = moments(x, y)
         first_line = None if samples.dropped or Path(samples.source).suffix.lower() in (".parquet", ".pq") else 2
         payload = diagnostics_payload(x, y, ols.a, ols.b, m, first_line, config.seed, MAX_SCATTER)
-        if payload is not None and rows_in_file is not None:  # rows of a subset (--holdout): named by their row in the file
-            from linfit.residuals import renumber
-
-            renamed = renumber(payload["influential"], rows_in_file, first_line)
-            payload["influential"] = [{**new, "index": old["row"] - 1} for old, new in zip(payload["influential"], renamed)]
     if payload is None:
         for ax in (residual_ax, qq_ax, influence_ax):
             ax.text(
@@ -85,58 +80,72 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
             )
             ax.set_axis_off()
         return
-    fitted, residuals = np.array(payload["fitted"]), np.array(payload["residuals"])
-    shown = f" ({len(fitted):,} of {samples.n:,} rows)" if len(fitted) < samples.n else ""
-    residual_ax.scatter(fitted, residuals, s=10, alpha=0.5, color="tab:gray")
-    residual_ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1.2)
-    residual_ax.set_xlabel("fitted value ŷ (least squares)")
-    residual_ax.set_ylabel("residual y − ŷ")
-    dw = payload["durbin_watson"]
-    residual_ax.set_title(f"residuals against fitted{shown}; Durbin–Watson {dw:.3g}" if dw is not None else "residuals against fitted")
-    residual_ax.grid(alpha=0.3)
-
-    qq = payload["qq"]
-    theoretical, ordered = np.array(qq["theoretical"]), np.array(qq["sample"])
-    sd = float(np.sqrt(np.sum(np.square(residuals)) / max(len(residuals) - 2, 1))) if not shown else float(np.std(ordered))
-    qq_ax.scatter(theoretical, ordered, s=10, color="tab:blue", alpha=0.7, label="sorted residuals")
-    ends = np.array([theoretical.min(), theoretical.max()])
-    qq_ax.plot(ends, sd * ends, color="tab:orange", linestyle="--", label=f"normal, sd {sd:.3g}")
-    qq_ax.set_xlabel("normal quantile")
-    qq_ax.set_ylabel("residual")
-    qq_ax.set_title("normal Q-Q of the residuals")
-    qq_ax.legend(loc="upper left", fontsize=9)
-    qq_ax.grid(alpha=0.3)
-
-    e, leverage, cooks = influence_arrays(x, y, ols.a, ols.b, m)
-    variance = float(np.sum(np.square(e))) / (samples.n - 2)
+    if rows_in_file is not None:  # rows of a subset (--holdout): named by their row in the file, drawn by their index
+        renamed = renumber(payload["influential"], rows_in_file, first_line)
+        payload["influential"] = [{**new, "index": old["row"] - 1} for old, new in zip(payload["influential"], renamed)]
+    e, leverage, _ = influence_arrays(x, y, ols.a, ols.b, m)
+    sd = float(np.sqrt(np.sum(np.square(e)) / (samples.n - 2)))
+    _residual_panel(residual_ax, payload, samples.n)
+    _qq_panel(qq_ax, payload["qq"], sd)
     with np.errstate(divide="ignore", invalid="ignore"):
-        standardised = e / np.sqrt(variance * (1 - leverage))
-    rows = np.arange(samples.n)
-    if samples.n > MAX_SCATTER:
-        rows = np.sort(np.random.default_rng(config.seed).choice(samples.n, MAX_SCATTER, replace=False))
-    influence_ax.scatter(leverage[rows], standardised[rows], s=10, alpha=0.5, color="tab:gray")
+        standardised = e / (sd * np.sqrt(1 - leverage))
+    _influence_panel(influence_ax, payload, leverage, standardised, config.seed)
+
+
+def _residual_panel(ax, payload, n: int) -> None:
+    fitted, residuals = payload["fitted"], payload["residuals"]
+    shown = f" ({len(fitted):,} of {n:,} rows)" if len(fitted) < n else ""
+    ax.scatter(fitted, residuals, s=10, alpha=0.5, color="tab:gray")
+    ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1.2)
+    ax.set_xlabel("fitted value ŷ (least squares)")
+    ax.set_ylabel("residual y − ŷ")
+    dw = payload["durbin_watson"]
+    ax.set_title(f"residuals against fitted{shown}; Durbin–Watson {dw:.3g}" if dw is not None else f"residuals against fitted{shown}")
+    ax.grid(alpha=0.3)
+
+
+def _qq_panel(ax, qq, sd: float) -> None:
+    """The sorted residuals against the normal's quantiles, and the line a normal of the residuals' sd would follow."""
+    theoretical = np.array(qq["theoretical"])
+    ax.scatter(theoretical, qq["sample"], s=10, color="tab:blue", alpha=0.7, label="sorted residuals")
+    ends = np.array([theoretical.min(), theoretical.max()])
+    ax.plot(ends, sd * ends, color="tab:orange", linestyle="--", label=f"normal, sd {sd:.3g}")
+    ax.set_xlabel("normal quantile")
+    ax.set_ylabel("residual")
+    ax.set_title("normal Q-Q of the residuals")
+    ax.legend(loc="upper left", fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def _influence_panel(ax, payload, leverage, standardised, seed: int) -> None:
+    """Every row (a seeded sample of MAX_SCATTER) by leverage and standardised residual; the top rows circled and named."""
+    n = leverage.shape[0]
+    rows = np.sort(np.random.default_rng(seed).choice(n, MAX_SCATTER, replace=False)) if n > MAX_SCATTER else np.arange(n)
+    ax.scatter(leverage[rows], standardised[rows], s=10, alpha=0.5, color="tab:gray")
     threshold = payload["influence_threshold"]
-    for row in payload["influential"][:5]:
+    above = 0
+    for row in payload["influential"]:
         index = row.get("index", row["row"] - 1)  # the row among those drawn
         flagged = row["cooks_distance"] is not None and row["cooks_distance"] > threshold
-        influence_ax.scatter(leverage[index], standardised[index], s=40, facecolors="none", edgecolors="tab:red" if flagged else "tab:blue")
+        above += flagged
+        ax.scatter(leverage[index], standardised[index], s=40, facecolors="none", edgecolors="tab:red" if flagged else "tab:blue")
         name = f"line {row['line']}" if row["line"] is not None else f"row {row['row']}"
         right = leverage[index] > 0.5 * (leverage.min() + leverage.max())  # label toward the panel's middle
-        influence_ax.annotate(
-            f"{name}\nD = {row['cooks_distance']:.2g}",
+        cook = "–" if row["cooks_distance"] is None else f"{row['cooks_distance']:.2g}"
+        ax.annotate(
+            f"{name}\nD = {cook}",
             (leverage[index], standardised[index]),
             fontsize=7,
             xytext=(-5 if right else 5, 4),
             textcoords="offset points",
             ha="right" if right else "left",
         )
-    influence_ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1)
-    influence_ax.set_xlabel("leverage h")
-    influence_ax.set_ylabel("standardised residual")
-    above = sum(1 for row in payload["influential"] if row["cooks_distance"] is not None and row["cooks_distance"] > threshold)
+    ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1)
+    ax.set_xlabel("leverage h")
+    ax.set_ylabel("standardised residual")
     flagged_text = f"{above} above 4/n = {threshold:.2g} (red)" if above else f"none above 4/n = {threshold:.2g}"
-    influence_ax.set_title(f"influence: largest Cook's D circled, {flagged_text}")
-    influence_ax.grid(alpha=0.3)
+    ax.set_title(f"influence: largest Cook's D circled, {flagged_text}")
+    ax.grid(alpha=0.3)
 
 
 def _data_panel(ax, samples, result, ols, seed: int) -> None:
