@@ -95,7 +95,11 @@ def test_every_road_gives_the_same_result_or_the_same_error(invoke, trained, tmp
     parquet = tmp_path / "d.parquet"
     pq.write_table(pa.table({"x": x, "y": y}), parquet, row_group_size=700)
     text = plain.read_text()
+    lines = text.splitlines(keepends=True)
+    (tmp_path / "part-1.csv").write_text("".join(lines[:1200]))
+    (tmp_path / "part-2.csv").write_text(lines[0] + "".join(lines[1200:]))
     runs = {
+        "glob streamed": invoke("eval", model, str(tmp_path / "part-*.csv"), "--chunk-rows", "300", "-f", "json"),
         "memory": invoke("eval", model, plain, "-f", "json"),
         "chunks": invoke("eval", model, plain, "--chunk-rows", "256", "-f", "json"),
         "stdin": invoke("eval", model, "-", "-f", "json", input=text),
