@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, exact_least_squares, lstsq, parse_json, relative
+from conftest import SAMPLE, exact_least_squares, lstsq, one_error_line, parse_json, relative
 from linfit.config import KEYS, TrainConfig, resolve_config
 from linfit.data import load_samples
 from linfit.errors import ConfigError, DataError, LinfitError
-from linfit.train import fit
+from linfit.pipeline import fit
 
 # name: (file bytes, extra flags, exit code, words the one-line message must contain)
 BAD_FILES = {
@@ -38,7 +38,7 @@ BAD_FILES = {
     "negative infinity": (b"x,y\n1,2\n-inf,3\n3,4\n", [], 3, ["line 3", "column 'x'"]),
     "overflowing squares": (b"x,y\n1,2\n2,1e200\n3,4\n", [], 3, ["line 3", "too large"]),
     "too large for float32": (b"x,y\n1,2\n2,1e30\n3,4\n", ["--dtype", "float32"], 3, ["float32", "--dtype float64"]),
-    "one row": (b"x,y\n1.4,2.1\n", [], 3, ["only 1 row", "--no-standardize"]),
+    "one row": (b"x,y\n1.4,2.1\n", [], 3, ["only 1 row", "Add rows"]),
     "constant x": (b"x,y\n2,1\n2,2\n2,3\n", [], 3, ["x is constant"]),
     "all rows dropped": (b"x,y\n,1\n2,\n", ["--drop-na"], 3, ["no data rows"]),
     "x column out of range": (b"x,y\n1,2\n3,4\n", ["--x-col", "5"], 3, ["no column '5'"]),
@@ -80,13 +80,7 @@ BAD_FLAGS = {
 
 
 def assert_clean_error(result, code: int, words: list[str]) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    assert message.startswith("linfit: error: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in message, (word, message)
+    one_error_line(result, code, *words)  # conftest's one-error-line check
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))

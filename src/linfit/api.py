@@ -85,25 +85,23 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     """
     settings = _settings(config)
     x_values, y_values, names = _columns(x, y, settings)
+    from linfit.errors import DivergedError
     from linfit.output import train_json
-    from linfit.page import scatter_sample
-    from linfit.reference import least_squares_from
-    from linfit.sources import in_memory
-    from linfit.stats import fit_stats
-    from linfit.train import Training
+    from linfit.pipeline import Arrays, prepare
 
-    source = in_memory(x_values, y_values, settings)
-    m = source.moments
-    training = Training(source, settings)
-    history = list(training)
+    prepared = prepare(Arrays(x_values, y_values, names), settings, need_samples=True)
+    training = prepared.training
     try:
-        ols = least_squares_from(m)
-    except DataError:
-        ols = None  # without standardisation a run may still go; the line is then not unique
-    stats = fit_stats(x_values, y_values, ols.a, ols.b) if ols is not None else None
-    info = {"source": names[2], "rows": m.n, "x": names[0], "y": names[1], "dropped": 0}
-    record = train_json(training.result, history, ols, settings, info, stats)
-    return Fit(record, training.result, history, ols, stats, m, settings, scatter_sample(x_values, y_values, settings.seed))
+        history = list(training)
+    except DivergedError as error:  # the advice is data: here it reads as the keywords to change
+        raise DivergedError(error.message, f"{error.why} Call fit(..., {_keywords(error.advice)}).") from None
+    record = train_json(training.result, history, prepared.ols, settings, prepared.data_info, prepared.stats)
+    return Fit(record, training.result, history, prepared.ols, prepared.stats, prepared.moments, settings, prepared.scatter)
+
+
+def _keywords(changes: dict) -> str:
+    """Advice ({key: value}, None: back to the default) as the keyword arguments of fit()."""
+    return ", ".join(f"{key}={value!r}" for key, value in changes.items())
 
 
 def _settings(config: dict[str, Any]) -> TrainConfig:

@@ -1,7 +1,7 @@
 """One pass over the rows, given the line and the data's moments: the residual diagnostics.
 
 Each residual e = y − (a·x + b) is formed in centred form, (y − ȳ₀) − a·(x − x̄₀) − c (see
-stats.residual_offset), so that x ≈ 1e9 or 1e15 costs no digits. The pass takes the rows a block at a
+residual_offset), so that x ≈ 1e9 or 1e15 costs no digits. The pass takes the rows a block at a
 time — the whole arrays in memory, or chunks streamed from disk — and keeps only sums and a top-k:
 
   SSE = Σe²                                    Durbin–Watson = Σ(eᵢ − eᵢ₋₁)² / Σe²  (carrying the last e)
@@ -17,11 +17,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
 from linfit.reference import BLOCK_ROWS, Moments
+
+
+def residual_offset(a: float, b: float, m: Moments) -> float:
+    """c = b + a·x̄₀ − ȳ₀ rounded once, such that y − a·x − b = (y − ȳ₀) − a·(x − x̄₀) − c."""
+    offset = float(Fraction(b) + Fraction(a) * Fraction(m.x_mean) - Fraction(m.y_mean))
+    through_centroid = float(Fraction(m.y_low) - Fraction(a) * Fraction(m.x_low))
+    if abs(offset - through_centroid) <= math.ulp(b):  # b is the least-squares intercept, rounded: use the
+        offset = through_centroid  # line itself (at x ≈ 1e15, b's rounding alone would add to every residual)
+    return offset
+
 
 TOP_ROWS = 5  # influential rows listed
 QQ_POINTS = 400  # points of a normal Q-Q plot at most (thinned evenly by rank beyond that)
@@ -56,8 +67,6 @@ class ResidualPass:
     """Feed (x, y) blocks in row order with `add`; `finish` gives the Seen sums."""
 
     def __init__(self, a: float, b: float, m: Moments, top: int = TOP_ROWS) -> None:
-        from linfit.stats import residual_offset
-
         self.a, self.m, self.top = a, m, top
         self.offset = residual_offset(a, b, m)
         self.x_bar = m.x_mean + m.x_low

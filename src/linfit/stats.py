@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
 
 from linfit.reference import BLOCK_ROWS, Moments, moments
+from linfit.residuals import residual_offset
 
 SQUARED_LOSSES = frozenset({"half_mse", "mse", "half_sse"})  # the losses whose minimum is the least-squares line
 SE_TYPES = ("nonrobust", "hc3")  # as statsmodels' cov_type: the classical standard errors, or White's HC3
@@ -252,15 +252,6 @@ def residual_sum_of_squares(x: np.ndarray, y: np.ndarray, a: float, b: float, m:
         residuals = (y[start : start + BLOCK_ROWS] - m.y_mean) - a * dx - offset
         block_sums.append(float(np.square(residuals).sum()))
     return math.fsum(block_sums)
-
-
-def residual_offset(a: float, b: float, m: Moments) -> float:
-    """c = b + a·x̄₀ − ȳ₀ rounded once, such that y − a·x − b = (y − ȳ₀) − a·(x − x̄₀) − c."""
-    offset = float(Fraction(b) + Fraction(a) * Fraction(m.x_mean) - Fraction(m.y_mean))
-    through_centroid = float(Fraction(m.y_low) - Fraction(a) * Fraction(m.x_low))
-    if abs(offset - through_centroid) <= math.ulp(b):  # b is the least-squares intercept, rounded: use the
-        offset = through_centroid  # line itself (at x ≈ 1e15, b's rounding alone would add to every residual)
-    return offset
 
 
 def t_quantile(p: float, dof: int) -> float:

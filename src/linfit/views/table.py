@@ -1,4 +1,4 @@
-"""Everything linfit shows people: Rich tables built from pre-formatted strings.
+"""The table view, for people: Rich tables built from pre-formatted strings, and the progress bar.
 
 The only module that imports rich. Nothing here computes; it formats what the core returns.
 """
@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linfit.losses import LOSSES
-from linfit.output import relative_gap, stopping_target
+from linfit.output import Checked, relative_gap, require_open, stopping_target
 
 if TYPE_CHECKING:  # types only: `predict`'s table must not import torch
     from linfit.gradient import PointGradient
@@ -31,8 +31,68 @@ class _Console(Console):
 
 def console(stderr: bool = False) -> Console:
     """A console on stdout or stderr. Colour only on a terminal; NO_COLOR and TERM=dumb are honoured by Rich."""
-    stream = sys.stderr if stderr else sys.stdout
-    return _Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+    stream = sys.stderr if stderr else require_open(sys.stdout)
+    file = stream if stderr else Checked(stream)  # stdout: in bounded pieces, each write checked
+    return _Console(file=file, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+
+
+def wants_trace() -> bool:
+    """A person at a terminal sees the loss curve as a sparkline: keep every step's loss for it."""
+    return sys.stdout.isatty()
+
+
+def train_begin(fields=()) -> None:
+    pass
+
+
+def train_step(record, extra=None) -> None:
+    pass  # the table comes at the end; a terminal shows a progress bar meanwhile (ProgressView)
+
+
+def train_diverged(history, loss_name: str) -> None:
+    """The steps that led to the divergence."""
+    if history:
+        console().print(history_table(history, loss_name))
+
+
+def train_result(fit: dict, run) -> None:
+    """The logged steps, then the summary: the fit against the exact line, why it stopped, the data."""
+    out = console()
+    held = run.prepared.held  # --holdout/--valid: the held-out loss beside each logged step, and a closing line
+    out.print(history_table(run.history, run.config.loss, held.losses if held is not None else None))
+    info = run.prepared.data_info
+    line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
+    curve = [point[1] for point in run.trace.points] if run.trace is not None and sys.stdout.isatty() else []
+    out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve))
+    if fit.get("valid"):
+        out.print(held_out_line(fit["valid"]))
+
+
+def predictions(saved, x, predicted, x_name: str, table, bounds=None) -> None:
+    console().print(predict_table(x, predicted, x_name, saved.a, saved.b, bounds=bounds))
+
+
+def evaluation(out: dict) -> None:
+    console().print(eval_table(out))
+
+
+def gradient(result, checked, steps, lr, graph: bool) -> None:
+    out = console()
+    out.print(grad_table(result))
+    if steps:
+        out.print(explain_text(steps))
+    if graph:
+        out.print(graph_tree(result.graph, f"graph of L = {result.loss_name}"))
+    if checked:
+        out.print(check_table(checked))
+
+
+def expression(text: str, values: dict, result, checked) -> None:
+    out = console()
+    out.print(graph_tree(result.graph, f"s = {text}"))
+    out.print(partials_table(result.partials, result.value))
+    if checked:
+        out.print(check_table(checked))
 
 
 def num(value: float, digits: int = 6) -> str:
@@ -271,8 +331,14 @@ class ProgressView:
             task = progress.add_task("train", total=training.config.steps, rate="…", loss="…")
             while not self._done.wait(self.period_s):
                 elapsed = progress.tasks[0].elapsed or 1e-9
-                progress.update(task, completed=training.step, rate=f"{training.step / elapsed:,.0f}", loss=num(training.last_loss))
+                loss = progress_loss(training.step, training.last_loss)
+                progress.update(task, completed=training.step, rate=f"{training.step / elapsed:,.0f}", loss=loss)
                 progress.refresh()
+
+
+def progress_loss(step: int, loss: float) -> str:
+    """The progress bar's loss: '…' until the first step has one (a later NaN is shown: the run is failing)."""
+    return "…" if step == 0 or (step == 1 and loss != loss) else num(loss)
 
 
 def progress_wanted(quiet: bool) -> bool:
