@@ -268,6 +268,9 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
         a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None
     )
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    if prepared.held is not None:  # the held-out loss of the steps that led there
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
     outputs.write("--report", _report_html(fit, prepared, config, *reading))
 
 
