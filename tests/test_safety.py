@@ -343,7 +343,8 @@ def test_plot_format_follows_the_extension(name, fmt):
 
 
 def test_an_svg_plot_is_the_figure_drawn_as_svg(tmp_path, invoke):
-    """Drawn once (the PNG's content is looked at in test_reporting): an SVG document of the three panels."""
+    """Drawn once (the PNG's content is looked at in test_reporting): an SVG document of the six panels (data,
+    loss, surface; residuals against fitted values, normal Q-Q, influence)."""
     from xml.etree import ElementTree
 
     path = tmp_path / "fit.svg"
@@ -352,7 +353,7 @@ def test_an_svg_plot_is_the_figure_drawn_as_svg(tmp_path, invoke):
     root = ElementTree.parse(path).getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     groups = {element.get("id") for element in root.iter("{http://www.w3.org/2000/svg}g")}
-    assert {"axes_1", "axes_2", "axes_3"} <= groups and "axes_4" not in groups  # data, loss, surface
+    assert {f"axes_{k}" for k in range(1, 7)} <= groups and "axes_7" not in groups
     assert sum(1 for name in groups if name and name.startswith("line2d")) >= 6  # lines, not just frames
 
 

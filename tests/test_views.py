@@ -28,12 +28,14 @@ ASKS = {
     "predict": ("predictions",),
     "grad": ("gradient",),
     "graph": ("expression",),
+    "eval": ("evaluation",),
 }
 SMALL_RUN = {
     "train": ["train", SAMPLE, "--steps", "5"],
     "predict": ["predict", "{model}", "--x", "1.5", "--x", "3"],
     "grad": ["grad", "--x", "1.4", "--y", "2.1"],
     "graph": ["graph", "2*(x-y)+z", "--var", "x=1", "--var", "y=2", "--var", "z=5"],
+    "eval": ["eval", "{model}", SAMPLE],
 }
 
 

@@ -484,6 +484,15 @@ class TrainRequest:
         ),
     ] = None
     strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False
+    valid_path: Annotated[
+        Optional[str],
+        typer.Option(
+            "--valid",
+            metavar="FILE",
+            help="Score the fit on this file's rows (same columns) at every logged step and at the end.",
+            show_default=False,
+        ),
+    ] = None
     quiet: Quiet = False
     output_format: format_option("train") = "table"
 
@@ -528,7 +537,7 @@ class ReportRequest:
 class PredictRequest:
     """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
 
-    CSV output keeps the input's columns and adds 'prediction'.
+    CSV output keeps the input's columns and adds 'prediction' (and 'lower', 'upper' with --interval).
     """
 
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)]
@@ -548,12 +557,65 @@ class PredictRequest:
         ),
     ] = None
     sep: Sep = None
+    interval: Annotated[
+        Optional[Literal["confidence", "prediction"]],
+        typer.Option(
+            "--interval",
+            metavar="[confidence|prediction]",
+            help="Add 'lower' and 'upper': the interval of the mean of y at x (confidence) or of one new y (prediction), as statsmodels' summary_frame (squared losses).",
+            show_default=False,
+        ),
+    ] = None
+    level: Annotated[
+        Optional[float],
+        typer.Option("--level", metavar="FLOAT", help="The interval's level, between 0 and 1.  [default: 0.95]", show_default=False),
+    ] = None
     quiet: Quiet = False
     output_format: format_option("predict") = "table"
 
     def __post_init__(self) -> None:
         if (self.data is None) == (not self.x):
             raise FlagError("give a DATA file or --x values (one of the two).", "DATA/--x")
+        if self.level is not None and self.interval is None:
+            raise FlagError("--level sets the interval's level: it needs --interval confidence or --interval prediction.", "--level")
+        if self.level is not None and not 0 < self.level < 1:
+            raise FlagError(f"--level must lie strictly between 0 and 1 (0.95 is 95%), got {self.level:g}.", "--level")
+
+
+@command("eval", commands.evaluate, epilog=example("linfit eval model.json data/sample.csv -f json"))
+class EvalRequest:
+    """Score a saved model on a data file: its loss, MSE, RMSE, MAE, largest residual, bias and R².
+
+    R² is 1 − SSE/SST about this file's own mean: on data the model has not seen it can be negative (worse than predicting that mean).
+    """
+
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)]
+    data: DataArgument
+    x_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None
+    y_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--y-col", metavar="TEXT", help="Column of y: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None
+    sep: Sep = None
+    drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows",
+            min=0,
+            metavar="ROWS",
+            help="Read the file this many rows at a time, in one pass: memory independent of its size.",
+        ),
+    ] = 0
+    quiet: Quiet = False
+    output_format: format_option("eval") = "table"
 
 
 @command(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from linfit.errors import DataError, DivergedError, FlagError
 
 if TYPE_CHECKING:  # the requests are declared with the command line's options
-    from linfit.cli import ConfigRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
+    from linfit.cli import ConfigRequest, EvalRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
 
 
 def _config(path: Optional[Path], arguments: dict[str, Any]):
@@ -49,6 +49,8 @@ def train(request: TrainRequest) -> int:
     cache_path, init_from, quiet = request.cache_path, request.init_from, request.quiet
     config = _config(config_path, settings)
     sep, drop_na, chunk_rows, batch_size = config.sep, config.drop_na, config.chunk_rows, config.batch_size
+    valid_path = request.valid_path
+    _check_held_out(config.holdout, valid_path, chunk_rows)
     shown = view(request.output_format)
     from linfit.files import plan_outputs
     from linfit.read import expand
@@ -57,7 +59,7 @@ def train(request: TrainRequest) -> int:
     data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
         {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path, "--cache": cache_path},
-        {**data_files, "--config file": config_path, "--init-from model": init_from},
+        {**data_files, "--config file": config_path, "--init-from model": init_from, "--valid file": valid_path},
     )
     if plot_path is not None:
         from linfit.plot import plot_format, require_matplotlib
@@ -95,8 +97,17 @@ def train(request: TrainRequest) -> int:
             cache=cache_path,
             sources=files,
         )
+        if group is not None and valid_path is not None:
+            from linfit.errors import UsageError
+
+            raise UsageError("--valid scores one process's rows: not under torchrun.", "Run linfit eval on the saved model instead.")
+        if valid_path is not None:
+            from linfit.holdout import read_valid
+
+            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss)
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
+        _restate_stats(prepared, config, quiet)
         threads = configure_threads(config.threads, prepared.moments.n)
         if config.threads > threads:
             _notice(quiet, f"note: --threads {config.threads} is more than the {threads} cores available; using {threads}.")
@@ -106,7 +117,8 @@ def train(request: TrainRequest) -> int:
         history: list = []  # kept by _run as it goes: a diverging run's steps still make its report
         with interrupt:  # from the first step until the results are written, a signal stops after the step
             try:
-                _run(training, None if silent else shown, quiet, retry, history)
+                observe = prepared.held.observe if prepared.held is not None else None
+                _run(training, None if silent else shown, quiet, retry, history, observe)
             except DivergedError:
                 if report_path is not None and history and not silent:
                     _write_diverged_report(outputs, training, history, prepared, config, (sep, chunk_rows, batch_size))
@@ -126,6 +138,53 @@ def train(request: TrainRequest) -> int:
     return 0
 
 
+def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int) -> None:
+    if holdout and valid_path is not None:
+        raise FlagError("--holdout and --valid both name held-out rows: give one of them.", "--holdout")
+    if holdout and chunk_rows:
+        raise FlagError(
+            "--holdout sets rows aside in memory; a --chunk-rows run streams them. Use --valid FILE (a separate file) instead.",
+            "--holdout",
+        )
+
+
+def _restate_stats(prepared, config, quiet: bool) -> None:
+    """The run's statistics at config.level, with config.se, for its loss; a streamed run's diagnostics by one more pass."""
+    if prepared.ols is None:
+        return
+    from linfit.read import PARQUET, Reading, is_regular_file
+    from linfit.stats import for_run
+
+    sources = prepared.sources
+    parquet = any(extension in sources[0].lower() for extension in PARQUET)
+    single_text = len(sources) == 1 and not parquet and not prepared.data_info["dropped"]  # then row r is on line r + 1
+
+    def blocks():  # one more pass over the files (a streamed run reads files, never stdin), in chunks of --chunk-rows
+        from linfit.data import rechunked
+
+        source = sources[0] if len(sources) == 1 else prepared.data_info["source"]
+        reading = Reading(source, config.x_col, config.y_col, sep=config.sep, drop_na=config.drop_na, paths=sources)
+        return rechunked(reading, config.chunk_rows or 1 << 20)
+
+    # a run that kept no rows (streamed, or a big float32 file read lean) gets its diagnostics by one more pass
+    rereadable = all(is_regular_file(path) for path in sources) and "processes" not in prepared.data_info
+    again = prepared.rows or (blocks if prepared.samples is None and rereadable else None)  # the pass cache, else the files
+    first_line = 2 if single_text else None
+    stats, note = for_run(
+        prepared.stats, config.loss, prepared.ols.a, prepared.ols.b, config.level, config.se, first_line, prepared.moments, again
+    )
+    held = prepared.held
+    if stats is not None and stats.influential and held is not None and held.kept_rows is not None:
+        from dataclasses import replace
+
+        from linfit.residuals import renumber
+
+        stats = replace(stats, influential=renumber(stats.influential, held.kept_rows, first_line))
+    prepared.stats = stats
+    if note:
+        _notice(quiet, note)
+
+
 def _finish_training(training, history, prepared, config, outputs, init_from, shown, strict: bool, quiet: bool, reading) -> None:
     """Show the fit, then write the outputs — unless --strict fails the run, which leaves every file as it was."""
     result = training.result
@@ -133,6 +192,10 @@ def _finish_training(training, history, prepared, config, outputs, init_from, sh
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
     fit["init"]["from"] = init_from
+    if prepared.held is not None:  # --holdout/--valid: the held-out loss per logged step, and the final figures
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
+        fit["valid"] = prepared.held.metrics(result.a, result.b)
     fit["data"] = {**fit["data"], "sha256": prepared.sha256()}  # as the model file records them
     fit["versions"] = versions()
     shown.train_result(fit, Run(result, history, prepared, config, training.trace))
@@ -166,7 +229,33 @@ def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 
     """The HTML report of this run: the scatter is the sample the one pass over the data took (see pipeline.prepare)."""
     from linfit.page import render, run_payload
 
-    return render([run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)])
+    payload = run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)
+    diagnostics = _diagnostics_payload(prepared, config)
+    if diagnostics is not None:  # the page draws the residual panels when this key is present
+        payload["diagnostics"] = diagnostics
+    return render([payload])
+
+
+def _diagnostics_payload(prepared, config):
+    """residuals.diagnostics_payload of the rows in memory (bounded in size), or None."""
+    from linfit.stats import valid_for
+
+    if prepared.samples is None or prepared.ols is None or not valid_for(config.loss):
+        return None
+    from linfit.residuals import diagnostics_payload
+
+    samples = prepared.samples
+    lines = not samples.dropped and len(prepared.sources) == 1 and not samples.source.lower().endswith((".parquet", ".pq"))
+    first_line = 2 if lines else None
+    payload = diagnostics_payload(
+        samples.x, samples.y, prepared.ols.a, prepared.ols.b, prepared.moments, first_line, config.seed, most=500, qq_most=200, digits=6
+    )
+    held = prepared.held
+    if payload is not None and held is not None and held.kept_rows is not None:
+        from linfit.residuals import renumber
+
+        payload["influential"] = renumber(payload["influential"], held.kept_rows, first_line)
+    return payload
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
@@ -179,10 +268,13 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
         a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None
     )
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    if prepared.held is not None:  # the held-out loss of the steps that led there
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
     outputs.write("--report", _report_html(fit, prepared, config, *reading))
 
 
-def _run(training, shown, quiet: bool, retry=None, history: list | None = None) -> list:
+def _run(training, shown, quiet: bool, retry=None, history: list | None = None, observe=None) -> list:
     """Drive the loop; hand each step to the view (None: a silent process); show progress on a terminal.
 
     If training diverges, the view shows the steps that led there, and the error names a command
@@ -191,7 +283,7 @@ def _run(training, shown, quiet: bool, retry=None, history: list | None = None) 
     from contextlib import nullcontext
 
     if shown is not None:
-        shown.train_begin()
+        shown.train_begin(("valid_loss",) if observe else ())
     history = [] if history is None else history  # the caller's list keeps the steps if the run diverges
     progress = nullcontext()
     if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
@@ -202,8 +294,9 @@ def _run(training, shown, quiet: bool, retry=None, history: list | None = None) 
         with progress:
             for record in training:
                 history.append(record)
+                extra = observe(record) if observe else None  # --holdout/--valid: the held-out loss at this step
                 if shown is not None:
-                    shown.train_step(record)
+                    shown.train_step(record, extra)
     except DivergedError as error:
         if shown is not None:
             shown.train_diverged(history, training.config.loss)
@@ -265,7 +358,8 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config, rea
     if "--plot" in outputs:
         from linfit.plot import render_fit
 
-        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config)
+        kept = prepared.held.kept_rows if prepared.held is not None else None
+        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept)
     if "--report" in outputs:
         contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)
@@ -340,17 +434,20 @@ def _read_text(name: str) -> str:
 
 
 def predict(request: PredictRequest) -> None:
-    """`linfit predict`: a·x + b with a saved model, for the given values (no numpy, no torch) or a file's x column."""
+    """`linfit predict`: a·x + b with a saved model, for the given values (no torch) or a file's x column; with
+    --interval, the confidence or prediction interval's bounds at --level (see linfit.intervals)."""
     from linfit.model_file import load_model
     from linfit.views import needs, view
 
     shown = view(request.output_format)
     saved = load_model(request.model)
-    if request.x:  # a few numbers: no numpy, no torch, no pandas, so that this is instant
+    basis = _interval_basis(saved, request.interval)  # refused before any data is read
+    if request.x:  # a few numbers: no torch, no pandas, so that this is instant
         from array import array
 
         values = array("d", request.x)
-        shown.predictions(saved, values, array("d", (saved.a * value + saved.b for value in values)), "x", None)
+        predicted = array("d", (saved.a * value + saved.b for value in values))
+        shown.predictions(saved, values, predicted, "x", None, _bounds(values, basis, request.interval, request.level))
         return
     import numpy as np
 
@@ -367,7 +464,31 @@ def predict(request: PredictRequest) -> None:
     missing = int(np.isnan(values).sum())
     if missing:
         _notice(request.quiet, f"warning: {missing} rows have no x; their prediction is empty.")
-    shown.predictions(saved, values, saved.a * values + saved.b, reading.facts.x_name, (reading.header, reading.rows) if keep else None)
+    bounds = _bounds(values, basis, request.interval, request.level)
+    table = (reading.header, reading.rows) if keep else None
+    shown.predictions(saved, values, saved.a * values + saved.b, reading.facts.x_name, table, bounds)
+
+
+def _interval_basis(saved, interval: Optional[str]):
+    """What --interval needs from the model file, or None without --interval."""
+    if interval is None:
+        return None
+    from linfit.intervals import basis_from_record
+
+    return basis_from_record(saved.record, saved.path)
+
+
+def _bounds(values, basis, interval: Optional[str], level: Optional[float]):
+    """{kind, level, lower, upper} for --interval, else None."""
+    if basis is None:
+        return None
+    import numpy as np
+
+    from linfit.intervals import interval_bounds
+
+    level = 0.95 if level is None else level
+    lower, upper = interval_bounds(np.asarray(values, dtype=np.float64), basis, interval, level)
+    return {"kind": interval, "level": level, "lower": lower, "upper": upper}
 
 
 def grad(request: GradRequest) -> None:
@@ -420,3 +541,34 @@ def show_config(request: ConfigRequest) -> None:
 
     config = _config(request.config_path, request.settings)
     emit(sys.stdout, to_commented_yaml(config) if request.commented else to_yaml(config))
+
+
+def evaluate(request: EvalRequest) -> None:
+    """`linfit eval`: the saved model's loss and errors on a data file (see linfit.evaluate), as the view shows them."""
+    from linfit.data import read_samples, rechunked
+    from linfit.evaluate import evaluate as score
+    from linfit.evaluate import evaluation_json
+    from linfit.model_file import load_model
+    from linfit.read import Reading, display_name
+    from linfit.views import view
+
+    shown = view(request.output_format)
+    saved = load_model(request.model)
+    columns = saved.record.get("data") if isinstance(saved.record.get("data"), dict) else {}
+    wanted_x = request.x_col if request.x_col is not None else columns.get("x", "x")
+    wanted_y = request.y_col if request.y_col is not None else columns.get("y", "y")
+    loss_name = saved.record.get("loss_name", "half_mse")
+    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na)
+    if request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name)
+    else:
+        samples = read_samples(reading)
+        evaluation = score([(samples.x, samples.y)], saved.a, saved.b, loss_name)
+    facts = reading.facts
+    info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    if facts.dropped:
+        _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
+    shown.evaluation(evaluation_json(evaluation, saved.path, info))
+    if request.output_format != "table":  # the table prints them itself
+        for note in evaluation.notes():
+            _notice(request.quiet, f"note: {note}")

@@ -26,6 +26,7 @@ LossName = Literal["half_mse", "mse", "half_sse"]
 Init = Literal["values", "zeros", "xavier_normal"]
 DType = Literal["float64", "float32"]
 Device = Literal["cpu", "cuda", "auto"]
+SeType = Literal["nonrobust", "hc3"]
 
 
 def setting(
@@ -115,6 +116,15 @@ class TrainConfig(BaseModel):
     batch_size: int = setting(
         0, "mini-batch SGD: each step uses this many shuffled rows (seeded); 0 = full-batch gradient descent", unit="rows", ge=0
     )
+    holdout: float = setting(
+        0.0,
+        "set this fraction of the rows aside (chosen by the seed), train on the rest, and score them at every logged step; "
+        "0 = train on every row",
+        unit="fraction",
+        allowed="0 ≤ holdout < 1",
+    )
+    level: float = setting(0.95, "level of the intervals of a and b (0.95 is 95%)", allowed="0 < level < 1")
+    se: SeType = setting("nonrobust", "standard errors: classical, or heteroscedasticity-robust HC3 (statsmodels' cov_type; z tests)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -123,6 +133,20 @@ class TrainConfig(BaseModel):
         if info.field_name is not None and _holds_a_bool(value) and not _takes_bools(cls.model_fields[info.field_name].annotation):
             raise ValueError("a boolean (true/false, yes/no, on/off) is not allowed here")
         return value
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout_in_range(cls, holdout: float) -> float:
+        if not 0 <= holdout < 1:
+            raise ValueError("must lie between 0 and 1, below 1 (0.2 holds out a fifth of the rows; 0 none)")
+        return holdout
+
+    @field_validator("level")
+    @classmethod
+    def _level_in_range(cls, level: float) -> float:
+        if not 0 < level < 1:
+            raise ValueError("must lie strictly between 0 and 1 (0.95 is 95%)")
+        return level
 
     @field_validator("betas")
     @classmethod

@@ -253,8 +253,8 @@ class Checked:
         return getattr(self.stream, name)
 
 
-def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
-    return {
+def predictions_json(saved, x, predictions, x_name: str, bounds=None) -> dict[str, Any]:
+    out = {
         "model": saved.path,
         "a": saved.a,
         "b": saved.b,
@@ -262,20 +262,29 @@ def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
         "x": [or_null(v) for v in x.tolist()],
         "prediction": [or_null(v) for v in predictions.tolist()],
     }
+    if bounds:  # predict --interval: the interval's kind and level, and its bounds beside each prediction
+        out["interval"] = {"kind": bounds["kind"], "level": bounds["level"]}
+        out["lower"] = [or_null(v) for v in bounds["lower"].tolist()]
+        out["upper"] = [or_null(v) for v in bounds["upper"].tolist()]
+    return out
 
 
-def predictions_csv(x, predictions, x_name: str, table=None) -> str:
-    """The input's columns (or x alone) and a 'prediction' column, floats with every digit.
+def predictions_csv(x, predictions, x_name: str, table=None, bounds=None) -> str:
+    """The input's columns (or x alone) and a 'prediction' column (and 'lower', 'upper' with bounds), floats
+    with every digit.
 
     table: (header names, rows of text cells) as read, kept as they were; an empty prediction where x was missing.
     """
+    columns = [predictions.tolist()] + ([bounds["lower"].tolist(), bounds["upper"].tolist()] if bounds else [])
+    names = ["prediction"] + (["lower", "upper"] if bounds else [])
     if table is None:
-        return to_csv(({x_name: xi, "prediction": pi} for xi, pi in zip(x.tolist(), predictions.tolist())), (x_name, "prediction"))
+        rows = ({x_name: xi, **dict(zip(names, values))} for xi, *values in zip(x.tolist(), *columns))
+        return to_csv(rows, (x_name, *names))
     header, rows = table
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*header, "prediction"])
-    writer.writerows([*row, "" if p != p else repr(p)] for row, p in zip(rows, predictions.tolist()))
+    writer.writerow([*header, *names])
+    writer.writerows([*row, *("" if v != v else repr(v) for v in values)] for row, *values in zip(rows, *columns))
     return buffer.getvalue()
 
 

@@ -140,6 +140,9 @@ def run_payload(
         "data": data,
         "moments": moments,
         "history": [[_carried(record[key]) for key in STEP_FIELDS] for record in history],
+        # --holdout/--valid: the held-out loss at each step shown (null where none was taken), and the final figures
+        "valid_loss": [_carried(record.get("valid_loss")) for record in history] if any("valid_loss" in r for r in history) else None,
+        "valid": fit.get("valid"),
         "logged": len(fit.get("history") or []),
         "result": {key: _carried(fit.get(key)) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
         "init": fit.get("init"),
@@ -357,6 +360,9 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
         kind = record.get("record") if isinstance(record, dict) else None
         if kind == "step":
             steps.append(_fields(record, STEP_FIELDS, where, "step record"))
+            held = record.get("valid_loss")  # --holdout/--valid: the held-out loss at this step
+            if isinstance(held, (int, float)) and not isinstance(held, bool):
+                steps[-1]["valid_loss"] = held
         elif kind == "result":
             result = record
             where_result = where

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from linfit.distributed import Group, share
 from linfit.errors import DataError, LinfitError, UsageError
 from linfit.files import plan_outputs
 from linfit.frame import frame_for
+from linfit.holdout import HeldOut
 from linfit.model import Start
 from linfit.read import STDIN, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
@@ -49,6 +50,8 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     data_sha256: str | None = None  # of the bytes read (every input, in order), taken as they were read
     scatter: dict | None = None  # the report's sample of the rows, taken from the one pass (need_samples)
+    held: HeldOut | None = None  # the rows held out (config.holdout, set aside by the seed; or train --valid's file)
+    rows: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]] | None = None  # a streamed run's rows again, from its pass cache
 
     def sha256(self) -> str | None:
         return self.data_sha256
@@ -59,6 +62,7 @@ class Road:
 
     samples: Samples | None = None  # float64 rows in memory, when this road keeps them
     scatter: dict | None = None
+    held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
 
     def read(self, reading: Reading | None) -> tuple[Moments, Facts]:
         raise NotImplementedError
@@ -68,20 +72,31 @@ class Road:
 
 
 class InMemory(Road):
-    """Every row in float64; under torchrun, this process's share of them."""
+    """Every row in float64; under torchrun, this process's share of them. With `holdout` (a fraction, one
+    process only), the rows the seed chooses are set aside first: everything after is computed from the rest."""
+
+    holdout: float = 0.0
+    loss: str = "half_mse"  # the loss the held-out rows are scored with
 
     def __init__(self, files: int, rank: int, world: int, seed: int, sample: bool, whole: bool) -> None:
         self.files, self.rank, self.world, self.seed, self.sample, self.whole = files, rank, world, seed, sample, whole
 
     def read(self, reading):
         samples = read_samples(reading)
-        self.samples = samples if reading.split else _share(samples, self.files, self.rank, self.world)
+        return self._keep(samples if reading.split else _share(samples, self.files, self.rank, self.world)), reading.facts
+
+    def _keep(self, samples: Samples) -> Moments:
+        """Keep the rows to train on (less the held-out ones), take the report's sample of them; their moments."""
+        if self.holdout:
+            from linfit.holdout import split_samples
+
+            samples, self.held = split_samples(samples, self.holdout, self.seed, self.loss)
+        self.samples = samples
         if self.sample and self.world == 1:
             from linfit.page import scatter_sample
 
-            self.scatter = scatter_sample(self.samples.x, self.samples.y, self.seed)
-        local = moments(self.samples.x, self.samples.y) if self.samples.n else merge_moments([])  # a share may hold no rows
-        return local, reading.facts
+            self.scatter = scatter_sample(samples.x, samples.y, self.seed)
+        return moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
 
     def source(self, m, config):
         return ArrayChunks(self.samples.x, self.samples.y, m, frame_for(m, config.standardize), config, whole=self.whole)
@@ -98,13 +113,9 @@ class Arrays(InMemory):
 
     def read(self, reading):
         x, y = self.samples.x, self.samples.y
-        if self.sample:
-            from linfit.page import scatter_sample
-
-            self.scatter = scatter_sample(x, y, self.seed)
         largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
         facts = Facts(self.samples.source, self.samples.x_name, self.samples.y_name, len(x), 0, *largest)
-        return moments(x, y), facts
+        return self._keep(self.samples), facts
 
 
 class Lean(Road):
@@ -155,6 +166,12 @@ class Streamed(Road):
     def source(self, m, config):
         return CachedChunks(self.passes, m, frame_for(m, config.standardize), config)
 
+    def rows(self):
+        """The rows again in float64 and in order, from the pass cache (no second parse), where it holds them exactly."""
+        if self.config.dtype != "float64" or self.world > 1:
+            return None
+        return lambda: cached_rows(self.passes)
+
 
 def prepare(
     data: str | Arrays,
@@ -184,6 +201,7 @@ def prepare(
     if isinstance(data, Arrays):
         road, reading, sources, split = data, None, [], None
         road.seed, road.sample, road.whole = config.seed, need_samples, config.compile and not batch_size
+        road.holdout, road.loss = config.holdout, config.loss
     else:
         sources = expand(data) if sources is None else sources
         road, reading = _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, need_samples, cache)
@@ -235,6 +253,8 @@ def prepare(
         buffer_rows=max(16 * batch_size, chunk_rows),
     )
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
+    if road.held is not None:  # how the held-out rows were chosen: with the data's hash, exactly the rows trained on
+        info["holdout"] = road.held.description["holdout"]
     if world > 1:
         info["processes"] = world
         info["split"] = split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
@@ -245,7 +265,8 @@ def prepare(
                 "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
             )
     samples = road.samples if world == 1 else None
-    return Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter)
+    rows = road.rows() if isinstance(road, Streamed) else None
+    return Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter, road.held, rows)
 
 
 def fit(x, y, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
@@ -274,12 +295,19 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
         if group is None:
             raise
         group.fail(error)
+    if config.holdout and (chunk_rows or world > 1):
+        raise UsageError(
+            "holdout sets rows aside in the memory of one process: not with --chunk-rows or under torchrun.",
+            "Give the held-out rows as a file of their own (train --valid FILE), or run linfit eval on the saved model.",
+        )
     if chunk_rows:
         agree = group.all_agree if group else (lambda ok: ok)
         return Streamed(chunk_rows, config, rank, world, cache_path, agree, need_samples), reading
-    if _lean(sources, config, world, need_samples):
+    if _lean(sources, config, world, need_samples or bool(config.holdout)):
         return Lean(config.standardize), reading
-    return InMemory(len(sources), rank, world, config.seed, need_samples, whole=config.compile and not batch_size), reading
+    road = InMemory(len(sources), rank, world, config.seed, need_samples, whole=config.compile and not batch_size)
+    road.holdout, road.loss = config.holdout, config.loss
+    return road, reading
 
 
 def _no_line_hint(m: Moments) -> str:

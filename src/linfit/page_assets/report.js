@@ -479,6 +479,11 @@
     RUNS.forEach(function (run, k) {
       var m = models[k];
       series.push({ pts: run.history.map(function (r) { return [r[0], gap ? m.excess(r[4], r[5]) : MODEL.robust ? MODEL.loss(r[4], r[5]) : r[1]]; }), colour: colourOf(k), dash: dashOf(k), label: RUNS.length > 1 ? run.label : "recorded run", run: k });
+      if (run.valid_loss) {  // --holdout/--valid: the loss on the held-out rows at each logged step (its own value, not an excess)
+        var held = [];
+        run.history.forEach(function (r, i) { var v = run.valid_loss[i]; if (typeof v === "number" && isFinite(v)) { held.push([r[0], v]); } });
+        if (held.length) { series.push({ pts: held, colour: colourOf(k), dash: "2 3", label: (RUNS.length > 1 ? run.label + ": " : "") + "held-out loss" + (gap ? " (its value)" : ""), held: true }); }
+      }
     });
     if (whatif) {
       if (!whatif.lossPts) { whatif.lossPts = whatif.shown.map(function (i) { var p = whatif.path[i]; return [i + 1, gap ? MODEL.excess(p[0], p[1]) : MODEL.loss(p[0], p[1])]; }); }
@@ -499,7 +504,7 @@
     series.forEach(function (s) {
       var joinable = s.pts.filter(function (p) { return p[1] > 0 && isFinite(p[1]); });
       var d = pathData(sc, joinable);
-      el("path", { d: d.d, fill: "none", stroke: s.colour, "stroke-width": 1.8, "stroke-dasharray": d.segments < 300 ? s.dash || null : null, "class": "loss-curve", "data-run": s.run === undefined ? "whatif" : s.run }, sc.body);
+      el("path", { d: d.d, fill: "none", stroke: s.colour, "stroke-width": 1.8, "stroke-dasharray": d.segments < 300 || s.held ? s.dash || null : null, "class": s.held ? "loss-curve held-out" : "loss-curve", "data-run": s.held ? "held-out" : s.run === undefined ? "whatif" : s.run }, sc.body);
     });
     var p = { sc: sc, logX: logX };
     p.marker = el("line", { y1: MARGIN.t, y2: H - MARGIN.b, stroke: colourOf(current), "stroke-width": 1, id: "loss-marker" }, sc.marks);
@@ -895,7 +900,11 @@
     var notes = [];
     if (typeof dg.durbin_watson === "number") { notes.push("Durbin–Watson " + fmt(dg.durbin_watson, 4) + " (near 2: no correlation between neighbouring residuals)"); }
     if (dg.influential && dg.influential.length) {
-      notes.push("influential rows: " + dg.influential.slice(0, 8).map(function (r) { return "line " + r.line + " (leverage " + fmt(r.leverage, 3) + ", Cook's distance " + fmt(r.cooks_distance, 3) + ")"; }).join("; ") + (dg.influential.length > 8 ? " …" : ""));
+      notes.push("influential rows: " + dg.influential.slice(0, 8).map(function (r) {
+        var where = typeof r.line === "number" ? "line " + r.line : "row " + r.row;
+        var above = typeof dg.influence_threshold === "number" && typeof r.cooks_distance === "number" && r.cooks_distance > dg.influence_threshold;
+        return where + " (leverage " + fmt(r.leverage, 3) + ", Cook's distance " + fmt(r.cooks_distance, 3) + (above ? ", above 4/n = " + fmt(dg.influence_threshold, 3) : "") + ")";
+      }).join("; ") + (dg.influential.length > 8 ? " …" : ""));
     }
     $("resid-note").textContent = notes.join(". ") + (notes.length ? "." : "");
     var qq = dg.qq;

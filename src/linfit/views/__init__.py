@@ -3,11 +3,13 @@
 A view turns what a command computed into text on stdout; it computes nothing. Each module serves the
 commands named here, through one function per kind of result (the same names in every view):
 
-    train_begin()                                   before the first step (a CSV header)
-    train_step(record)                              each step, as it happens
+    train_begin(fields)                             before the first step (a CSV header); `fields`: the steps'
+                                                    extra fields, ("valid_loss",) when rows are held out
+    train_step(record, extra)                       each step, as it happens (`extra`: {field: value} or None)
     train_diverged(history, loss_name)              the steps that led to a divergence
     train_result(fit, run)                          the fit (`run`: result, history, prepared, config, trace)
-    predictions(saved, x, predictions, x_name, table)
+    predictions(saved, x, predictions, x_name, table, bounds)   (`bounds`: predict --interval's, or None)
+    evaluation(out)                                 `linfit eval` (evaluate.evaluation_json's dict)
     gradient(result, checked, steps, lr, graph)     `linfit grad`
     expression(text, values, result, checked)       `linfit graph`
 
@@ -32,10 +34,10 @@ class Format:
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("table", "for people", ("train", "predict", "grad", "graph")),
-    Format("json", "one object", ("train", "predict", "grad", "graph")),
-    Format("jsonl", "a line per record, as it happens", ("train", "predict", "grad", "graph")),
-    Format("csv", "a row per record", ("train", "predict", "grad", "graph")),
+    Format("table", "for people", ("train", "predict", "grad", "graph", "eval")),
+    Format("json", "one object", ("train", "predict", "grad", "graph", "eval")),
+    Format("jsonl", "a line per record, as it happens", ("train", "predict", "grad", "graph", "eval")),
+    Format("csv", "a row per record", ("train", "predict", "grad", "graph", "eval")),
     Format("dot", "the autograd graph, for Graphviz", ("grad", "graph")),
 )
 

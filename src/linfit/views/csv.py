@@ -15,12 +15,13 @@ KEEPS_ROWS = True  # predict keeps the input's header and rows, to print them ag
 NAMES_COLUMNS = True  # predict writes the input's columns and "prediction" beside them
 
 
-def train_begin() -> None:
-    emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
+def train_begin(fields=()) -> None:
+    emit(sys.stdout, ",".join((*STEP_FIELDS, *fields)) + "\n")
 
 
-def train_step(record) -> None:
-    emit(sys.stdout, csv_row(record))
+def train_step(record, extra=None) -> None:
+    row = csv_row(record)
+    emit(sys.stdout, row[:-1] + "".join(f",{value!r}" for value in extra.values()) + "\n" if extra else row)
 
 
 def train_diverged(history, loss_name: str) -> None:
@@ -31,8 +32,14 @@ def train_result(fit: dict, run) -> None:
     pass  # the rows were the steps
 
 
-def predictions(saved, x, predicted, x_name: str, table) -> None:
-    emit(sys.stdout, predictions_csv(x, predicted, x_name, table))
+def predictions(saved, x, predicted, x_name: str, table, bounds=None) -> None:
+    emit(sys.stdout, predictions_csv(x, predicted, x_name, table, bounds))
+
+
+def evaluation(out: dict) -> None:
+    from linfit.evaluate import FIELDS
+
+    emit(sys.stdout, to_csv([out], FIELDS))
 
 
 def gradient(result, checked, steps, lr, graph: bool) -> None:

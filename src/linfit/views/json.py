@@ -7,11 +7,11 @@ import sys
 from linfit.output import dumps, emit, expression_json, grad_json, predictions_json
 
 
-def train_begin() -> None:
+def train_begin(fields=()) -> None:
     pass
 
 
-def train_step(record) -> None:
+def train_step(record, extra=None) -> None:
     pass
 
 
@@ -23,8 +23,12 @@ def train_result(fit: dict, run) -> None:
     emit(sys.stdout, dumps(fit) + "\n")
 
 
-def predictions(saved, x, predicted, x_name: str, table) -> None:
-    emit(sys.stdout, dumps(predictions_json(saved, x, predicted, x_name)) + "\n")
+def predictions(saved, x, predicted, x_name: str, table, bounds=None) -> None:
+    emit(sys.stdout, dumps(predictions_json(saved, x, predicted, x_name, bounds)) + "\n")
+
+
+def evaluation(out: dict) -> None:
+    emit(sys.stdout, dumps(out) + "\n")
 
 
 def gradient(result, checked, steps, lr, graph: bool) -> None:

@@ -14,12 +14,12 @@ from linfit.output import dumps, emit, expression_json, grad_json, or_null, step
 NAMES_COLUMNS = True  # predict writes {x column: value, "prediction": value} a line
 
 
-def train_begin() -> None:
+def train_begin(fields=()) -> None:
     pass
 
 
-def train_step(record) -> None:
-    emit(sys.stdout, dumps(step_json(record)) + "\n")
+def train_step(record, extra=None) -> None:
+    emit(sys.stdout, dumps({**step_json(record), **(extra or {})}) + "\n")
 
 
 def train_diverged(history, loss_name: str) -> None:
@@ -31,10 +31,17 @@ def train_result(fit: dict, run) -> None:
     emit(sys.stdout, dumps(record) + "\n")
 
 
-def predictions(saved, x, predicted, x_name: str, table) -> None:
-    rows = list(zip(x.tolist(), predicted.tolist()))
+def predictions(saved, x, predicted, x_name: str, table, bounds=None) -> None:
+    names = (x_name, "prediction", *(("lower", "upper") if bounds else ()))
+    columns = [x.tolist(), predicted.tolist()] + ([bounds["lower"].tolist(), bounds["upper"].tolist()] if bounds else [])
+    rows = list(zip(*columns))
     for start in range(0, len(rows), 4096):  # a few thousand lines a write: quick, and a closed pipe is seen early
-        emit(sys.stdout, "".join(dumps({x_name: or_null(xi), "prediction": or_null(pi)}) + "\n" for xi, pi in rows[start : start + 4096]))
+        lines = (dumps(dict(zip(names, map(or_null, row)))) + "\n" for row in rows[start : start + 4096])
+        emit(sys.stdout, "".join(lines))
+
+
+def evaluation(out: dict) -> None:
+    emit(sys.stdout, dumps(out) + "\n")  # one record: the figures of the whole file
 
 
 def gradient(result, checked, steps, lr, graph: bool) -> None:
