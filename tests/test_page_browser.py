@@ -689,16 +689,18 @@ def test_payload_extras_draw_when_present(browser, tmp_path):
 
 
 def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(browser, invoke, tmp_path):
-    """train --holdout --report: the loss panel's held-out curve passes through each logged step's held-out loss,
+    """train --holdout --report: the held-out panel's curve passes through each logged step's held-out loss,
     and the residual panels hold the rows trained on, the influential ones named by their line in the file."""
     report = tmp_path / "held.html"
     fit = parse_json(invoke("train", SAMPLE, "--holdout", "0.2", "--steps", "8", "--report", report, "-f", "json", "-q").stdout)
     page, seen = open_page(browser, report)
     held = [entry["valid_loss"] for entry in fit["history"]]
     assert all(isinstance(value, float) for value in held)
-    assert page.locator("#loss-plot path.held-out").count() == 1 and "held-out loss" in page.inner_text("#loss-legend")
+    # its own panel and axis: a loss, never drawn on the loss panel's axis of excess over the optimum
+    assert page.locator("#loss-plot path.held-out").count() == 0 and page.is_visible("#held-panel")
+    assert page.locator("#held-plot path.held-out").count() == 1 and "held-out loss" in page.inner_text("#held-legend")
     points = page.eval_on_selector(
-        "#loss-plot path.held-out", "p => p.getAttribute('d').split(/[ML]/).filter(Boolean).map(q => q.split(',').map(Number))"
+        "#held-plot path.held-out", "p => p.getAttribute('d').split(/[ML]/).filter(Boolean).map(q => q.split(',').map(Number))"
     )
     assert len(points) == len(held)
     heights = [y for _, y in points]  # SVG y grows downwards: a smaller loss is drawn lower on the page, higher y

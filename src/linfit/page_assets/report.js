@@ -316,6 +316,7 @@
     drawSurface("surface-plot", false);
     if (MODEL.standard && MODEL.optimum) { drawSurface("standard-plot", true); }
     drawLoss();
+    drawHeld();
     drawEigen();
     update();
   }
@@ -479,11 +480,6 @@
     RUNS.forEach(function (run, k) {
       var m = models[k];
       series.push({ pts: run.history.map(function (r) { return [r[0], gap ? m.excess(r[4], r[5]) : MODEL.robust ? MODEL.loss(r[4], r[5]) : r[1]]; }), colour: colourOf(k), dash: dashOf(k), label: RUNS.length > 1 ? run.label : "recorded run", run: k });
-      if (run.valid_loss) {  // --holdout/--valid: the loss on the held-out rows at each logged step (its own value, not an excess)
-        var held = [];
-        run.history.forEach(function (r, i) { var v = run.valid_loss[i]; if (typeof v === "number" && isFinite(v)) { held.push([r[0], v]); } });
-        if (held.length) { series.push({ pts: held, colour: colourOf(k), dash: "2 3", label: (RUNS.length > 1 ? run.label + ": " : "") + "held-out loss" + (gap ? " (its value)" : ""), held: true }); }
-      }
     });
     if (whatif) {
       if (!whatif.lossPts) { whatif.lossPts = whatif.shown.map(function (i) { var p = whatif.path[i]; return [i + 1, gap ? MODEL.excess(p[0], p[1]) : MODEL.loss(p[0], p[1])]; }); }
@@ -513,6 +509,34 @@
     p.catcher = el("rect", { x: MARGIN.l, y: MARGIN.t, width: PW, height: PH, fill: "transparent", id: "loss-hover" }, sc.top);
     legend("loss-legend", series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }));
     panels["loss-plot"] = p;
+  }
+  // --holdout/--valid: the loss on the held-out rows at each logged step, on a panel of its own (a loss, not
+  // the excess the loss panel shows: one quantity per axis)
+  function heldSeries() {
+    var series = [];
+    RUNS.forEach(function (run, k) {
+      if (!run.valid_loss) { return; }
+      var held = [];
+      run.history.forEach(function (r, i) { var v = run.valid_loss[i]; if (typeof v === "number" && isFinite(v)) { held.push([r[0], v]); } });
+      if (held.length) { series.push({ pts: held, colour: colourOf(k), dash: dashOf(k), label: (RUNS.length > 1 ? run.label + ": " : "") + "held-out loss" }); }
+    });
+    return series;
+  }
+  function drawHeld() {
+    var series = heldSeries(), panel = $("held-panel");
+    panel.hidden = !series.length;
+    if (!series.length) { return; }
+    var values = [], last = 2, logX = logSteps();
+    series.forEach(function (s) { s.pts.forEach(function (p) { last = Math.max(last, p[0]); if (p[1] > 0) { values.push(Math.log10(p[1])); } }); });
+    var ev = extent(values);
+    if (!isFinite(ev[0])) { ev = [-1, 1]; }
+    var xr = logX ? [0, Math.log10(last) + 0.05] : [0, last + 0.5];
+    var sc = axes($("held-plot"), xr, padded(ev[0], ev[1], 0.05), "step" + (logX ? " (log scale)" : ""), "held-out loss (log)", logX, true, "held");
+    series.forEach(function (s) {
+      var d = pathData(sc, s.pts.filter(function (p) { return p[1] > 0; }));
+      el("path", { d: d.d, fill: "none", stroke: s.colour, "stroke-width": 1.8, "stroke-dasharray": s.dash || null, "class": "loss-curve held-out" }, sc.body);
+    });
+    legend("held-legend", series.map(function (s) { return { colour: s.colour, dash: s.dash, text: s.label }; }));
   }
   function xFor(p, step) { return p.sc.x(p.logX ? Math.max(step, 1) : step); }
 
