@@ -491,8 +491,13 @@ def grad(
     a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0,
     b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5,
     loss: Annotated[
-        Literal["half_mse", "mse", "half_sse"],
-        typer.Option("--loss", metavar="[half_mse|mse|half_sse]", help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr²."),
+        Literal["half_mse", "mse", "half_sse", "huber", "absolute", "quantile"],
+        typer.Option(
+            "--loss",
+            metavar="[half_mse|mse|half_sse|huber|absolute|quantile]",
+            help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), absolute = mean|r|, "
+            "quantile = mean of the pinball loss at τ.",
+        ),
     ] = "half_mse",
     dtype: Annotated[
         Literal["float64", "float32"], typer.Option("--dtype", metavar="[float64|float32]", help="Floating-point type of the tensors.")
@@ -507,6 +512,10 @@ def grad(
         bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")
     ] = False,
     check_tol: CheckTol = 1e-6,
+    huber_delta: Annotated[
+        Optional[float], typer.Option("--huber-delta", metavar="FLOAT", help="huber's δ in y units (default 1).", show_default=False)
+    ] = None,
+    quantile: Annotated[float, typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).")] = 0.5,
     output_format: Annotated[
         Literal["table", "json", "jsonl", "csv", "dot"],
         typer.Option(
@@ -525,7 +534,11 @@ def grad(
         raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
     if lr is not None and lr <= 0:
         raise typer.BadParameter("must be > 0.", param_hint="--lr")
-    commands.grad(x, y, a, b, loss, dtype, graph, explain, lr, check, check_tol, output_format)
+    if huber_delta is not None and not (0 < huber_delta < math.inf):
+        raise typer.BadParameter("must be a finite number > 0.", param_hint="--huber-delta")
+    if not 0 < quantile < 1:
+        raise typer.BadParameter("must lie in (0, 1).", param_hint="--quantile")
+    commands.grad(x, y, a, b, loss, dtype, graph, explain, lr, check, check_tol, output_format, delta=huber_delta, tau=quantile)
 
 
 @app.command(epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"))

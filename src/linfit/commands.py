@@ -419,13 +419,15 @@ def grad(
     check: bool,
     check_tol: float,
     output_format: str,
+    delta: Optional[float] = None,
+    tau: float = 0.5,
 ) -> None:
     """`linfit grad`: the loss and its gradient at the points, by autograd and by hand, as the format asks."""
     from linfit.gradient import check_point_gradient, point_gradient
     from linfit.gradient import explain as worked_step
     from linfit.output import dumps, emit, grad_csv, grad_json
 
-    result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot")
+    result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot", delta=delta, tau=tau)
     checked = check_point_gradient(result, check_tol) if check else None
     steps = worked_step(result, lr) if explain or lr is not None else None
     if output_format in ("json", "jsonl"):

@@ -48,6 +48,12 @@ def grad_json(result: PointGradient, check=None, steps: list[str] | None = None,
         "grad_b": result.grad_b,
         "hand": {"grad_a": result.hand_grad_a, "grad_b": result.hand_grad_b},
     }
+    if result.pieces:  # huber, absolute, quantile: the loss's parameter and each point's piece
+        kind = result.kind
+        out["loss_parameters"] = (
+            {"huber_delta": kind.delta} if kind.name == "huber" else {"quantile": kind.tau} if kind.name == "quantile" else {}
+        )
+        out["pieces"] = list(result.pieces)
     if result.graph is not None:
         from linfit.graph import to_dict
 
@@ -67,6 +73,7 @@ def check_json(check) -> dict[str, Any]:
         "largest_difference": check.largest_difference,
         "allowed": check.allowed,
         "passed": check.passed,
+        **({"notes": list(check.notes)} if getattr(check, "notes", ()) else {}),
     }
 
 

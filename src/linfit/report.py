@@ -48,7 +48,7 @@ def gap(value: float) -> str:
 
 def grad_table(result: PointGradient) -> Table:
     """ŷ and the loss, then dL/da and dL/db by autograd next to the hand-derived formula."""
-    loss = LOSSES[result.loss_name]
+    loss = result.kind or LOSSES[result.loss_name]
     points = ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
     table = Table(
         title=f"a = {num(result.a)}, b = {num(result.b)} at (x, y) = {points}",
@@ -68,6 +68,8 @@ def grad_table(result: PointGradient) -> Table:
         ("dL/db", result.grad_b, result.hand_grad_b, "a·x + b − y"),
     ):
         table.add_row(name, num(auto), num(hand), loss.derivative_text(formula, len(result.x)), gap(auto - hand))
+    if result.pieces:  # a piecewise loss: which piece each point is on
+        table.add_row("piece", "; ".join(result.pieces), "", "", "")
     return table
 
 
@@ -276,4 +278,4 @@ def check_table(check) -> Group:
     verdict = "agree" if check.passed else "DISAGREE"
     style = "green" if check.passed else "bold red"
     caption = Text.assemble((f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})")
-    return Group(table, caption)
+    return Group(table, caption, *(Text(note) for note in getattr(check, "notes", ())))
