@@ -139,6 +139,11 @@ def _finish_training(
     from linfit.output import train_json
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    if training.config.loss in ("huber", "absolute", "quantile"):  # the config as run (huber's δ), the exact reference
+        from linfit.piecewise import piecewise_json
+
+        config = training.config
+        piecewise_json(fit, prepared, config)
     fit["init"]["from"] = init_from
     _show_fit(fit, result, history, prepared, config, output_format, training.trace)
     failed = strict and not result.converged and result.stop_reason != "interrupted"
@@ -284,7 +289,10 @@ def _show_fit(fit, result, history, prepared, config, output_format: str, trace)
         info = prepared.data_info
         line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
         curve = [point[1] for point in trace.points] if trace is not None and sys.stdout.isatty() else []
-        out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
+        if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
+            out.print(report.piecewise_summary(result, fit, line))
+        else:
+            out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
 
 
 def _save(fit, result, prepared, outputs, history, init_from, trace, config, reading) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from linfit.cache import check_cache_path
 from linfit.config import TrainConfig
 from linfit.data import Samples, read_samples, read_shifted_float32
@@ -15,6 +17,7 @@ from linfit.distributed import Group, share
 from linfit.errors import DataError, LinfitError, UsageError
 from linfit.files import plan_outputs
 from linfit.model import DTYPES, Start
+from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
 from linfit.read import STDIN, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
 from linfit.sources import ArrayChunks, CachedChunks, cached_pass, require_representable
@@ -35,6 +38,9 @@ class Prepared:
     samples: object = None  # the in-memory Samples of a single process, for pictures
     warnings: list[str] = field(default_factory=list)
     data_sha256: str | None = None  # of the bytes read (every input, in order), taken as they were read
+    reference: object = None  # huber/absolute/quantile: the exact minimiser (reference.Reference), or None
+    reference_reason: str | None = None  # why there is none, where the loss has one but this run does not
+    robust_stats: object = None  # huber/absolute/quantile: the statistics valid for the loss (robust_stats)
 
     def sha256(self) -> str | None:
         return self.data_sha256
@@ -124,6 +130,9 @@ def prepare(
     if ols is not None:
         exact = samples is not None and world == 1
         stats = fit_stats(samples.x, samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
+    piecewise = None
+    if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
+        config, piecewise = _piecewise(config, samples, passes, shifted, world, warnings)
     dtype, device = DTYPES[config.dtype], resolve_device(config.device)
     if passes is not None:
         source = CachedChunks(passes, m, frame, dtype, device)
@@ -131,7 +140,7 @@ def prepare(
         source = ArrayChunks.from_shifted(shifted, m, frame, device)
     else:
         source = ArrayChunks(samples.x, samples.y, m, frame, dtype, device, whole=config.compile and not batch_size)
-    training = Training(
+    training = (PiecewiseTraining if piecewise is not None else Training)(
         source,
         config,
         stop_requested=stop_requested,
@@ -151,7 +160,35 @@ def prepare(
                 f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
                 "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
             )
-    return Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
+    prepared = Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
+    if piecewise is not None:
+        prepared.reference, prepared.reference_reason, prepared.robust_stats = piecewise
+    return prepared
+
+
+def _piecewise(config: TrainConfig, samples, passes, shifted, world: int, warnings: list[str]):
+    """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
+    the rows in float64: in memory, or read back from the pass cache when the reference can take them."""
+    from linfit.reference import LP_ROW_LIMIT
+    from linfit.robust_stats import piecewise_stats
+
+    x = y = None
+    why_not = None
+    if world > 1:
+        why_not = "each process holds only its share of the rows"
+    elif samples is not None:
+        x, y = samples.x, samples.y
+    elif passes is not None and passes.rows <= LP_ROW_LIMIT:
+        parts = [(bx.astype(np.float64) + passes.x_shift, by.astype(np.float64) + passes.y_shift) for bx, by in passes.blocks()]
+        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    elif passes is not None:
+        why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
+    elif shifted is not None:
+        why_not = "this float32 run keeps no float64 copy of the rows"
+    config, reference, reason, notes = settle(config, x, y, None, why_not)
+    warnings.extend(notes)
+    statistics = piecewise_stats(config, x, y, reference) if reference is not None else None
+    return config, (reference, reason, statistics)
 
 
 def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int, sources: list[str]) -> Path | None:

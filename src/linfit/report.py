@@ -75,7 +75,8 @@ def grad_table(result: PointGradient) -> Table:
 
 def history_table(history: Sequence[StepRecord], loss_name: str) -> Table:
     """A row per logged step: the loss and gradient at (a, b), before that step's update."""
-    table = Table(title=f"gradient descent on {LOSSES[loss_name].formula}", box=box.SIMPLE_HEAD)
+    formula = LOSSES[loss_name].formula if loss_name in LOSSES else f"the {loss_name} loss"
+    table = Table(title=f"gradient descent on {formula}", box=box.SIMPLE_HEAD)
     for header in ("step", "loss", "dL/da", "dL/db", "a", "b"):
         table.add_column(header, justify="right")
     for r in history:
@@ -126,6 +127,46 @@ def train_summary(
         (stopped, "green" if result.converged else "yellow"),
         f" in {_duration(result.wall_time_s)}\n{data_line}",
     )
+    return Group(table, caption)
+
+
+def piecewise_summary(result: TrainResult, fit: dict, data_line: str) -> Group:
+    """huber, absolute, quantile: the fit against the loss's exact line, with the objective's gap (a line's
+    gap only when that line is the only optimum), and the statistics valid for the loss, named."""
+    table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
+    for header in ("", "a", "b", "objective"):
+        table.add_column(header, justify="left" if not header else "right")
+    table.add_row("gradient descent", num(result.a, 12), num(result.b, 12), num(result.loss, 12))
+    reference, gaps, stats = fit.get("reference"), fit.get("gap"), fit.get("loss_stats")
+    if reference is not None:
+        label = f"{reference['loss']} (exact)" + ("" if reference["unique"] else ", one of many optimal lines")
+        table.add_row(label, num(reference["a"], 12), num(reference["b"], 12), num(reference["objective"], 12))
+        table.add_row("relative gap", *("–" if g is None else gap(g) for g in (gaps["a"], gaps["b"])), gap(gaps["objective"]))
+    else:
+        table.add_row(f"{fit['loss_name']} (exact)", "unavailable", "", "")
+    if stats is not None and stats.get("se_a") is not None:
+        table.add_row("standard error", num(stats["se_a"], 4), num(stats["se_b"], 4), "")
+    if stats is not None and stats.get("ci_a") is not None:
+        table.add_row("95% interval", _interval(stats["ci_a"]), _interval(stats["ci_b"]), "")
+    table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})", "")
+    parameters = ", ".join(f"{'δ' if k == 'huber_delta' else 'τ'} = {num(v)}" for k, v in fit.get("loss_parameters", {}).items())
+    lines = [f"loss {fit['loss_name']}{' (' + parameters + ')' if parameters else ''} = {num(result.loss)}\n"]
+    if reference is None:
+        lines.append(f"no exact reference: {fit.get('reference_reason')}\n")
+    else:
+        lines.append(f"exact line by {reference['method']}\n")
+    if stats is not None:
+        extra = f", pseudo-R¹ {num(stats['pseudo_r1'], 6)}" if stats.get("pseudo_r1") is not None else ""
+        inside = f", {stats['inside']} of {stats['n']} rows inside ±δ" if stats.get("inside") is not None else ""
+        how = f"; intervals: {stats['interval_method']}" if stats.get("interval_method") else ""
+        lines.append(f"statistics: {stats['method']}{extra}{inside}{how}\n")
+    stopped = {
+        "converged": f"converged at step {result.steps} (lr {result.lr:.3g})",
+        "step_limit": f"step limit: {result.steps} steps, not converged (lr {result.lr:.3g})",
+        "interrupted": f"interrupted after {result.steps} steps",
+    }[result.stop_reason]
+    ending = f" in {_duration(result.wall_time_s)}\n{data_line}"
+    caption = Text.assemble(*lines, (stopped, "green" if result.converged else "yellow"), ending)
     return Group(table, caption)
 
 

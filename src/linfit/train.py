@@ -222,7 +222,8 @@ class Training:
         buffer_rows: int = 0,
     ) -> None:
         self.config = config
-        self.loss_kind = LOSSES[config.loss]
+        # the piecewise losses (linfit.piecewise) take half_mse's curvature: an upper bound of theirs
+        self.loss_kind = LOSSES[config.loss] if config.loss in LOSSES else LOSSES["half_mse"]
         self.n = m.n
         self.frame = frame
         self.data = data

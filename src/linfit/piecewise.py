@@ -1,0 +1,426 @@
+"""Training on the piecewise losses (huber, absolute, quantile): the loop of linfit.train with the
+loss, the stopping rule and, for absolute and quantile, the step changed. Nothing here knows the exact
+reference: the stopping rules use only what the optimizer sees (gradients, the rows on each piece).
+
+huber — plain gradient descent (sgd, lr 0.9 on standardised x: huber's curvature is at most that of
+  ½·mean(r²)), or momentum/adam as asked. Stopping: the loss is quadratic on the current set of rows
+  inside ±δ, so the Newton step of that set, H_in⁻¹·∇L, is the exact distance to the optimum once the
+  set is right; the run stops when its error of the predictions is within tol of y's spread, or below
+  the rounding floor, as for the squared losses.
+absolute, quantile — smoothing continuation: each step is a Newton step (gradient by autograd,
+  curvature from the rows inside ±μ) on the loss with its kink rounded over ±μ (ℓ_μ = ½·huber_μ(r)/μ +
+  (½ − τ)·r: the pinball exactly outside ±μ), halved when the loss rises; once a stage's step is small
+  beside μ, μ shrinks tenfold. After each step the line through the two rows nearest it is tried: when
+  the subgradient condition (0 ∈ ∂L, checked from the rows off the line and the two on it) holds, the
+  run snaps to that line and stops, converged. μ below the rounding floor without a verified vertex:
+  stopped at the floor. With optimizer momentum or adam the step is theirs on the true loss (subgradient
+  descent: slow, and the run says how far it got).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from linfit.losses import PIECEWISE, loss_for
+from linfit.train import StepRecord, Training
+
+SMOOTHING_SHRINK = 10.0  # μ ← μ / this, once a stage's Newton step is small beside μ
+STAGE_TOL = 1e-3  # a stage is done when its Newton step moves the predictions by less than this × μ
+
+
+def is_piecewise(loss: str) -> bool:
+    return loss in PIECEWISE
+
+
+class PiecewiseTraining(Training):
+    """A Training for huber, absolute or quantile (config.huber_delta must be set for huber)."""
+
+    def _setup(self, data, m, frame, config, *args, **kwargs) -> None:
+        super()._setup(data, m, frame, config, *args, **kwargs)
+        self.kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
+        self.continuation = config.loss != "huber" and config.optimizer == "sgd"
+        self.mu = math.nan  # the smoothing width of absolute/quantile, in y units (set at step 1)
+        self.snapped: tuple[int, int] | None = None
+        self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
+        self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
+        self.weight_sum = float(m.n)
+        if self.batches is not None:
+            from linfit.errors import UsageError
+
+            raise UsageError(f"--batch-size: mini-batches are not offered for the {config.loss} loss.", "Drop --batch-size.")
+
+    def default_lr(self) -> float:
+        """sgd 0.9 (huber's curvature is at most 1 on standardised x); for absolute/quantile the continuation's
+        Newton step is taken whole (lr 1, halved on a rise); adam as for the squared losses."""
+        if self.config.loss != "huber" and self.config.optimizer == "sgd":
+            return 1.0
+        return super().default_lr()
+
+    # ── the loss over all rows, with what the stopping rule needs ──────────────────────────────────────
+
+    def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """Σ wᵢ·ℓ(rᵢ) / Σ wᵢ a chunk at a time, backward() adding each chunk's share to .grad; the rows inside
+        ±δ (huber) or ±μ (the smoothing) are counted as it goes (their curvature, for the Newton step)."""
+        total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
+        inside = torch.zeros(4, dtype=torch.float64, device=alpha.device)
+        width = self.kind.delta if self.kind.name == "huber" else self.mu
+        n = self.weight_sum
+        for chunk in self.data:
+            x, y = chunk[0], chunk[1]
+            w = chunk[2] if len(chunk) > 2 else None
+            r = torch.addcmul(beta, alpha, x) - y
+            loss = self._pieces(r, w).sum() / n
+            loss.backward()
+            total = total + loss.detach()
+            if math.isfinite(width):
+                with torch.no_grad():
+                    mask = (r.detach().abs() <= width).to(x.dtype)
+                    wm = mask if w is None else mask * w
+                    inside += torch.stack([wm.sum(), (wm * x).sum(), (wm * x * x).sum(), mask.sum()]).to(torch.float64)
+        if self.all_reduce is not None:
+            for p in (alpha, beta):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            packed = torch.cat([torch.stack([total, alpha.grad, beta.grad]).to(torch.float64), inside])
+            self.all_reduce(packed)
+            total = packed[0].to(alpha.dtype)
+            alpha.grad.copy_(packed[1])
+            beta.grad.copy_(packed[2])
+            inside = packed[3:]
+        self.inside = tuple(float(v) for v in inside.cpu())
+        return total
+
+    def _pieces(self, r: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        """w·ℓ(r) per row: the loss itself, or (continuation) its kink rounded over ±μ."""
+        kind = self.kind
+        if self.continuation and math.isfinite(self.mu):
+            scale = 0.5 if kind.name == "quantile" else 1.0
+            smooth = torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=self.mu) / self.mu
+            pieces = scale * smooth + ((0.5 - kind.tau) * r if kind.name == "quantile" else 0.0)
+        else:
+            pieces = _true_pieces(kind, r)
+        return pieces if w is None else pieces * w
+
+    def full_loss(self, alpha: float, beta: float) -> float:
+        """The true loss (no smoothing) at a point, one pass without a graph."""
+        total = 0.0
+        with torch.no_grad():
+            for chunk in self.data:
+                x, y = chunk[0], chunk[1]
+                r = beta + alpha * x - y
+                pieces = _true_pieces(self.kind, r)
+                if len(chunk) > 2:
+                    pieces = pieces * chunk[2]
+                total += float(pieces.to(torch.float64).sum())
+        return total / self.weight_sum
+
+    # ── the loop ──────────────────────────────────────────────────────────────────────────────────────
+
+    def _full_batch_steps(self, alpha, beta, update):
+        if not self.continuation:
+            return (yield from self._plain_steps(alpha, beta, update))
+        return (yield from self._continuation_steps(alpha, beta))
+
+    def _plain_steps(self, alpha, beta, update):
+        """As train's loop (huber with any optimizer; absolute/quantile with momentum or adam)."""
+        config = self.config
+        for step in range(1, config.steps + 1):
+            self.step = step
+            if self.stop_requested():
+                return "interrupted", step - 1, None
+            loss = self._forward_backward(alpha, beta)
+            values = self._read(loss, alpha, beta)
+            converged = yield from self._look(step, values, _logged(step, config) or step == config.steps)
+            if converged:
+                return "converged", step, values
+            update()
+        return "step_limit", config.steps, None
+
+    def _continuation_steps(self, alpha, beta):
+        config = self.config
+        lr = self.lr
+        previous = None  # (loss, α, β, direction) of the last accepted point
+        for step in range(1, config.steps + 1):
+            self.step = step
+            if self.stop_requested():
+                return "interrupted", step - 1, None
+            if step == 1:
+                self.mu = self._first_width(float(alpha.detach()), float(beta.detach()))
+            loss = self._forward_backward(alpha, beta)
+            values = self._read(loss, alpha, beta)
+            true_loss = self.full_loss(values[3], values[4])
+            shown = (true_loss, *values[1:])
+            if previous is not None and loss.item() > previous[0] * (1 + 4 * self.eps) and lr > 1e-6:
+                # the smoothed loss rose: back to the last point, half the step
+                lr /= 2
+                with torch.no_grad():
+                    alpha.copy_(torch.tensor(previous[1] + lr * previous[3][0]))
+                    beta.copy_(torch.tensor(previous[2] + lr * previous[3][1]))
+                alpha.grad = beta.grad = None
+                yield from self._look(step, shown, _logged(step, config))
+                continue
+            snapped = self._try_vertex(values[3], values[4])
+            if snapped is not None:
+                a_t, b_t = snapped
+                final = (self.full_loss(a_t, b_t), 0.0, 0.0, a_t, b_t)
+                yield from self._look(step, final, True, force=True)
+                return "converged", step, final
+            converged = yield from self._look(step, shown, _logged(step, config) or step == config.steps)
+            if converged:
+                return "converged", step, shown
+            if previous is not None and lr < self.lr:
+                self.boost = max(self.boost / 4, 1.0)  # the last step had to be halved: try a shorter gradient step
+            elif self.fallback:
+                self.boost *= 4  # a gradient step (no curvature to use) that was accepted: try a longer one
+            direction = self._newton_direction(values[1], values[2])
+            previous = (loss.item(), values[3], values[4], direction)
+            lr = self.lr  # a step was accepted: the next one is tried whole
+            moved = math.sqrt(direction[0] ** 2 + direction[1] ** 2)
+            if not self.fallback and moved <= STAGE_TOL * self.mu:
+                self.mu /= SMOOTHING_SHRINK  # this stage is done: round the kink over a tenth of the width
+                previous = None
+                lr = self.lr
+            with torch.no_grad():
+                alpha.add_(lr * direction[0])
+                beta.add_(lr * direction[1])
+            alpha.grad = beta.grad = None
+            if self.mu < self.rounding_floor(values[3], values[4]):
+                self.notes.append("note: the smoothing width fell below the rounding floor before a vertex was verified.")
+                return "converged", step, self._true_final(alpha, beta)
+        return "step_limit", config.steps, self._true_final(alpha, beta)
+
+    def _true_final(self, alpha, beta):
+        """The values where the run stopped, with the true loss (not the smoothed one)."""
+        alpha.grad = beta.grad = None
+        final = self._read(self._forward_backward(alpha, beta), alpha, beta)
+        return (self.full_loss(final[3], final[4]), *final[1:])
+
+    def _look(self, step, values, logged, force=False):
+        """As train's, with the record's loss the true loss."""
+        self.last_loss = values[0]
+        if self.trace is not None:
+            self.trace.add(step, values[0], *self.frame.to_data(values[3], values[4]))
+        self.first = values if self.first is None else self.first
+        diverged = self._divergence(values[0], step)
+        converged = diverged is None and not force and self._converged(*values[1:])
+        if logged or converged or force or diverged is not None:
+            yield self._record(step, *values)
+        if diverged is not None:
+            raise diverged
+        return converged
+
+    def _first_width(self, alpha: float, beta: float) -> float:
+        """μ at the start: the mean |r| of the starting line (y's spread if that is 0)."""
+        total = 0.0
+        with torch.no_grad():
+            for chunk in self.data:
+                total += float((beta + alpha * chunk[0] - chunk[1]).abs().to(torch.float64).sum())
+        return total / self.n or self.y_spread
+
+    def _newton_direction(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
+        """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
+        by μ, when fewer than two rows are inside (no curvature to use)."""
+        s0, s1, s2, count = self.inside
+        scale = (0.5 if self.kind.name == "quantile" else 1.0) / self.mu / self.weight_sum
+        h = scale * np.array([[s2, s1], [s1, s0]])
+        g = np.array([grad_alpha, grad_beta])
+        self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
+        if not self.fallback:
+            self.boost = 1.0
+            d = -np.linalg.solve(h, g)
+        else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
+            d = -self.mu * self.boost * g
+        return float(d[0]), float(d[1])
+
+    # ── stopping ──────────────────────────────────────────────────────────────────────────────────────
+
+    def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
+        """huber: the Newton step of the rows inside ±δ (exact once that set is right) within tol of y's
+        spread, or below the rounding floor. absolute/quantile stop by a verified vertex (or the floor) only."""
+        if self.kind.name != "huber" or not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
+            return False
+        s0, s1, s2, count = self.inside
+        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):
+            return False
+        h = np.array([[s2, s1], [s1, s0]]) / self.weight_sum
+        g = np.array([grad_alpha, grad_beta])
+        e = np.linalg.solve(h, g)
+        error = math.sqrt(abs(float(e @ g)))
+        return error <= self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+
+    def _try_vertex(self, alpha: float, beta: float) -> tuple[float, float] | None:
+        """The line through the two rows nearest (α, β), if the subgradient condition proves it optimal.
+
+        The zero-residual rows are the two the line is drawn through; every other row's ψ is 1 − τ above
+        the line or −τ below; the line is optimal when the 2×2 system for the two rows' subgradients has a
+        solution inside [−τ, 1 − τ] (the sums in float64, the small system in Fractions)."""
+        nearest = []
+        with torch.no_grad():
+            for offset, chunk in _offsets(self.data):
+                r = (beta + alpha * chunk[0] - chunk[1]).abs()
+                if len(chunk) > 2:
+                    r = torch.where(chunk[2] > 0, r, torch.full_like(r, math.inf))
+                k = min(2, r.shape[0])
+                values, index = torch.topk(r, k, largest=False)
+                for v, i in zip(values.tolist(), index.tolist()):
+                    nearest.append((v, offset + i, float(chunk[0][i]), float(chunk[1][i])))
+        nearest.sort()
+        if len(nearest) < 2:
+            return None
+        (_, i, xi, yi), (_, j, xj, yj) = nearest[:2]
+        if xi == xj:
+            return None
+        a_t = (yj - yi) / (xj - xi)
+        b_t = yi - a_t * xi
+        tau = self.kind.tau
+        sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
+        on = {i: (xi, 1.0), j: (xj, 1.0)}
+        with torch.no_grad():
+            for offset, chunk in _offsets(self.data):
+                x, y = chunk[0], chunk[1]
+                w = chunk[2] if len(chunk) > 2 else torch.ones_like(x)
+                r = b_t + a_t * x - y
+                index = torch.arange(offset, offset + x.shape[0], device=x.device)
+                off = (index != i) & (index != j)
+                above, below = (r > 0) & off, (r < 0) & off
+                if bool(((r == 0) & off).any()):
+                    return None  # a third row on the line: a degenerate vertex, left to the optimizer
+                sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
+                for row in (i, j):
+                    if offset <= row < offset + x.shape[0]:
+                        on[row] = (float(x[row - offset]), float(w[row - offset]))
+        up, down = 1 - Fraction(tau), Fraction(tau)
+        total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
+        total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
+        xp, wp = Fraction(on[i][0]), Fraction(on[i][1])
+        xq, wq = Fraction(on[j][0]), Fraction(on[j][1])
+        det = xp - xq
+        if det == 0 or wp == 0 or wq == 0:
+            return None
+        sp = (-total_a + xq * total_b) / det / wp
+        sq = (total_a - xp * total_b) / det / wq
+        if not (-down <= sp <= up and -down <= sq <= up):
+            return None
+        self.snapped = (i, j)
+        return a_t, b_t
+
+    def error_bounds(self, grad_alpha, grad_beta, alpha, beta):
+        """No Newton bound on a and b for the piecewise losses (for huber, the set's Newton step)."""
+        if self.kind.name != "huber":
+            return math.nan, math.nan
+        s0, s1, s2, count = self.inside
+        if count < 2 or s0 * s2 - s1 * s1 <= 0:
+            return math.inf, math.inf
+        e = np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, np.array([grad_alpha, grad_beta]))
+        floor = self.rounding_floor(alpha, beta)
+        frame = self.frame
+        d_alpha, d_beta = abs(e[0]) + floor / max(self.x_sd, 1e-300), abs(e[1]) + floor
+        return d_alpha / frame.x_scale + math.ulp(alpha / frame.x_scale), d_beta + d_alpha * abs(frame.x_shift) / frame.x_scale
+
+
+def _true_pieces(kind, r: torch.Tensor) -> torch.Tensor:
+    if kind.name == "huber":
+        return torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=kind.delta)
+    if kind.name == "absolute":
+        return r.abs()
+    return torch.maximum(-kind.tau * r, (1 - kind.tau) * r)
+
+
+def _offsets(data):
+    offset = 0
+    for chunk in data:
+        yield offset, chunk
+        offset += chunk[0].shape[0]
+
+
+def _logged(step: int, config) -> bool:
+    from linfit.train import is_logged
+
+    return is_logged(step, config.log_every)
+
+
+# ── what a run on a piecewise loss needs besides the loop: δ, the exact reference, the statistics ─────
+
+
+def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None = None, why_not: str | None = None):
+    """(config with huber's δ fixed, the exact reference or None, the reason when None, notes for people).
+
+    x, y: the rows in float64 when this road has them in memory (None: `why_not` says why not)."""
+    from linfit.errors import DataError
+    from linfit.reference import ReferenceUnavailable, default_huber_delta, huber_line, quantile_line
+
+    notes = []
+    if config.loss == "huber" and config.huber_delta is None:
+        if x is None:
+            from linfit.errors import UsageError
+
+            raise UsageError(f"huber's default δ comes from the rows in memory, and {why_not}.", "Give --huber-delta in y units.")
+        delta = default_huber_delta(x, y, w)
+        config = config.model_copy(update={"huber_delta": delta})
+        notes.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+    if x is None:
+        return config, None, why_not, notes
+    try:
+        if config.loss == "huber":
+            reference = huber_line(x, y, config.huber_delta, w)
+        else:
+            reference = quantile_line(x, y, 0.5 if config.loss == "absolute" else config.quantile, w, name=config.loss)
+    except (ReferenceUnavailable, DataError) as error:
+        return config, None, str(getattr(error, "message", error)), notes
+    return config, reference, None, notes
+
+
+def piecewise_json(fit: dict, prepared, config) -> dict:
+    """The keys a piecewise run adds to train's JSON (and so to the model file), in place: the loss's δ or τ,
+    the exact reference with the objective's gap (a and b gaps only when the optimum is unique), the
+    statistics valid for the loss; least squares' statistics (`stats`, `error_vs_se`) are null here, and
+    `ols` stays the least-squares line, for comparison only."""
+    from dataclasses import asdict
+
+    reference = prepared.reference
+    fit["config"] = config.model_dump(mode="json")
+    fit["loss_parameters"] = (
+        {"huber_delta": config.huber_delta}
+        if config.loss == "huber"
+        else {"quantile": config.quantile}
+        if config.loss == "quantile"
+        else {}
+    )
+    fit["stats"] = None
+    fit["error_vs_se"] = None
+    if reference is None:
+        fit["reference"] = None
+        fit["reference_reason"] = prepared.reference_reason
+        fit["gap"] = None
+    else:
+        fit["reference"] = {
+            "loss": reference.loss,
+            "a": reference.a,
+            "b": reference.b,
+            "objective": reference.objective,
+            "method": reference.method,
+            "unique": reference.unique,
+            "points": list(reference.points),
+            **({"inside": reference.inside} if reference.inside >= 0 else {}),
+        }
+        objective_gap = (
+            (fit["loss"] - reference.objective) / reference.objective if reference.objective else fit["loss"] - reference.objective
+        )
+        fit["gap"] = {
+            "objective": objective_gap,
+            "a": _relative(fit["a"], reference.a) if reference.unique else None,
+            "b": _relative(fit["b"], reference.b) if reference.unique else None,
+        }
+    fit["loss_stats"] = None if prepared.robust_stats is None else asdict(prepared.robust_stats)
+    return fit
+
+
+def _relative(value: float, reference: float) -> float:
+    return abs(value - reference) / abs(reference) if reference else abs(value - reference)
+
+
+__all__ = ["PiecewiseTraining", "StepRecord", "is_piecewise", "settle"]

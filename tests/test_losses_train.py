@@ -1,0 +1,132 @@
+"""`linfit train --loss huber|absolute|quantile`: defaults that finish on data with gross outliers, on
+every road the same, stopping by what the optimizer knows (never the reference), the JSON and model file
+keys, and statistics valid for the loss (statsmodels RLM's sandwich, QuantReg's pseudo-R¹)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_csv
+from linfit.config import TrainConfig
+from linfit.losses import huber_delta_of
+from linfit.piecewise import PiecewiseTraining
+from linfit.reference import huber_line, least_squares, quantile_line
+from linfit.sources import in_memory
+
+TARGET = {"huber": 1e-9, "absolute": 1e-6, "quantile": 1e-6}
+
+
+def _outliers(n=400, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(3.0, 2.0, n)
+    y = -0.8 * x + 4.0 + rng.normal(0, 0.7, n)
+    gross = rng.random(n) < 0.05
+    y[gross] += rng.choice([-1, 1], gross.sum()) * rng.uniform(30, 300, gross.sum())
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def outlier_file(tmp_path_factory):
+    x, y = _outliers()
+    return write_csv(tmp_path_factory.mktemp("losses") / "outliers.csv", {"x": x, "y": y}), x, y
+
+
+@pytest.mark.parametrize("loss, tau", [("huber", 0.5), ("absolute", 0.5), ("quantile", 0.1), ("quantile", 0.9)])
+def test_defaults_reach_the_exact_objective_in_memory_and_streamed(invoke, outlier_file, loss, tau):
+    path, x, y = outlier_file
+    fits = []
+    for road in ([], ["--chunk-rows", "64"]):
+        result = invoke("train", path, "--loss", loss, "--quantile", str(tau), "--format", "json", *road)
+        assert result.exit_code == 0, result.output
+        fit = json.loads(result.stdout)
+        assert fit["converged"] and fit["steps"] < TrainConfig().steps
+        assert abs(fit["gap"]["objective"]) <= TARGET[loss]
+        fits.append(fit)
+    assert fits[0]["a"] == pytest.approx(fits[1]["a"], rel=1e-12) and fits[0]["b"] == pytest.approx(fits[1]["b"], rel=1e-12)
+    reference = fits[0]["reference"]
+    if loss == "huber":  # held against an independent solve
+        exact = huber_line(x, y, fits[0]["loss_parameters"]["huber_delta"])
+    else:
+        exact = quantile_line(x, y, tau, name=loss)
+        assert reference["unique"] and len(reference["points"]) == 2
+    assert (reference["a"], reference["b"]) == pytest.approx((exact.a, exact.b), rel=1e-12)
+    assert (fits[0]["a"], fits[0]["b"]) == pytest.approx((exact.a, exact.b), rel=1e-7)
+
+
+def test_the_optimizer_stops_without_any_reference():
+    """The trainer is built and run with no exact line computed anywhere: its stopping rule is its own."""
+    x, y = _outliers(seed=9)
+    for loss in ("absolute", "quantile"):
+        config = TrainConfig(loss=loss, quantile=0.3)
+        training = PiecewiseTraining(in_memory(x, y, config), config)
+        list(training)
+        assert training.result.converged and training.snapped is not None
+        exact = quantile_line(x, y, 0.5 if loss == "absolute" else 0.3, name=loss)
+        assert training.result.loss == pytest.approx(exact.objective, rel=1e-12)
+    config = TrainConfig(loss="huber", huber_delta=1.0)
+    training = PiecewiseTraining(in_memory(x, y, config), config)
+    list(training)
+    assert training.result.converged
+    assert training.result.loss == pytest.approx(huber_line(x, y, 1.0).objective, rel=1e-12)
+
+
+def test_json_and_model_file_record_the_loss_its_parameter_and_the_reference(invoke, outlier_file, tmp_path):
+    path, _, _ = outlier_file
+    model = tmp_path / "model.json"
+    result = invoke("train", path, "--loss", "quantile", "--quantile", "0.75", "--format", "json", "--output", model)
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    assert fit["loss_name"] == "quantile" and fit["loss_parameters"] == {"quantile": 0.75}
+    assert fit["stats"] is None and fit["error_vs_se"] is None  # least squares' statistics do not apply
+    assert fit["ols"] is not None  # still the least-squares line, for comparison
+    assert "pseudo_r1" in fit["loss_stats"] and "Koenker" in fit["loss_stats"]["method"]
+    saved = json.loads(model.read_text())
+    assert saved["config"]["loss"] == "quantile" and saved["config"]["quantile"] == 0.75
+    assert saved["reference"]["points"] == fit["reference"]["points"]
+    huber = json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)
+    assert huber["config"]["huber_delta"] == huber["loss_parameters"]["huber_delta"] > 0  # the δ used is recorded
+
+
+def test_huber_statistics_are_statsmodels_rlm_sandwich(invoke, outlier_file):
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y = outlier_file
+    ols = least_squares(x, y)
+    delta = huber_delta_of(y - ols.a * x - ols.b)  # RLM's fixed scale (update_scale=False) times 1.345
+    result = invoke("train", path, "--loss", "huber", "--huber-delta", repr(delta), "--format", "json")
+    stats = json.loads(result.stdout)["loss_stats"]
+    fit = sm.RLM(y, sm.add_constant(x), M=sm.robust.norms.HuberT(t=1.345)).fit(update_scale=False, conv="coefs", tol=1e-13, maxiter=500)
+    assert (stats["se_b"], stats["se_a"]) == pytest.approx(tuple(fit.bse), rel=1e-6)
+    assert "sandwich" in stats["method"]
+
+
+def test_quantile_pseudo_r1_is_statsmodels_prsquared(invoke, outlier_file):
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y = outlier_file
+    stats = json.loads(invoke("train", path, "--loss", "quantile", "--quantile", "0.25", "--format", "json").stdout)["loss_stats"]
+    fit = sm.QuantReg(y, sm.add_constant(x)).fit(q=0.25, p_tol=1e-12, max_iter=5000)
+    assert stats["pseudo_r1"] == pytest.approx(fit.prsquared, rel=1e-6)
+
+
+def test_bootstrap_intervals_are_seeded_and_cover_the_line(invoke, outlier_file):
+    path, _, _ = outlier_file
+    runs = [json.loads(invoke("train", path, "--loss", "absolute", "--bootstrap", "15", "--format", "json").stdout) for _ in range(2)]
+    stats = runs[0]["loss_stats"]
+    assert stats == runs[1]["loss_stats"] and stats["bootstrap"] == 15 and "bootstrap" in stats["interval_method"]
+    assert stats["ci_a"][0] <= runs[0]["a"] <= stats["ci_a"][1]
+
+
+def test_table_names_the_method_and_shows_no_least_squares_statistics(invoke, outlier_file):
+    path, _, _ = outlier_file
+    result = invoke("train", path, "--loss", "huber")
+    assert result.exit_code == 0, result.output
+    assert "huber (exact)" in result.stdout and "sandwich" in result.stdout and "δ =" in result.stdout
+    assert "R²" not in result.stdout and "least squares (exact)" not in result.stdout
+
+
+def test_mini_batches_are_refused_for_piecewise_losses(invoke, outlier_file):
+    path, _, _ = outlier_file
+    result = invoke("train", path, "--loss", "absolute", "--batch-size", "16")
+    assert result.exit_code == 2 and "--batch-size" in result.stderr
