@@ -172,3 +172,20 @@ def test_one_wild_point_moves_least_squares_but_not_huber_or_absolute():
     for line in (huber_line(x, y, delta), quantile_line(x, y, name="absolute")):
         assert abs(line.a - clean.params[1]) < se_a and abs(line.b - clean.params[0]) < se_b
     assert abs(ols.a - clean.params[1]) > 10 * se_a
+
+
+def test_weighted_least_squares_statistics_are_statsmodels_wls():
+    sm = pytest.importorskip("statsmodels.api")
+    from linfit.robust_stats import weighted_fit_stats
+
+    x, y = _data(n=50)
+    w = np.random.default_rng(8).uniform(0, 2, 50)
+    w[:3] = 0  # a weight of 0 leaves the row out, of the degrees of freedom too
+    line = weighted_least_squares(x, y, w)
+    stats = weighted_fit_stats(x, y, w, line.a, line.b)
+    keep = w > 0
+    fit = sm.WLS(y[keep], sm.add_constant(x[keep]), weights=w[keep]).fit()
+    assert (stats.se_b, stats.se_a) == pytest.approx(tuple(fit.bse), rel=1e-10)
+    assert stats.r2 == pytest.approx(fit.rsquared, rel=1e-10)
+    (b_low, b_high), (a_low, a_high) = fit.conf_int()
+    assert stats.ci_a == pytest.approx((a_low, a_high), rel=1e-9) and stats.ci_b == pytest.approx((b_low, b_high), rel=1e-9)

@@ -72,6 +72,9 @@ def train(
         require_matplotlib()
     if plot_path is not None and chunk_rows:
         raise FlagError("cannot draw data that is streamed from disk; drop --plot or --chunk-rows.", "--plot")
+    for flag, path in (("--plot", plot_path), ("--report", report_path)):
+        if path is not None and config.loss in ("huber", "absolute", "quantile"):  # their surfaces have creases, not moments
+            raise FlagError(f"{flag} draws the loss surface of the squared losses only; the {config.loss} loss has none yet.", flag)
     from linfit.model_file import load_model
     from linfit.pipeline import prepare
 

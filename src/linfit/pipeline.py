@@ -67,6 +67,10 @@ def prepare(
     keep and reuse) that every step reads back. Under torchrun, one CSV file is split by bytes and one
     Parquet file by row groups, so that each process parses only its share (see `read.split_of`).
     """
+    if config.weight_col is not None:  # the losses and references take weights; the reader does not yet give them
+        raise UsageError(
+            f"--weight-col {config.weight_col}: this build does not read a weight column yet.", "Drop --weight-col (every row weighs 1)."
+        )
     sources = expand(data)
     rank, world = (group.rank, group.world) if group else (0, 1)
     # a process streams every world-th chunk of all the files; in memory it reads its own files of a glob

@@ -123,3 +123,29 @@ def piecewise_stats(config, x: np.ndarray, y: np.ndarray, reference, w: np.ndarr
             "objective and pseudo-R¹ (Koenker–Machado)", n, reference.objective, None, None, ci_a, ci_b, how, r1, None, config.bootstrap
         )
     return PiecewiseStats("objective and pseudo-R¹ (Koenker–Machado)", n, reference.objective, pseudo_r1=r1)
+
+
+def weighted_fit_stats(x: np.ndarray, y: np.ndarray, w: np.ndarray, a: float, b: float, level: float = 0.95):
+    """The statistics of the weighted least-squares line, as statsmodels WLS reports them: σ̂² = Σw·r²/(n − 2)
+    over the rows with positive weight, cov = σ̂²·(XᵀWX)⁻¹, R² = 1 − Σw·r² / Σw·(y − ȳ_w)², t intervals."""
+    from linfit.stats import FitStats, t_quantile
+
+    x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
+    keep = w > 0
+    x, y, w = x[keep], y[keep], w[keep]
+    n = int(x.shape[0])
+    sw = math.fsum(w)
+    x_mean, y_mean = math.fsum(w * x) / sw, math.fsum(w * y) / sw
+    sxx = math.fsum(w * (x - x_mean) ** 2)
+    syy = math.fsum(w * (y - y_mean) ** 2)
+    r = y - (a * x + b)
+    sse = math.fsum(w * r * r)
+    corr_ab = -x_mean / math.sqrt(sxx / sw + x_mean * x_mean)
+    r2 = 1 - sse / syy if syy > 0 else None
+    if n < 3:
+        return FitStats(n, r2, None, None, None, None, None, corr_ab)
+    variance = sse / (n - 2)
+    se_a = math.sqrt(variance / sxx)
+    se_b = math.sqrt(variance * (1 / sw + x_mean * x_mean / sxx))
+    t = t_quantile(0.5 + level / 2, n - 2)
+    return FitStats(n, r2, math.sqrt(variance), se_a, se_b, (a - t * se_a, a + t * se_a), (b - t * se_b, b + t * se_b), corr_ab)
