@@ -130,3 +130,26 @@ def test_mini_batches_are_refused_for_piecewise_losses(invoke, outlier_file):
     path, _, _ = outlier_file
     result = invoke("train", path, "--loss", "absolute", "--batch-size", "16")
     assert result.exit_code == 2 and "--batch-size" in result.stderr
+
+
+def test_float32_reaches_its_own_rounding_floor(invoke, outlier_file):
+    path, _, _ = outlier_file
+    for loss, floor in (("huber", 1e-6), ("absolute", 1e-6)):
+        fit = json.loads(invoke("train", path, "--loss", loss, "--dtype", "float32", "--format", "json").stdout)
+        assert fit["converged"] and abs(fit["gap"]["objective"]) <= floor
+
+
+def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_path):
+    path, x, y = outlier_file
+    for flags, name in (
+        (["--loss", "huber", "--report", tmp_path / "r.html"], "--report"),
+        (["--loss", "quantile", "--plot", tmp_path / "p.png"], "--plot"),
+        (["--weight-col", "w"], "--weight-col"),
+    ):
+        result = invoke("train", path, *flags)
+        assert result.exit_code == 2 and name in result.stderr, result.output
+    config = TrainConfig(loss="absolute")
+    from linfit.errors import UsageError
+
+    with pytest.raises(UsageError, match="across processes"):
+        PiecewiseTraining(in_memory(x, y, config), config, all_reduce=lambda tensor: None)

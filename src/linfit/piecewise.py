@@ -48,10 +48,12 @@ class PiecewiseTraining(Training):
         self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
         self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
         self.weight_sum = float(m.n)
-        if self.batches is not None:
-            from linfit.errors import UsageError
+        from linfit.errors import UsageError
 
+        if self.batches is not None:
             raise UsageError(f"--batch-size: mini-batches are not offered for the {config.loss} loss.", "Drop --batch-size.")
+        if self.all_reduce is not None and self.continuation:  # its vertex check and line search read one process's rows
+            raise UsageError(f"the {config.loss} loss is not trained across processes yet.", "Run it in one process (without torchrun).")
 
     def default_lr(self) -> float:
         """sgd 0.9 (huber's curvature is at most 1 on standardised x); for absolute/quantile the continuation's
