@@ -153,3 +153,28 @@ def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_pa
 
     with pytest.raises(UsageError, match="across processes"):
         PiecewiseTraining(in_memory(x, y, config), config, all_reduce=lambda tensor: None)
+
+
+def test_weighted_chunks_train_as_repeated_rows():
+    """A source whose chunks carry weights (x_t, y_t, w) trains to the weighted exact line."""
+    import torch
+
+    x, y = _outliers(n=120, seed=3)
+    w = np.tile([1.0, 2.0, 0.0], 40)
+    repeat = np.repeat(np.arange(120), w.astype(int))
+    for loss in ("huber", "quantile"):
+        config = TrainConfig(loss=loss, quantile=0.7, huber_delta=1.5)
+        plain = in_memory(x, y, config)
+
+        class Weighted:
+            moments, frame = plain.moments, plain.frame
+
+            def __iter__(self):
+                yield plain.x, plain.y, torch.from_numpy(w)
+
+        training = PiecewiseTraining(Weighted(), config)
+        list(training)
+        exact = huber_line(x[repeat], y[repeat], 1.5) if loss == "huber" else quantile_line(x[repeat], y[repeat], 0.7)
+        assert training.result.converged
+        assert training.result.loss == pytest.approx(exact.objective, rel=1e-9)
+        assert (training.result.a, training.result.b) == pytest.approx((exact.a, exact.b), rel=1e-6)

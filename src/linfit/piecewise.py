@@ -47,7 +47,8 @@ class PiecewiseTraining(Training):
         self.snapped: tuple[int, int] | None = None
         self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
         self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
-        self.weight_sum = float(m.n)
+        # Σ wᵢ: chunks may carry a third tensor, the rows' weights (x_t, y_t, w)
+        self.weight_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
         from linfit.errors import UsageError
 
         if self.batches is not None:
