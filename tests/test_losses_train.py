@@ -166,15 +166,19 @@ def test_weighted_chunks_train_as_repeated_rows():
         config = TrainConfig(loss=loss, quantile=0.7, huber_delta=1.5)
         plain = in_memory(x, y, config)
 
-        class Weighted:
-            moments, frame = plain.moments, plain.frame
-
-            def __iter__(self):
-                yield plain.x, plain.y, torch.from_numpy(w)
-
-        training = PiecewiseTraining(Weighted(), config)
+        training = PiecewiseTraining(_Weighted(plain, torch.from_numpy(w)), config)
         list(training)
         exact = huber_line(x[repeat], y[repeat], 1.5) if loss == "huber" else quantile_line(x[repeat], y[repeat], 0.7)
         assert training.result.converged
         assert training.result.loss == pytest.approx(exact.objective, rel=1e-9)
         assert (training.result.a, training.result.b) == pytest.approx((exact.a, exact.b), rel=1e-6)
+
+
+class _Weighted:
+    """A source of one weighted chunk: the in-memory chunks' tensors with the rows' weights beside them."""
+
+    def __init__(self, plain, w) -> None:
+        self.moments, self.frame, self.parts = plain.moments, plain.frame, [(plain.x, plain.y, w)]
+
+    def __iter__(self):
+        return iter(self.parts)
