@@ -182,3 +182,21 @@ class _Weighted:
 
     def __iter__(self):
         return iter(self.parts)
+
+
+def test_every_road_finds_the_same_delta_and_line(invoke, outlier_file, monkeypatch):
+    """stdin, memory and streamed: the same δ (from the same rows) and the same line; streamed past the
+    reference's row limit, δ still from every k-th row, and the reference null with its reason."""
+    import linfit.reference as reference
+
+    path, _, _ = outlier_file
+    fits = [json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)]
+    fits.append(json.loads(invoke("train", "-", "--loss", "huber", "--format", "json", input=path.read_text()).stdout))
+    monkeypatch.setattr(reference, "DELTA_SAMPLE_ROWS", 150)  # every 3rd row of 400
+    monkeypatch.setattr(reference, "LP_ROW_LIMIT", 100)
+    sampled = json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)
+    streamed = json.loads(invoke("train", path, "--loss", "huber", "--chunk-rows", "50", "--format", "json").stdout)
+    assert fits[0]["loss_parameters"] == fits[1]["loss_parameters"] and fits[0]["a"] == fits[1]["a"]
+    assert sampled["loss_parameters"] == streamed["loss_parameters"] != fits[0]["loss_parameters"]
+    assert streamed["reference"] is None and "row" in streamed["reference_reason"] and streamed["gap"] is None
+    assert streamed["converged"] and streamed["a"] == pytest.approx(sampled["a"], rel=1e-12)

@@ -187,6 +187,19 @@ def _piecewise(config: TrainConfig, samples, passes, shifted, world: int, warnin
         x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     elif passes is not None:
         why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
+        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row, as in memory
+            from linfit.reference import default_huber_delta, delta_stride
+
+            k = delta_stride(passes.rows)
+            parts, start = [], 0
+            for bx, by in passes.blocks():
+                first = (-start) % k
+                parts.append((bx[first::k].astype(np.float64) + passes.x_shift, by[first::k].astype(np.float64) + passes.y_shift))
+                start += bx.shape[0]
+            sx, sy = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            delta = default_huber_delta(sx, sy)
+            config = config.model_copy(update={"huber_delta": delta})
+            warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
     elif shifted is not None:
         why_not = "this float32 run keeps no float64 copy of the rows"
     config, reference, reason, notes = settle(config, x, y, None, why_not)

@@ -486,15 +486,13 @@ def default_huber_delta(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = Non
 
     The robust scale of a robust line: least-squares residuals would be inflated by the very outliers
     huber is for (one y = 1e4 in fifty rows makes every residual hundreds). The LAD line is exact (the LP
-    vertex); over more than DELTA_SAMPLE_ROWS rows, of a seeded sample of that many, so that every road
-    (and every run) finds the same δ. Weights weigh the rows in the LAD line.
+    vertex); over more than DELTA_SAMPLE_ROWS rows, of every k-th row (k = delta_stride(n)), so that every
+    road — in memory or streamed — finds the same δ from the same rows. Weights weigh the rows in the LAD line.
     """
     from linfit.losses import huber_delta_of
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    rows = np.arange(x.shape[0])
-    if x.shape[0] > DELTA_SAMPLE_ROWS:
-        rows = np.sort(np.random.default_rng(0).choice(x.shape[0], DELTA_SAMPLE_ROWS, replace=False))
+    rows = slice(0, x.shape[0], delta_stride(x.shape[0]))
     xs, ys, ws = x[rows], y[rows], None if w is None else np.asarray(w, dtype=np.float64)[rows]
     try:
         line = quantile_line(xs, ys, 0.5, ws, name="absolute")
@@ -503,3 +501,8 @@ def default_huber_delta(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = Non
         return huber_delta_of(ys - np.median(ys))
     residual = a * xs + b - ys
     return huber_delta_of(residual if ws is None else residual[ws > 0])
+
+
+def delta_stride(n: int) -> int:
+    """k such that every k-th row (from the first) is at most DELTA_SAMPLE_ROWS rows."""
+    return max(1, -(-n // DELTA_SAMPLE_ROWS))
