@@ -46,6 +46,11 @@ class PiecewiseTraining(Training):
         self.mu = math.nan  # the smoothing width of absolute/quantile, in y units (set at step 1)
         self.snapped: tuple[int, int] | None = None
         self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
+        if self.continuation:
+            self.notes.append(
+                f"note: {config.loss}: each step follows the loss with its kink rounded over ±μ (μ shrinking tenfold a stage); "
+                "the loss shown is the true one, dL/da and dL/db the rounded loss's."
+            )
         self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
         # Σ wᵢ: chunks may carry a third tensor, the rows' weights (x_t, y_t, w)
         self.weight_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
