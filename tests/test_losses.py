@@ -189,3 +189,15 @@ def test_weighted_least_squares_statistics_are_statsmodels_wls():
     assert stats.r2 == pytest.approx(fit.rsquared, rel=1e-10)
     (b_low, b_high), (a_low, a_high) = fit.conf_int()
     assert stats.ci_a == pytest.approx((a_low, a_high), rel=1e-9) and stats.ci_b == pytest.approx((b_low, b_high), rel=1e-9)
+
+
+def test_a_degenerate_flat_face_is_not_called_unique():
+    # two optimal lines, y = x/3 and y = 1 − x/3, each through three rows (a degenerate vertex)
+    x = np.array([0.0, 1, 2, 3, 0, 1, 2, 3, 1.5])
+    y = np.array([0.0, 0, 0, 0, 1, 1, 1, 1, 0.5])
+    ref = quantile_line(x, y, name="absolute")
+    assert not ref.unique and ref.objective == pytest.approx(4 / 9)
+    # a degenerate vertex that is the only optimum still says so
+    x2 = np.array([0.0, 1, 2, 3, 4, 1, 3])
+    y2 = np.array([0.0, 1, 2, 3, 4, 3, -1])
+    assert quantile_line(x2, y2, name="absolute").unique

@@ -200,3 +200,12 @@ def test_every_road_finds_the_same_delta_and_line(invoke, outlier_file, monkeypa
     assert sampled["loss_parameters"] == streamed["loss_parameters"] != fits[0]["loss_parameters"]
     assert streamed["reference"] is None and "row" in streamed["reference_reason"] and streamed["gap"] is None
     assert streamed["converged"] and streamed["a"] == pytest.approx(sampled["a"], rel=1e-12)
+
+
+def test_on_a_flat_face_training_stops_at_an_optimal_line(invoke, tmp_path):
+    path = write_csv(
+        tmp_path / "flat.csv", {"x": np.array([0.0, 1, 2, 3, 0, 1, 2, 3, 1.5]), "y": np.array([0.0, 0, 0, 0, 1, 1, 1, 1, 0.5])}
+    )
+    fit = json.loads(invoke("train", path, "--loss", "absolute", "--format", "json").stdout)
+    assert fit["converged"] and not fit["reference"]["unique"]
+    assert fit["gap"]["a"] is None and abs(fit["gap"]["objective"]) < 1e-15  # no distance between lines is claimed

@@ -171,6 +171,10 @@ class PiecewiseTraining(Training):
                 alpha.grad = beta.grad = None
                 yield from self._look(step, shown, _logged(step, config))
                 continue
+            if self.inside[3] == 0 and abs(values[1]) + abs(values[2]) <= 4 * self.eps * (1 + self.x_rms):
+                # no row within ±μ (so none on a kink): L is differentiable here, its gradient is the one read, and 0
+                yield from self._look(step, shown, True, force=True)
+                return "converged", step, shown
             snapped = self._try_vertex(values[3], values[4])
             if snapped is not None:
                 a_t, b_t = snapped
@@ -241,6 +245,7 @@ class PiecewiseTraining(Training):
             self.boost = 1.0
             d = -np.linalg.solve(h, g)
         else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
+            self.boost = min(self.boost, 1e12)
             d = -self.mu * self.boost * g
         return float(d[0]), float(d[1])
 
@@ -295,8 +300,12 @@ class PiecewiseTraining(Training):
                 index = torch.arange(offset, offset + x.shape[0], device=x.device)
                 off = (index != i) & (index != j)
                 above, below = (r > 0) & off, (r < 0) & off
-                if bool(((r == 0) & off).any()):
-                    return None  # a third row on the line: a degenerate vertex, left to the optimizer
+                extra = (r == 0) & off
+                if bool(extra.any()):  # more rows on the line (a degenerate vertex): they join the certificate
+                    if len(on) + int(extra.sum()) > 64:
+                        return None
+                    for k in torch.nonzero(extra).flatten().tolist():
+                        on[offset + k] = (float(x[k]), float(w[k]))
                 sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
                 for row in (i, j):
                     if offset <= row < offset + x.shape[0]:
@@ -304,6 +313,17 @@ class PiecewiseTraining(Training):
         up, down = 1 - Fraction(tau), Fraction(tau)
         total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
         total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
+        if len(on) > 2:  # is there s in [−τ, 1 − τ] for each row on the line with Σ s·w·(x, 1) = −(Σa, Σb)? a small LP
+            from scipy.optimize import linprog
+
+            rows = list(on.values())
+            matrix = np.array([[v[1] * v[0] for v in rows], [v[1] for v in rows]])
+            box = [(-tau, 1 - tau)] * len(rows)
+            target = -np.array([float(total_a), float(total_b)])
+            if linprog(np.zeros(len(rows)), A_eq=matrix, b_eq=target, bounds=box, method="highs").status != 0:
+                return None
+            self.snapped = (i, j)
+            return a_t, b_t
         xp, wp = Fraction(on[i][0]), Fraction(on[i][1])
         xq, wq = Fraction(on[j][0]), Fraction(on[j][1])
         det = xp - xq

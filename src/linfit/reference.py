@@ -468,14 +468,19 @@ def _vertex_optimal(x, y, w, i: int, j: int, tau: float) -> tuple[float, float, 
     matrix = np.array([[float(ww[k] * x[k]) for k in zero_rows], [float(ww[k]) for k in zero_rows]])
     target = -np.array([float(sums["a"]), float(sums["b"])])
 
-    def feasible(margin: float) -> bool:
-        box = [(-tau + margin, 1 - tau - margin)] * zero_rows.shape[0]
-        return linprog(np.zeros(zero_rows.shape[0]), A_eq=matrix, b_eq=target, bounds=box, method="highs").status == 0
-
-    if not feasible(0.0):
+    # the widest margin m with every s inside [−τ + m, 1 − τ − m]: none (infeasible) → not optimal; m > 0 → a
+    # certificate strictly inside, so every direction climbs and the line is the only optimum; m ≈ 0 → a flat face
+    k = zero_rows.shape[0]
+    cost = np.zeros(k + 1)
+    cost[-1] = -1.0  # maximise m
+    equality = np.hstack([matrix, np.zeros((2, 1))])
+    inequality = np.vstack([np.hstack([-np.eye(k), np.ones((k, 1))]), np.hstack([np.eye(k), np.ones((k, 1))])])
+    limits = np.concatenate([np.full(k, tau), np.full(k, 1 - tau)])
+    bounds = [(None, None)] * k + [(None, None)]
+    solution = linprog(cost, A_ub=inequality, b_ub=limits, A_eq=equality, b_eq=target, bounds=bounds, method="highs")
+    if solution.status != 0 or solution.x[-1] < -1e-9:
         return None
-    # a certificate strictly inside the box proves the minimiser unique (every direction then climbs)
-    return a, b, feasible(1e-9 * min(tau, 1 - tau))
+    return a, b, bool(solution.x[-1] > 1e-7 * min(tau, 1 - tau))
 
 
 DELTA_SAMPLE_ROWS = 200_000  # the default δ is taken from the residuals of a sample of this many rows at most
