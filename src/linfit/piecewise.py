@@ -29,6 +29,7 @@ from linfit.losses import PIECEWISE, loss_for
 from linfit.train import StepRecord, Training
 
 SMOOTHING_SHRINK = 10.0  # μ ← μ / this, once a stage's Newton step is small beside μ
+SNAP_BELOW_ROWS = 16  # the vertex is tried when at most this many rows lie within ±μ of the line
 STAGE_TOL = 1e-3  # a stage is done when its Newton step moves the predictions by less than this × μ
 
 
@@ -45,6 +46,7 @@ class PiecewiseTraining(Training):
         self.continuation = config.loss != "huber" and config.optimizer == "sgd"
         self.mu = math.nan  # the smoothing width of absolute/quantile, in y units (set at step 1)
         self.snapped: tuple[int, int] | None = None
+        self.true_loss = math.nan  # the unsmoothed loss at the last pass (continuation)
         self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
         if self.continuation:
             self.notes.append(
@@ -75,6 +77,7 @@ class PiecewiseTraining(Training):
         ±δ (huber) or ±μ (the smoothing) are counted as it goes (their curvature, for the Newton step)."""
         total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
         inside = torch.zeros(4, dtype=torch.float64, device=alpha.device)
+        true_total = torch.zeros((), dtype=torch.float64, device=alpha.device)
         width = self.kind.delta if self.kind.name == "huber" else self.mu
         n = self.weight_sum
         for chunk in self.data:
@@ -84,6 +87,10 @@ class PiecewiseTraining(Training):
             loss = self._pieces(r, w).sum() / n
             loss.backward()
             total = total + loss.detach()
+            if self.continuation:  # the true loss too, from the same residuals (what the records show)
+                with torch.no_grad():
+                    pieces = _true_pieces(self.kind, r.detach())
+                    true_total = true_total + (pieces if w is None else pieces * w).sum().to(torch.float64) / n
             if math.isfinite(width):
                 with torch.no_grad():
                     mask = (r.detach().abs() <= width).to(x.dtype)
@@ -93,13 +100,14 @@ class PiecewiseTraining(Training):
             for p in (alpha, beta):
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
-            packed = torch.cat([torch.stack([total, alpha.grad, beta.grad]).to(torch.float64), inside])
+            packed = torch.cat([torch.stack([total, alpha.grad, beta.grad]).to(torch.float64), inside, true_total[None]])
             self.all_reduce(packed)
             total = packed[0].to(alpha.dtype)
             alpha.grad.copy_(packed[1])
             beta.grad.copy_(packed[2])
-            inside = packed[3:]
+            inside, true_total = packed[3:7], packed[7]
         self.inside = tuple(float(v) for v in inside.cpu())
+        self.true_loss = float(true_total)
         return total
 
     def _pieces(self, r: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
@@ -160,7 +168,7 @@ class PiecewiseTraining(Training):
                 self.mu = self._first_width(float(alpha.detach()), float(beta.detach()))
             loss = self._forward_backward(alpha, beta)
             values = self._read(loss, alpha, beta)
-            true_loss = self.full_loss(values[3], values[4])
+            true_loss = self.true_loss  # read in the same pass
             shown = (true_loss, *values[1:])
             if previous is not None and loss.item() > previous[0] * (1 + 4 * self.eps) and lr > 1e-6:
                 # the smoothed loss rose: back to the last point, half the step
@@ -175,7 +183,8 @@ class PiecewiseTraining(Training):
                 # no row within ±μ (so none on a kink): L is differentiable here, its gradient is the one read, and 0
                 yield from self._look(step, shown, True, force=True)
                 return "converged", step, shown
-            snapped = self._try_vertex(values[3], values[4])
+            # the two-point line is tried once few rows are left within ±μ (two passes; with many it cannot verify)
+            snapped = self._try_vertex(values[3], values[4]) if self.inside[3] <= SNAP_BELOW_ROWS else None
             if snapped is not None:
                 a_t, b_t = snapped
                 final = (self.full_loss(a_t, b_t), 0.0, 0.0, a_t, b_t)
@@ -209,7 +218,7 @@ class PiecewiseTraining(Training):
         """The values where the run stopped, with the true loss (not the smoothed one)."""
         alpha.grad = beta.grad = None
         final = self._read(self._forward_backward(alpha, beta), alpha, beta)
-        return (self.full_loss(final[3], final[4]), *final[1:])
+        return (self.true_loss, *final[1:])
 
     def _look(self, step, values, logged, force=False):
         """As train's, with the record's loss the true loss."""
