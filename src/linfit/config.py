@@ -84,9 +84,9 @@ class TrainConfig(BaseModel):
         "half_mse",
         "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), "
         "absolute = mean|r|, quantile = the pinball loss at τ; r = a·x + b − y, rows weighted by weight_col. "
-        "Defaults per loss: squared and huber run the optimizer's lr (huber stops by the Newton step of the rows inside ±δ); "
-        "absolute and quantile with sgd run a smoothing continuation (Newton steps on the kink rounded over ±μ, halved on a rise, "
-        "μ ÷10 a stage) and stop at a two-point line that passes the subgradient check",
+        "With sgd (the default): huber steps by the gradient scaled by the inverse curvature of the rows inside ±δ, halved on "
+        "a rise, and stops by that set's Newton step; absolute and quantile run a smoothing continuation (the same steps on the "
+        "kink rounded over ±μ, μ ÷10 a stage) and stop at a two-point line that passes the subgradient check",
         unit="y units²",
     )
     huber_delta: Optional[float] = setting(

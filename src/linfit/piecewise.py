@@ -2,11 +2,14 @@
 loss, the stopping rule and, for absolute and quantile, the step changed. Nothing here knows the exact
 reference: the stopping rules use only what the optimizer sees (gradients, the rows on each piece).
 
-huber — plain gradient descent (sgd, lr 0.9 on standardised x: huber's curvature is at most that of
-  ½·mean(r²)), or momentum/adam as asked. Stopping: the loss is quadratic on the current set of rows
-  inside ±δ, so the Newton step of that set, H_in⁻¹·∇L, is the exact distance to the optimum once the
-  set is right; the run stops when its error of the predictions is within tol of y's spread, or below
-  the rounding floor, as for the squared losses.
+huber — with sgd (the default), each step is the gradient (by autograd) scaled by the inverse curvature
+  of the rows inside ±δ, H_in⁻¹·∇L — on standardised x the squared losses' sgd step at lr 0.9 is nearly
+  this — taken whole (lr 1), halved when the loss rises; with fewer than two rows inside, a gradient step
+  whose length grows while it is accepted (far from the line every row is on a linear piece and plain
+  gradient descent crawls, δ a step). momentum/adam: their steps, at their rates. Stopping: the loss is
+  quadratic on the set of rows inside ±δ, so that set's Newton step is the exact distance to the optimum
+  once the set is right; the run stops when its error of the predictions is within tol of y's spread, or
+  below the rounding floor, as for the squared losses.
 absolute, quantile — smoothing continuation: each step is a Newton step (gradient by autograd,
   curvature from the rows inside ±μ) on the loss with its kink rounded over ±μ (ℓ_μ = ½·huber_μ(r)/μ +
   (½ − τ)·r: the pinball exactly outside ±μ), halved when the loss rises; once a stage's step is small
@@ -43,7 +46,8 @@ class PiecewiseTraining(Training):
     def _setup(self, data, m, frame, config, *args, **kwargs) -> None:
         super()._setup(data, m, frame, config, *args, **kwargs)
         self.kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
-        self.continuation = config.loss != "huber" and config.optimizer == "sgd"
+        self.newton = config.optimizer == "sgd"  # Newton steps on the quadratic pieces (see the module's notes)
+        self.continuation = self.newton and config.loss != "huber"  # ... of the loss with its kink rounded
         self.mu = math.nan  # the smoothing width of absolute/quantile, in y units (set at step 1)
         self.snapped: tuple[int, int] | None = None
         self.true_loss = math.nan  # the unsmoothed loss at the last pass (continuation)
@@ -66,7 +70,7 @@ class PiecewiseTraining(Training):
     def default_lr(self) -> float:
         """sgd 0.9 (huber's curvature is at most 1 on standardised x); for absolute/quantile the continuation's
         Newton step is taken whole (lr 1, halved on a rise); adam as for the squared losses."""
-        if self.config.loss != "huber" and self.config.optimizer == "sgd":
+        if self.config.optimizer == "sgd":
             return 1.0
         return super().default_lr()
 
@@ -137,7 +141,7 @@ class PiecewiseTraining(Training):
     # ── the loop ──────────────────────────────────────────────────────────────────────────────────────
 
     def _full_batch_steps(self, alpha, beta, update):
-        if not self.continuation:
+        if not self.newton:
             return (yield from self._plain_steps(alpha, beta, update))
         return (yield from self._continuation_steps(alpha, beta))
 
@@ -164,11 +168,13 @@ class PiecewiseTraining(Training):
             self.step = step
             if self.stop_requested():
                 return "interrupted", step - 1, None
-            if step == 1:
+            if step == 1 and self.continuation:
                 self.mu = self._first_width(float(alpha.detach()), float(beta.detach()))
+            elif step == 1:
+                self.mu = self.kind.delta  # huber: the pieces are its own, ±δ
             loss = self._forward_backward(alpha, beta)
             values = self._read(loss, alpha, beta)
-            true_loss = self.true_loss  # read in the same pass
+            true_loss = self.true_loss if self.continuation else values[0]  # read in the same pass
             shown = (true_loss, *values[1:])
             if previous is not None and loss.item() > previous[0] * (1 + 4 * self.eps) and lr > 1e-6:
                 # the smoothed loss rose: back to the last point, half the step
@@ -179,12 +185,12 @@ class PiecewiseTraining(Training):
                 alpha.grad = beta.grad = None
                 yield from self._look(step, shown, _logged(step, config))
                 continue
-            if self.inside[3] == 0 and abs(values[1]) + abs(values[2]) <= 4 * self.eps * (1 + self.x_rms):
+            if self.continuation and self.inside[3] == 0 and abs(values[1]) + abs(values[2]) <= 4 * self.eps * (1 + self.x_rms):
                 # no row within ±μ (so none on a kink): L is differentiable here, its gradient is the one read, and 0
                 yield from self._look(step, shown, True, force=True)
                 return "converged", step, shown
             # the two-point line is tried once few rows are left within ±μ (two passes; with many it cannot verify)
-            snapped = self._try_vertex(values[3], values[4]) if self.inside[3] <= SNAP_BELOW_ROWS else None
+            snapped = self._try_vertex(values[3], values[4]) if self.continuation and self.inside[3] <= SNAP_BELOW_ROWS else None
             if snapped is not None:
                 a_t, b_t = snapped
                 final = (self.full_loss(a_t, b_t), 0.0, 0.0, a_t, b_t)
@@ -201,7 +207,7 @@ class PiecewiseTraining(Training):
             previous = (loss.item(), values[3], values[4], direction)
             lr = self.lr  # a step was accepted: the next one is tried whole
             moved = math.sqrt(direction[0] ** 2 + direction[1] ** 2)
-            if not self.fallback and moved <= STAGE_TOL * self.mu:
+            if self.continuation and not self.fallback and moved <= STAGE_TOL * self.mu:
                 self.mu /= SMOOTHING_SHRINK  # this stage is done: round the kink over a tenth of the width
                 previous = None
                 lr = self.lr
@@ -209,7 +215,7 @@ class PiecewiseTraining(Training):
                 alpha.add_(lr * direction[0])
                 beta.add_(lr * direction[1])
             alpha.grad = beta.grad = None
-            if self.mu < self.rounding_floor(values[3], values[4]):
+            if self.continuation and self.mu < self.rounding_floor(values[3], values[4]):
                 self.notes.append("note: the smoothing width fell below the rounding floor before a vertex was verified.")
                 return "converged", step, self._true_final(alpha, beta)
         return "step_limit", config.steps, self._true_final(alpha, beta)
@@ -218,7 +224,7 @@ class PiecewiseTraining(Training):
         """The values where the run stopped, with the true loss (not the smoothed one)."""
         alpha.grad = beta.grad = None
         final = self._read(self._forward_backward(alpha, beta), alpha, beta)
-        return (self.true_loss, *final[1:])
+        return (self.true_loss if self.continuation else final[0], *final[1:])
 
     def _look(self, step, values, logged, force=False):
         """As train's, with the record's loss the true loss."""
@@ -246,7 +252,7 @@ class PiecewiseTraining(Training):
         """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
         by μ, when fewer than two rows are inside (no curvature to use)."""
         s0, s1, s2, count = self.inside
-        scale = (0.5 if self.kind.name == "quantile" else 1.0) / self.mu / self.weight_sum
+        scale = (1.0 if self.kind.name == "huber" else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
         h = scale * np.array([[s2, s1], [s1, s0]])
         g = np.array([grad_alpha, grad_beta])
         self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
