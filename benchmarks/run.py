@@ -228,8 +228,7 @@ def bench_step(rows_count: int, repeats: int, with_compile: bool) -> list[tuple]
     import torch
 
     from linfit.config import TrainConfig
-    from linfit.sources import in_memory
-    from linfit.train import Training
+    from linfit.pipeline import Arrays, prepare
 
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 100, rows_count)
@@ -262,7 +261,7 @@ def bench_step(rows_count: int, repeats: int, with_compile: bool) -> list[tuple]
     variants = [("linfit step (chunked, default)", False)] + ([("linfit step (--compile)", True)] if with_compile else [])
     for name, compiled in variants:
         config = TrainConfig(dtype="float32", compile=compiled)
-        training = Training(in_memory(x, y, config), config)
+        training = prepare(Arrays(x, y), config).training
         a_t = torch.tensor(0.3, dtype=torch.float32, requires_grad=True)
         b_t = torch.tensor(0.1, dtype=torch.float32, requires_grad=True)
 
@@ -284,10 +283,10 @@ def bench_threads(repeats: int, sizes: tuple[int, ...]) -> list[tuple]:
     """A step at 1e5 and 1e6 rows with 1 and 2 threads, the machine idle and with the other core busy."""
     code = (
         "import sys, time, statistics, numpy as np, torch\n"
-        "from linfit.config import TrainConfig\nfrom linfit.sources import in_memory\nfrom linfit.train import Training\n"
+        "from linfit.config import TrainConfig\nfrom linfit.pipeline import Arrays, prepare\n"
         "torch.set_num_threads(int(sys.argv[1]))\n"
         "x = np.random.default_rng(0).uniform(0, 1, int(sys.argv[2])); y = 2 * x + 1\n"
-        "t = Training(in_memory(x, y, TrainConfig()), TrainConfig()); a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)\n"
+        "t = prepare(Arrays(x, y), TrainConfig()).training; a = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)\n"
         "b = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)\n"
         "times = []\n"
         "for _ in range(max(20, 30_000_000 // x.size)):\n"
@@ -349,15 +348,16 @@ def bench_streaming(small: int, large: int) -> list[tuple]:
 PASS_SCRIPT = """
 import json, sys, time, torch
 from linfit.read import Reading
+from linfit.config import TrainConfig
+from linfit.frame import frame_for
 from linfit.sources import CachedChunks, FileChunks, cached_pass
-from linfit.train import frame_for
 path, chunk = sys.argv[1], int(sys.argv[2])
 start = time.perf_counter()
 cache, facts, _ = cached_pass(Reading(path), chunk, "float64", False)
 build = time.perf_counter() - start
-frame, cpu = frame_for(cache.moments, True), torch.device("cpu")
-parsed = FileChunks(lambda: Reading(path), chunk, cache.moments, frame, torch.float64, cpu)
-cached = CachedChunks(cache, cache.moments, frame, torch.float64, cpu)
+frame, config = frame_for(cache.moments, True), TrainConfig(device="cpu")
+parsed = FileChunks(lambda: Reading(path), chunk, cache.moments, frame, config)
+cached = CachedChunks(cache, cache.moments, frame, config)
 def one(source):
     start = time.perf_counter()
     rows = sum(x.shape[0] for x, _ in source)

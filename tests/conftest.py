@@ -1,11 +1,15 @@
-"""Shared helpers: synthetic data sets with a known answer, and ways to run the CLI."""
+"""One of each thing the tests share: the data, a trained model, the exact oracle, the one-error-line
+check, and the two ways to start linfit — in-process (`invoke`, the usual way) and as a real process
+(`start_linfit` / `run_linfit`, only where the process is the point: signals, pipes, encodings, imports)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +47,19 @@ def lstsq(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def exact_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The least-squares line in exact rational arithmetic: an oracle with no rounding at all."""
-    from fractions import Fraction
-
+def exact_line(x: np.ndarray, y: np.ndarray) -> tuple[Fraction, Fraction]:
+    """The oracle with no rounding at all: the least-squares line in exact rational arithmetic over the
+    float64 values (sums of Fractions), as two Fractions."""
     xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
     x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
     a = sum((xi - x_mean) * (yi - y_mean) for xi, yi in zip(xs, ys)) / sum((xi - x_mean) ** 2 for xi in xs)
-    return float(a), float(y_mean - a * x_mean)
+    return a, y_mean - a * x_mean
+
+
+def exact_least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The exact least-squares line, each coefficient rounded once to float64."""
+    a, b = exact_line(x, y)
+    return float(a), float(b)
 
 
 def relative(value: float, reference: float) -> float:
@@ -62,6 +71,46 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
     rows = zip(*(columns[name] for name in names))
     path.write_text(",".join(names) + "\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows))
     return path
+
+
+def one_line(stderr: str, *words: str, prefix: str = "linfit: ") -> str:
+    """stderr is one line (blank lines aside) that starts with `prefix` and holds `words`, and no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(prefix), stderr
+    assert "Traceback" not in stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def one_error_line(result, code: int, *words: str) -> str:
+    """The promise for every error: its exit code and one line on stderr, `linfit: error: …`, holding
+    `words`, no traceback. `result` is what `invoke` or `run_linfit` returned; the line is returned."""
+    exit_code = getattr(result, "exit_code", getattr(result, "returncode", None))
+    assert exit_code == code, (exit_code, result.stdout, result.stderr)
+    return one_line(result.stderr, *words, prefix="linfit: error: ")
+
+
+@pytest.fixture(scope="session")
+def sample_xy() -> tuple[np.ndarray, np.ndarray]:
+    """x and y of data/sample.csv (50 rows), read by numpy: what the tests hold linfit's reading against."""
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A model file trained once on data/sample.csv with the defaults; read it, never change it (copy it first)."""
+    path = tmp_path_factory.mktemp("trained") / "model.json"
+    result = CliRunner().invoke(app, ["train", str(SAMPLE), "-o", str(path), "-q"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def model_copy(trained_model, tmp_path) -> Path:
+    """The trained model, copied into this test's folder, for a test that overwrites or deletes it."""
+    return Path(shutil.copy(trained_model, tmp_path / "model.json"))
 
 
 @pytest.fixture
@@ -79,18 +128,39 @@ def invoke(runner):
     return run
 
 
-def run_linfit(*args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
-    """Run linfit as a real process, as a shell script would."""
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "linfit", *map(str, args)],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=full_env,
+def start_linfit(
+    *args,
+    python: tuple[str, ...] = ("-m", "linfit"),
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    text: bool = True,
+    **popen,
+) -> subprocess.Popen:
+    """linfit as a real process, stdout and stderr piped: `python` is what comes before its arguments
+    (`-m linfit`, or `-c SCRIPT`); `env` adds to the environment (NO_COLOR set)."""
+    return subprocess.Popen(
+        [sys.executable, *python, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=popen.pop("stdin", subprocess.DEVNULL),
+        text=text,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
         cwd=cwd or ROOT,
-        timeout=120,
+        **popen,
     )
+
+
+def run_linfit(*args, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run linfit as a real process to its end, as a shell script would; returns the CompletedProcess.
+    (The timeout only ends a hang: a loaded machine may take minutes, and that is not a failure.)"""
+    process = start_linfit(*args, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+    try:
+        stdout, stderr = process.communicate(input, timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def parse_json(stdout: str) -> dict:

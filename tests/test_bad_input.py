@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE, exact_least_squares, lstsq, parse_json, relative
+from conftest import SAMPLE, exact_least_squares, lstsq, one_error_line, parse_json, relative
 from linfit.config import KEYS, TrainConfig, resolve_config
 from linfit.data import load_samples
 from linfit.errors import ConfigError, DataError, LinfitError
-from linfit.train import fit
+from linfit.pipeline import fit
 
 # name: (file bytes, extra flags, exit code, words the one-line message must contain)
 BAD_FILES = {
@@ -38,7 +38,7 @@ BAD_FILES = {
     "negative infinity": (b"x,y\n1,2\n-inf,3\n3,4\n", [], 3, ["line 3", "column 'x'"]),
     "overflowing squares": (b"x,y\n1,2\n2,1e200\n3,4\n", [], 3, ["line 3", "too large"]),
     "too large for float32": (b"x,y\n1,2\n2,1e30\n3,4\n", ["--dtype", "float32"], 3, ["float32", "--dtype float64"]),
-    "one row": (b"x,y\n1.4,2.1\n", [], 3, ["only 1 row", "--no-standardize"]),
+    "one row": (b"x,y\n1.4,2.1\n", [], 3, ["only 1 row", "Add rows"]),
     "constant x": (b"x,y\n2,1\n2,2\n2,3\n", [], 3, ["x is constant"]),
     "all rows dropped": (b"x,y\n,1\n2,\n", ["--drop-na"], 3, ["no data rows"]),
     "x column out of range": (b"x,y\n1,2\n3,4\n", ["--x-col", "5"], 3, ["no column '5'"]),
@@ -80,13 +80,7 @@ BAD_FLAGS = {
 
 
 def assert_clean_error(result, code: int, words: list[str]) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    assert message.startswith("linfit: error: ")
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in message, (word, message)
+    one_error_line(result, code, *words)  # conftest's one-error-line check
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
@@ -252,3 +246,54 @@ def test_stdin_from_a_terminal_is_refused_rather_than_waited_on(monkeypatch):
     monkeypatch.setattr("sys.stdin", Terminal())
     with pytest.raises(DataError, match="stdin is a terminal"):
         load_samples("-")
+
+
+# --- linfit.fit's inputs ---------------------------------------------------------------------------
+
+
+def test_fit_honours_a_masked_array_as_missing_values():
+    """A masked entry is missing, as an empty cell is: refused (as `train` without --drop-na refuses it), never fitted."""
+    import linfit
+
+    x = np.ma.masked_array([0.0, 1.0, 2.0, 3.0, 100.0], mask=[0, 0, 0, 0, 1])
+    y = np.array([1.0, 3.0, 5.0, 7.0, -50.0])
+    with pytest.raises(DataError, match="1 missing"):
+        linfit.fit(x, y)
+    with pytest.raises(DataError, match="1 missing"):
+        linfit.fit(y, x)
+    kept = linfit.fit(x[:4], y[:4])  # a mask with nothing masked is the plain array
+    assert kept.a == pytest.approx(lstsq(x[:4].data, y[:4])[0], rel=1e-9)
+
+
+def test_fit_reads_text_as_the_data_reader_does():
+    import linfit
+
+    with pytest.raises(DataError, match=r"x\[1\] is '1_000'"):
+        linfit.fit(["1", "1_000", "3"], [1, 2, 3])
+    with pytest.raises(DataError, match="y"):
+        linfit.fit([1, 2, 3], np.array(["1", "2", "3_0"], dtype=object))
+    import pandas as pd
+
+    with pytest.raises(DataError, match=r"x\[1\] is '1_000'"):
+        linfit.fit(pd.Series(["1", "1_000", "3"]), [1, 2, 3])  # a column of text, as read without a dtype
+    with pytest.raises(DataError, match="1 missing"):
+        linfit.fit(pd.Series([1, None, 3], dtype="Int64"), [1, 2, 3])  # pandas' NA is missing
+    text = linfit.fit(["0", "1", "2", "3"], ["1", "3", "5", "7"])  # plain decimal text still reads
+    assert text.a == pytest.approx(2.0) and text.b == pytest.approx(1.0)
+
+
+def test_fit_refuses_an_integer_beyond_float64_as_a_data_error():
+    import linfit
+
+    with pytest.raises(DataError, match="too large"):
+        linfit.fit([10**400, 2, 3], [1, 2, 3])
+
+
+def test_fit_takes_numpy_scalars_and_bounds_integers_as_the_command_line_does():
+    import linfit
+
+    assert linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], steps=np.int64(500), lr=np.float32(0.5)).config.steps == 500
+    with pytest.raises(ConfigError, match=r"fit\(steps=\.\.\.\).*too large"):
+        linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], steps=2**70)
+    with pytest.raises(ConfigError, match=r"fit\(seed=\.\.\.\)"):
+        linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], seed=-(2**64))

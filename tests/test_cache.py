@@ -174,3 +174,119 @@ def test_a_full_disk_while_writing_the_cache_is_one_clean_error(data, tmp_path, 
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     named = invoke("train", path, "--chunk-rows", "5000", "--cache", tmp_path / "c")
     assert named.exit_code == 7 and "--cache" in named.stderr and list(tmp_path.iterdir()) == []
+
+
+# -- a damaged cache is never trusted -------------------------------------------------------------
+
+
+def _clean_cache(tmp_path):
+    rng = np.random.default_rng(23)
+    x = rng.uniform(-3, 7, 300)
+    source = write_csv(tmp_path / "d.csv", {"x": x, "y": 1.5 * x - 2 + rng.normal(0, 0.1, x.size)})
+    target = tmp_path / "passes.cache"
+    cache, facts, note = cached_pass(Reading(str(source)), 64, "float64", False, path=target)
+    assert "wrote" in note
+    return source, target, _answer(cache, facts)
+
+
+def _answer(cache, facts):
+    """Everything a run takes from a cache: its moments, the facts, and every stored value."""
+    values = np.concatenate([np.concatenate([bx, by]) for bx, by in cache.blocks()])
+    cache.close()
+    return cache.moments, facts, cache.rows, cache.x_shift, cache.y_shift, values.tobytes()
+
+
+def test_every_single_edit_of_a_cache_is_rebuilt_or_gives_the_same_answer(tmp_path):
+    """A fuzz of single-byte and single-digit edits over the whole file, the trailer's digits above all:
+    every run gives the clean cache's answer (reused untouched, or rebuilt) — never another one, never a hang."""
+    source, target, clean = _clean_cache(tmp_path)
+    pristine = target.read_bytes()
+    rng = np.random.default_rng(5)
+    start = len(pristine) - 20 - int.from_bytes(pristine[-20:-12], "little")
+    digits = [i for i in range(start, len(pristine) - 20) if pristine[i] in b"0123456789"]
+    digits = rng.choice(digits, 80, replace=False)
+    edits = [(int(i), ord(str((pristine[i] - 47) % 10))) for i in digits]  # digits of the trailer, plus one
+    edits += [(int(i), int(pristine[i] ^ rng.integers(1, 256))) for i in rng.integers(len(MAGIC), len(pristine), 40)]
+    edits += [(i, pristine[i] ^ 1) for i in range(len(pristine) - 20, len(pristine))]  # the length, CRC and MAGIC
+    rebuilt = 0
+    for where, byte in edits:
+        damaged = bytearray(pristine)
+        damaged[where] = byte
+        target.write_bytes(bytes(damaged))
+        cache, facts, note = cached_pass(Reading(str(source)), 64, "float64", False, path=target)
+        assert _answer(cache, facts) == clean, (where, byte, note)
+        rebuilt += "rebuilding" in note
+        assert target.read_bytes() == pristine  # rebuilt in place: the same bytes again
+    assert rebuilt == len(edits)  # no edit slips past the checksum
+
+
+def test_absurd_trailer_values_with_a_valid_checksum_are_rebuilt_not_followed(tmp_path):
+    """A block of 0 rows looped forever; with the CRC recomputed (a deliberate edit), the values are still checked."""
+    import json
+    import zlib
+
+    source, target, clean = _clean_cache(tmp_path)
+    pristine = target.read_bytes()
+    length = int.from_bytes(pristine[-20:-12], "little")
+    trailer = json.loads(pristine[-20 - length : -20])
+    body = pristine[: -20 - length]
+    for change in ({"block_rows": 0}, {"block_rows": -5}, {"block_rows": 1.5}, {"rows": -1}, {"dtype": "object"}, {"shift": ["nan", 0]}):
+        text = json.dumps({**trailer, **change}).encode()
+        head = body + text + len(text).to_bytes(8, "little")
+        target.write_bytes(head + zlib.crc32(head).to_bytes(4, "little") + MAGIC)
+        cache, facts, note = cached_pass(Reading(str(source)), 64, "float64", False, path=target)
+        assert _answer(cache, facts) == clean and "rebuilding" in note, change
+
+
+def test_a_cache_path_that_is_a_symbolic_link_is_written_through(tmp_path, invoke):
+    source, target, _ = _clean_cache(tmp_path)
+    target.unlink()
+    (tmp_path / "store").mkdir()
+    link = tmp_path / "link.cache"
+    link.symlink_to(tmp_path / "store" / "real.cache")
+    args = ("train", source, "--chunk-rows", "64", "--cache", link, "-f", "json")
+    first = invoke(*args)
+    assert first.exit_code == 0 and link.is_symlink() and (tmp_path / "store" / "real.cache").read_bytes()[:8] == MAGIC
+    again = invoke(*args)
+    assert "reusing" in again.stderr and link.is_symlink()
+    # one digit of the trailer's moments changed: rebuilt through the link, the same answer
+    damaged = bytearray(link.read_bytes())
+    where = damaged.rindex(b'"moments"') + 20
+    where += next(i for i, c in enumerate(damaged[where:]) if chr(c).isdigit())
+    damaged[where] = ord("7") if damaged[where] != ord("7") else ord("8")
+    link.write_bytes(bytes(damaged))
+    third = invoke(*args)
+    assert third.exit_code == 0 and "rebuilding" in third.stderr and "damaged" in third.stderr and link.is_symlink()
+    assert parse_json(third.stdout)["ols"] == parse_json(first.stdout)["ols"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["real.cache"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_cache_keeps_the_weights_and_its_key_names_the_weight_column(dtype, tmp_path):
+    rng = np.random.default_rng(19)
+    x = rng.uniform(0, 10, BLOCK_ROWS + 77)  # more than one block: w's place in each block is found again
+    w = rng.choice([0.0, 0.25, 1.0, 3.5], x.size)
+    source = write_csv(tmp_path / "d.csv", {"x": x, "w": w, "y": 2 * x + 1})
+    target = tmp_path / "passes.cache"
+    plain, _, _ = cached_pass(Reading(str(source)), 1000, dtype, shift=False, path=target)
+    assert not plain.weights and all(bw is None for *_, bw in plain.with_weights())
+    plain.close()
+    cache, facts, note = cached_pass(Reading(str(source), weight_col="w"), 1000, dtype, shift=False, path=target)
+    assert "other settings" in note and facts.w_name == "w" and cache.weights
+    blocks = [tuple(v.copy() for v in block) for block in cache.with_weights()]
+    back = [np.concatenate([b[i] for b in blocks]).astype(np.float64) for i in range(3)]
+    assert np.array_equal(back[2], w)  # these weights are exact in float32 too
+    assert np.allclose(back[0], x, rtol=1e-7) and np.allclose(back[1], 2 * x + 1, rtol=1e-7)
+    assert [len(bx) for bx, _ in cache.blocks()] == [BLOCK_ROWS, 77]  # (x, y) alone, as before
+    cache.close()
+    again, facts, note = cached_pass(Reading(str(source), weight_col="w"), 1000, dtype, shift=False, path=target)
+    assert "reusing" in note and facts.w_name == "w" and again.weights
+    again.close()
+
+
+def test_a_cache_of_an_earlier_version_is_rebuilt_not_refused(tmp_path, invoke):
+    source, target, _ = _clean_cache(tmp_path)
+    target.write_bytes(b"LINFITC1" + target.read_bytes()[8:])
+    result = invoke("train", source, "--chunk-rows", "64", "--cache", target, "-f", "json")
+    assert result.exit_code == 0 and "rebuilding" in result.stderr and "earlier version" in result.stderr
+    assert target.read_bytes()[:8] == MAGIC

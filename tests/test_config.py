@@ -105,3 +105,50 @@ def test_bad_flag_values_name_the_flag(invoke):
 def test_missing_config_file(invoke, tmp_path):
     result = invoke("config", "--config", tmp_path / "nope.yaml")
     assert result.exit_code == 2 and "not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("lr: 1e-3\n", "lr", 0.001),
+        ("lr: 2E+1\n", "lr", 20.0),
+        ("init_a: -5e-1\n", "init_a", -0.5),
+        ("betas: [1e-1, 5e-1]\n", "betas", [0.1, 0.5]),
+    ],
+)
+def test_exponent_without_a_dot_is_a_number(tmp_path, invoke, text, key, value):
+    """YAML 1.1 reads `1e-3` as text; to a person it is plainly 0.001 (YAML 1.2 agrees)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = invoke("config", "--config", path)
+    assert result.exit_code == 0, result.stderr
+    assert yaml.safe_load(result.stdout)[key] == value
+
+
+@pytest.mark.parametrize("text", ["steps: 1:30\n", "steps: 1_000\n", "steps: 010\n", "steps: 0b11\n", "lr: 1_0.5\n"])
+def test_yaml_one_one_number_forms_are_refused(tmp_path, invoke, text):
+    """Base 60, digit separators, octal and binary are YAML 1.1's, read as numbers a person did not mean."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = invoke("config", "--config", path)
+    assert result.exit_code == 2, result.stdout
+    assert f"key '{text.split(':')[0]}'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["steps: 10\nlr: 0.1\nsteps: 20\n", "{steps: 10, steps: 20}\n"])
+def test_a_key_given_twice_is_refused_by_name(tmp_path, invoke, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = invoke("config", "--config", path)
+    assert result.exit_code == 2, result.stdout
+    assert "key 'steps' is given twice" in result.stderr and "c.yaml" in result.stderr
+
+
+@pytest.mark.parametrize(("flag", "text"), [("--lr", "0_5"), ("--steps", "1_000"), ("--init-a", "1_0.5")])
+def test_number_flags_refuse_digit_separators(invoke, flag, text):
+    """`1_000` in the data is refused; so is it in a flag, never read as 1000 (or `0_5` as 5)."""
+    result = invoke("config", flag, text)
+    assert result.exit_code == 2, result.stdout
+    assert flag in result.stderr and text in result.stderr
+    result = invoke("config", "--betas", "0.5", text)
+    assert result.exit_code == 2 and "--betas" in result.stderr

@@ -15,10 +15,10 @@ import typer
 import typer.testing
 
 from conftest import ROOT
-from linfit.cli import app, config_flags
+from linfit.cli import app, command_names, config_flags
 from linfit.config import TrainConfig, keys, to_commented_yaml
 
-COMMANDS = ["train", "predict", "grad", "graph", "config"]
+COMMANDS = command_names()  # the real command table
 GOLDEN = ROOT / "tests" / "golden"
 
 
@@ -43,7 +43,7 @@ def test_help_reads_well_at_80_and_120_columns(command, width, invoke_width):
     assert max(len(line) for line in text.splitlines()) <= width
     assert not re.search(r"<\w+(\|\w+)*>", text), "a <type> placeholder: flags take no value, options say what they take"
     usage = text.splitlines()[0]
-    assert re.fullmatch(rf"Usage: root {command} \[OPTIONS\]( \[?[A-Z]+\]?)*", usage), usage  # DATA, [DATA], MODEL, ...
+    assert re.fullmatch(rf"Usage: root {command} \[OPTIONS\]( \[?[A-Z]+\]?(\.\.\.)?)*", usage), usage  # DATA, [DATA], MODEL, RUN...
     for choices in re.findall(r"\[[a-z0-9_]+(?:\|[a-z0-9_]+)+\]", text):  # a list of choices is never broken
         assert "\n" not in choices
     assert text.rstrip().splitlines()[-1].strip().startswith("linfit "), "the help ends with an example"
@@ -136,13 +136,15 @@ def test_the_example_at_the_end_of_each_help_runs(command, invoke, invoke_width,
     monkeypatch.chdir(tmp_path)
     assert invoke("train", "data/sample.csv", "-o", "model.json", "-q").exit_code == 0  # predict's example needs one
     (line,) = examples(help_text(invoke_width, *command, width=120))
-    for part in line.split("&&"):  # a tiny shell: `a && b`, `> file`
+    piped = None
+    for part in re.split(r"&&|\|", line):  # a tiny shell: `a && b`, `a | b`, `> file`
         words = shlex.split(part)
         target = words[words.index(">") + 1] if ">" in words else None
         words = words[: words.index(">")] if target else words
         assert words[0] == "linfit"
-        result = invoke(*words[1:])
+        result = invoke(*words[1:], input=piped)
         assert result.exit_code == 0, (part, result.output)
+        piped = result.stdout if line[line.index(part) + len(part) :].startswith("|") else None
         if target:
             (tmp_path / target).write_text(result.stdout)
     if command == ["grad"]:

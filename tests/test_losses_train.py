@@ -13,8 +13,8 @@ from conftest import write_csv
 from linfit.config import TrainConfig
 from linfit.losses import huber_delta_of
 from linfit.piecewise import PiecewiseTraining
+from linfit.pipeline import Arrays, prepare
 from linfit.reference import huber_line, least_squares, quantile_line
-from linfit.sources import in_memory
 
 TARGET = {"huber": 1e-9, "absolute": 1e-6, "quantile": 1e-6}
 
@@ -61,13 +61,14 @@ def test_the_optimizer_stops_without_any_reference():
     x, y = _outliers(seed=9)
     for loss in ("absolute", "quantile"):
         config = TrainConfig(loss=loss, quantile=0.3)
-        training = PiecewiseTraining(in_memory(x, y, config), config)
+        training = prepare(Arrays(x, y), config).training
         list(training)
         assert training.result.converged and training.snapped is not None
         exact = quantile_line(x, y, 0.5 if loss == "absolute" else 0.3, name=loss)
         assert training.result.loss == pytest.approx(exact.objective, rel=1e-12)
     config = TrainConfig(loss="huber", huber_delta=1.0)
-    training = PiecewiseTraining(in_memory(x, y, config), config)
+    training = prepare(Arrays(x, y), config).training
+    assert isinstance(training, PiecewiseTraining)
     list(training)
     assert training.result.converged
     assert training.result.loss == pytest.approx(huber_line(x, y, 1.0).objective, rel=1e-12)
@@ -152,7 +153,7 @@ def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_pa
     from linfit.errors import UsageError
 
     with pytest.raises(UsageError, match="across processes"):
-        PiecewiseTraining(in_memory(x, y, config), config, all_reduce=lambda tensor: None)
+        PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
 
 
 def test_weighted_chunks_train_as_repeated_rows():
@@ -164,9 +165,9 @@ def test_weighted_chunks_train_as_repeated_rows():
     repeat = np.repeat(np.arange(120), w.astype(int))
     for loss in ("huber", "quantile"):
         config = TrainConfig(loss=loss, quantile=0.7, huber_delta=1.5)
-        plain = in_memory(x, y, config)
+        plain = prepare(Arrays(x, y), config).training.data
 
-        training = PiecewiseTraining(_Weighted(plain, torch.from_numpy(w)), config)
+        training = PiecewiseTraining(_Weighted(plain, torch.from_numpy(w)))
         list(training)
         exact = huber_line(x[repeat], y[repeat], 1.5) if loss == "huber" else quantile_line(x[repeat], y[repeat], 0.7)
         assert training.result.converged
@@ -178,7 +179,8 @@ class _Weighted:
     """A source of one weighted chunk: the in-memory chunks' tensors with the rows' weights beside them."""
 
     def __init__(self, plain, w) -> None:
-        self.moments, self.frame, self.parts = plain.moments, plain.frame, [(plain.x, plain.y, w)]
+        self.config, self.moments, self.frame = plain.config, plain.moments, plain.frame
+        self.parts = [(x, y, w) for x, y in plain]
 
     def __iter__(self):
         return iter(self.parts)
@@ -209,3 +211,23 @@ def test_on_a_flat_face_training_stops_at_an_optimal_line(invoke, tmp_path):
     fit = json.loads(invoke("train", path, "--loss", "absolute", "--format", "json").stdout)
     assert fit["converged"] and not fit["reference"]["unique"]
     assert fit["gap"]["a"] is None and abs(fit["gap"]["objective"]) < 1e-15  # no distance between lines is claimed
+
+
+def test_eval_scores_a_model_with_its_own_loss_and_parameter(invoke, outlier_file, tmp_path):
+    """`linfit eval` on the training file: huber with the model's δ, quantile with its τ, equal to the
+    hand formula over the rows (and to the objective train reported)."""
+    path, x, y = outlier_file
+    for loss, flags in (("huber", ["--huber-delta", "2.5"]), ("quantile", ["--quantile", "0.8"]), ("absolute", [])):
+        model = tmp_path / f"{loss}.json"
+        fit = json.loads(invoke("train", path, "--loss", loss, *flags, "-o", model, "--format", "json").stdout)
+        out = invoke("eval", model, path, "--format", "json")
+        assert out.exit_code == 0, out.output
+        scored = json.loads(out.stdout)
+        r = fit["a"] * x + fit["b"] - y
+        if loss == "huber":
+            hand = np.where(np.abs(r) <= 2.5, 0.5 * r * r, 2.5 * (np.abs(r) - 1.25)).mean()
+        else:
+            tau = 0.8 if loss == "quantile" else 0.5
+            hand = np.maximum(-tau * r, (1 - tau) * r).mean() * (1 if loss == "quantile" else 2)
+        assert scored["loss_name"] == loss and scored["loss"] == pytest.approx(hand, rel=1e-12)
+        assert scored["loss"] == pytest.approx(fit["loss"], rel=1e-9)

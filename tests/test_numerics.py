@@ -11,20 +11,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, lstsq, parse_json, write_csv
+from conftest import SAMPLE, exact_line, lstsq, parse_json, write_csv
 from linfit.config import TrainConfig
 from linfit.errors import DataError
 from linfit.gradient import compare_gradients
+from linfit.pipeline import fit
 from linfit.reference import least_squares, merge_moments, moments
 from linfit.stats import fit_stats
-from linfit.train import fit
-
-
-def exact_line(x: np.ndarray, y: np.ndarray) -> tuple[Fraction, Fraction]:
-    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
-    x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
-    a = sum((xi - x_mean) * (yi - y_mean) for xi, yi in zip(xs, ys)) / sum((xi - x_mean) ** 2 for xi in xs)
-    return a, y_mean - a * x_mean
 
 
 def allowed_error(x: np.ndarray, y: np.ndarray, a: Fraction, b: Fraction) -> float:
@@ -118,17 +111,15 @@ def test_values_whose_squares_underflow_are_named_not_called_constant(invoke, tm
         moments(x, np.arange(20.0))
 
 
-def test_the_default_run_carries_lstsq_grade_digits_and_says_so(invoke):
+def test_the_default_run_carries_lstsq_grade_digits_and_says_so(invoke, sample_xy):
     fitted = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
-    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    x, y = sample_xy
     exact_a, exact_b = exact_line(x, y)
     for name, exact in (("a", exact_a), ("b", exact_b)):
         error = abs(Fraction(fitted[name]) - exact)
         assert float(error) <= fitted["error_bound"][name]  # the bound holds
         assert -math.log10(float(error / abs(exact)) or 1e-17) >= 14  # lstsq-grade
-        assert fitted["digits"][name] >= 13.5
-    table = invoke("train", SAMPLE).stdout
-    assert "to the rounding floor" in table and "error bound (digits)" in table
+        assert fitted["digits"][name] >= 13.5  # what the table says (tests/golden/train.txt)
 
 
 def generic(rng, n=200):
@@ -139,7 +130,8 @@ def generic(rng, n=200):
 @pytest.mark.parametrize("loss", ["half_mse", "mse", "half_sse"])
 @pytest.mark.parametrize(("optimizer", "most_steps"), [("sgd", 25), ("momentum", 60), ("adam", 1000)])
 def test_every_optimizer_converges_with_its_defaults(optimizer, most_steps, loss):
-    for rng in (np.random.default_rng(7), np.random.default_rng(8)):
+    # Adam is blind to the loss's scale and slow (hundreds of steps): one data set is enough for it
+    for rng in (np.random.default_rng(7), np.random.default_rng(8))[: 1 if optimizer == "adam" else 2]:
         x, y = generic(rng)
         result, _ = fit(x, y, TrainConfig(optimizer=optimizer, loss=loss))
         assert result.converged and result.steps <= most_steps, (result.steps, result.lr)

@@ -111,7 +111,7 @@ def test_long_runs_are_thinned_and_big_data_subsampled(invoke, tmp_path):
     assert len(fit["history"]) == 1500 > MAX_STEPS_SHOWN == len(run["history"])
     assert run["history"][0][0] == 1 and run["history"][-1][0] == 1500 and run["logged"] == 1500
     assert len(run["samples"]["x"]) == MAX_SCATTER and run["samples"]["of"] == x.size
-    assert len(page.encode()) < 300_000
+    assert len(page.encode()) < 340_000  # 5,000 points, 1,000 steps and ~90 kB of script and style
 
 
 def test_thin_keeps_the_ends_and_spaces_the_rest_evenly():
@@ -175,7 +175,7 @@ def test_the_python_api_gives_what_the_cli_gives(invoke):
         assert (result.ols.a, result.ols.b) == (cli["ols"]["a"], cli["ols"]["b"])
         assert result.stats.r2 == cli["stats"]["r2"] and result.stats.se_a == cli["stats"]["se_a"]
     html = result._repr_html_()
-    assert html.startswith("<iframe srcdoc=") and "&lt;input type=&quot;range&quot; id=&quot;step&quot;" in html
+    assert html.startswith('<iframe id="linfit-') and " srcdoc=" in html and "&lt;input type=&quot;range&quot; id=&quot;step&quot;" in html
 
 
 def test_the_python_api_reads_named_columns_and_refuses_bad_input():
@@ -344,3 +344,59 @@ def test_the_python_api_refuses_shapes_it_cannot_read():
         linfit.fit(pd.DataFrame({"x": [1.0, 2.0], "y": [2.0, 3.0]}), [1.0, 2.0])
     column = linfit.fit(np.arange(4.0).reshape(4, 1), [1.0, 3.0, 5.0, 7.0])  # one column is fine
     assert column.a == pytest.approx(2.0, rel=1e-9) and column.b == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_page_knows_the_lr_a_run_used_even_when_the_record_has_none(invoke):
+    """The default lr worked out again from the moments matches the one training used, for every optimizer and loss."""
+    from linfit.page import effective_lr
+
+    for options in (
+        [],
+        ["--optimizer", "momentum"],
+        ["--optimizer", "adam"],
+        ["--loss", "half_sse"],
+        ["--optimizer", "adam", "--no-standardize", "--init", "zeros"],
+    ):
+        result = invoke("train", SAMPLE, "-f", "jsonl", "--steps", "3", *options)
+        fit, moments = read_jsonl(result.stdout.splitlines(), "run")
+        used = fit["config"]["lr"]  # a record now keeps the lr it used; one of an earlier version kept null
+        assert used > 0 and fit.get("lr", used) == used, options
+        fit = {**fit, "config": {**fit["config"], "lr": None}}
+        fit.pop("lr", None)
+        assert effective_lr(fit, moments) == pytest.approx(used, rel=1e-12), options
+    sgd = {**fit, "config": {**fit["config"], "optimizer": "sgd"}, "epochs": 2}
+    assert effective_lr(sgd, moments) is None  # a mini-batch default for descent needs max x², which no record holds
+
+
+def test_the_hessian_and_its_eigenvectors_come_in_the_payload():
+    import numpy as np
+
+    from linfit.page import run_payload
+    from linfit.reference import moments
+
+    x, y = np.array([1.0, 2.0, 4.0, 7.0]), np.array([2.0, 3.0, 9.0, 14.0])
+    history = [{"step": 1, "loss": 1.0, "grad_a": 0.0, "grad_b": 0.0, "a": 1.0, "b": 0.0}]
+    for standardize, loss, c in ((True, "half_mse", 1.0), (False, "half_mse", 1.0), (False, "half_sse", 4.0), (False, "mse", 2.0)):
+        fit = {
+            "a": 1.0,
+            "b": 0.0,
+            "loss": 1.0,
+            "steps": 1,
+            "loss_name": loss,
+            "history": history,
+            "config": {"standardize": standardize, "lr": 0.1},
+        }
+        curvature = run_payload(fit, moments(x, y))["curvature"]
+        xt = (x - x.mean()) / x.std() if standardize else x
+        hessian = c * np.array([[np.mean(xt * xt), np.mean(xt)], [np.mean(xt), 1.0]])
+        values, vectors = np.linalg.eigh(hessian)
+        assert np.allclose(curvature["hessian"], hessian, rtol=1e-12, atol=1e-12)
+        assert curvature["lambda_max"] == pytest.approx(values[-1], rel=1e-12) and curvature["eigenvalues"] == pytest.approx(
+            values[::-1].tolist(), rel=1e-9
+        )
+        for value, vector in zip(curvature["eigenvalues"], curvature["eigenvectors"]):
+            assert np.allclose(hessian @ np.array(vector), value * np.array(vector), rtol=1e-9, atol=1e-9)
+        over_ab = c * np.array([[np.mean(x * x), x.mean()], [x.mean(), 1.0]])  # the contours over (a, b)
+        assert np.allclose(curvature["data"]["hessian"], over_ab, rtol=1e-12) and curvature["data"]["lambda_max"] == pytest.approx(
+            np.linalg.eigvalsh(over_ab)[-1], rel=1e-12
+        )

@@ -121,14 +121,14 @@ def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
         assert grad == pytest.approx(torch_grad, rel=1e-12, abs=1e-12), name
 
     # the what-if sliders redraw the page's own path, and past 2/λ_max it diverges
-    path_before = page.get_attribute("#whatif-path", "points")
+    path_before = page.get_attribute("#whatif-path", "d")
     slide(page, "#whatif-momentum", 60)
-    path_momentum = page.get_attribute("#whatif-path", "points")
+    path_momentum = page.get_attribute("#whatif-path", "d")
     assert path_momentum != path_before
     slide(page, "#whatif-momentum", 0)
     slide(page, "#whatif-lr", 1000)  # 2.2 × 2/λ_max
     assert "diverges" in page.inner_text("#whatif-readout")
-    assert page.get_attribute("#whatif-path", "points") != path_before
+    assert page.get_attribute("#whatif-path", "d") != path_before
     page.click("#whatif-reset")
     assert "diverges" not in page.inner_text("#whatif-readout")
 
@@ -149,12 +149,32 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
         page, seen = open_page(browser, tmp_path / name)
         slide(page, "#step", int(page.get_attribute("#step", "max")))
         assert "step" in page.inner_text("#step-readout")
-        assert page.locator("#surface-plot polyline.path-run").count() == (2 if name == "both.html" else 1)
-        if name == "both.html":  # the steps axis reaches the longer run's end (Adam's 450 steps), not the first run's 11
-            steps = page.eval_on_selector_all(
-                "#loss-plot g.axis text[text-anchor=middle][y='296']", "ts => ts.map(t => Number(t.textContent))"
+        assert page.locator("#surface-plot path.path-run").count() == (2 if name == "both.html" else 1)
+        if name == "both.html":  # the steps axis reaches the longer run's end (Adam's), not the first run's
+            ends = page.eval_on_selector_all(
+                "#loss-plot path.loss-curve[data-run]",
+                "ps => ps.map(p => [p.dataset.run, Math.max(...p.getAttribute('d').split(/[ML]/).filter(Boolean).map(q => Number(q.split(',')[0])))])",
             )
-            assert max(steps) >= 400, steps
+            ends = dict(ends)
+            assert ends["1"] > 400 and ends["0"] < ends["1"], ends  # each run has its excess-loss curve
+            styles = page.eval_on_selector_all(
+                "#surface-plot path.path-run",
+                "ps => ps.map(p => [p.dataset.run, p.getAttribute('stroke'), p.getAttribute('stroke-dasharray'), p.getAttribute('d').length])",
+            )
+            assert len({colour for _, colour, _, _ in styles}) == 2 and len({dash for _, _, dash, _ in styles}) == 2
+            assert all(length > 20 for *_, length in styles)  # every run's path drawn, none hidden under another
+            table = page.eval_on_selector_all("#compare-table tr", "rs => rs.map(r => [...r.children].map(c => c.textContent))")
+            steps = [json.loads((tmp_path / f).read_text().splitlines()[-1])["steps"] for f in ("a.jsonl", "b.jsonl")]
+            assert [row[1] for row in table[1:]] == [f"{s:,}" for s in steps] and all(row[4].endswith(" ms") for row in table[1:]), table
+            page.select_option("#run", "1")  # the slider, line, numbers and graph follow run 2
+            assert page.get_attribute("#step", "max") == str(
+                page.evaluate("JSON.parse(document.getElementById('linfit-run').textContent).runs[1].history.length - 1")
+            )
+            slide(page, "#step", int(page.get_attribute("#step", "max")))
+            assert f"step {steps[1]} of {steps[1]}" in page.inner_text("#step-readout") and "torch.optim.Adam" in page.inner_text(
+                "#step-readout"
+            )
+            assert page.get_attribute("#loss-plot text.axis-label", "class") and "log scale" in page.text_content("#loss-plot")
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
         page.close()
 
@@ -198,7 +218,7 @@ def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_
         slide(page, "#step", index)
         readout, following = page.inner_text("#step-readout"), history[index + 1]
         assert (
-            f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·μ/σ = {table_digits(following['b'])}"
+            f"back in the data's units: a = α/σ = {table_digits(following['a'])}   b = ȳ + β − α·x̄/σ = {table_digits(following['b'])}"
             in readout
         ), readout
     assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam"
@@ -255,15 +275,13 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
             if not page.is_visible(svg):
                 assert page_name == "constant.html" and svg == "#standard-plot"  # no optimum, no standardised picture
                 continue
-            for axis in ("[text-anchor=middle][y='296']", "[text-anchor=end]"):  # the ticks under the x axis, left of the y axis
+            for axis in (".tick-x", ".tick-y"):  # the ticks under the x axis, left of the y axis
                 labels = page.eval_on_selector_all(f"{svg} g.axis text{axis}", "ts => ts.map(t => t.textContent)")
                 assert len(labels) >= 3 and len(set(labels)) == len(labels), (page_name, svg, labels)
-        text = page.inner_text("body")
-        assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
+        assert_no_missing_numbers(page.inner_text("body"), page_name)
         page.focus("#step")
         page.keyboard.press("End")  # the last step too: a diverged run's may hold inf and NaN
-        text = page.inner_text("body")
-        assert "NaN" not in text and "undefined" not in text and "Infinity" not in text, page_name
+        assert_no_missing_numbers(page.inner_text("body"), page_name)
         assert page.evaluate("window.pwned") is None and len(seen["requests"]) == 1
         assert seen["errors"] == [] and seen["console"] == [], (page_name, seen)
         if page_name == "batches.html":  # a saved SVRG run: its records are snapshots over every row, said so
@@ -293,6 +311,10 @@ def test_the_notebook_view_runs_its_script_inside_the_iframe(browser, tmp_path):
     frame = page.frame_locator("iframe")
     assert "step 1 of" in frame.locator("#step-readout").inner_text()
     assert frame.locator("#graph g.node").count() == 8
+    # the frame is as tall as the page inside it (the page posts its height; the cell's script sets it)
+    inner = page.frames[1].evaluate("document.documentElement.scrollHeight")
+    page.wait_for_function(f"Math.abs(document.querySelector('iframe').getBoundingClientRect().height - {inner}) <= 6")
+    assert inner > 1400
     assert seen["errors"] == [] and seen["console"] == []
     page.close()
 
@@ -306,3 +328,384 @@ def assert_not_blank(png: bytes) -> None:
     assert colours is not None and len(colours) > 50, "the screenshot is nearly one colour"
     white = max(count for count, colour in colours if colour == (255, 255, 255)) if any(c == (255, 255, 255) for _, c in colours) else 0
     assert white < 0.95 * image.size[0] * image.size[1], "the screenshot is blank"
+
+
+# ---------- issue 21: the pure parts against Python and torch, in one page.evaluate ----------
+
+FORMAT_CASES = [
+    0.125,
+    2.5,
+    0.5,
+    1.5,
+    -2.5,
+    1e16,
+    1e-5,
+    0.0001,
+    123456789.0,
+    -0.0,
+    0.0,
+    3.14159265358979,
+    1e300,
+    5e-324,
+    2.675,
+    99999.5,
+    1 / 3,
+]
+
+
+def test_the_pages_pure_parts_agree_with_python_format_and_torch_optim(browser, invoke, tmp_path):
+    import numpy as np
+    import torch
+
+    page_path = tmp_path / "run.html"
+    assert invoke("train", SAMPLE, "--report", page_path, "-q").exit_code == 0
+    page, seen = open_page(browser, page_path)
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1, unpack=True)
+    xt, yc = (x - x.mean()) / x.std(), y - y.mean()
+    settings = [
+        {"kind": "momentum", "lr": 0.3, "momentum": 0.0},
+        {"kind": "momentum", "lr": 0.2, "momentum": 0.8},
+        {"kind": "adam", "lr": 0.05, "betas": [0.9, 0.999], "eps": 1e-8},
+        {"kind": "adam", "lr": 0.4, "betas": [0.3, 0.99], "eps": 1e-6},
+    ]
+    got = page.evaluate(
+        """([cases, settings]) => {
+          const L = window.LINFIT, run = JSON.parse(document.getElementById('linfit-run').textContent).runs[0], m = L.model(run);
+          return {
+            fmt: cases.map(([v, d]) => L.fmt(v, d)), special: [L.fmt(NaN), L.fmt(Infinity), L.fmt(-Infinity), L.fmt(null), L.fmt(undefined)],
+            count: [0, 999, 1000, 20000, 1234567].map(L.count),
+            paths: settings.map(h => L.descend(m, 1, 0.5, h, 25, 25, null).train),
+            optimum: m.optimum, loss: m.loss(2, 1), lambdaMax: m.lambdaMax,
+          };
+        }""",
+        [[[v, d] for v in FORMAT_CASES for d in (1, 2, 3, 8, 12)], settings],
+    )
+    assert got["fmt"] == [format(v, f".{d}g") for v in FORMAT_CASES for d in (1, 2, 3, 8, 12)]
+    assert got["special"] == ["nan", "inf", "-inf", "not recorded", "not recorded"]
+    assert got["count"] == [f"{n:,}" for n in (0, 999, 1000, 20000, 1234567)]
+    slope, intercept = np.polyfit(x, y, 1)
+    assert got["optimum"] == pytest.approx([slope, intercept], rel=1e-12)
+    assert got["loss"] == pytest.approx(0.5 * np.mean((2 * x + 1 - y) ** 2), rel=1e-12)
+    assert got["lambdaMax"] == 1.0  # ½·mean over standardised x: the Hessian is I
+    for how, path in zip(settings, got["paths"]):  # torch's optimizers on the rows themselves
+        w = torch.tensor([1.0 * x.std(), 0.5 + 1.0 * x.mean() - y.mean()], dtype=torch.float64, requires_grad=True)
+        if how["kind"] == "adam":
+            optimizer = torch.optim.Adam([w], lr=how["lr"], betas=tuple(how["betas"]), eps=how["eps"])
+        else:
+            optimizer = torch.optim.SGD([w], lr=how["lr"], momentum=how["momentum"])
+        xs, ys = torch.tensor(xt), torch.tensor(yc)
+        for position in path:
+            assert w.detach().tolist() == pytest.approx(position, rel=1e-9, abs=1e-12), how
+            optimizer.zero_grad()
+            (0.5 * ((w[0] * xs + w[1] - ys) ** 2).mean()).backward()
+            optimizer.step()
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+# ---------- issue 21: the what-if tells the truth ----------
+
+BARE_DASH = r"(=|:)\s*–(\s|,|\)|$)"
+
+
+def assert_no_missing_numbers(text: str, where: str) -> None:
+    import re
+
+    for word in ("NaN", "undefined", "null", "Infinity"):
+        assert word not in text, (where, word)
+    assert not re.search(BARE_DASH, text, re.M), (where, re.search(BARE_DASH, text, re.M))
+
+
+def gd_steps(lr: float, start: list[float], optimum: list[float], target: float, cap: int) -> int:
+    """Plain gradient descent on ½·mean over standardised x (Hessian I): the positions to reach `target`."""
+    import numpy as np
+
+    e = np.array(start) - np.array(optimum)
+    for position in range(1, cap + 1):
+        if 0.5 * float(e @ e) <= target:
+            return position
+        e = e - lr * e
+    return cap
+
+
+def test_the_what_if_says_true_things(browser, invoke, tmp_path):
+    import numpy as np
+
+    # a run that kept the default lr: the page shows the lr it used, never a dash
+    default = tmp_path / "default.html"
+    assert invoke("train", SAMPLE, "--report", default, "-q").exit_code == 0
+    page, seen = open_page(browser, default)
+    assert page.inner_text("#whatif-lr-value").startswith("γ = 0.9 (the optimizer's default")
+    assert "update w ← w − γ·∇L, γ = 0.9 (the optimizer's default):" in page.inner_text("#step-readout")
+    assert "0.9 (the optimizer's default)" in page.inner_text("#summary")
+    readout = page.inner_text("#step-readout")
+    assert "x̄ = 4.9467" in readout and "μ" not in readout  # μ is the momentum's, never x's mean
+    assert_no_missing_numbers(page.inner_text("body"), "default.html")
+    page.close()
+
+    # a diverged run that kept the default lr: as recorded diverges; a stable γ converges and the view re-zooms
+    diverged = tmp_path / "diverged.html"
+    assert invoke("train", SAMPLE, "--no-standardize", "--report", diverged, "-q").exit_code == 4
+    page, seen = open_page(browser, diverged)
+    assert float(page.get_attribute("#whatif-readout", "data-lr")) == 0.9
+    assert "diverges" in page.inner_text("#whatif-verdict")
+    wide = page.eval_on_selector_all("#surface-plot text.tick-x", "ts => ts.map(t => t.textContent)")
+    slide(page, "#whatif-lr", 500)  # about 0.04: under 2/λ_max = 0.0594
+    assert page.get_attribute("#whatif-readout", "data-steps").isdigit()
+    assert page.inner_text("#whatif-verdict").startswith("Converged at step")
+    narrow = page.eval_on_selector_all("#surface-plot text.tick-x", "ts => ts.map(t => t.textContent)")
+    assert max(abs(float(t.replace("−", "-"))) for t in narrow) < 0.01 * max(abs(float(t.replace("−", "-"))) for t in wide), (wide, narrow)
+    page.focus("#step")
+    page.keyboard.press("End")
+    text = page.inner_text("body")
+    assert_no_missing_numbers(text, "diverged.html")
+    assert "not this run's: it diverged" in page.inner_text("#summary")  # least-squares statistics say whose they are
+    page.close()
+
+    # an Adam page: plain descent's step count is its own, not floored by Adam's 600-odd steps
+    adam = tmp_path / "adam.html"
+    result = invoke("train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--report", adam, "-f", "json")
+    fit = parse_json(result.stdout)
+    page, seen = open_page(browser, adam)
+    assert page.inner_text("#whatif-momentum-label") == "β₁ (Adam's momentum)"
+    page.select_option("#whatif-optimizer", "momentum")
+    assert page.inner_text("#whatif-momentum-label") == "momentum μ"
+    slide(page, "#whatif-momentum", 0)
+    slide(page, "#whatif-lr", 799)  # γ ≈ 1.1
+    lr, target = float(page.get_attribute("#whatif-readout", "data-lr")), float(page.get_attribute("#whatif-readout", "data-target"))
+    assert 1.0 < lr < 1.2
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1, unpack=True)
+    slope, intercept = np.polyfit(x, y, 1)
+    start = [1.0 * x.std(), 0.5 + x.mean() - y.mean()]
+    optimum = [slope * x.std(), intercept + slope * x.mean() - y.mean()]
+    steps = int(page.get_attribute("#whatif-readout", "data-steps"))
+    assert abs(steps - gd_steps(lr, start, optimum, target, 20000)) <= 1 and steps < fit["steps"] / 10, (steps, fit["steps"])
+    # the loss panel holds one quantity, labelled: the loss above the least-squares loss, for run and what-if
+    assert page.text_content("#loss-plot .axis-label:last-of-type") == "loss − least-squares loss (log)"
+    first = page.eval_on_selector("#loss-plot path.loss-curve[data-run='0']", "p => p.getAttribute('d')")
+    assert first.startswith("M")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+# ---------- issue 21: fast (structure, not time), any screen, colour, hands on the surface ----------
+
+
+def contrast(rgb: str) -> float:
+    import re
+
+    def channel(v: float) -> float:
+        v /= 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (float(v) for v in re.findall(r"[\d.]+", rgb)[:3])
+    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (lum + 0.05)
+
+
+def test_paths_are_clipped_and_thinned_and_a_step_moves_marks_only(browser, invoke, tmp_path):
+    page_path = tmp_path / "run.html"
+    fit = parse_json(invoke("train", SAMPLE, "--report", page_path, "-f", "json").stdout)
+    page, seen = open_page(browser, page_path)
+    for lr in (0, 1000):  # 20,000 steps creeping; then diverging far off the plot
+        slide(page, "#whatif-lr", lr)
+        d = page.get_attribute("#whatif-path", "d")
+        numbers = [float(v) for v in d.replace("M", " ").replace("L", " ").replace(",", " ").split()]
+        assert numbers and all(-30 <= v <= 470 for v in numbers), (lr, max(numbers, key=abs))
+        assert d.count("L") <= 2000 and page.get_attribute("#whatif-path", "stroke-dasharray") in (None, "5 3")
+    kept = page.evaluate(
+        """() => { const dot = document.querySelector('#scatter circle'), grid = document.querySelector('#data-plot g.grid');
+                   const s = document.getElementById('step'); s.value = '3'; s.dispatchEvent(new Event('input'));
+                   return [dot.isConnected, grid.isConnected, document.getElementById('step').getAttribute('aria-valuetext')]; }"""
+    )
+    assert kept[:2] == [True, True], "a step rebuilt the scatter"
+    last = page.get_attribute("#step", "max")
+    slide(page, "#step", int(last))
+    assert (
+        page.get_attribute("#step", "aria-valuetext") == f"step {fit['steps']} of {fit['steps']}" and kept[2] == f"step 4 of {fit['steps']}"
+    )
+    assert page.get_attribute("#whatif-verdict", "aria-live") == "polite"
+    assert f"at step {fit['steps']} the run is at a = {format(fit['a'], '.6g')}" in page.get_attribute("#surface-plot", "aria-label")
+    assert fit["history"][-2]["step"] == 10 < fit["steps"] - 1  # logged by decades: 1–10, then the last
+    assert page.locator("#surface-plot path.path-gap").count() == 1  # the unlogged stretch is a gap, not a straight line
+    page.click("#whatif-reset")
+    texts = page.eval_on_selector_all("#surface-plot text.step-number", "ts => ts.map(t => t.textContent)")
+    assert texts[:2] == ["1", "2"], texts
+    colours = page.evaluate(
+        """() => ['#surface-plot path.contour', '#ols-line', '#scatter circle', '#whatif-path', '#surface-plot path.path-run']
+                 .map(s => { const e = document.querySelector(s), c = getComputedStyle(e); return [s, s === '#scatter circle' ? c.fill : c.stroke, c.opacity, c.fillOpacity]; })"""
+    )
+    for selector, colour, opacity, fill_opacity in colours:
+        assert float(opacity) == 1 and float(fill_opacity) == 1 and contrast(colour) >= 3, (selector, colour)
+    # legends sit outside the plots: nothing drawn over the data or the optimum
+    assert page.locator("svg .legend").count() == 0 and page.locator("#surface-legend .key").count() >= 3
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+def test_a_phone_gets_the_whole_page_readable(browser, invoke, tmp_path):
+    page_path = tmp_path / "run.html"
+    assert invoke("train", SAMPLE, "--report", page_path, "-q").exit_code == 0
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    page.goto(page_path.as_uri())
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), page.evaluate("document.documentElement.scrollWidth")
+    smallest = page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll('main svg text')].filter(t => t.getClientRects().length).map(t => {
+              const svg = t.ownerSVGElement, scale = svg.getScreenCTM().a; return parseFloat(getComputedStyle(t).fontSize) * scale; }))"""
+    )
+    assert smallest >= 10, smallest
+    html_text = page.evaluate(
+        "() => Math.min(...[...document.querySelectorAll('main p, main th, main td, .legend span, figcaption, label')].map(e => parseFloat(getComputedStyle(e).fontSize)))"
+    )
+    assert html_text >= 10
+    sha = page.locator("#summary td", has_text="not recorded").count() + page.locator("#summary td").count()
+    assert sha > 0 and page.evaluate("document.getElementById('summary').getBoundingClientRect().right <= innerWidth")
+    page.close()
+
+
+def test_hands_on_the_surface_drag_hover_and_the_map(browser, invoke, tmp_path):
+    import numpy as np
+
+    page_path = tmp_path / "raw.html"
+    assert invoke("train", SAMPLE, "--no-standardize", "--lr", "0.02", "--steps", "400", "--report", page_path, "-q").exit_code == 0
+    page, seen = open_page(browser, page_path)
+    # drag the start: the what-if path follows, from where it was dropped
+    handle = page.locator("#surface-plot-start").bounding_box()
+    before = page.get_attribute("#whatif-path", "d")
+    page.mouse.move(handle["x"] + 6, handle["y"] + 6)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 60, handle["y"] - 40, steps=4)
+    moving = page.get_attribute("#whatif-path", "d")
+    box = page.locator("#surface-plot").bounding_box()
+    x0, y0 = (float(v) for v in moving[1:].split("L")[0].split(","))  # (the view holds still under the hand)
+    page.mouse.up()
+    assert moving != before and "It starts where you put it" in page.inner_text("#whatif-explain")
+    assert (
+        abs(box["x"] + x0 * box["width"] / 440 - (handle["x"] + 60)) < 2
+        and abs(box["y"] + y0 * box["height"] / 320 - (handle["y"] - 40)) < 2
+    )
+    page.click("#whatif-reset")
+    assert "It starts where you put it" not in page.inner_text("#whatif-explain")
+    page.focus("#standard-plot-start") if page.is_visible("#standard-plot") else page.focus("#surface-plot-start")
+    page.keyboard.press("ArrowRight")  # the keys move the start too, and leave the step alone
+    assert "It starts where you put it" in page.inner_text("#whatif-explain") and page.input_value("#step") == "0"
+    page.click("#whatif-reset")
+
+    # hover a step on the loss curve: the same step lights up on the surfaces and in the data
+    page.locator("#loss-plot").scroll_into_view_if_needed()
+    loss = page.locator("#loss-hover").bounding_box()
+    page.mouse.move(loss["x"] + loss["width"] * 0.5, loss["y"] + loss["height"] / 2)
+    step = page.get_attribute("#surface-plot circle.hover", "data-step")
+    assert step is not None and page.get_attribute("#surface-plot circle.hover", "visibility") == "visible"
+    assert page.get_attribute("#hover-line", "data-step") == step and page.get_attribute("#hover-line", "visibility") == "visible"
+    assert f"step {step} (hovered)" in page.inner_text("#hover-note")
+
+    # the map: diverging cells lie past 2(1 + μ)/λ_max, converging ones before it; a click sets the what-if
+    page.locator("#map-plot").scroll_into_view_if_needed()  # worked out once seen
+    page.wait_for_selector("#map-plot[data-complete]")
+    cells = page.eval_on_selector_all(
+        "#map-plot rect.cell", "cs => cs.map(c => [Number(c.dataset.lr), Number(c.dataset.momentum), c.dataset.steps])"
+    )
+    x, _ = np.loadtxt(SAMPLE, delimiter=",", skiprows=1, unpack=True)
+    lam = float(np.linalg.eigvalsh(np.array([[np.mean(x * x), x.mean()], [x.mean(), 1.0]]))[-1])
+    assert len(cells) == 720 and page.locator("#map-boundary").count() == 1
+    for lr, mu, steps in cells:
+        if lr > 1.05 * 2 * (1 + mu) / lam:
+            assert steps == "diverges", (lr, mu, steps)
+        elif lr < 0.95 * 2 * (1 + mu) / lam:
+            assert steps != "diverges", (lr, mu, steps)
+    fast = min((c for c in cells if c[2].isdigit()), key=lambda c: int(c[2]))
+    page.click(f"#map-plot rect.cell[data-lr='{fast[0]!r}'][data-momentum='{fast[1]!r}']")
+    assert float(page.get_attribute("#whatif-readout", "data-lr")) == fast[0]
+    assert page.get_attribute("#whatif-readout", "data-steps") == fast[2]  # the map and the what-if agree
+
+    # the error along the Hessian's eigenvectors shrinks by |1 − γλ| per step (plain descent)
+    lr = float(page.get_attribute("#whatif-readout", "data-lr"))
+    slide(page, "#whatif-momentum", 0)
+    lr = float(page.get_attribute("#whatif-readout", "data-lr"))
+    values = np.linalg.eigvalsh(np.array([[np.mean(x * x), x.mean()], [x.mean(), 1.0]]))[::-1]
+    legend = page.inner_text("#eigen-legend")
+    for value in values:
+        assert f"×{format(abs(1 - lr * value), '.4g')} per step" in legend, legend
+    assert "standardising x makes them equal" in page.inner_text("#eigen-note")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+def test_payload_extras_draw_when_present(browser, tmp_path):
+    """Other losses (the what-if then runs on the rows the page holds) and residual diagnostics, when a payload carries them."""
+    import numpy as np
+
+    from linfit.page import render, run_payload, scatter_sample
+    from linfit.reference import moments
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 10, 60)
+    y = 2 * x + 1 + rng.standard_t(2, 60)
+    history = [{"step": k, "loss": 1.0 / k, "grad_a": 0.1, "grad_b": 0.1, "a": 2 - 1 / k, "b": 1.0} for k in range(1, 11)]
+    fit = {
+        "a": 1.9,
+        "b": 1.0,
+        "loss": 0.1,
+        "steps": 10,
+        "converged": True,
+        "stop_reason": "converged",
+        "loss_name": "half_mse",
+        "history": history,
+        "config": {"optimizer": "sgd", "lr": 0.5, "standardize": True},
+        "data": {"source": "t.csv", "rows": 60},
+    }
+    run = run_payload(fit, moments(x, y), scatter_sample(x, y))
+    run["loss"] = {**run["loss"], "name": "huber", "delta": 1.0}
+    a_grid, b_grid = np.linspace(0, 4, 9), np.linspace(-2, 4, 7)
+    run["surface_grid"] = {
+        "a": a_grid.tolist(),
+        "b": b_grid.tolist(),
+        "loss": [[float(np.mean(np.abs(y - a * x - b))) for a in a_grid] for b in b_grid],
+    }
+    fitted = (2 * x + 1).tolist()
+    residuals = (y - 2 * x - 1).tolist()
+    run["diagnostics"] = {
+        "fitted": fitted,
+        "residuals": residuals,
+        "qq": {"theoretical": sorted(rng.normal(size=60).tolist()), "sample": sorted(residuals)},
+        "durbin_watson": 1.93,
+        "influential": [{"line": 7, "leverage": 0.2, "cooks_distance": 0.9}],
+    }
+    page_path = tmp_path / "extras.html"
+    page_path.write_text(render([run]), encoding="utf-8")
+    page, seen = open_page(browser, page_path)
+    assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "60 rows this page holds" in page.inner_text(
+        "#whatif-explain"
+    )
+    assert page.locator("#resid-plot circle.dot").count() == 60 and page.locator("#qq-plot circle.dot").count() == 60
+    assert "Durbin–Watson 1.93" in page.inner_text("#resid-note") and "line 7" in page.inner_text("#resid-note")
+    assert page.locator("#surface-plot g.heat rect").count() == 63
+    page.locator("#map-plot").scroll_into_view_if_needed()
+    page.wait_for_function("document.getElementById('map-note').textContent.includes('needs the quadratic loss')")
+    assert_no_missing_numbers(page.inner_text("body"), "extras.html")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()
+
+
+def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(browser, invoke, tmp_path):
+    """train --holdout --report: the loss panel's held-out curve passes through each logged step's held-out loss,
+    and the residual panels hold the rows trained on, the influential ones named by their line in the file."""
+    report = tmp_path / "held.html"
+    fit = parse_json(invoke("train", SAMPLE, "--holdout", "0.2", "--steps", "8", "--report", report, "-f", "json", "-q").stdout)
+    page, seen = open_page(browser, report)
+    held = [entry["valid_loss"] for entry in fit["history"]]
+    assert all(isinstance(value, float) for value in held)
+    assert page.locator("#loss-plot path.held-out").count() == 1 and "held-out loss" in page.inner_text("#loss-legend")
+    points = page.eval_on_selector(
+        "#loss-plot path.held-out", "p => p.getAttribute('d').split(/[ML]/).filter(Boolean).map(q => q.split(',').map(Number))"
+    )
+    assert len(points) == len(held)
+    heights = [y for _, y in points]  # SVG y grows downwards: a smaller loss is drawn lower on the page, higher y
+    assert all((h1 - h0) * (l0 - l1) >= 0 for h0, h1, l0, l1 in zip(heights, heights[1:], held, held[1:]))
+    kept = fit["data"]["rows"]
+    assert page.locator("#resid-plot circle.dot").count() == kept and page.locator("#qq-plot circle.dot").count() == kept
+    first = fit["stats"]["influential"][0]
+    assert f"line {first['line']} (leverage" in page.inner_text("#resid-note")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()

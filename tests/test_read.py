@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import lzma
 import os
 import re
@@ -41,6 +42,13 @@ MORE_BAD = {
     "NA after a space": (b"x,y\n1,2\n2, NA\n3,4\n", [], 3, ["line 3", "column 'y'", "missing"]),
     "problem late in the file": (b"x,y\n" + b"1,2\n2,4.1\n" * 40 + b"5,1e999\n", [], 3, ["line 82", "not a finite number"]),
     "blank lines before a bad row": (b"x,y\n1,2\n\n\n2,abc\n", [], 3, ["line 5", "'abc'"]),
+    "a quoted line break that looks like a row": (
+        b'x,y,note\n1,2.1,a\n2,3.9,b\n1.5,2.5,"note\n7,3,more"\n3,6.2,c\n',
+        [],
+        3,
+        ["line 4", "quoted field holds a line break"],
+    ),
+    "lines that end in CR alone": (b"x,y\r1,2.1\r2,3.9\r3,6.2\r", [], 3, ["CR alone"]),
 }
 
 GOOD_FILES = {
@@ -376,6 +384,10 @@ def test_parquet_equals_csv_to_the_last_digit_in_memory_and_streamed(tmp_path, i
         from_csv = parse_json(invoke("train", csv_path, "-f", "json", *extra).stdout)
         from_parquet = parse_json(invoke("train", parquet, "-f", "json", *extra).stdout)
         for key in ("a", "b", "loss", "steps", "ols", "stats"):
+            if key == "stats":  # the influential rows: the same rows, named by line only in the CSV file
+                assert [row["line"] for row in from_parquet[key]["influential"] or []] == [None] * len(from_csv[key]["influential"] or [])
+                for fit in (from_parquet, from_csv):
+                    fit[key]["influential"] = [{**row, "line": None} for row in fit[key]["influential"] or []]
             assert from_parquet[key] == from_csv[key], (extra, key)
     predicted = parse_json(invoke("predict", _model(tmp_path, invoke, csv_path), parquet, "-f", "json").stdout)
     assert predicted["x"] == x.tolist()
@@ -466,3 +478,233 @@ def test_byte_ranges_cut_at_line_starts_give_every_row_once_in_order(tmp_path, v
         parsed += reading.parsed_bytes
     assert parts == whole == [float(v) for v in values]
     assert parsed == path.stat().st_size  # the header (and a BOM) counted once, by rank 0
+
+
+# -- quoted line breaks, headers and messages (issue 23) --------------------------------------------
+QUOTED_BREAK = "".join(f"{i},{2 * i + 1},n{i}\n" for i in range(30))
+QUOTED_FILE = ("x,y,note\n" + QUOTED_BREAK + '1.5,2.5,"note\n7,3,more"\n' + QUOTED_BREAK).encode()
+QUOTED_LINE = 32  # the line where the quoted field opens
+
+
+@pytest.mark.parametrize("piece", range(8, 80, 3))
+def test_a_quoted_line_break_across_a_piece_boundary_is_refused_with_its_line(piece, tmp_path, monkeypatch):
+    """Pieces of a few bytes: the boundary falls before, inside and after the quoted field in turn."""
+    import linfit.read
+
+    monkeypatch.setattr(linfit.read, "TEXT_BYTES", piece)
+    path = tmp_path / "q.csv"
+    path.write_bytes(QUOTED_FILE)
+    for reading in (Reading(str(path)), Reading(str(path), keep_rows=True)):
+        with pytest.raises(LinfitError, match=f"line {QUOTED_LINE}: a quoted field holds a line break") as caught:
+            list(reading)
+        assert caught.value.exit_code == 3
+
+
+@pytest.mark.parametrize("world", [2, 3, 4, 7, 16])
+def test_every_byte_split_of_a_quoted_line_break_is_refused_by_the_first_rank_that_meets_it(world, tmp_path, monkeypatch):
+    """A run keeps the lowest rank's error (see Group.gathered): it must be the quoted field's, with its line,
+    whichever rank's share the field begins in, and however the shares cut it."""
+    import linfit.read
+
+    monkeypatch.setattr(linfit.read, "TEXT_BYTES", 16)
+    path = tmp_path / "q.csv"
+    for shift in range(0, 40, 7):  # the field moves against the cuts
+        path.write_bytes(QUOTED_FILE.replace(b"\n0,1,n0\n", b"\n0,1,n0" + b"x" * shift + b"\n"))
+        errors = []
+        for rank in range(world):
+            try:
+                list(Reading(str(path), shard=(rank, world)))
+            except LinfitError as error:
+                errors.append(str(error))
+        assert errors, "no rank refused the quoted line break"
+        assert f"line {QUOTED_LINE}: a quoted field holds a line break" in errors[0], (shift, errors)
+
+
+def test_quotes_without_line_breaks_still_read_fast_and_right(tmp_path):
+    """Quoted numbers, separators and doubled quotes inside quotes, a quote inside an unquoted cell: no refusal."""
+    path = tmp_path / "q.csv"
+    path.write_bytes(b'x,y,note\n"1","2.1","a,"\n2,3.9,"say ""hi"",\n"\n3,6.2,5" screen\n')
+    with pytest.raises(LinfitError, match="line 3: a quoted field holds a line break"):
+        list(Reading(str(path)))  # the third field of line 3 does hold one
+    path.write_bytes(b'x,y,note\n"1","2.1","a,"\n2,3.9,"say ""hi"","\n3,6.2,5" screen\n')
+    (x, y), *_ = list(Reading(str(path)))
+    assert x.tolist() == [1.0, 2.0, 3.0] and y.tolist() == [2.1, 3.9, 6.2]
+
+
+def test_a_quoted_header_with_a_line_break_is_one_header(tmp_path, invoke):
+    path = tmp_path / "h.csv"
+    path.write_bytes(b'"speed\n(km/h)",y\n1,2.1\n2,3.9\n3,oops\n')
+    reading = Reading(str(path), "speed\n(km/h)", "y")
+    with pytest.raises(LinfitError, match=r"line 5, column 'y': 'oops'"):  # lines counted from the file's start
+        list(reading)
+    assert reading.header == ["speed\n(km/h)", "y"]
+    path.write_bytes(b'"speed\n(km/h)",y\n1,2.1\n2,3.9\n3,6.2\n')
+    out = parse_json(invoke("train", path, "--x-col", "0", "-f", "json").stdout)
+    assert out["data"]["rows"] == 3 and out["ols"]["a"] == pytest.approx(EXPECTED[0], rel=1e-12)
+
+
+def test_messages_name_the_real_cause(tmp_path, invoke):
+    cases = {
+        "cr.csv": (b"x,y\r1,2\r2,4\r", ["CR alone", "tr '\\r' '\\n'"]),
+        "nul.csv": (b"x,y\n1,2\n2,4\n3,\x006\n", ["line 4", "NUL"]),
+        "long-name.csv": (b"x,y," + b"n" * 1_000_000 + b"\n1,2,3\n2,4,5\n", ["line 1", "131,072 characters", "field-size limit"]),
+    }
+    for name, (content, words) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        result = invoke("train", tmp_path / name)
+        assert_clean_error(result, 3, words)
+        assert "no data rows" not in result.stderr and "Lines must end" not in result.stderr
+
+
+def test_a_header_of_100000_columns_is_read_in_linear_time(tmp_path, invoke):
+    """A count inside a loop over the names made this quadratic (minutes); now it is fitted at once."""
+    names = [f"c{i}" for i in range(99_998)] + ["x", "y"]
+    rows = "".join(",".join(["0"] * 99_998 + [str(i), str(2 * i + 1)]) + "\n" for i in range(4))
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(names) + "\n" + rows)
+    out = parse_json(invoke("train", path, "-f", "json").stdout)
+    assert out["ols"] == {"a": pytest.approx(2.0, rel=1e-12), "b": pytest.approx(1.0, rel=1e-12)}
+    missing = invoke("train", path, "--x-col", "nope")
+    assert_clean_error(missing, 3, ["no column 'nope'", "(100000 in all)"])
+    assert len(missing.stderr) < 1000  # the columns are not all listed
+    path.write_text(",".join(names[:-1] + ["c7"]) + "\n" + rows)
+    assert_clean_error(invoke("train", path), 3, ["repeats column 'c7'"])
+
+
+def test_column_indices_that_cannot_be_read_as_numbers_are_clean_errors(tmp_path, invoke):
+    path = tmp_path / "d.csv"
+    path.write_bytes(GOOD_FILES["plain"])
+    assert_clean_error(invoke("train", path, "--x-col", "²"), 3, ["no column '²'"])  # as any name not in the header
+    assert_clean_error(invoke("train", path, "--x-col", "9" * 5000), 2, ["--x-col", "5000 digits"])
+    assert invoke("train", path, "--y-col", "0" * 30 + "1", "-q").exit_code == 0  # leading zeros: still index 1
+
+
+@pytest.mark.parametrize("kind", ["int64", "uint64"])
+def test_parquet_integers_beyond_2_53_are_rounded_as_csv_digits_are(kind, tmp_path, invoke):
+    """Read as CSV digits are: each integer to its nearest float64 (Python's float(int), correctly rounded)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = [2**53 + 1, 2**53 + 3, 2**62 + 12345, 2**63 - 1] + (
+        [2**64 - 1, 2**63 + 2**11 + 1] if kind == "uint64" else [-(2**63), -(2**53) - 1]
+    )
+    xs = [*range(1, len(big) + 1)]
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"x": pa.array(xs, pa.int64()), "y": pa.array(big, getattr(pa, kind)())}), path)
+    (x, y), *_ = list(Reading(str(path)))
+    assert y.tolist() == [float(v) for v in big]
+    text = tmp_path / "big.csv"
+    text.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in zip(xs, big)))
+    from_csv, from_parquet = (parse_json(invoke("train", p, "-f", "json").stdout) for p in (text, path))
+    assert from_parquet["ols"] == from_csv["ols"]
+
+
+# -- the weight column (issue 19): read, checked and carried on every road ---------------------------
+WEIGHTED = b"x,w,y\n1,0.5,2.1\n2,0,3.9\n3,2,6.2\n4,1e-3,8.1\n"
+
+
+def weighted_roads(content: bytes, tmp_path, monkeypatch, **options):
+    """(road, [(x, y, w) blocks]) of one file read on every road the reader serves (errors raised as they come)."""
+    import gzip as gz
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    import linfit.read
+    from linfit.read import rechunked_with_weights
+
+    path = tmp_path / "w.csv"
+    path.write_bytes(content)
+    packed = tmp_path / "w.csv.gz"
+    packed.write_bytes(gz.compress(content))
+    roads = {"memory": lambda: list(Reading(str(path), **options).with_weights())}
+    roads["streamed"] = lambda: list(rechunked_with_weights(Reading(str(path), **options).with_weights(), 2))
+    roads["gzip"] = lambda: list(Reading(str(packed), **options).with_weights())
+
+    def stdin():
+        monkeypatch.setattr(linfit.read.sys, "stdin", io.TextIOWrapper(io.BytesIO(content)))
+        return list(Reading("-", **options).with_weights())
+
+    def shares():
+        return [block for rank in range(3) for block in Reading(str(path), shard=(rank, 3), **options).with_weights()]
+
+    def parquet():
+        table = pacsv.read_csv(str(path))
+        pq.write_table(table, tmp_path / "w.parquet", row_group_size=2)
+        return list(Reading(str(tmp_path / "w.parquet"), **options).with_weights())
+
+    def small_pieces():
+        monkeypatch.setattr(linfit.read, "TEXT_BYTES", 8)
+        try:
+            return list(Reading(str(path), **options).with_weights())
+        finally:
+            monkeypatch.undo()
+
+    def parquet_shares():
+        parquet()
+        return [b for rank in range(2) for b in Reading(str(tmp_path / "w.parquet"), shard=(rank, 2), **options).with_weights()]
+
+    roads.update({"stdin": stdin, "share of 3": shares, "parquet": parquet, "pieces of 8 bytes": small_pieces})
+    roads["parquet, share of 2"] = parquet_shares
+    return roads
+
+
+def test_a_weight_column_is_read_beside_x_and_y_on_every_road(tmp_path, monkeypatch):
+    for road, read in weighted_roads(WEIGHTED, tmp_path, monkeypatch, weight_col="w").items():
+        blocks = read()
+        x, y, w = (np.concatenate([b[i] for b in blocks]).tolist() for i in range(3))
+        assert (x, y, w) == ([1.0, 2.0, 3.0, 4.0], [2.1, 3.9, 6.2, 8.1], [0.5, 0.0, 2.0, 1e-3]), road
+    reading = Reading(str(tmp_path / "w.csv"), 0, "y", weight_col=1)  # by index, as x and y
+    assert [b[2].tolist() for b in reading.with_weights()] == [[0.5, 0.0, 2.0, 1e-3]] and reading.facts.w_name == "w"
+    with pytest.raises(TypeError, match="with_weights"):  # plain (x, y) iteration would drop the weights
+        list(reading)
+    plain = Reading(str(tmp_path / "w.csv"))  # without one: as before, and w is None
+    assert [len(b) for b in plain] == [2] and all(w is None for *_, w in plain.with_weights()) and plain.facts.w_name == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "line", "words"),
+    [
+        (b"x,w,y\n1,1,2\n2,-0.5,4\n3,1,6\n", {}, 3, "the weight -0.5 is negative"),
+        (b"x,w,y\n1,1,2\n2,,4\n3,1,6\n", {}, 3, "missing weight"),
+        (b"x,w,y\n1,1,2\n2,NA,4\n3,1,6\n", {"drop_na": True}, 3, "missing weight"),  # --drop-na drops no weight
+        (b"x,w,y\n1,1,2\n2,1,4\n3,heavy,6\n", {}, 4, "'heavy' is not a number"),
+        (b"x,w,y\n1,1,2\n2,1,4\n3,inf,6\n", {}, 4, "not a finite number"),
+        (b"x,w,y\n1,1,2\n2,1,4\n3,2,6\n4,-1e-300,8\n", {}, 5, "is negative"),
+    ],
+)
+def test_a_bad_weight_is_the_same_error_naming_its_row_on_every_road(content, options, line, words, tmp_path, monkeypatch):
+    for road, read in weighted_roads(content, tmp_path, monkeypatch, weight_col="w", **options).items():
+        where = f"row {line - 1}" if road.startswith("parquet") else f"line {line}"
+        with pytest.raises(LinfitError, match=re.escape(f"{where}, column 'w': ") + ".*" + re.escape(words)) as caught:
+            read()
+        assert caught.value.exit_code == 3, road
+
+
+def test_the_weight_column_must_be_another_column(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_bytes(WEIGHTED)
+    for x_col, y_col, weight_col, words in (("x", "y", "x", "--x-col and --weight-col"), ("x", "y", 2, "--y-col and --weight-col")):
+        with pytest.raises(LinfitError, match=re.escape(words)) as caught:
+            list(Reading(str(path), x_col, y_col, weight_col=weight_col).with_weights())
+        assert caught.value.exit_code == 2
+    with pytest.raises(LinfitError, match="no column 'weight' for weight.*--weight-col"):
+        list(Reading(str(path), weight_col="weight").with_weights())
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(0, 9), min_size=1, max_size=12), rows=st.integers(1, 7))
+def test_weighted_chunks_are_the_pairs_chunks_with_their_weights(sizes, rows):
+    """rechunked_with_weights cuts as data.rechunked does, each w staying with its x and y."""
+    from linfit.data import rechunked
+    from linfit.read import rechunked_with_weights
+
+    edges = np.cumsum([0, *sizes])
+    x = np.arange(edges[-1], dtype=np.float64)
+    blocks = [(x[a:b], 10 * x[a:b], 100 * x[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    triples = list(rechunked_with_weights(blocks, rows))
+    pairs = list(rechunked([(bx, by) for bx, by, _ in blocks], rows))
+    assert [(tx.tolist(), ty.tolist()) for tx, ty, _ in triples] == [(px.tolist(), py.tolist()) for px, py in pairs]
+    assert all(np.array_equal(tw, 100 * tx) for tx, _, tw in triples)
+    none_w = list(rechunked_with_weights([(bx, by, None) for bx, by, _ in blocks], rows))
+    assert all(w is None for *_, w in none_w) and len(none_w) == len(pairs)

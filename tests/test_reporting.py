@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 
 from conftest import SAMPLE, parse_json, write_csv
 from linfit.reference import least_squares
-from linfit.report import sparkline
 from linfit.stats import fit_stats, t_quantile
+from linfit.views.table import sparkline
 
 
 # statsmodels and scipy take seconds to import: only a worker that runs a test which needs them pays for it
@@ -100,33 +98,66 @@ def test_two_points_have_no_standard_errors():
     assert stats.r2 == 1.0 and stats.se_a is None and stats.ci_a is None
 
 
-def test_train_json_carries_the_stats(invoke, sm):
+def test_train_json_carries_the_stats(invoke, sm, sample_xy):
     out = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
-    assert set(out["stats"]) == {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"}
-    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    assert {"n", "r2", "residual_sd", "se_a", "se_b", "ci_a", "ci_b", "corr_ab"} <= set(out["stats"])
+    x, y = sample_xy
     model = sm.OLS(y, sm.add_constant(x)).fit()
     assert close(out["stats"]["r2"], model.rsquared) and close(out["stats"]["se_a"], model.bse[1])
 
 
-def test_summary_table_shows_the_stats(invoke):
-    text = invoke("train", SAMPLE).stdout
-    for needle in ("standard error", "95% interval", "R² 0.99", "n 50"):
-        assert needle in text
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures linfit saves, kept (the picture is then read back and looked at where the figure put things)."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: figures.append(figure) or save(figure, *a, **k))
+    return figures
 
 
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
+def pixels_at(figure, ax, xs, ys) -> np.ndarray:
+    """(row, column) in the saved image of each data point (xs, ys) of `ax`."""
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    height = figure.get_size_inches()[1] * figure.dpi
+    return np.column_stack([height - points[:, 1], points[:, 0]]).round().astype(int)
 
 
-def test_plot_of_the_shipped_sample_is_a_sensible_png(tmp_path, invoke):
+def shows(image, at, colour: str, reach: int = 1) -> bool:
+    """Whether a pixel within `reach` of `at` is `colour` (matplotlib's name), to 1/50."""
+    from matplotlib.colors import to_rgb
+
+    row, column = at
+    around = image[row - reach : row + reach + 1, column - reach : column + reach + 1, :3].reshape(-1, 3)
+    return bool((np.abs(around - to_rgb(colour)).max(axis=1) < 0.02).any())
+
+
+def test_the_plot_shows_the_data_the_fitted_line_the_loss_and_the_optimum(tmp_path, invoke, drawn, sample_xy):
+    from matplotlib.image import imread
+
     path = tmp_path / "fit.png"
-    result = invoke("train", SAMPLE, "--plot", path, "-q")
-    assert result.exit_code == 0, result.stderr
-    width, height = png_size(path)
-    assert 1200 <= width <= 2400 and 400 <= height <= 900
-    assert 30_000 < path.stat().st_size < 2_000_000
+    out = parse_json(invoke("train", SAMPLE, "--plot", path, "-f", "json").stdout)
+    ((figure),) = drawn
+    image = imread(path)
+    assert image.shape[:2] == (1040, 1700)  # 17 × 10.4 inches at 100 dpi: the fit, then its residuals below
+    data_ax, loss_ax, surface_ax = figure.axes[:3]
+    x, y = sample_xy
+    # the fitted line runs where a·x + b is (blue, the least-squares line dashed orange on top of it)
+    along = np.linspace(x.min(), x.max(), 15)
+    for at in pixels_at(figure, data_ax, along, out["a"] * along + out["b"]):
+        assert shows(image, at, "tab:blue") or shows(image, at, "tab:orange"), at
+    # every sample is a grey dot (or under the line); far below the line's end there is nothing drawn
+    for at in pixels_at(figure, data_ax, x, y):
+        assert image[at[0], at[1], :3].min() < 0.8, at  # not the white of the background
+    (empty,) = pixels_at(figure, data_ax, [x.max()], [y.min()])
+    assert image[empty[0] - 3 : empty[0] + 4, empty[1] - 3 : empty[1] + 4, :3].min() > 0.85
+    # the loss panel starts at step 1's loss; the surface shows the start (red) and the optimum (orange star)
+    first = out["history"][0]
+    start = pixels_at(figure, loss_ax, [1], [first["loss"]])[0]  # the loss (blue), the excess over the optimum (red) on it
+    assert shows(image, start, "tab:blue", reach=2) or shows(image, start, "tab:red", reach=2)
+    assert shows(image, pixels_at(figure, surface_ax, [first["a"]], [first["b"]])[0], "tab:red")
+    assert shows(image, pixels_at(figure, surface_ax, [out["ols"]["a"]], [out["ols"]["b"]])[0], "tab:orange")
 
 
 def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkeypatch):
@@ -145,8 +176,8 @@ def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkey
     data = write_csv(tmp_path / "big.csv", {"x": x, "y": 4 * x + 1 + rng.normal(0, 0.1, x.size)})
     path = tmp_path / "big.png"
     out = parse_json(invoke("train", data, "--plot", path, "-f", "json").stdout)
-    assert out["data"]["rows"] == n and png_size(path)[0] > 0  # the fit used every row
-    ((shown, label),) = drawn
+    assert out["data"]["rows"] == n and path.exists()  # the fit used every row
+    ((shown, label),) = [(points, label) for points, label in drawn if label and label.startswith("samples")]
     assert shown.size == MAX_SCATTER and f"{MAX_SCATTER:,} of {n:,} shown" in label
     assert np.isin(shown, x).all() and np.unique(shown).size == MAX_SCATTER  # rows of the data, none twice
     assert shown.min() < 0.01 and shown.max() > 0.99  # spread over the data, not its first rows

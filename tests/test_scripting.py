@@ -8,27 +8,13 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLE, parse_json, write_csv
+from conftest import SAMPLE, one_error_line, parse_json, start_linfit, write_csv
 
 LONG_RUN = ["--steps", "100000000", "--lr", "1e-7", "--log-every", "2000"]  # far from converging
-
-
-def start_linfit(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "linfit", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
 
 
 def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path, invoke):
@@ -39,7 +25,7 @@ def test_sigint_stops_cleanly_exits_130_and_leaves_a_usable_model(tmp_path, invo
     assert process.poll() is None  # jsonl streams: the run goes on while its first record is already here
     process.stdout.readline()  # step 2000: the loop is well under way
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     result = json.loads(stdout.strip().splitlines()[-1])
@@ -67,9 +53,8 @@ def test_history_file_holds_every_logged_step_whatever_the_format(tmp_path, invo
     assert [float(r["grad_a"]) for r in rows] == [h["grad_a"] for h in out["history"]]
 
 
-def test_model_file_round_trip_through_predict(tmp_path, invoke):
-    model = tmp_path / "model.json"
-    assert invoke("train", SAMPLE, "-o", model, "-q").exit_code == 0
+def test_model_file_round_trip_through_predict(trained_model, invoke):
+    model = trained_model
     saved = json.loads(model.read_text())
     for key in ("a", "b", "loss", "steps", "stop_reason", "config", "seed", "data", "versions"):
         assert key in saved
@@ -80,9 +65,8 @@ def test_model_file_round_trip_through_predict(tmp_path, invoke):
     assert out["prediction"] == [saved["a"] * v + saved["b"] for v in x]
 
 
-def test_predict_csv_keeps_the_input_columns(tmp_path, invoke):
-    model = tmp_path / "model.json"
-    invoke("train", SAMPLE, "-o", model, "-q")
+def test_predict_csv_keeps_the_input_columns(trained_model, invoke):
+    model = trained_model
     saved = json.loads(model.read_text())
     rows = list(csv.DictReader(io.StringIO(invoke("predict", model, SAMPLE, "-f", "csv").stdout)))
     assert list(rows[0]) == ["x", "y", "prediction"] and len(rows) == 50
@@ -90,17 +74,16 @@ def test_predict_csv_keeps_the_input_columns(tmp_path, invoke):
         assert float(row["prediction"]) == saved["a"] * float(row["x"]) + saved["b"]
 
 
-def test_predict_reads_stdin_and_streams_jsonl(tmp_path, invoke):
-    model = tmp_path / "model.json"
-    invoke("train", SAMPLE, "-o", model, "-q")
-    result = invoke("predict", model, "-", "-f", "jsonl", input="x\n1\n2\n")
+def test_predict_reads_stdin_and_streams_jsonl(trained_model, invoke):
+    saved = json.loads(trained_model.read_text())
+    result = invoke("predict", trained_model, "-", "-f", "jsonl", input="x\n1\n2\n")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["x"] for line in lines] == [1.0, 2.0]
+    assert [line["prediction"] for line in lines] == [saved["a"] * 1.0 + saved["b"], saved["a"] * 2.0 + saved["b"]]
 
 
-def test_failed_run_leaves_the_existing_model_byte_identical(tmp_path, invoke):
-    model = tmp_path / "model.json"
-    invoke("train", SAMPLE, "-o", model, "-q")
+def test_failed_run_leaves_the_existing_model_byte_identical(model_copy, tmp_path, invoke):
+    model = model_copy
     before = model.read_bytes()
     diverged = invoke("train", SAMPLE, "-o", model, "--no-standardize", "--lr", "1")
     assert diverged.exit_code == 4
@@ -119,12 +102,14 @@ def test_read_only_output_folder_fails_before_training(tmp_path, invoke, monkeyp
     # root may write anywhere, so the folder's lock is simulated where linfit asks about it
     monkeypatch.setattr(linfit.files.os, "access", lambda path, mode: path != locked and real_access(path, mode))
     result = invoke("train", SAMPLE, "-o", locked / "model.json", "-f", "json")
-    assert result.exit_code == 2 and "not writable" in result.stderr and result.stdout == ""
+    one_error_line(result, 2, "not writable")
+    assert result.stdout == ""
 
 
 def test_unwritable_output_folder_missing_fails_before_training(tmp_path, invoke):
     result = invoke("train", SAMPLE, "-o", tmp_path / "nope" / "model.json", "-f", "json")
-    assert result.exit_code == 2 and "does not exist" in result.stderr and result.stdout == ""
+    one_error_line(result, 2, "does not exist")
+    assert result.stdout == ""
 
 
 def test_warm_start_from_a_model_is_recorded(tmp_path, invoke):
@@ -137,7 +122,6 @@ def test_warm_start_from_a_model_is_recorded(tmp_path, invoke):
 
 
 def test_compressed_and_tab_separated_files(tmp_path, invoke):
-    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
     reference = parse_json(invoke("train", SAMPLE, "-f", "json").stdout)
     text = SAMPLE.read_text()
     (tmp_path / "s.csv.gz").write_bytes(gzip.compress(text.encode()))
@@ -164,15 +148,12 @@ def test_quiet_keeps_results_and_drops_notes(tmp_path, invoke):
     assert json.loads(quiet.stdout)["data"]["dropped"] == 1
 
 
-def test_predict_needs_data_or_values(tmp_path, invoke):
-    model = tmp_path / "model.json"
-    invoke("train", SAMPLE, "-o", model, "-q")
-    assert invoke("predict", model).exit_code == 2
-    assert invoke("predict", model, SAMPLE, "--x", "1").exit_code == 2
+def test_predict_needs_data_or_values(trained_model, tmp_path, invoke):
+    one_error_line(invoke("predict", trained_model), 2)
+    one_error_line(invoke("predict", trained_model, SAMPLE, "--x", "1"), 2)
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "linfit-model", "a": "one", "b": 2}')
-    result = invoke("predict", bad, "--x", "1")
-    assert result.exit_code == 3 and "key 'a'" in result.stderr
+    one_error_line(invoke("predict", bad, "--x", "1"), 3, "key 'a'")
 
 
 def test_shell_completion_is_offered(invoke, runner):

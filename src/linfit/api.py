@@ -85,32 +85,39 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     """
     settings = _settings(config)
     x_values, y_values, names = _columns(x, y, settings)
+    from linfit.errors import DivergedError
     from linfit.output import train_json
-    from linfit.page import scatter_sample
-    from linfit.reference import least_squares_from
-    from linfit.sources import in_memory
-    from linfit.stats import fit_stats
-    from linfit.train import Training
+    from linfit.pipeline import Arrays, prepare
 
-    source = in_memory(x_values, y_values, settings)
-    m = source.moments
-    training = Training(source, settings)
-    history = list(training)
+    prepared = prepare(Arrays(x_values, y_values, names), settings, need_samples=True)
+    training = prepared.training
     try:
-        ols = least_squares_from(m)
-    except DataError:
-        ols = None  # without standardisation a run may still go; the line is then not unique
-    stats = fit_stats(x_values, y_values, ols.a, ols.b) if ols is not None else None
-    info = {"source": names[2], "rows": m.n, "x": names[0], "y": names[1], "dropped": 0}
-    record = train_json(training.result, history, ols, settings, info, stats)
-    return Fit(record, training.result, history, ols, stats, m, settings, scatter_sample(x_values, y_values, settings.seed))
+        history = list(training)
+    except DivergedError as error:  # the advice is data: here it reads as the keywords to change
+        raise DivergedError(error.message, f"{error.why} Call fit(..., {_keywords(error.advice)}).") from None
+    record = train_json(training.result, history, prepared.ols, settings, prepared.data_info, prepared.stats)
+    return Fit(record, training.result, history, prepared.ols, prepared.stats, prepared.moments, settings, prepared.scatter)
+
+
+def _keywords(changes: dict) -> str:
+    """Advice ({key: value}, None: back to the default) as the keyword arguments of fit()."""
+    return ", ".join(f"{key}={value!r}" for key, value in changes.items())
 
 
 def _settings(config: dict[str, Any]) -> TrainConfig:
-    """The configuration from keywords; an error names the keyword as it was written, not a command-line flag."""
-    from linfit.config import KEYS, flag_name
+    """The configuration from keywords; an error names the keyword as it was written, not a command-line flag.
+
+    numpy scalars count as the Python numbers they hold (`steps=np.int64(500)`), and integers are held to
+    the command line's bound (64 bits): `steps=2**70` is refused as `--steps` with 22 digits is.
+    """
+    from linfit.config import KEYS, MAX_INTEGER, flag_name
     from linfit.errors import ConfigError
 
+    config = {key: _plain(value) for key, value in config.items()}
+    for key, value in config.items():
+        for number in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(number, int) and not isinstance(number, bool) and abs(number) > MAX_INTEGER:
+                raise ConfigError(f"fit({key}=...): a {len(str(abs(number)))}-digit integer is too large (the limit is 2**63 - 1).")
     try:
         return resolve_config(None, config)
     except ConfigError as exc:
@@ -118,6 +125,15 @@ def _settings(config: dict[str, Any]) -> TrainConfig:
         for key in KEYS:
             message = message.replace(f"{flag_name(key)}:", f"fit({key}=...):")
         raise ConfigError(message, exc.hint) from None
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (np.int64 → int, np.float64 → float, np.bool_ → bool)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
 
 
 def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, str, str]]:
@@ -145,13 +161,32 @@ def _columns(x: Any, y: Any, settings: TrainConfig) -> tuple[np.ndarray, np.ndar
     for name, values in ((x_name, x_values), (y_name, y_values)):
         bad = int((~np.isfinite(values)).sum())
         if bad:
-            raise DataError(f"{name} has {bad} missing or infinite values.", "Drop those rows first.")
+            raise DataError(f"{name} has {bad} missing (NaN, masked or NA) or infinite values.", "Drop those rows first.")
     return x_values, y_values, (x_name, y_name, source)
 
 
 def _vector(values: Any, name: str) -> np.ndarray:
-    """One column of numbers as float64: a list, a 1-D array, a Series, or a single column (n×1)."""
-    array = np.asarray(values, dtype=np.float64)
+    """One column of numbers as float64: a list, a 1-D array, a Series, or a single column (n×1).
+
+    Masked entries (numpy.ma) and pandas' missing values become NaN: missing, refused as `linfit train`
+    refuses a missing cell. Text is read as the data's cells are: `1_000` is refused, not read as 1000.
+    """
+    numbers = getattr(getattr(values, "dtype", None), "kind", "O") not in "OSU"  # text is read below, as cells are
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray) and numbers:  # pandas: its NA as NaN
+        try:
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            values = values.to_numpy()
+    mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else None
+    raw = np.asarray(np.ma.getdata(values) if mask is not None else values)
+    if raw.dtype.kind in "USO":
+        _refuse_separators(raw, name)
+    try:
+        array = raw.astype(np.float64)
+    except OverflowError:
+        raise DataError(f"{name} holds an integer too large for a float (beyond 1.8e308).", "Pass values within float64's range.") from None
+    if mask is not None:
+        array = np.where(mask, np.nan, array)
     if array.ndim == 0 or (array.ndim == 2 and array.shape[1] != 1) or array.ndim > 2:
         raise DataError(
             f"{name} has shape {array.shape}: one column of numbers is needed.", "Pass a 1-D sequence, e.g. frame['x'] or array[:, 0]."
@@ -159,6 +194,19 @@ def _vector(values: Any, name: str) -> np.ndarray:
     if array.size == 0:
         raise DataError(f"{name} is empty: a line needs at least two points.", "Pass the data's values.")
     return array.reshape(-1)
+
+
+def _refuse_separators(raw: np.ndarray, name: str) -> None:
+    """Text with a digit separator ('1_000'), which float() would read, is refused as the data's reader refuses it."""
+    text = raw.astype(str)
+    separated = np.char.find(text, "_") >= 0
+    if separated.any():
+        where = np.unravel_index(int(np.argmax(separated)), text.shape)
+        index = where[0] if len(where) == 1 else where
+        raise DataError(
+            f"{name}[{index}] is {str(text[where])!r}: not a decimal number (digit separators are refused, as linfit train refuses them).",
+            "Write it without '_'.",
+        )
 
 
 def _column_name(frame: Any, key: str | int, role: str) -> str:

@@ -1,4 +1,5 @@
-"""The command line: parse, call `commands` (which runs the core and shows the results), map errors to exit codes.
+"""The command line: each command declared once as its request, parsed into one, handed to `commands`
+(which runs the core and hands the results to a view), errors mapped to exit codes.
 
 The only module that imports typer. It must stay cheap to import: torch, pandas and
 rich are imported inside the commands that need them (commands.py), so `linfit --help` is instant.
@@ -6,6 +7,7 @@ rich are imported inside the commands that need them (commands.py), so `linfit -
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import inspect
@@ -14,22 +16,24 @@ import os
 import sys
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from types import MappingProxyType
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from linfit import __version__, commands
+from linfit.config import DType, LossName
 from linfit.errors import ConfigError, ExitCode, FlagError, LinfitError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error (a bug), 2 usage or config error, 3 data error, "
     "4 training diverged, 5 not converged (with --strict), 6 gradient check failed, 7 an output file could not "
-    "be written (no space, size limit, permission), 130 interrupted (Ctrl-C), 141 output pipe closed, "
-    "143 terminated (SIGTERM)."
+    "be written (no space, size limit; a path refused before any work is 2), 8 a torchrun peer process was lost, "
+    "130 interrupted (Ctrl-C), 141 output pipe closed, 143 terminated (SIGTERM)."
 )
 LARGEST_INTEGER = 2**63 - 1
-FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a write that failed for lack of room
+FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EBADF}  # a write that failed for lack of room (or to a closed stdout)
 
 
 def _numbers_checked(command):
@@ -51,6 +55,35 @@ def _numbers_checked(command):
             raise typer.BadParameter(exc.message, ctx=ctx, param_hint=exc.flag) from None
 
     return checked
+
+
+def _strict_numbers(command) -> None:
+    """Number options read their text by config.number_problem's rule (`--lr 0_5` is refused, not read as 5)."""
+    from linfit.config import number_problem
+
+    def numeric(annotation) -> bool:
+        return annotation in (int, float) or any(numeric(arg) for arg in typing.get_args(annotation))
+
+    def texts(value):
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                yield from texts(item)
+        elif isinstance(value, str):
+            yield value
+
+    for param in command.params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or not numeric(descriptor.annotation):
+            continue
+
+        def checked(ctx, value, process=param.process_value, param=param):
+            for text in texts(value):
+                problem = number_problem(text)
+                if problem:
+                    raise typer.BadParameter(problem, ctx=ctx, param=param)
+            return process(ctx, value)
+
+        param.process_value = checked
 
 
 def _unusable_number(value) -> str | None:
@@ -82,6 +115,7 @@ class LinfitGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for command in (self.commands or {}).values():
             command.invoke = _numbers_checked(command)
+            _strict_numbers(command)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
         """As click's main, but a usage error is one line (not a framed box) on stderr, exit 2."""
@@ -99,13 +133,13 @@ class LinfitGroup(TyperGroup):
             if message:  # empty when no arguments at all were given: the help is already shown
                 context = getattr(exc, "ctx", None)
                 where = f" See '{context.command_path} --help'." if context is not None else ""
-                typer.echo(f"linfit: error: {_sentence(message)}{where}", err=True)
+                _tell(f"linfit: error: {_sentence(message)}{where}")
             sys.exit(getattr(exc, "exit_code", int(ExitCode.USAGE)))
 
         except typer.Abort as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: keep its code
                 raise exc.__context__ from None
-            typer.echo("linfit: aborted.", err=True)
+            _tell("linfit: aborted.")
             sys.exit(int(ExitCode.UNEXPECTED))
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
@@ -130,40 +164,53 @@ class LinfitGroup(TyperGroup):
         except LinfitError as exc:
             if debug:
                 raise
-            typer.echo(f"linfit: error: {_sentence(str(exc))}", err=True)
+            from linfit.distributed import speaks
+
+            if speaks(exc):  # under torchrun rank 0 alone, as for every other line
+                _tell(f"linfit: error: {_sentence(str(exc))}")
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # linfit.signals.Interrupted: SIGINT 130, SIGTERM 143
             if debug:
                 import traceback
 
                 traceback.print_exception(exc)
-            typer.echo("linfit: interrupted.", err=True)
+            _tell("linfit: interrupted.")
             ctx.exit(int(getattr(exc, "exit_code", ExitCode.INTERRUPTED)))
         except BrokenPipeError:
             # the reader went away (`| head`): stop quietly, and keep Python from failing again at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_null()
             ctx.exit(int(ExitCode.BROKEN_PIPE))
         except Exception as exc:  # anything else is a bug: say so in one line
             if debug:
                 raise
             if isinstance(exc, OSError) and exc.errno in FULL:
                 # writing stdout failed (`> /dev/full`, a file-size limit): not a bug
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                typer.echo(f"linfit: error: cannot write the output: {exc.strerror or exc}.", err=True)
+                _stdout_to_null()
+                _tell(f"linfit: error: cannot write the output: {exc.strerror or exc}.")
                 ctx.exit(int(ExitCode.OUTPUT))
-            typer.echo(
-                f"linfit: unexpected error: {type(exc).__name__}: {exc}. "
-                "This is a bug; run again with --debug for the traceback and report it.",
-                err=True,
+            _tell(
+                f"linfit: unexpected error: {type(exc).__name__}: {exc}. This is a bug; run again with --debug for the traceback and report it."
             )
             ctx.exit(int(ExitCode.UNEXPECTED))
+
+
+def _stdout_to_null() -> None:
+    """After a failed write, what stdout still buffers goes nowhere (Python would write it again at exit)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a closed stdout (`>&-`) or a test's buffer: nothing below it
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
 
 
 class LinfitCommand(TyperCommand):
     """A command whose help reads like a classic Unix tool's: `Usage: linfit train [OPTIONS] DATA`."""
 
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
-        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in super().collect_usage_pieces(ctx)]
+        """Argument names without typer's braces: DATA, not {DATA}; RUN..., not {RUN}... (one or more runs)."""
+        import re
+
+        return [re.sub(r"^\{(.*?)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
     def format_options(self, ctx: typer.Context, formatter) -> None:
         """Arguments by name alone (DATA, not DATA <str>), then the options, in declaration order."""
@@ -202,6 +249,14 @@ app = _Typer(
 )
 
 
+def _tell(line: str) -> None:
+    """One line on stderr. A closed or full stderr loses the line but never changes the exit code."""
+    try:
+        typer.echo(line, err=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _sentence(message: str) -> str:
     return message if message.endswith((".", "?", "!")) else message + "."
 
@@ -222,15 +277,6 @@ def _main(
     """linfit: gradient descent on y = a·x + b, step by step."""
 
 
-StreamFormat = Annotated[
-    Literal["table", "json", "jsonl", "csv"],
-    typer.Option(
-        "--format",
-        "-f",
-        metavar="[table|json|jsonl|csv]",
-        help="table (for people), json (one object), jsonl (a line per record, as it happens) or csv.",
-    ),
-]
 CheckTol = Annotated[
     float, typer.Option("--check-tol", metavar="FLOAT", help="Largest disagreement --check accepts, relative to max(1, |gradient|).")
 ]
@@ -316,30 +362,91 @@ def _shown_default(key) -> str:
     return str(value)
 
 
-@app.command(epilog=example("linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json"))
-@config_flags
-def train(
-    data: Annotated[
-        str,
-        typer.Argument(
-            metavar="DATA",
-            help="CSV/TSV (.gz, .bz2, .xz, .zst too) or Parquet file, a glob of them, or '-' (stdin), with x and y columns.",
-            show_default=False,
-        ),
-    ],
-    config_path: ConfigPath = None,
-    settings: Settings = None,
-    sep: Sep = None,
-    drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False,
-    chunk_rows: Annotated[
-        int,
-        typer.Option(
-            "--chunk-rows",
-            min=0,
-            metavar="ROWS",
-            help="Stream the file from disk, this many rows at a time, every step: memory independent of the file's size. 0 reads it into memory.",
-        ),
-    ] = 0,
+def format_option(command: str) -> Any:
+    """`--format`/`-f` of a command: its choices and their help from the views' registry, the first the default."""
+    from linfit.views import formats
+
+    offered = formats(command)
+    names = tuple(entry.name for entry in offered)
+    meanings = [f"{entry.name} ({entry.meaning})" for entry in offered]
+    help_text = (", ".join(meanings[:-1]) + " or " + meanings[-1] if len(meanings) > 1 else meanings[0]) + "."
+    return Annotated[
+        Literal[names], typer.Option("--format", "-f", metavar="[" + "|".join(names) + "]", help=help_text[:1].upper() + help_text[1:])
+    ]
+
+
+def command(name: str, run: Callable[[Any], Optional[int]], *, on: typer.Typer | None = None, **options: Any) -> Callable[[type], type]:
+    """Declare a command by its request: a frozen dataclass whose fields are its arguments and options.
+
+    Each field is declared once, with its typer argument or option; a field `settings` stands for one
+    flag per configuration key (see `config_flags`), and the class's docstring is the command's help.
+    The command line builds one request from what it parsed and hands it to `run` (a function of
+    linfit.commands), whose return value, when not 0, is the exit code. A request checks what no
+    single option can in its `__post_init__` (raising FlagError, a usage error). `on`: the app (linfit's).
+    """
+
+    def declare(request: type) -> type:
+        request = dataclasses.dataclass(frozen=True)(request)
+        hints = typing.get_type_hints(request, include_extras=True)
+        fields = dataclasses.fields(request)
+        empty = inspect.Parameter.empty
+        parameters = [
+            inspect.Parameter(
+                field.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=empty if field.default is dataclasses.MISSING else field.default,
+                annotation=hints[field.name],
+            )
+            for field in fields
+        ]
+
+        def callback(**arguments: Any) -> None:
+            given = {key: tuple(value) if isinstance(value, list) else value for key, value in arguments.items()}
+            if "settings" in given:
+                given["settings"] = MappingProxyType(dict(given["settings"]))
+            code = run(request(**given))
+            if code:
+                raise typer.Exit(code)
+
+        callback.__name__ = callback.__qualname__ = name.replace("-", "_")
+        callback.__doc__ = request.__doc__
+        callback.__signature__ = inspect.Signature(parameters)
+        callback.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        (on or app).command(name, **options)(config_flags(callback) if "settings" in hints else callback)
+        return request
+
+    return declare
+
+
+def command_names() -> list[str]:
+    """Every command, from the command table (the tests take their lists from here)."""
+    return [info.name or info.callback.__name__ for info in app.registered_commands]
+
+
+DataArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="DATA",
+        help="CSV/TSV (.gz, .bz2, .xz, .zst too) or Parquet file, a glob of them, or '-' (stdin), with x and y columns.",
+        show_default=False,
+    ),
+]
+OutputFile = Annotated[
+    Optional[Path],
+    typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False),
+]
+
+
+@command("train", commands.train, epilog=example("linfit train data/sample.csv --lr 0.1 --log-every 5 -o model.json"))
+class TrainRequest:
+    """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
+
+    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
+    """
+
+    data: DataArgument
+    config_path: ConfigPath = None
+    settings: Settings = None  # one flag per configuration key
     cache_path: Annotated[
         Optional[Path],
         typer.Option(
@@ -348,28 +455,16 @@ def train(
             help="With --chunk-rows: keep the parsed passes in this binary file, and reuse it in later runs while the data's size, time and SHA-256 match (else it is rebuilt). Without it a temporary cache is used and removed.",
             show_default=False,
         ),
-    ] = None,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            min=0,
-            metavar="ROWS",
-            help="Mini-batch SGD: each step uses this many shuffled rows (seeded). 0 is full-batch gradient descent.",
-        ),
-    ] = 0,
-    model_path: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", metavar="FILE", help="Write the fitted model (JSON) here, atomically.", show_default=False),
-    ] = None,
+    ] = None
+    model_path: OutputFile = None
     history_path: Annotated[
         Optional[Path],
         typer.Option("--history", metavar="FILE", help="Write every logged step here as CSV, whatever --format says.", show_default=False),
-    ] = None,
+    ] = None
     init_from: Annotated[
         Optional[str],
         typer.Option("--init-from", metavar="MODEL", help="Start from a saved model's a and b (warm start).", show_default=False),
-    ] = None,
+    ] = None
     plot_path: Annotated[
         Optional[Path],
         typer.Option(
@@ -378,7 +473,7 @@ def train(
             help="Write an image (.png, .svg or .pdf, by the extension): data and lines, loss per step, and the path over the loss surface (needs linfit[plot]).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     report_path: Annotated[
         Optional[Path],
         typer.Option(
@@ -387,198 +482,227 @@ def train(
             help="Write an interactive HTML report (one self-contained file): a step slider, the line, the loss surface and path, the gradient, the graph, and a what-if learning rate.",
             show_default=False,
         ),
-    ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False,
-    quiet: Quiet = False,
-    output_format: StreamFormat = "table",
-) -> None:
-    """Fit y = a·x + b to a CSV file by gradient descent and compare with the exact answer.
+    ] = None
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 5 when the step limit comes before convergence.")] = False
+    valid_path: Annotated[
+        Optional[str],
+        typer.Option(
+            "--valid",
+            metavar="FILE",
+            help="Score the fit on this file's rows (same columns) at every logged step and at the end.",
+            show_default=False,
+        ),
+    ] = None
+    quiet: Quiet = False
+    output_format: format_option("train") = "table"
 
-    Prints a row every --log-every steps (loss, dL/da, dL/db, a, b) and a summary that holds the fit against the closed-form least-squares line. Ctrl-C stops at the end of the current step, shows the summary so far and saves the model (marked interrupted).
+
+@command(
+    "report",
+    commands.make_report,
+    epilog=example("linfit train data/sample.csv -f jsonl | linfit report - -o run.html"),
+)
+class ReportRequest:
+    """Build the interactive HTML report from saved --format jsonl runs, without training again.
+
+    The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
     """
-    code = commands.train(
-        data,
-        config_path,
-        settings,
-        sep=sep,
-        drop_na=drop_na,
-        chunk_rows=chunk_rows,
-        cache_path=cache_path,
-        batch_size=batch_size,
-        model_path=model_path,
-        history_path=history_path,
-        init_from=init_from,
-        plot_path=plot_path,
-        report_path=report_path,
-        strict=strict,
-        quiet=quiet,
-        output_format=output_format,
-    )
-    if code:
-        raise typer.Exit(code)
 
-
-@app.command("report", epilog=example("linfit train data/sample.csv -f jsonl > sgd.jsonl && linfit report sgd.jsonl -o run.html"))
-def make_report(
     streams: Annotated[
         list[str],
         typer.Argument(
-            metavar="RUN...",
+            metavar="RUN",
             help="Saved runs: the output of linfit train --format jsonl ('-' reads stdin). Several are overlaid on one surface.",
             show_default=False,
         ),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write, atomically.", show_default=False)],
+    ]
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write, atomically.", show_default=False)]
     compare: Annotated[
         Optional[list[str]],
         typer.Option(
             "--compare", metavar="RUN", help="Another saved run of the same data to overlay; repeat for several.", show_default=False
         ),
-    ] = None,
+    ] = None
     data: Annotated[
         Optional[str],
         typer.Option(
             "--data", metavar="DATA", help="The data file, to draw its rows in the scatter (a sample of at most 5000).", show_default=False
         ),
-    ] = None,
-    sep: Sep = None,
-    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="The page's title.", show_default=False)] = None,
-) -> None:
-    """Build the interactive HTML report from saved --format jsonl runs, without training again.
+    ] = None
+    sep: Sep = None
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="The page's title.", show_default=False)] = None
 
-    The result record of a jsonl stream holds the data's moments, from which the page draws the loss surface; --data adds the scatter of the rows.
+
+@command("predict", commands.predict, epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
+class PredictRequest:
+    """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
+
+    CSV output keeps the input's columns and adds 'prediction' (and 'lower', 'upper' with --interval).
     """
-    commands.make_report(streams, output, compare, data, sep, title)
 
-
-@app.command(epilog=example("linfit predict model.json --x 3.0 --x 4.5"))
-def predict(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)]
     data: Annotated[
         Optional[str],
         typer.Argument(
             metavar="DATA", help="CSV/TSV (compressed too) or Parquet file with an x column ('-' reads stdin).", show_default=False
         ),
-    ] = None,
+    ] = None
     x: Annotated[
         Optional[list[float]], typer.Option("--x", metavar="FLOAT", help="An x to predict at; repeat for several.", show_default=False)
-    ] = None,
+    ] = None
     x_col: Annotated[
         Optional[str],
         typer.Option(
             "--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False
         ),
-    ] = None,
-    sep: Sep = None,
-    quiet: Quiet = False,
-    output_format: StreamFormat = "table",
-) -> None:
-    """Predict ŷ = a·x + b with a saved model, for a file's x column or for given values.
-
-    CSV output keeps the input's columns and adds 'prediction'.
-    """
-    if (data is None) == (not x):
-        raise typer.BadParameter("give a DATA file or --x values (one of the two).", param_hint="DATA/--x")
-    commands.predict(model, data, x, x_col, sep, quiet, output_format)
-
-
-@app.command(
-    epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)")
-)
-def grad(
-    x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)],
-    y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)],
-    a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0,
-    b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5,
-    loss: Annotated[
-        Literal["half_mse", "mse", "half_sse", "huber", "absolute", "quantile"],
+    ] = None
+    sep: Sep = None
+    interval: Annotated[
+        Optional[Literal["confidence", "prediction"]],
         typer.Option(
-            "--loss",
-            metavar="[half_mse|mse|half_sse|huber|absolute|quantile]",
-            help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), absolute = mean|r|, "
-            "quantile = mean of the pinball loss at τ.",
+            "--interval",
+            metavar="[confidence|prediction]",
+            help="Add 'lower' and 'upper': the interval of the mean of y at x (confidence) or of one new y (prediction), as statsmodels' summary_frame (squared losses).",
+            show_default=False,
         ),
-    ] = "half_mse",
-    dtype: Annotated[
-        Literal["float64", "float32"], typer.Option("--dtype", metavar="[float64|float32]", help="Floating-point type of the tensors.")
-    ] = "float64",
-    graph: Annotated[bool, typer.Option("--graph", help="Show the computational graph autograd recorded.")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False,
-    lr: Annotated[
+    ] = None
+    level: Annotated[
         Optional[float],
-        typer.Option("--lr", metavar="FLOAT", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False),
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")
-    ] = False,
-    check_tol: CheckTol = 1e-6,
-    huber_delta: Annotated[
-        Optional[float], typer.Option("--huber-delta", metavar="FLOAT", help="huber's δ in y units (default 1).", show_default=False)
-    ] = None,
-    quantile: Annotated[float, typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).")] = 0.5,
-    output_format: Annotated[
-        Literal["table", "json", "jsonl", "csv", "dot"],
+        typer.Option("--level", metavar="FLOAT", help="The interval's level, between 0 and 1.  [default: 0.95]", show_default=False),
+    ] = None
+    quiet: Quiet = False
+    output_format: format_option("predict") = "table"
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (not self.x):
+            raise FlagError("give a DATA file or --x values (one of the two).", "DATA/--x")
+        if self.level is not None and self.interval is None:
+            raise FlagError("--level sets the interval's level: it needs --interval confidence or --interval prediction.", "--level")
+        if self.level is not None and not 0 < self.level < 1:
+            raise FlagError(f"--level must lie strictly between 0 and 1 (0.95 is 95%), got {self.level:g}.", "--level")
+
+
+@command("eval", commands.evaluate, epilog=example("linfit eval model.json data/sample.csv -f json"))
+class EvalRequest:
+    """Score a saved model on a data file: its loss, MSE, RMSE, MAE, largest residual, bias and R².
+
+    R² is 1 − SSE/SST about this file's own mean: on data the model has not seen it can be negative (worse than predicting that mean).
+    """
+
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by linfit train -o.", show_default=False)]
+    data: DataArgument
+    x_col: Annotated[
+        Optional[str],
         typer.Option(
-            "--format",
-            "-f",
-            metavar="[table|json|jsonl|csv|dot]",
-            help="table, json, jsonl (one line), csv (a row per point) or dot (the graph, for Graphviz).",
+            "--x-col", metavar="TEXT", help="Column of x: header name or 0-based index.  [default: the model's]", show_default=False
         ),
-    ] = "table",
-) -> None:
+    ] = None
+    y_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--y-col", metavar="TEXT", help="Column of y: header name or 0-based index.  [default: the model's]", show_default=False
+        ),
+    ] = None
+    sep: Sep = None
+    drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows",
+            min=0,
+            metavar="ROWS",
+            help="Read the file this many rows at a time, in one pass: memory independent of its size.",
+        ),
+    ] = 0
+    quiet: Quiet = False
+    output_format: format_option("eval") = "table"
+
+
+@command(
+    "grad",
+    commands.grad,
+    epilog=example("linfit grad --x 1.4 --y 2.1 --explain", "the loss 0.02 and its gradient dL/da −0.28, dL/db −0.2 at (1.4, 2.1)"),
+)
+class GradRequest:
     """The loss and its gradient at one point (or a few), by autograd and by hand.
 
     Builds a, b as tensors with requires_grad=True, computes ŷ = a·x + b and the loss, calls loss.backward(), and shows dL/da, dL/db next to the hand-derived formulas.
     """
-    if len(x) != len(y):
-        raise typer.BadParameter(f"got {len(x)} --x and {len(y)} --y values; give them in pairs.", param_hint="--x/--y")
-    if lr is not None and lr <= 0:
-        raise typer.BadParameter("must be > 0.", param_hint="--lr")
-    if huber_delta is not None and not (0 < huber_delta < math.inf):
-        raise typer.BadParameter("must be a finite number > 0.", param_hint="--huber-delta")
-    if not 0 < quantile < 1:
-        raise typer.BadParameter("must lie in (0, 1).", param_hint="--quantile")
-    commands.grad(x, y, a, b, loss, dtype, graph, explain, lr, check, check_tol, output_format, delta=huber_delta, tau=quantile)
 
-
-@app.command(epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"))
-def graph(
-    expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help="An expression such as '2*(x-y)+z'.", show_default=False)],
-    var: Annotated[
-        Optional[list[str]],
-        typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False),
-    ] = None,
-    check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False,
-    check_tol: CheckTol = 1e-6,
-    output_format: Annotated[
-        Literal["table", "json", "jsonl", "csv", "dot"],
+    x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)]
+    y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)]
+    a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0
+    b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5
+    loss: Annotated[
+        LossName,
         typer.Option(
-            "--format",
-            "-f",
-            metavar="[table|json|jsonl|csv|dot]",
-            help="table (a tree in the terminal), json or jsonl (one line), csv (a row per variable), or dot (Graphviz text).",
+            "--loss",
+            metavar="[" + "|".join(typing.get_args(LossName)) + "]",
+            help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), absolute = mean|r|, "
+            "quantile = mean of the pinball loss at τ.",
         ),
-    ] = "table",
-) -> None:
+    ] = "half_mse"
+    dtype: Annotated[
+        DType, typer.Option("--dtype", metavar="[" + "|".join(typing.get_args(DType)) + "]", help="Floating-point type of the tensors.")
+    ] = "float64"
+    graph: Annotated[bool, typer.Option("--graph", help="Show the computational graph autograd recorded.")] = False
+    explain: Annotated[bool, typer.Option("--explain", help="Show the worked step with the numbers substituted.")] = False
+    lr: Annotated[
+        Optional[float],
+        typer.Option("--lr", metavar="FLOAT", help="With --explain: also show the update w ← w − lr·∇L.", show_default=False),
+    ] = None
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")
+    ] = False
+    check_tol: CheckTol = 1e-6
+    huber_delta: Annotated[
+        Optional[float], typer.Option("--huber-delta", metavar="FLOAT", help="huber's δ in y units (default 1).", show_default=False)
+    ] = None
+    quantile: Annotated[float, typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).")] = 0.5
+    output_format: format_option("grad") = "table"
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise FlagError(f"got {len(self.x)} --x and {len(self.y)} --y values; give them in pairs.", "--x/--y")
+        if self.lr is not None and self.lr <= 0:
+            raise FlagError("must be > 0.", "--lr")
+        if self.huber_delta is not None and not (0 < self.huber_delta < math.inf):
+            raise FlagError("must be a finite number > 0.", "--huber-delta")
+        if not 0 < self.quantile < 1:
+            raise FlagError("must lie in (0, 1).", "--quantile")
+
+
+@command(
+    "graph",
+    commands.graph,
+    epilog=example('linfit graph "2*(x-y)+z" --var x=1 --var y=2 --var z=5', "s = 3, ∂s/∂x = 2, ∂s/∂y = −2, ∂s/∂z = 1"),
+)
+class GraphRequest:
     """Show the graph autograd records for an expression, and every partial derivative.
 
     Builds the expression from torch operations on tensors with requires_grad=True and calls backward(). Operators + - * / ** and unary minus, parentheses, numbers, variables, and exp, log, sin, cos, tanh, sigmoid, relu, sqrt, abs. The expression is parsed into an allow-list, never evaluated as Python.
     """
-    commands.graph(expression, var, check, check_tol, output_format)
+
+    expression: Annotated[str, typer.Argument(metavar="EXPRESSION", help="An expression such as '2*(x-y)+z'.", show_default=False)]
+    var: Annotated[
+        Optional[list[str]],
+        typer.Option("--var", "-v", metavar="NAME=VALUE", help="A variable's value, NAME=VALUE; repeat for each.", show_default=False),
+    ] = None
+    check: Annotated[bool, typer.Option("--check", help="Compare autograd with finite differences; exit 6 if they disagree.")] = False
+    check_tol: CheckTol = 1e-6
+    output_format: format_option("graph") = "table"
 
 
-@app.command("config", epilog=example("linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml"))
-@config_flags
-def show_config(
-    config_path: ConfigPath = None,
-    settings: Settings = None,
-    commented: Annotated[bool, typer.Option("--commented", help="Add each key's meaning, allowed range and unit as a comment.")] = False,
-) -> None:
+@command("config", commands.show_config, epilog=example("linfit config --lr 0.1 > my.yaml && linfit train data/sample.csv -c my.yaml"))
+class ConfigRequest:
     """Print the effective configuration (defaults < --config file < flags) as YAML.
 
     The output is a valid config file: save it, edit it, pass it back with --config.
     """
-    commands.show_config(config_path, settings, commented)
+
+    config_path: ConfigPath = None
+    settings: Settings = None  # one flag per configuration key
+    commented: Annotated[bool, typer.Option("--commented", help="Add each key's meaning, allowed range and unit as a comment.")] = False
 
 
 def main() -> None:

@@ -1,19 +1,24 @@
-"""What each command does, once its command line is parsed: read, train, show, write.
+"""What each command does, once its command line is parsed: read, train, hand the results to a view, write.
 
-cli.py parses the command line and calls these; they import neither typer nor rich (report.py is
-imported only where a table is shown), and they raise linfit.errors for every refusal, which the
-command line turns into one line and an exit code. A command returns its exit code when it ends
-without an error but not with 0 (an interrupted run).
+cli.py parses the command line into one frozen request per command and calls these with it; they import
+neither typer nor rich (the table view is imported only where a table is shown), and they raise
+linfit.errors for every refusal, which the command line turns into one line and an exit code. What is
+printed is the chosen view's (linfit.views): no command knows the formats. A command returns its exit
+code when it ends without an error but not with 0 (an interrupted run).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from linfit.errors import DataError, DivergedError, FlagError
+
+if TYPE_CHECKING:  # the requests are declared with the command line's options
+    from linfit.cli import ConfigRequest, EvalRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
 
 
 def _config(path: Optional[Path], arguments: dict[str, Any]):
@@ -35,35 +40,26 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
-def train(
-    data: str,
-    config_path: Optional[Path],
-    settings: dict[str, Any],
-    *,
-    sep: Optional[str] = None,
-    drop_na: bool = False,
-    chunk_rows: int = 0,
-    cache_path: Optional[Path] = None,
-    batch_size: int = 0,
-    model_path: Optional[Path] = None,
-    history_path: Optional[Path] = None,
-    init_from: Optional[str] = None,
-    plot_path: Optional[Path] = None,
-    report_path: Optional[Path] = None,
-    strict: bool = False,
-    quiet: bool = False,
-    output_format: str = "table",
-) -> int:
+def train(request: TrainRequest) -> int:
     """`linfit train`: read the data, train, show the fit, write the outputs; the exit code of a run that stopped."""
+    from linfit.views import view
+
+    data, config_path, settings = request.data, request.config_path, request.settings
+    model_path, history_path, report_path, plot_path = request.model_path, request.history_path, request.report_path, request.plot_path
+    cache_path, init_from, quiet = request.cache_path, request.init_from, request.quiet
     config = _config(config_path, settings)
+    sep, drop_na, chunk_rows, batch_size = config.sep, config.drop_na, config.chunk_rows, config.batch_size
+    valid_path = request.valid_path
+    _check_held_out(config.holdout, valid_path, chunk_rows)
+    shown = view(request.output_format)
     from linfit.files import plan_outputs
     from linfit.read import expand
 
-    files = [data] if data == "-" or os.path.exists(data) else expand(data)
+    files = expand(data)  # once: prepare reads these
     data_files = {"data file" if len(files) == 1 else f"data file {name}": name for name in files}
     outputs = plan_outputs(  # before any work: a run must not end in an unwritable file, or destroy an input
         {"--output": model_path, "--history": history_path, "--plot": plot_path, "--report": report_path, "--cache": cache_path},
-        {**data_files, "--config file": config_path, "--init-from model": init_from},
+        {**data_files, "--config file": config_path, "--init-from model": init_from, "--valid file": valid_path},
     )
     if plot_path is not None:
         from linfit.plot import plot_format, require_matplotlib
@@ -79,15 +75,15 @@ def train(
     from linfit.pipeline import prepare
 
     start = load_model(init_from).start() if init_from else None
+    from linfit.device import configure_threads, resolve_device
     from linfit.distributed import join, leave
-    from linfit.train import configure_threads, resolve_device
 
     chosen = resolve_device(config.device, "--device" if settings.get("device") is not None else f"{config_path}: key 'device'")
     config = config.model_copy(update={"device": chosen.type})  # 'auto' is recorded as the device it chose
     group = join(chosen.type)
     quiet = quiet or (group is not None and not group.is_main)  # only rank 0 speaks
     interrupt = StopOnInterrupt()
-    sparkline = output_format == "table" and sys.stdout.isatty()
+    sparkline = getattr(shown, "wants_trace", lambda: False)()
     try:
         prepared = prepare(
             data,
@@ -102,19 +98,30 @@ def train(
             group=group,
             need_samples=plot_path is not None or report_path is not None,
             cache=cache_path,
+            sources=files,
         )
+        if group is not None and valid_path is not None:
+            from linfit.errors import UsageError
+
+            raise UsageError("--valid scores one process's rows: not under torchrun.", "Run linfit eval on the saved model instead.")
+        if valid_path is not None:
+            from linfit.holdout import read_valid
+
+            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss)
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
+        _restate_stats(prepared, config, quiet)
         threads = configure_threads(config.threads, prepared.moments.n)
         if config.threads > threads:
             _notice(quiet, f"note: --threads {config.threads} is more than the {threads} cores available; using {threads}.")
         training = prepared.training
         silent = group is not None and not group.is_main
-        retry = _command_with(data, config_path, settings, sep=sep, drop_na=drop_na, chunk_rows=chunk_rows, batch_size=batch_size)
+        retry = _command_with(data, config_path, settings)
         history: list = []  # kept by _run as it goes: a diverging run's steps still make its report
         with interrupt:  # from the first step until the results are written, a signal stops after the step
             try:
-                _run(training, "none" if silent else output_format, quiet, retry, history)
+                observe = prepared.held.observe if prepared.held is not None else None
+                _run(training, None if silent else shown, quiet, retry, history, observe)
             except DivergedError:
                 if report_path is not None and history and not silent:
                     _write_diverged_report(outputs, training, history, prepared, config, (sep, chunk_rows, batch_size))
@@ -123,7 +130,7 @@ def train(
             if group is not None and not group.is_main:
                 return 0  # the other processes trained the same line; rank 0 reports and writes it
             _finish_training(
-                training, history, prepared, config, outputs, init_from, output_format, strict, quiet, (sep, chunk_rows, batch_size)
+                training, history, prepared, config, outputs, init_from, shown, request.strict, quiet, (sep, chunk_rows, batch_size)
             )
     finally:
         if group is not None:
@@ -134,12 +141,57 @@ def train(
     return 0
 
 
-def _finish_training(
-    training, history, prepared, config, outputs, init_from, output_format: str, strict: bool, quiet: bool, reading
-) -> None:
+def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int) -> None:
+    if holdout and valid_path is not None:
+        raise FlagError("--holdout and --valid both name held-out rows: give one of them.", "--holdout")
+    if holdout and chunk_rows:
+        raise FlagError(
+            "--holdout sets rows aside in memory; a --chunk-rows run streams them. Use --valid FILE (a separate file) instead.",
+            "--holdout",
+        )
+
+
+def _restate_stats(prepared, config, quiet: bool) -> None:
+    """The run's statistics at config.level, with config.se, for its loss; a streamed run's diagnostics by one more pass."""
+    if prepared.ols is None:
+        return
+    from linfit.read import PARQUET, Reading, is_regular_file
+    from linfit.stats import for_run
+
+    sources = prepared.sources
+    parquet = any(extension in sources[0].lower() for extension in PARQUET)
+    single_text = len(sources) == 1 and not parquet and not prepared.data_info["dropped"]  # then row r is on line r + 1
+
+    def blocks():  # one more pass over the files (a streamed run reads files, never stdin), in chunks of --chunk-rows
+        from linfit.data import rechunked
+
+        source = sources[0] if len(sources) == 1 else prepared.data_info["source"]
+        reading = Reading(source, config.x_col, config.y_col, sep=config.sep, drop_na=config.drop_na, paths=sources)
+        return rechunked(reading, config.chunk_rows or 1 << 20)
+
+    # a run that kept no rows (streamed, or a big float32 file read lean) gets its diagnostics by one more pass
+    rereadable = all(is_regular_file(path) for path in sources) and "processes" not in prepared.data_info
+    again = prepared.rows or (blocks if prepared.samples is None and rereadable else None)  # the pass cache, else the files
+    first_line = 2 if single_text else None
+    stats, note = for_run(
+        prepared.stats, config.loss, prepared.ols.a, prepared.ols.b, config.level, config.se, first_line, prepared.moments, again
+    )
+    held = prepared.held
+    if stats is not None and stats.influential and held is not None and held.kept_rows is not None:
+        from dataclasses import replace
+
+        from linfit.residuals import renumber
+
+        stats = replace(stats, influential=renumber(stats.influential, held.kept_rows, first_line))
+    prepared.stats = stats
+    if note:
+        _notice(quiet, note)
+
+
+def _finish_training(training, history, prepared, config, outputs, init_from, shown, strict: bool, quiet: bool, reading) -> None:
     """Show the fit, then write the outputs — unless --strict fails the run, which leaves every file as it was."""
     result = training.result
-    from linfit.output import train_json
+    from linfit.output import train_json, versions
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
     if training.config.loss in ("huber", "absolute", "quantile"):  # the config as run (huber's δ), the exact reference
@@ -148,7 +200,13 @@ def _finish_training(
         config = training.config
         piecewise_json(fit, prepared, config)
     fit["init"]["from"] = init_from
-    _show_fit(fit, result, history, prepared, config, output_format, training.trace)
+    if prepared.held is not None:  # --holdout/--valid: the held-out loss per logged step, and the final figures
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
+        fit["valid"] = prepared.held.metrics(result.a, result.b)
+    fit["data"] = {**fit["data"], "sha256": prepared.sha256()}  # as the model file records them
+    fit["versions"] = versions()
+    shown.train_result(fit, Run(result, history, prepared, config, training.trace))
     failed = strict and not result.converged and result.stop_reason != "interrupted"
     if not failed:
         _save(fit, result, prepared, outputs, history, init_from, training.trace, config, reading)
@@ -176,19 +234,36 @@ def _not_converged(result, config) -> tuple[str, str]:
 
 
 def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 0) -> str:
-    """The HTML report of this run: the scatter from the rows in memory, or a sample taken while streaming."""
-    from linfit.page import render, reservoir_sample, run_payload, scatter_sample
+    """The HTML report of this run: the scatter is the sample the one pass over the data took (see pipeline.prepare)."""
+    from linfit.page import render, run_payload
 
-    if prepared.samples is not None:
-        samples = scatter_sample(prepared.samples.x, prepared.samples.y, config.seed)
-    elif chunk_rows:
-        from linfit.data import iter_chunks
+    payload = run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)
+    diagnostics = _diagnostics_payload(prepared, config)
+    if diagnostics is not None:  # the page draws the residual panels when this key is present
+        payload["diagnostics"] = diagnostics
+    return render([payload])
 
-        chunks = (chunk for source in prepared.sources for chunk in iter_chunks(source, config.x_col, config.y_col, sep, chunk_rows))
-        samples = reservoir_sample(chunks, config.seed)  # one more pass over the file
-    else:
-        samples = None
-    return render([run_payload(fit, prepared.moments, samples, prepared.sha256(), batch_size=batch_size)])
+
+def _diagnostics_payload(prepared, config):
+    """residuals.diagnostics_payload of the rows in memory (bounded in size), or None."""
+    from linfit.stats import valid_for
+
+    if prepared.samples is None or prepared.ols is None or not valid_for(config.loss):
+        return None
+    from linfit.residuals import diagnostics_payload
+
+    samples = prepared.samples
+    lines = not samples.dropped and len(prepared.sources) == 1 and not samples.source.lower().endswith((".parquet", ".pq"))
+    first_line = 2 if lines else None
+    payload = diagnostics_payload(
+        samples.x, samples.y, prepared.ols.a, prepared.ols.b, prepared.moments, first_line, config.seed, most=500, qq_most=200, digits=6
+    )
+    held = prepared.held
+    if payload is not None and held is not None and held.kept_rows is not None:
+        from linfit.residuals import renumber
+
+        payload["influential"] = renumber(payload["influential"], held.kept_rows, first_line)
+    return payload
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
@@ -201,40 +276,38 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
         a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None
     )
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    if prepared.held is not None:  # the held-out loss of the steps that led there
+        for entry in fit["history"]:
+            entry["valid_loss"] = prepared.held.losses.get(entry["step"])
     outputs.write("--report", _report_html(fit, prepared, config, *reading))
 
 
-def _run(training, output_format: str, quiet: bool, retry=None, history: list | None = None) -> list:
-    """Drive the loop; stream jsonl/csv records as they come; show progress on a terminal.
+def _run(training, shown, quiet: bool, retry=None, history: list | None = None, observe=None) -> list:
+    """Drive the loop; hand each step to the view (None: a silent process); show progress on a terminal.
 
-    If training diverges, the table shows the steps that led there, and the error names a command
+    If training diverges, the view shows the steps that led there, and the error names a command
     that converges (`retry` turns the core's advice, a dict of config changes, into one).
     """
     from contextlib import nullcontext
 
-    from linfit.output import STEP_FIELDS, csv_row, dumps, emit, step_json
-
-    if output_format == "csv":
-        emit(sys.stdout, ",".join(STEP_FIELDS) + "\n")
+    if shown is not None:
+        shown.train_begin(("valid_loss",) if observe else ())
     history = [] if history is None else history  # the caller's list keeps the steps if the run diverges
     progress = nullcontext()
     if not quiet and sys.stderr.isatty():  # a progress bar only for a person at a terminal: rich only then
-        from linfit import report
+        from linfit.views import table
 
-        progress = report.ProgressView(training, enabled=report.progress_wanted(quiet))
+        progress = table.ProgressView(training, enabled=table.progress_wanted(quiet))
     try:
         with progress:
             for record in training:
                 history.append(record)
-                if output_format == "jsonl":
-                    emit(sys.stdout, dumps(step_json(record)) + "\n")
-                elif output_format == "csv":
-                    emit(sys.stdout, csv_row(record))
+                extra = observe(record) if observe else None  # --holdout/--valid: the held-out loss at this step
+                if shown is not None:
+                    shown.train_step(record, extra)
     except DivergedError as error:
-        if output_format == "table" and history:
-            from linfit import report
-
-            report.console().print(report.history_table(history, training.config.loss))
+        if shown is not None:
+            shown.train_diverged(history, training.config.loss)
         advice = getattr(error, "advice", None)
         if retry is None or advice is None:
             raise
@@ -242,9 +315,20 @@ def _run(training, output_format: str, quiet: bool, retry=None, history: list | 
     return history
 
 
-def _command_with(data: str, config_path, arguments: dict, **options):
+@dataclass(frozen=True)
+class Run:
+    """What a view may show of a finished run, besides its JSON."""
+
+    result: Any  # train.TrainResult
+    history: list  # the logged StepRecords
+    prepared: Any  # pipeline.Prepared: the data's facts, moments, reference line and statistics
+    config: Any  # config.TrainConfig, as run
+    trace: Any  # every step's loss, where the view asked for it (wants_trace), else None
+
+
+def _command_with(data: str, config_path, arguments: Mapping[str, Any]):
     """A function from config changes ({key: value}, None dropping the flag) to a complete `linfit train`
-    command: the data, --config, the flags given, and the options that decide what is trained."""
+    command: the data, --config, and the flags given (every setting that decides what is trained is a key)."""
     import shlex
 
     from linfit.config import KEYS, flag_name
@@ -263,39 +347,9 @@ def _command_with(data: str, config_path, arguments: dict, **options):
                 words += [flag_name(key), *(format(v, "g") for v in value)]
             else:
                 words += [flag_name(key), format(value, "g") if isinstance(value, float) else str(value)]
-        for name, value in options.items():
-            if value not in (None, False, 0):
-                words += [flag_name(name)] + ([] if value is True else [str(value)])
         return " ".join(shlex.quote(word) for word in words)
 
     return command
-
-
-def _show_fit(fit, result, history, prepared, config, output_format: str, trace) -> None:
-    from linfit.output import dumps, emit
-
-    if output_format == "json":
-        emit(sys.stdout, dumps(fit) + "\n")
-    elif output_format == "jsonl":
-        from dataclasses import asdict
-
-        # the moments let `linfit report` draw the loss surface without the data
-        emit(
-            sys.stdout,
-            dumps({"record": "result", **{k: v for k, v in fit.items() if k != "history"}, "moments": asdict(prepared.moments)}) + "\n",
-        )
-    elif output_format == "table":
-        from linfit import report
-
-        out = report.console()
-        out.print(report.history_table(history, config.loss))
-        info = prepared.data_info
-        line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
-        curve = [point[1] for point in trace.points] if trace is not None and sys.stdout.isatty() else []
-        if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
-            out.print(report.piecewise_summary(result, fit, line))
-        else:
-            out.print(report.train_summary(result, prepared.ols, config.loss, line, config.tol, prepared.stats, curve))
 
 
 def _save(fit, result, prepared, outputs, history, init_from, trace, config, reading) -> None:
@@ -312,7 +366,8 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config, rea
     if "--plot" in outputs:
         from linfit.plot import render_fit
 
-        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config)
+        kept = prepared.held.kept_rows if prepared.held is not None else None
+        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept)
     if "--report" in outputs:
         contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)
@@ -325,22 +380,18 @@ def StopOnInterrupt():
     return Deferred()
 
 
-def make_report(
-    streams: list[str],
-    output: Path,
-    compare: Optional[list[str]] = None,
-    data: Optional[str] = None,
-    sep: Optional[str] = None,
-    title: Optional[str] = None,
-) -> None:
+def make_report(request: ReportRequest) -> None:
     """`linfit report`: the HTML page of saved --format jsonl runs, without training again."""
     from linfit.files import plan_outputs
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
 
-    inputs = {f"run {name}": name for name in list(streams) + list(compare or [])}
-    outputs = plan_outputs({"--output": output}, {**inputs, "--data file": data})
+    data, sep, names = request.data, request.sep, [*request.streams, *(request.compare or ())]
+    for name in names:
+        _refuse_to_overwrite(request.output, name, "a saved run")
+    _refuse_to_overwrite(request.output, data, "the --data file")
+    outputs = plan_outputs({"--output": request.output})
     runs, loaded = [], {}
-    for name in list(streams) + list(compare or []):
+    for name in names:
         text = _read_text(name)
         fit, moments = read_jsonl(text.splitlines(), name)
         samples = None
@@ -355,7 +406,26 @@ def make_report(
             require_same_rows(moments, rows.x, rows.y, data, name)
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
         runs.append(run_payload(fit, moments, samples))
-    outputs.write("--output", render(runs, title))
+    outputs.write("--output", render(runs, request.title))
+
+
+def _refuse_to_overwrite(output: Path, source: Optional[str], role: str) -> None:
+    """A report never replaces what it reads: the same path, or the same file on disk (a link to it)."""
+    if source is None or source == "-":
+        return
+    same = os.path.realpath(output) == os.path.realpath(source)
+    try:
+        first, second = os.stat(output), os.stat(source)
+        same = same or (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+    except OSError:
+        pass
+    if same:
+        from linfit.errors import UsageError
+
+        raise UsageError(
+            f"--output {output}: this is {role} that the report reads ({source}); writing it would destroy it.",
+            "Choose another output path.",
+        )
 
 
 def _read_text(name: str) -> str:
@@ -371,95 +441,86 @@ def _read_text(name: str) -> str:
         ) from None
 
 
-def predict(
-    model: str, data: Optional[str], x: Optional[list[float]], x_col: Optional[str], sep: Optional[str], quiet: bool, output_format: str
-) -> None:
-    """`linfit predict`: a·x + b with a saved model, for the given values (no numpy, no torch) or a file's x column."""
+def predict(request: PredictRequest) -> None:
+    """`linfit predict`: a·x + b with a saved model, for the given values (no torch) or a file's x column; with
+    --interval, the confidence or prediction interval's bounds at --level (see linfit.intervals)."""
     from linfit.model_file import load_model
+    from linfit.views import needs, view
 
-    saved = load_model(model)
-    if x:  # a few numbers: no numpy, no torch, no pandas, so that this is instant
+    shown = view(request.output_format)
+    saved = load_model(request.model)
+    basis = _interval_basis(saved, request.interval)  # refused before any data is read
+    if request.x:  # a few numbers: no torch, no pandas, so that this is instant
         from array import array
 
-        values, x_name, frame = array("d", x), "x", None
-        predictions = array("d", (saved.a * value + saved.b for value in values))
-        _show_predictions(saved, values, predictions, x_name, frame, output_format)
+        values = array("d", request.x)
+        predicted = array("d", (saved.a * value + saved.b for value in values))
+        shown.predictions(saved, values, predicted, "x", None, _bounds(values, basis, request.interval, request.level))
         return
     import numpy as np
 
     from linfit.read import Reading
 
-    wanted = x_col if x_col is not None else saved.record.get("data", {}).get("x", "x")
-    reading = Reading(data, wanted, None, sep=sep, keep_missing=True, keep_rows=output_format == "csv")
+    keep = needs(shown, "KEEPS_ROWS")
+    wanted = request.x_col if request.x_col is not None else saved.record.get("data", {}).get("x", "x")
+    reading = Reading(request.data, wanted, None, sep=request.sep, keep_missing=True, keep_rows=keep)
     values = np.concatenate([block for block, _ in reading])
-    x_name = reading.facts.x_name
-    frame = (reading.header, reading.rows) if output_format == "csv" else None
+    if needs(shown, "NAMES_COLUMNS"):  # the output names the input's columns beside 'prediction'
+        from linfit.model_file import require_prediction_column_free
+
+        require_prediction_column_free([str(c) for c in reading.header] if keep else [reading.facts.x_name], request.data)
     missing = int(np.isnan(values).sum())
     if missing:
-        _notice(quiet, f"warning: {missing} rows have no x; their prediction is empty.")
-    predictions = saved.a * values + saved.b
-    _show_predictions(saved, values, predictions, x_name, frame, output_format)
+        _notice(request.quiet, f"warning: {missing} rows have no x; their prediction is empty.")
+    bounds = _bounds(values, basis, request.interval, request.level)
+    table = (reading.header, reading.rows) if keep else None
+    shown.predictions(saved, values, saved.a * values + saved.b, reading.facts.x_name, table, bounds)
 
 
-def _show_predictions(saved, values, predictions, x_name, frame, output_format: str) -> None:
-    from linfit.output import dumps, emit, or_null, predictions_csv, predictions_json
+def _interval_basis(saved, interval: Optional[str]):
+    """What --interval needs from the model file, or None without --interval."""
+    if interval is None:
+        return None
+    from linfit.intervals import basis_from_record
 
-    if output_format == "json":
-        emit(sys.stdout, dumps(predictions_json(saved, values, predictions, x_name)) + "\n")
-    elif output_format == "jsonl":
-        for xi, pi in zip(values.tolist(), predictions.tolist()):
-            emit(sys.stdout, dumps({x_name: or_null(xi), "prediction": or_null(pi)}) + "\n")
-    elif output_format == "csv":
-        emit(sys.stdout, predictions_csv(values, predictions, x_name, frame))
-    else:
-        from linfit import report
-
-        report.console().print(report.predict_table(values, predictions, x_name, saved.a, saved.b))
+    return basis_from_record(saved.record, saved.path)
 
 
-def grad(
-    x: list[float],
-    y: list[float],
-    a: float,
-    b: float,
-    loss: str,
-    dtype: str,
-    graph: bool,
-    explain: bool,
-    lr: Optional[float],
-    check: bool,
-    check_tol: float,
-    output_format: str,
-    delta: Optional[float] = None,
-    tau: float = 0.5,
-) -> None:
-    """`linfit grad`: the loss and its gradient at the points, by autograd and by hand, as the format asks."""
+def _bounds(values, basis, interval: Optional[str], level: Optional[float]):
+    """{kind, level, lower, upper} for --interval, else None."""
+    if basis is None:
+        return None
+    import numpy as np
+
+    from linfit.intervals import interval_bounds
+
+    level = 0.95 if level is None else level
+    lower, upper = interval_bounds(np.asarray(values, dtype=np.float64), basis, interval, level)
+    return {"kind": interval, "level": level, "lower": lower, "upper": upper}
+
+
+def grad(request: GradRequest) -> None:
+    """`linfit grad`: the loss and its gradient at the points, by autograd and by hand, as the view shows them."""
     from linfit.gradient import check_point_gradient, point_gradient
     from linfit.gradient import explain as worked_step
-    from linfit.output import dumps, emit, grad_csv, grad_json
+    from linfit.views import needs, view
 
-    result = point_gradient(x, y, a=a, b=b, loss=loss, dtype=dtype, with_graph=graph or output_format == "dot", delta=delta, tau=tau)
-    checked = check_point_gradient(result, check_tol) if check else None
-    steps = worked_step(result, lr) if explain or lr is not None else None
-    if output_format in ("json", "jsonl"):
-        emit(sys.stdout, dumps(grad_json(result, checked, steps, lr)) + "\n")
-    elif output_format == "csv":
-        emit(sys.stdout, grad_csv(result))
-    elif output_format == "dot":
-        from linfit.graph import to_dot
-
-        emit(sys.stdout, to_dot(result.graph, title=f"{loss} of a·x + b"))
-    else:
-        from linfit import report
-
-        out = report.console()
-        out.print(report.grad_table(result))
-        if steps:
-            out.print(report.explain_text(steps))
-        if graph:
-            out.print(report.graph_tree(result.graph, f"graph of L = {loss}"))
-        if checked:
-            out.print(report.check_table(checked))
+    shown, lr = view(request.output_format), request.lr
+    with_graph = request.graph or needs(shown, "NEEDS_GRAPH")
+    result = point_gradient(
+        list(request.x),
+        list(request.y),
+        a=request.a,
+        b=request.b,
+        loss=request.loss,
+        dtype=request.dtype,
+        with_graph=with_graph,
+        delta=request.huber_delta,
+        tau=request.quantile,
+    )
+    checked = check_point_gradient(result, request.check_tol) if request.check else None
+    steps = worked_step(result, lr) if request.explain or lr is not None else None
+    shown.gradient(result, checked, steps, lr, request.graph)
     _require_agreement(checked)
 
 
@@ -467,49 +528,87 @@ def _require_agreement(checked) -> None:
     if checked is not None and not checked.passed:
         from linfit.errors import CheckFailedError
 
+        if checked.unchecked:
+            raise CheckFailedError(f"the gradient cannot be checked: {checked.unchecked}.", "Check at another point.")
         raise CheckFailedError(
             f"gradients disagree by {checked.largest_difference:.3g}, more than the {checked.allowed:.3g} allowed.",
             "Raise --check-tol if the values are extreme.",
         )
 
 
-def graph(expression: str, var: Optional[list[str]], check: bool, check_tol: float, output_format: str) -> None:
-    """`linfit graph`: the expression's value, graph and partial derivatives, as the format asks."""
+def graph(request: GraphRequest) -> None:
+    """`linfit graph`: the expression's value, graph and partial derivatives, as the view shows them."""
     from linfit.expression import parse_assignment
     from linfit.gradient import check_expression_gradient, expression_gradient
+    from linfit.views import view
 
-    values = dict(parse_assignment(item) for item in var or [])
-    result = expression_gradient(expression, values)
-    node, value, partials = result.graph, result.value, result.partials
-    checked = check_expression_gradient(result, check_tol) if check else None
-    from linfit.output import dumps, emit, expression_json
-
-    if output_format in ("json", "jsonl"):
-        emit(sys.stdout, dumps(expression_json(expression, value, partials, node, checked)) + "\n")
-    elif output_format == "csv":
-        from linfit.output import to_csv
-
-        rows = [{"variable": name, "value": values[name], "grad": grad} for name, grad in partials.items()]
-        emit(sys.stdout, to_csv(rows, ("variable", "value", "grad")))
-    elif output_format == "dot":
-        from linfit.graph import to_dot
-
-        emit(sys.stdout, to_dot(node, title=expression))
-    else:
-        from linfit import report
-
-        out = report.console()
-        out.print(report.graph_tree(node, f"s = {expression}"))
-        out.print(report.partials_table(partials, value))
-        if checked:
-            out.print(report.check_table(checked))
+    shown = view(request.output_format)
+    values = dict(parse_assignment(item) for item in request.var or [])
+    result = expression_gradient(request.expression, values)
+    checked = check_expression_gradient(result, request.check_tol) if request.check else None
+    shown.expression(request.expression, values, result, checked)
     _require_agreement(checked)
 
 
-def show_config(config_path: Optional[Path], settings: dict[str, Any], commented: bool) -> None:
+def show_config(request: ConfigRequest) -> None:
     """`linfit config`: the effective configuration as YAML, which --config reads back."""
     from linfit.config import to_commented_yaml, to_yaml
     from linfit.output import emit
 
-    config = _config(config_path, settings)
-    emit(sys.stdout, to_commented_yaml(config) if commented else to_yaml(config))
+    config = _config(request.config_path, request.settings)
+    emit(sys.stdout, to_commented_yaml(config) if request.commented else to_yaml(config))
+
+
+def _saved_loss(saved, loss_name: str):
+    """The model's own loss object: huber with the δ it was trained with, quantile with its τ (from the file's
+    `loss_parameters`, else its `config`); None for a loss eval does not know (its loss is then not computed)."""
+    from linfit.losses import PIECEWISE, loss_for
+
+    if loss_name not in PIECEWISE:
+        return None
+    key = {"huber": "huber_delta", "quantile": "quantile"}.get(loss_name)
+    if key is None:
+        return loss_for(loss_name)
+    places = [saved.record.get("loss_parameters"), saved.record.get("config")]
+    value = next((place[key] for place in places if isinstance(place, dict) and key in place), None)
+    try:
+        return loss_for(loss_name, delta=value, tau=value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise DataError(
+            f"{saved.path}: key 'loss_parameters': the {loss_name} loss needs its {key} (a number), and this model file has none.",
+            "Train the model again with linfit train -o.",
+        )
+
+
+def evaluate(request: EvalRequest) -> None:
+    """`linfit eval`: the saved model's loss and errors on a data file (see linfit.evaluate), as the view shows them."""
+    from linfit.data import read_samples, rechunked
+    from linfit.evaluate import evaluate as score
+    from linfit.evaluate import evaluation_json
+    from linfit.model_file import load_model
+    from linfit.read import Reading, display_name
+    from linfit.views import view
+
+    shown = view(request.output_format)
+    saved = load_model(request.model)
+    columns = saved.record.get("data") if isinstance(saved.record.get("data"), dict) else {}
+    wanted_x = request.x_col if request.x_col is not None else columns.get("x", "x")
+    wanted_y = request.y_col if request.y_col is not None else columns.get("y", "y")
+    loss_name = saved.record.get("loss_name", "half_mse")
+    kind = _saved_loss(saved, loss_name)
+    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na)
+    if request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind)
+    else:
+        samples = read_samples(reading)
+        evaluation = score([(samples.x, samples.y)], saved.a, saved.b, loss_name, kind)
+    facts = reading.facts
+    info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    if facts.dropped:
+        _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
+    shown.evaluation(evaluation_json(evaluation, saved.path, info))
+    if request.output_format != "table":  # the table prints them itself
+        for note in evaluation.notes():
+            _notice(request.quiet, f"note: {note}")

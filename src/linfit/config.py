@@ -26,6 +26,7 @@ LossName = Literal["half_mse", "mse", "half_sse", "huber", "absolute", "quantile
 Init = Literal["values", "zeros", "xavier_normal"]
 DType = Literal["float64", "float32"]
 Device = Literal["cpu", "cuda", "auto"]
+SeType = Literal["nonrobust", "hc3"]
 
 
 def setting(
@@ -121,6 +122,30 @@ class TrainConfig(BaseModel):
     compile: bool = setting(False, "fuse the step with torch.compile: faster steps after a compile of several seconds")
     x_col: str | int = setting("x", "the column of x: a header name, or a 0-based index")
     y_col: str | int = setting("y", "the column of y: a header name, or a 0-based index")
+    sep: Optional[str] = setting(
+        None,
+        "the data's field separator, one character ('\\t' for tabs); unset = tab for .tsv, else comma",
+        shown="tab for .tsv, else comma",
+    )
+    drop_na: bool = setting(False, "drop rows with a missing x or y (and say how many); without it such a row is an error")
+    chunk_rows: int = setting(
+        0,
+        "stream the data from disk this many rows at a time, every step: memory independent of its size; 0 = read it into memory",
+        unit="rows",
+        ge=0,
+    )
+    batch_size: int = setting(
+        0, "mini-batch SGD: each step uses this many shuffled rows (seeded); 0 = full-batch gradient descent", unit="rows", ge=0
+    )
+    holdout: float = setting(
+        0.0,
+        "set this fraction of the rows aside (chosen by the seed), train on the rest, and score them at every logged step; "
+        "0 = train on every row",
+        unit="fraction",
+        allowed="0 ≤ holdout < 1",
+    )
+    level: float = setting(0.95, "level of the intervals of a and b (0.95 is 95%)", allowed="0 < level < 1")
+    se: SeType = setting("nonrobust", "standard errors: classical, or heteroscedasticity-robust HC3 (statsmodels' cov_type; z tests)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -129,6 +154,20 @@ class TrainConfig(BaseModel):
         if info.field_name is not None and _holds_a_bool(value) and not _takes_bools(cls.model_fields[info.field_name].annotation):
             raise ValueError("a boolean (true/false, yes/no, on/off) is not allowed here")
         return value
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout_in_range(cls, holdout: float) -> float:
+        if not 0 <= holdout < 1:
+            raise ValueError("must lie between 0 and 1, below 1 (0.2 holds out a fifth of the rows; 0 none)")
+        return holdout
+
+    @field_validator("level")
+    @classmethod
+    def _level_in_range(cls, level: float) -> float:
+        if not 0 < level < 1:
+            raise ValueError("must lie strictly between 0 and 1 (0.95 is 95%)")
+        return level
 
     @field_validator("betas")
     @classmethod
@@ -230,7 +269,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{where}: not valid YAML: {problem}.", "Fix the YAML syntax.") from None
     except _TooBig as exc:
-        raise ConfigError(f"{path}: line {exc.line}: {exc}.", "A linfit config is a flat mapping of keys to values.") from None
+        raise ConfigError(f"{path}: line {exc.line}: {exc}.", exc.hint) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -262,9 +301,26 @@ def _require_plain_numbers(path: Path, key: str, value: Any) -> None:
 
 
 class _TooBig(Exception):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, hint: str = "A linfit config is a flat mapping of keys to values.") -> None:
         super().__init__(message)
         self.line = line
+        self.hint = hint
+
+
+# YAML 1.2's core schema for numbers, not 1.1's: `1e-3` is a number (1.1 wants a dot: `1.0e-3`), while
+# `1:30` (base 60), `1_000`, `010` (octal) and `0b11` are text, which the schema's strict types refuse.
+_INT = r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"
+_FLOAT = r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+
+
+def number_problem(text: str) -> str | None:
+    """Why the text of a number flag is refused although Python's int() or float() would read it, or None.
+
+    The same rule as the data's cells: digit separators (`1_000`, `0_5`) are refused, never read as 1000 or 5.
+    """
+    if "_" in text:
+        return f"{text!r} is not a number: write it without '_' (digit separators are refused, as in the data)."
+    return None
 
 
 @functools.cache
@@ -276,7 +332,13 @@ def _limited_loader():
     import yaml
 
     class _LimitedLoader(yaml.SafeLoader):
-        """Counts depth while composing, and each node's size with aliases expanded (memoised: no blow-up)."""
+        """Counts depth while composing, and each node's size with aliases expanded (memoised: no blow-up);
+        reads numbers by YAML 1.2's rules, and refuses a key given twice in one mapping."""
+
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
 
         def __init__(self, stream) -> None:
             super().__init__(stream)
@@ -307,6 +369,25 @@ def _limited_loader():
             self._sizes[id(node)] = size
             return node
 
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}  # key → the line it was first given on
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        lines = f"lines {seen[key]} and {line}" if seen[key] != line else f"line {line}"
+                        raise _TooBig(f"key '{key}' is given twice ({lines})", line, f"Keep one '{key}'.")
+                    seen[key] = line
+                except TypeError:
+                    continue  # an unhashable key: the constructor says so
+            return super().construct_mapping(node, deep=deep)
+
+    import re
+
+    for tag, pattern, first in (("int", _INT, "-+0123456789"), ("float", _FLOAT, "-+0123456789.")):
+        _LimitedLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
     return _LimitedLoader
 
 

@@ -36,11 +36,6 @@ def load_samples(
     return read_samples(Reading(str(source), x_col, y_col, sep=sep, drop_na=drop_na))
 
 
-def iter_chunks(source: str | Path, x_col="x", y_col="y", sep: str | None = None, chunk_rows: int = 1_000_000):
-    """(x, y) float64 arrays of `chunk_rows` rows (the last may be shorter), never holding the whole data."""
-    yield from rechunked(Reading(str(source), x_col, y_col, sep=sep), chunk_rows)
-
-
 def rechunked(blocks, rows: int):
     """(x, y) blocks of any size → blocks of exactly `rows` rows (the last may be shorter).
 

@@ -2,15 +2,22 @@
 
 torchrun sets RANK, WORLD_SIZE and the rendezvous; each process reads its share of the rows, and the
 gradient and loss of every step are summed across processes (gloo on the CPU, nccl on CUDA), so the
-result is the single-process one. Only rank 0 prints and writes files. Without torchrun nothing changes.
+result is the single-process one. Only rank 0 prints and writes files (and an error: each process raises
+the same one, see `Group.gathered`). Without torchrun nothing changes.
+
+When another process of the run dies (or its machine goes away), the next collective operation fails in
+gloo or nccl ("Connection reset by peer"); each survivor turns that into a `PeerLostError`: one line
+naming its rank, exit code 8 (errors.ExitCode.PEER_LOST).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
+from linfit.errors import PeerLostError
 from linfit.reference import Moments, merge_moments
 
 
@@ -26,17 +33,14 @@ class Group:
 
     def merged(self, local: Moments) -> Moments:
         """Every process's moments, merged: the moments of all the rows."""
-        import torch.distributed as dist
-
-        parts: list = [None] * self.world
-        dist.all_gather_object(parts, local)
-        return merge_moments(parts)
+        return merge_moments(self._exchange(local))
 
     def _exchange(self, mine) -> list:
         import torch.distributed as dist
 
         parts: list = [None] * self.world
-        dist.all_gather_object(parts, mine)
+        with peers_present(self.rank, self.world):
+            dist.all_gather_object(parts, mine)
         return parts
 
     def gathered(self, mine) -> list:
@@ -80,10 +84,43 @@ def join(device_type: str) -> Group | None:
     if device_type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
-    def all_reduce(tensor):
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    rank, world = dist.get_rank(), dist.get_world_size()
 
-    return Group(rank=dist.get_rank(), world=dist.get_world_size(), all_reduce=all_reduce)
+    def all_reduce(tensor):
+        with peers_present(rank, world):
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+    return Group(rank=rank, world=world, all_reduce=all_reduce)
+
+
+# what gloo and nccl say when the other end of a connection is gone, and the words to say it in
+LOST = (
+    ("connection reset", "its connection was reset"),
+    ("connection closed", "its connection was closed"),
+    ("broken pipe", "its connection broke"),
+    ("timed out", "it stopped answering (timed out)"),
+    ("timeout", "it stopped answering (timed out)"),
+)
+
+
+@contextmanager
+def peers_present(rank: int, world: int) -> Iterator[None]:
+    """A collective operation; a failure of the transport (a peer died) is a PeerLostError, not a bug."""
+    try:
+        yield
+    except RuntimeError as exc:  # gloo's and nccl's errors (DistBackendError among them) are RuntimeErrors
+        text = str(exc).lower()
+        how = next((words for needle, words in LOST if needle in text), f"the transport failed: {str(exc).splitlines()[0][:120]}")
+        raise PeerLostError(
+            f"rank {rank} of {world}: another process of this torchrun run was lost ({how}); this one stopped too, writing nothing.",
+            "See the other process's log for why it ended, then run again (torchrun --max-restarts N restarts by itself).",
+        ) from None
+
+
+def speaks(error: BaseException) -> bool:
+    """Whether this process prints `error`: rank 0 alone (every process raises the same error, see `gathered`),
+    except for an error each process has its own of (a lost peer)."""
+    return getattr(error, "every_rank", False) or int(os.environ.get("RANK", "0") or 0) == 0
 
 
 def leave() -> None:

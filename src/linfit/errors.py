@@ -19,7 +19,8 @@ class ExitCode(IntEnum):
     DIVERGED = 4  # the loss became non-finite or exploded: the learning rate is too large
     NOT_CONVERGED = 5  # --strict, and the step limit came before convergence
     CHECK_FAILED = 6  # --check: autograd, the hand formula and finite differences disagree
-    OUTPUT = 7  # an output file could not be written (no space, file-size limit, permission, read-only disk)
+    OUTPUT = 7  # an output failed while being written (no space, file-size limit, a closed stdout); a path refused before any work is USAGE
+    PEER_LOST = 8  # torchrun: another process of the run was lost (it died, or its machine went away)
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     BROKEN_PIPE = 141  # stdout was closed early (`| head`): 128 + SIGPIPE, as other Unix tools
     TERMINATED = 143  # SIGTERM (a scheduler, a container's stop, `timeout`)
@@ -81,6 +82,13 @@ class OutputError(LinfitError):
     """An output file could not be written; whatever was there before is left as it was."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class PeerLostError(LinfitError):
+    """Under torchrun, a collective operation failed because another process of the run is gone."""
+
+    exit_code = ExitCode.PEER_LOST
+    every_rank = True  # each survivor says so: the process that would speak for the run may be the one lost
 
 
 class CheckFailedError(LinfitError):

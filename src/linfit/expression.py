@@ -18,7 +18,8 @@ import torch
 from linfit.errors import UsageError
 
 MAX_LENGTH = 1000  # characters
-MAX_DEPTH = 60  # nesting of operations
+MAX_DEPTH = 60  # nesting of operations, as a person nests them (a flat chain a + b + c is one level)
+MAX_CHAIN = 150  # operations one inside the other as torch records them (a flat chain of n terms is n − 1)
 
 BINARY: dict[type, Callable] = {
     ast.Add: torch.add,
@@ -62,25 +63,49 @@ def parse(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
-        raise ExpressionError(f"not a valid expression{where}: {exc.msg}.") from None
+        raise ExpressionError(_syntax_message(text, exc)) from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"the expression is nested too deeply (limit {MAX_DEPTH}).") from None
     _check(tree.body, text.strip())
     return tree
 
 
+def _syntax_message(text: str, exc: SyntaxError) -> str:
+    """'not a valid expression at column N: ...', N counted in the text as given (1-based).
+
+    Python gives no offset (0) when the text ends too soon (`x+`, `x**`): the column is then the one
+    after the last character, where something more was expected."""
+    lead = len(text) - len(text.lstrip())
+    stripped = text.strip()
+    if exc.lineno is not None and exc.lineno > 1:  # a newline inside: count from the start of that line
+        lead += sum(len(line) + 1 for line in stripped.split("\n")[: exc.lineno - 1])
+    if exc.offset:
+        return f"not a valid expression at column {lead + exc.offset}: {exc.msg}."
+    return f"not a valid expression at column {lead + len(stripped) + 1}: it ends too soon ({exc.msg})."
+
+
+SAME_LEVEL = ((ast.Add, ast.Sub), (ast.Mult, ast.Div))  # a chain of these reads flat: a + b − c + d is one level
+
+
 def _check(root: ast.AST, text: str) -> None:
-    """Walk the tree without recursion; refuse any node not on the allow-list, and deep nesting."""
-    stack = [(root, 1)]
+    """Walk the tree without recursion; refuse any node not on the allow-list, and deep nesting.
+
+    Nesting is what a person nests: parentheses, calls, powers. A flat chain `x1 + x2 + … + x61` is a
+    chain of left operands in Python's tree; it counts as one level (the length limit bounds it)."""
+    stack = [(root, 1, 0)]  # node, nesting, operations above it in the recorded graph
     while stack:
-        node, depth = stack.pop()
+        node, depth, chain = stack.pop()
         if depth > MAX_DEPTH:
             raise ExpressionError(f"the expression is nested too deeply (limit {MAX_DEPTH}).")
+        if chain > MAX_CHAIN:
+            raise ExpressionError(f"the expression chains more than {MAX_CHAIN} operations one after another (limit {MAX_CHAIN}).")
         if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
-            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+            flat = isinstance(node.left, ast.BinOp) and any(
+                isinstance(node.op, group) and isinstance(node.left.op, group) for group in SAME_LEVEL
+            )
+            stack += [(node.left, depth if flat else depth + 1, chain + 1), (node.right, depth + 1, chain + 1)]
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            stack.append((node.operand, depth + 1))
+            stack.append((node.operand, depth + 1, chain + 1))
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
             pass
         elif isinstance(node, ast.Name) and node.id not in FUNCTIONS:
@@ -92,7 +117,7 @@ def _check(root: ast.AST, text: str) -> None:
             and len(node.args) == 1
             and not node.keywords
         ):
-            stack.append((node.args[0], depth + 1))
+            stack.append((node.args[0], depth + 1, chain + 1))
         else:
             raise ExpressionError(f"not allowed: {_describe(node)} {_quote(node, text)}.", _ALLOWED)
 
@@ -132,7 +157,7 @@ def variables(tree: ast.Expression) -> list[str]:
     return list(dict.fromkeys(name for _, name in found))
 
 
-def evaluate(text: str, values: dict[str, float]) -> Evaluation:
+def evaluate(text: str, values: dict[str, float], tolerate_non_finite: bool = False) -> Evaluation:
     """Build the expression from torch operations on 0-dim float64 leaves that require grad."""
     tree = parse(text)
     missing = [name for name in variables(tree) if name not in values]
@@ -164,9 +189,16 @@ def evaluate(text: str, values: dict[str, float]) -> Evaluation:
         )
     output = build(tree.body)
     value = float(output.detach())
-    if not math.isfinite(value):
+    if not math.isfinite(value) and not tolerate_non_finite:
         raise ExpressionError(f"the expression is {value} at these values.", "Check the domain of log, sqrt and division.")
     return Evaluation(output=output, leaves=leaves, intermediates=intermediates)
+
+
+def value_at(text: str, values: dict[str, float]) -> float:
+    """The expression's value at a point, without a graph; nan or ±inf where it is not finite (no error):
+    what finite differences read around a point, where one side may leave the domain (sqrt(x) at x = 0)."""
+    with torch.no_grad():
+        return float(evaluate(text, values, tolerate_non_finite=True).output)
 
 
 def parse_assignment(text: str) -> tuple[str, float]:
@@ -175,7 +207,11 @@ def parse_assignment(text: str) -> tuple[str, float]:
     name = name.strip()
     if not sep or not name.isidentifier() or name in FUNCTIONS:
         raise ExpressionError(f"--var {text!r}: expected NAME=VALUE with NAME a variable name.", "Example: --var x=1.5")
+    from linfit.config import number_problem
+
     try:
+        if number_problem(value):
+            raise ValueError(value)
         number = float(value)
     except ValueError:
         raise ExpressionError(f"--var {text!r}: {value.strip()!r} is not a number.") from None

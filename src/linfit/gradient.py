@@ -176,11 +176,37 @@ class GradientCheck:
     largest_difference: float
     tolerance: float
     allowed: float  # the tolerance applied, with finite differences' own rounding added
+    value: float = math.nan  # the function's value at the point (the loss, or the expression)
     notes: tuple[str, ...] = ()  # e.g. that a point is on a kink, and how it was checked there
 
     @property
     def passed(self) -> bool:
         return math.isfinite(self.largest_difference) and self.largest_difference <= self.allowed
+
+    @property
+    def unchecked(self) -> str | None:
+        """Why no comparison can be made, or None: a derivative that is not a finite number agrees with nothing,
+        and is no disagreement either (sqrt(x) at x = 0: the value is 0, the slope infinite)."""
+        methods = list(self.gradients)
+        for method in methods:
+            for name, g in self.gradients[method].items():
+                if math.isfinite(g):
+                    continue
+                if method == methods[0]:
+                    return (
+                        f"∂/∂{name} is {g} by {method}: the derivative is infinite or beyond float64's range at this point "
+                        f"(the value there is {self.value:g}), so finite differences cannot confirm it"
+                    )
+                return (
+                    f"{method} give {g} for ∂/∂{name}: the function is not finite a small step either side of the point "
+                    f"(the value there is {self.value:g}), so they cannot confirm {methods[0]}'s {self.gradients[methods[0]][name]:g}"
+                )
+        return None
+
+    @property
+    def verdict(self) -> str:
+        """'agree', 'cannot check' (see `unchecked`) or 'DISAGREE'."""
+        return "agree" if self.passed else "cannot check" if self.unchecked else "DISAGREE"
 
 
 def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol: float) -> GradientCheck:
@@ -195,7 +221,7 @@ def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol:
         scale = max([1.0, *(abs(g) for g in column if math.isfinite(g))])
         largest = max(largest, spread)
         allowed = min(allowed, tol * scale + 1e-9 * max(1.0, abs(value) if math.isfinite(value) else 1.0))
-    return GradientCheck(gradients, largest, tol, allowed)
+    return GradientCheck(gradients, largest, tol, allowed, value)
 
 
 def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCheck:
@@ -247,7 +273,12 @@ def _check_piecewise(result: PointGradient, tol: float) -> GradientCheck:
             on = [str(i + 1) for i in np.flatnonzero(np.abs(r) == kind.delta)]
             note = f"crease: point(s) {', '.join(on)} at |r| = δ, where ½r² meets the linear piece: the gradient is continuous there, its curvature jumps"
             check = GradientCheck(
-                check.gradients, check.largest_difference, check.tolerance, check.allowed, (note + " (differences extrapolated to h → 0).",)
+                check.gradients,
+                check.largest_difference,
+                check.tolerance,
+                check.allowed,
+                result.loss,
+                (note + " (differences extrapolated to h → 0).",),
             )
         return check
     sides = kind.one_sided(r, x, w)
@@ -277,7 +308,7 @@ def _check_piecewise(result: PointGradient, tol: float) -> GradientCheck:
         f"kink: point{'s' if len(kinked) > 1 else ''} {', '.join(kinked)} lie{'' if len(kinked) > 1 else 's'} on the line (r = 0), "
         "where the loss has no derivative; each one-sided derivative is checked, and autograd's value lies between them.",
     )
-    return GradientCheck(gradients, largest, tol, allowed, notes)
+    return GradientCheck(gradients, largest, tol, allowed, result.loss, notes)
 
 
 def explain(result: PointGradient, lr: float | None = None) -> list[str]:
@@ -370,11 +401,10 @@ def expression_gradient(expression: str, values: dict[str, float]) -> Expression
 
 def check_expression_gradient(result: ExpressionGradient, tol: float = 1e-6) -> GradientCheck:
     """`linfit graph --check`: autograd vs central differences of the expression, evaluated without a graph."""
-    from linfit.expression import evaluate
+    from linfit.expression import value_at
 
     def at(point: dict[str, float]) -> float:
-        with torch.no_grad():
-            return float(evaluate(result.expression, point).output)
+        return value_at(result.expression, point)  # nan where a step leaves the domain: the check says so
 
     gradients = {"autograd": result.partials, "finite differences": central_differences(at, result.values)}
     return compare_gradients(gradients, result.value, tol)

@@ -67,6 +67,12 @@ def load_model(path: str | Path) -> SavedModel:
         if number is None:
             raise DataError(f"{name}: key '{key}' must be a finite number, got {_short(value)}.")
         values.append(number)
+    for key in ("data", "config", "init"):
+        if key in record and not isinstance(record[key], dict):
+            raise DataError(f"{name}: key '{key}' must be an object, got {_short(record[key])}.", WRITE_ONE)
+    column = record.get("data", {}).get("x")
+    if isinstance(column, bool) or (column is not None and not isinstance(column, (str, int))):
+        raise DataError(f"{name}: key 'data.x' must be a column name, got {_short(column)}.", WRITE_ONE)
     return SavedModel(a=values[0], b=values[1], path=name, record=record)
 
 
@@ -83,9 +89,13 @@ def _parse(name: str, text: str) -> Any:
     if depth > MAX_DEPTH:
         raise DataError(f"{name}: nested {depth} levels deep (limit {MAX_DEPTH}): not a linfit model file.", WRITE_ONE)
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_int=_integer)
+        return json.loads(text, parse_constant=_no_constant, parse_int=_integer, object_pairs_hook=_once_each)
     except json.JSONDecodeError as exc:
         raise DataError(f"{name}: not a JSON model file (line {exc.lineno}: {exc.msg}).", WRITE_ONE) from None
+    except _Repeated as exc:
+        raise DataError(
+            f"{name}: {exc}: which one is meant cannot be told.", "Keep one of them, or write the file again with linfit train -o."
+        ) from None
     except ValueError as exc:
         raise DataError(f"{name}: not a JSON model file ({exc}).", WRITE_ONE) from None
     except RecursionError:
@@ -114,6 +124,29 @@ def _nesting(text: str) -> int:
         elif character in "]}":
             depth -= 1
     return deepest
+
+
+class _Repeated(ValueError):
+    pass
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: a key given twice would silently take the last value."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _Repeated(f"key '{twice}' is given twice")
+    return record
+
+
+def require_prediction_column_free(columns: list[str], source: str) -> None:
+    """`predict` adds a column 'prediction': an input that has one already would give two of that name."""
+    if "prediction" in columns:
+        raise DataError(
+            f"{source}: already has a column 'prediction': the output would have two of that name.",
+            "Rename or drop that column first (a file written by linfit predict holds one), or use --format json.",
+        )
 
 
 def _no_constant(word: str) -> float:

@@ -1,4 +1,5 @@
-"""Machine-readable results: the JSON, JSON Lines and CSV that scripts rely on.
+"""Machine-readable results: the JSON objects and CSV text that the views (linfit.views) print and the
+model file and report keep, and `emit`, the one way text reaches stdout.
 
 No rounding: every float keeps every digit (Python's shortest round-trip repr).
 Streams are flushed record by record, so that `| head` and `| jq` see each step as it happens.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import asdict, astuple
 from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
@@ -73,6 +75,8 @@ def check_json(check) -> dict[str, Any]:
         "largest_difference": check.largest_difference,
         "allowed": check.allowed,
         "passed": check.passed,
+        "verdict": check.verdict,  # agree, cannot check (a derivative not finite: see reason), DISAGREE
+        "reason": check.unchecked,
         **({"notes": list(check.notes)} if getattr(check, "notes", ()) else {}),
     }
 
@@ -117,6 +121,7 @@ def train_json(
         "error_bound": {"a": or_null(result.error_a), "b": or_null(result.error_b)},
         "digits": dict(zip("ab", result.digits())),
         "lr": or_null(result.lr),
+        "lr_source": "set" if config.lr is not None else "default",  # config.lr records the lr used either way
         "epochs": result.epochs,
         "adam_eps": result.adam_eps,
         "stats": None if stats is None else asdict(stats),
@@ -128,9 +133,29 @@ def train_json(
         },
         "init": {"method": result.start.method, "a": result.start.a, "b": result.start.b},
         "data": data,
-        "config": config.model_dump(mode="json"),
+        "config": _recorded(config, result),
         "history": [asdict(record) for record in history],
     }
+
+
+def versions() -> dict[str, str]:
+    """What made a result: linfit's, torch's and Python's versions (as the model file records them)."""
+    import platform
+
+    import torch
+
+    from linfit import __version__
+
+    return {"linfit": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _recorded(config: TrainConfig, result: TrainResult) -> dict[str, Any]:
+    """The configuration as run: an lr left to the optimizer's default is recorded as the lr it used, so that
+    `linfit train DATA --config <this, as YAML>` repeats the run."""
+    recorded = config.model_dump(mode="json")
+    if recorded.get("lr") is None:
+        recorded["lr"] = or_null(result.lr)
+    return recorded
 
 
 def step_json(record: StepRecord) -> dict[str, Any]:
@@ -178,14 +203,65 @@ def finite_or_null(value: Any) -> Any:
     return value
 
 
+PIECE_BYTES = 1 << 16  # one write to stdout at most: a pipe holds 64 KiB
+
+
 def emit(stream: TextIO, text: str) -> None:
-    """Write and flush at once: a reader down the pipe sees it now, not when a buffer fills."""
-    stream.write(text)
-    stream.flush()
+    """Write and flush at once, in pieces of at most 64 KiB, checking that each is written whole.
+
+    A reader down the pipe sees it now, not when a buffer fills. One large write to a pipe whose reader
+    goes away (`| head -1`) can end short without an error; here the rest is written again, which
+    raises BrokenPipeError (exit 141) instead of losing the output silently.
+    """
+    descriptor = _descriptor(require_open(stream))
+    if descriptor is None:  # not a file (a test's buffer): its own write is whole
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # what the stream still holds goes first
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        written = os.write(descriptor, data[:PIECE_BYTES])
+        if written <= 0:
+            raise BrokenPipeError("stdout accepted nothing")
+        data = data[written:]
 
 
-def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
-    return {
+def require_open(stream: TextIO | None) -> TextIO:
+    """The stream, or an OutputError (exit 7) when the process started with it closed (`>&-`)."""
+    if stream is None:
+        from linfit.errors import OutputError
+
+        raise OutputError("stdout is closed: the results cannot be printed.", "Run it with stdout open, e.g. > FILE or | less.")
+    return stream
+
+
+def _descriptor(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
+class Checked:
+    """A text stream for a writer that prints (Rich): every write goes through `emit`, the rest to the stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        emit(self.stream, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def predictions_json(saved, x, predictions, x_name: str, bounds=None) -> dict[str, Any]:
+    out = {
         "model": saved.path,
         "a": saved.a,
         "b": saved.b,
@@ -193,20 +269,29 @@ def predictions_json(saved, x, predictions, x_name: str) -> dict[str, Any]:
         "x": [or_null(v) for v in x.tolist()],
         "prediction": [or_null(v) for v in predictions.tolist()],
     }
+    if bounds:  # predict --interval: the interval's kind and level, and its bounds beside each prediction
+        out["interval"] = {"kind": bounds["kind"], "level": bounds["level"]}
+        out["lower"] = [or_null(v) for v in bounds["lower"].tolist()]
+        out["upper"] = [or_null(v) for v in bounds["upper"].tolist()]
+    return out
 
 
-def predictions_csv(x, predictions, x_name: str, table=None) -> str:
-    """The input's columns (or x alone) and a 'prediction' column, floats with every digit.
+def predictions_csv(x, predictions, x_name: str, table=None, bounds=None) -> str:
+    """The input's columns (or x alone) and a 'prediction' column (and 'lower', 'upper' with bounds), floats
+    with every digit.
 
     table: (header names, rows of text cells) as read, kept as they were; an empty prediction where x was missing.
     """
+    columns = [predictions.tolist()] + ([bounds["lower"].tolist(), bounds["upper"].tolist()] if bounds else [])
+    names = ["prediction"] + (["lower", "upper"] if bounds else [])
     if table is None:
-        return to_csv(({x_name: xi, "prediction": pi} for xi, pi in zip(x.tolist(), predictions.tolist())), (x_name, "prediction"))
+        rows = ({x_name: xi, **dict(zip(names, values))} for xi, *values in zip(x.tolist(), *columns))
+        return to_csv(rows, (x_name, *names))
     header, rows = table
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*header, "prediction"])
-    writer.writerows([*row, "" if p != p else repr(p)] for row, p in zip(rows, predictions.tolist()))
+    writer.writerow([*header, *names])
+    writer.writerows([*row, *("" if v != v else repr(v) for v in values)] for row, *values in zip(rows, *columns))
     return buffer.getvalue()
 
 

@@ -12,6 +12,7 @@ This module imports neither typer nor rich; it returns text, and the caller writ
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -27,6 +28,9 @@ from linfit.losses import LOSSES
 MAX_STEPS_SHOWN = 1000  # records on the slider; a longer history is thinned evenly (first and last kept)
 SCATTER_DIGITS = 7  # the scatter is for the eye: 7 significant digits keep the page small
 STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
+# the page's script, in order: the pure parts (numbers, the loss surface's maths, the optimizers; each
+# testable alone in a browser) and then the drawing and wiring that use them
+SCRIPTS = ("format.js", "surface.js", "optim.js", "report.js")
 
 
 def scatter_sample(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -110,8 +114,8 @@ def run_payload(
         raise DataError("the run has no recorded step to show.", "Record at least one step (a --format jsonl stream holds its steps).")
     loss = LOSSES[fit["loss_name"]]
     config = dict(fit.get("config") or {})
-    if config.get("lr") is None and fit.get("lr") is not None:  # unset: the optimizer's default, as the run used it
-        config["lr"] = fit["lr"]
+    lr_source = fit.get("lr_source") or ("set" if config.get("lr") is not None else "default")
+    config["lr"] = effective_lr(fit, moments, batch_size)  # unset: the optimizer's default, as the run used it
     if fit.get("adam_eps") is not None:  # Adam's ε as the run used it, for the page's replay of its steps
         config["adam_eps"] = fit["adam_eps"]
     data = dict(fit.get("data") or {})
@@ -127,22 +131,101 @@ def run_payload(
             "reduction": loss.reduction,
             "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]),
             "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
+            # a loss's own parameters (huber's δ, the quantile's τ), when the run names them: the page's what-if uses them
+            **{key: config[key] for key in ("delta", "tau") if isinstance(config.get(key), (int, float))},
         },
         "batch_size": batch_size or None,
         "minibatch": bool(batch_size or fit.get("epochs")),  # a saved stream's result says so by its epochs
         "config": config,
         "data": data,
         "moments": moments,
-        "history": [[record[key] for key in STEP_FIELDS] for record in history],
+        "history": [[_carried(record[key]) for key in STEP_FIELDS] for record in history],
+        # --holdout/--valid: the held-out loss at each step shown (null where none was taken), and the final figures
+        "valid_loss": [_carried(record.get("valid_loss")) for record in history] if any("valid_loss" in r for r in history) else None,
+        "valid": fit.get("valid"),
         "logged": len(fit.get("history") or []),
-        "result": {key: fit.get(key) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
+        "result": {key: _carried(fit.get(key)) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
         "init": fit.get("init"),
         "ols": fit.get("ols"),
         "gap": fit.get("gap"),
         "stats": fit.get("stats"),
         "samples": samples,
         "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments)),
+        "lr_source": lr_source,
+        "curvature": curvature(loss, moments, bool(config.get("standardize", True))) if loss.name in QUADRATIC else None,
     }
+
+
+QUADRATIC = ("half_mse", "mse", "half_sse", "sse")  # losses whose Hessian the moments give (others: none in the payload)
+
+
+def effective_lr(fit: dict[str, Any], moments: dict[str, Any], batch_size: int = 0) -> float | None:
+    """The learning rate the run used: the one it was given, the one it recorded, or the default worked out
+    again as training works it out (train.Training.default_lr); None only for a mini-batch run that recorded
+    none (its default depends on the largest x², which the moments do not hold)."""
+    from linfit.config import DEFAULT_LR
+
+    config = fit.get("config") or {}
+    for value in (config.get("lr"), fit.get("lr")):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+            return float(value)
+    optimizer = config.get("optimizer", "sgd")
+    base = DEFAULT_LR.get(optimizer)
+    n = int(moments["n"])
+    if base is None or n < 1:
+        return None
+    if optimizer == "adam":  # a step length: a fraction of the parameters' scale in training coordinates
+        init = fit.get("init") or {}
+        a0, b0 = float(init.get("a", 0.0)), float(init.get("b", 0.0))
+        standard = bool(config.get("standardize", True)) and moments["sxx"] > 0
+        sigma = math.sqrt(moments["sxx"] / n) if standard else 1.0
+        alpha0 = a0 * sigma
+        beta0 = b0 + a0 * moments["x_mean"] - moments["y_mean"] if standard else b0
+        y_spread = math.sqrt(moments["syy"] / n) if moments["syy"] > 0 else (abs(moments["y_mean"]) or 1.0)
+        return base * max(y_spread, abs(alpha0), abs(beta0))
+    if batch_size or fit.get("epochs"):
+        return None
+    return base / LOSSES[fit["loss_name"]].curvature(n)
+
+
+def curvature(loss: Any, moments: dict[str, Any], standardize: bool) -> dict[str, Any]:
+    """The loss's Hessian in the coordinates training moves (α, β), its eigenvalues and eigenvectors, once.
+
+    The loss is quadratic: H = c·[[E x_t², E x_t], [E x_t, 1]], x_t = (x − x̄)/σ standardised (H = c·I) or
+    x itself. The eigenvectors split the error w − w* into the directions that shrink at their own rates.
+    """
+    n = int(moments["n"])
+    c = loss.curvature(n)
+    standard = standardize and moments["sxx"] > 0
+    if standard:
+        mean_x, mean_xx = 0.0, 1.0
+    else:
+        mean_x, mean_xx = float(moments["x_mean"]), moments["sxx"] / n + float(moments["x_mean"]) ** 2
+    hessian = c * np.array([[mean_xx, mean_x], [mean_x, 1.0]])
+    x_mean = float(moments["x_mean"])  # over (a, b) in the data's units, whatever training moved: the contours there
+    data = c * np.array([[moments["sxx"] / n + x_mean**2, x_mean], [x_mean, 1.0]])
+    return {"c": c, **_eigen(hessian), "data": _eigen(data)}
+
+
+def _eigen(hessian: np.ndarray) -> dict[str, Any]:
+    """A 2×2 Hessian, its eigenvalues (largest first) and unit eigenvectors."""
+    values, vectors = np.linalg.eigh(hessian)  # ascending
+    order = [1, 0]  # the steep direction first
+    return {
+        "hessian": hessian.tolist(),
+        "lambda_max": float(values[1]),
+        "lambda_min": float(max(values[0], 0.0)),
+        "eigenvalues": [float(values[i]) for i in order],
+        "eigenvectors": [[float(vectors[0, i]), float(vectors[1, i])] for i in order],
+    }
+
+
+def _carried(value: Any) -> Any:
+    """A number as JSON carries it; a non-finite one as the string the page reads back ("Infinity", "-Infinity", "NaN"),
+    so a step that overflowed shows inf or nan as the terminal does, not a missing value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -223,7 +306,7 @@ def render(runs: Sequence[dict[str, Any]], title: str | None = None) -> str:
     return TEMPLATE.format(
         title=html.escape(title),
         style=_asset("report.css"),
-        script=_asset("report.js"),
+        script="\n".join(_asset(name) for name in SCRIPTS),
         payload=_script_json(payload),
         version=html.escape(__version__),
     )
@@ -241,11 +324,19 @@ def _asset(name: str) -> str:
     return resources.files("linfit").joinpath("page_assets", name).read_text(encoding="utf-8")
 
 
-def embedded(page: str, height: int = 1400) -> str:
-    """The page inside an <iframe srcdoc>: how a notebook's output cell runs its script, isolated."""
+def embedded(page: str, height: int = 900) -> str:
+    """The page inside an <iframe srcdoc>: how a notebook's output cell runs its script, isolated.
+
+    The page posts its height to the cell (the sandbox keeps the cell from reading it), and the cell's
+    small script sizes the frame to it; `height` holds until then (or where scripts do not run).
+    """
+    name = "linfit-" + hashlib.sha256(page.encode("utf-8")).hexdigest()[:12]
     return (
-        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:1px solid #ddd" '
+        f'<iframe id="{name}" srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height}px;border:1px solid #ddd" '
         'sandbox="allow-scripts" title="linfit report"></iframe>'
+        "<script>(function(){var f=document.getElementById(" + json.dumps(name) + ");"
+        "window.addEventListener('message',function(e){if(f&&e.source===f.contentWindow&&e.data&&typeof e.data.linfitHeight==='number'){"
+        "f.style.height=Math.ceil(e.data.linfitHeight+2)+'px';}});}());</script>"
     )
 
 
@@ -258,14 +349,20 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
             continue
         where = f"{name}, line {number}"
         try:
-            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
+            record = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: not JSON ({exc.msg}, column {exc.colno}).", again) from None
         except ValueError as exc:
             raise DataError(f"{where}: {exc}.", again) from None
+        except RecursionError:
+            raise DataError(f"{where}: nested too deeply: not a linfit record.", again) from None
+        _require_text(record, line, where, again)
         kind = record.get("record") if isinstance(record, dict) else None
         if kind == "step":
             steps.append(_fields(record, STEP_FIELDS, where, "step record"))
+            held = record.get("valid_loss")  # --holdout/--valid: the held-out loss at this step
+            if isinstance(held, (int, float)) and not isinstance(held, bool):
+                steps[-1]["valid_loss"] = held
         elif kind == "result":
             result = record
             where_result = where
@@ -291,11 +388,67 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
         raise DataError(
             f"{where_result}: the moments are not those of any data (n {moments['n']}, sxx {moments['sxx']}, syy {moments['syy']}).", again
         )
-    if result.get("loss_name") not in LOSSES:
+    if moments["n"] > MAX_ROWS:
+        raise DataError(f"{where_result}: the moments claim {moments['n']:.3g} rows: not those of any data (at most 2**63 - 1).", again)
+    if not isinstance(result.get("loss_name"), str) or result["loss_name"] not in LOSSES:
         raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join(LOSSES)}).", again)
+    _require_result_shape(result, where_result, again)
     fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
     fit["history"] = steps
     return fit, moments
+
+
+MAX_ROWS = 2**63 - 1  # the most rows moments can count
+MAX_DIGITS = 300  # an integer longer than this is no count or number a run writes (floats end near 1.8e308)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(digits.lstrip('-')):,} digits is out of range")
+    return int(digits)
+
+
+def _require_text(record: Any, line: str, where: str, again: str) -> None:
+    """Every string is text UTF-8 can write: a lone surrogate escape (\\ud800) would fail the page's writing."""
+    if "\\u" not in line:
+        return  # only an escape makes a lone surrogate: a line read as UTF-8 holds none
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise DataError(f"{where}: a string holds {ascii(bad)}, half of a surrogate pair: not text.", again) from None
+
+
+def _require_result_shape(result: dict[str, Any], where: str, again: str) -> None:
+    """What the page and `report --data` read from the result record: objects where objects belong, and a config
+    whose keys hold values the configuration allows (a seed that is a whole number ≥ 0, a learning rate > 0, ...)."""
+    from linfit.config import KEYS, TrainConfig
+
+    for key in ("config", "data", "init"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            raise DataError(f"{where}: in the result record, {key!r} is not an object (got {_brief(result[key])}).", again)
+    for key in ("lr", "adam_eps"):
+        value = result.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise DataError(f"{where}: in the result record, {key!r} is not a number (got {_brief(value)}).", again)
+    for key in ("source", "x", "y"):
+        value = (result.get("data") or {}).get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise DataError(f"{where}: in the result record, 'data.{key}' is not a name (got {_brief(value)}).", again)
+    config = {key: value for key, value in (result.get("config") or {}).items() if key in KEYS}  # keys of later versions pass
+    for key, value in config.items():
+        try:
+            TrainConfig(**{key: value})
+        except ValueError as exc:  # pydantic's ValidationError
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ") if hasattr(exc, "errors") else str(exc)
+            raise DataError(
+                f"{where}: in the result record, config key {key!r}: {problem[:1].lower()}{problem[1:]} (got {_brief(value)}).", again
+            ) from None
+
+
+def _brief(value: Any) -> str:
+    text = ascii(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _refuse_constant(token: str) -> float:
@@ -346,29 +499,39 @@ TEMPLATE = """<!DOCTYPE html>
 <label for="step">step</label>
 <input type="range" id="step" min="0" max="0" value="0" step="1">
 <output id="step-label" for="step"></output>
+<span id="run-choice"><label for="run">the slider follows</label> <select id="run"></select></span>
 <span class="note">← → move a step, Home/End the ends</span>
 </section>
 <main>
-<figure class="panel"><figcaption>data and the line of this step</figcaption><svg id="data-plot" viewBox="0 0 440 320" role="img" aria-label="data and line"></svg><p id="data-note" class="note"></p></figure>
-<figure class="panel"><figcaption>loss surface over (a, b)</figcaption><svg id="surface-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over a and b"></svg><p id="surface-note" class="note"></p></figure>
-<figure class="panel" id="standard-panel"><figcaption>the same surface in the standardised coordinates (α, β)</figcaption><svg id="standard-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over alpha and beta"></svg><p class="note">α = a·σ, β = b + a·μ − ȳ: autograd trains these. The surface is round here, so one step size suits every direction.</p></figure>
-<figure class="panel"><figcaption>loss per step (log scale)</figcaption><svg id="loss-plot" viewBox="0 0 440 320" role="img" aria-label="loss per step"></svg><p id="loss-note" class="note"></p></figure>
+<figure class="panel"><figcaption>data and the line of this step</figcaption><svg id="data-plot" viewBox="0 0 440 320" role="img" aria-label="data and line"></svg><div class="legend" id="data-legend"></div><p id="data-note" class="note"></p></figure>
+<figure class="panel"><figcaption>loss surface over (a, b)</figcaption><svg id="surface-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over a and b"></svg><div class="legend" id="surface-legend"></div><p id="surface-note" class="note"></p></figure>
+<figure class="panel" id="standard-panel"><figcaption>the same surface in the standardised coordinates (α, β)</figcaption><svg id="standard-plot" viewBox="0 0 440 320" role="img" aria-label="loss surface over alpha and beta"></svg><div class="legend" id="standard-legend"></div><p class="note">α = a·σ, β = b + a·x̄ − ȳ (x̄ the mean of x, σ its sd): autograd trains these. The surface is round here, so one step size suits every direction.</p></figure>
+<figure class="panel"><figcaption>how far above the best loss, per step (hover a step)</figcaption><svg id="loss-plot" viewBox="0 0 440 320" role="img" aria-label="loss above the least-squares loss per step"></svg><div class="legend" id="loss-legend"></div><p id="hover-note" class="note"></p><p id="loss-note" class="note"></p></figure>
 <section class="panel span2" id="whatif"><h2>what if? another learning rate and momentum</h2>
-<p class="note">The loss is quadratic and its gradient linear in (a, b), so this page can run the optimizer itself, from the data's moments, for any learning rate γ and momentum: gradient descent with momentum μ (v ← μ·v + ∇L, w ← w − γ·v; μ = 0 is plain gradient descent) or Adam (β₁ its momentum). This <b>what-if path is computed in the page</b> (dashed, purple); the recorded path is autograd's (red).</p>
-<label for="whatif-optimizer">optimizer</label> <select id="whatif-optimizer"><option value="momentum">gradient descent (momentum μ)</option><option value="adam">Adam</option></select><br>
-<label for="whatif-lr">learning rate γ</label> <input type="range" id="whatif-lr" min="0" max="1000" value="500" step="1"> <output id="whatif-lr-value"></output><br>
-<label for="whatif-momentum" id="whatif-momentum-label">momentum μ</label> <input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output>
+<p class="note">This page can run the optimizer itself, for any learning rate γ and momentum: gradient descent with momentum μ (v ← μ·v + ∇L, w ← w − γ·v; μ = 0 is plain gradient descent) or Adam (β₁ its momentum). The <b>what-if path is computed in the page</b> (blue); the recorded paths are autograd's. Drag the start (■) on a surface to start it elsewhere.</p>
+<div class="controls-grid">
+<label for="whatif-optimizer">optimizer</label> <select id="whatif-optimizer"><option value="momentum">gradient descent (momentum μ)</option><option value="adam">Adam (momentum β₁)</option></select>
+<label for="whatif-lr">learning rate γ</label> <span><input type="range" id="whatif-lr" min="0" max="1000" value="500" step="1"> <output id="whatif-lr-value"></output></span>
+<label for="whatif-momentum" id="whatif-momentum-label">momentum μ</label> <span><input type="range" id="whatif-momentum" min="0" max="99" value="0" step="1"> <output id="whatif-momentum-value"></output></span>
+</div>
 <button type="button" id="whatif-reset">as recorded</button>
-<p id="whatif-readout"></p>
+<div id="whatif-readout"><p id="whatif-explain" class="note"></p><p id="whatif-verdict" role="status" aria-live="polite"></p></div>
 </section>
+<figure class="panel"><figcaption>which (γ, momentum) converge, and how fast (click to try)</figcaption><svg id="map-plot" viewBox="0 0 440 320" role="img" aria-label="map of steps to converge over learning rate and momentum"></svg><div class="legend" id="map-legend"></div><p id="map-note" class="note"></p></figure>
+<figure class="panel" id="eigen-panel"><figcaption>the what-if's error along the Hessian's two eigenvectors</figcaption><svg id="eigen-plot" viewBox="0 0 440 320" role="img" aria-label="error along each eigenvector per step"></svg><div class="legend" id="eigen-legend"></div><p id="eigen-note" class="note"></p></figure>
+<section class="panel wide" id="diagnostics"><h2>residuals</h2><div class="pair">
+<figure><figcaption>residuals against fitted values</figcaption><svg id="resid-plot" viewBox="0 0 440 320" role="img" aria-label="residuals against fitted values"></svg></figure>
+<figure><figcaption>normal Q-Q</figcaption><svg id="qq-plot" viewBox="0 0 440 320" role="img" aria-label="normal quantile plot of the residuals"></svg></figure>
+</div><p id="resid-note" class="note"></p></section>
+<section class="panel wide" id="compare"><h2>the runs compared</h2><div class="scroll"><table id="compare-table"></table></div></section>
 <section class="panel wide"><h2>the numbers of this step</h2><pre id="step-readout"></pre></section>
 <section class="panel wide"><h2>the computational graph of the loss at one point</h2>
 <p class="note">As <code>linfit grad --graph</code> shows it: each node's value and the gradient of the loss with respect to it, at this step's (a, b), for the point below (click a point in the scatter, or type one).</p>
 <label for="point-x">x</label> <input type="number" id="point-x" step="any"> <label for="point-y">y</label> <input type="number" id="point-y" step="any">
-<svg id="graph" viewBox="0 0 900 330" role="img" aria-label="computational graph"></svg>
+<div class="scroll"><svg id="graph" viewBox="0 0 900 330" role="img" aria-label="computational graph"></svg></div>
 <p id="graph-note" class="note"></p>
 </section>
-<section class="panel wide"><h2>summary</h2><table id="summary"></table></section>
+<section class="panel wide"><h2>summary</h2><div class="scroll"><table id="summary"></table></div></section>
 </main>
 <footer class="note">Made by linfit {version}. One self-contained file: no server, no network.</footer>
 <script type="application/json" id="linfit-run">{payload}</script>

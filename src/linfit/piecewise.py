@@ -43,8 +43,9 @@ def is_piecewise(loss: str) -> bool:
 class PiecewiseTraining(Training):
     """A Training for huber, absolute or quantile (config.huber_delta must be set for huber)."""
 
-    def _setup(self, data, m, frame, config, *args, **kwargs) -> None:
-        super()._setup(data, m, frame, config, *args, **kwargs)
+    def __init__(self, source, *args, **kwargs) -> None:
+        super().__init__(source, *args, **kwargs)
+        config, data, m = self.config, source, source.moments
         self.kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
         self.newton = config.optimizer == "sgd"  # Newton steps on the quadratic pieces (see the module's notes)
         self.continuation = self.newton and config.loss != "huber"  # ... of the loss with its kink rounded
@@ -66,6 +67,22 @@ class PiecewiseTraining(Training):
             raise UsageError(f"--batch-size: mini-batches are not offered for the {config.loss} loss.", "Drop --batch-size.")
         if self.all_reduce is not None and self.continuation:  # its vertex check and line search read one process's rows
             raise UsageError(f"the {config.loss} loss is not trained across processes yet.", "Run it in one process (without torchrun).")
+
+    # the data's scales, from the surface of the squared losses (they bound the rounding, not the curvature)
+    x_rms = property(lambda self: self.surface.x_rms)
+    x_sd = property(lambda self: self.surface.x_sd)
+    y_spread = property(lambda self: self.surface.y_spread)
+
+    def rounding_floor(self, alpha: float, beta: float) -> float:
+        return self.surface.rounding_floor(alpha, beta)
+
+    def _result(self, final, stop_reason: str, steps_done: int, wall_time_s: float):
+        """As train's, with the error bounds of the piecewise loss (see `error_bounds`)."""
+        from dataclasses import replace
+
+        result = super()._result(final, stop_reason, steps_done, wall_time_s)
+        error_a, error_b = self.error_bounds(*final[1:])
+        return replace(result, error_a=error_a, error_b=error_b)
 
     def default_lr(self) -> float:
         """sgd 0.9 (huber's curvature is at most 1 on standardised x); for absolute/quantile the continuation's

@@ -1,12 +1,22 @@
-"""From a data argument and a configuration to a ready Training: in memory, streamed from disk, or one
-process's share of a data-parallel run. The command line calls this; it prints nothing.
+"""From data and a configuration to a ready run: the one builder. The command line, `linfit.fit`, the
+benchmark and the tests all call `prepare`; it prints nothing.
+
+The data travel one of four roads, each an object that reads the rows once and then makes the source the
+trainer iterates, the exact statistics and the report's scatter sample:
+
+    InMemory   every row in float64 (a file, stdin, a glob; under torchrun, this process's share)
+    Lean       a big file trained in float32: x and y kept in float32 only, less a shift
+    Streamed   --chunk-rows: the one pass fills the binary pass cache that every step reads back
+    Arrays     arrays already in memory (`linfit.fit`, tests, benchmarks)
+
+The source carries the configuration it was built for, so that no run trains on data prepared for another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -16,13 +26,15 @@ from linfit.data import Samples, read_samples, read_shifted_float32
 from linfit.distributed import Group, share
 from linfit.errors import DataError, LinfitError, UsageError
 from linfit.files import plan_outputs
-from linfit.model import DTYPES, Start
+from linfit.frame import frame_for
+from linfit.holdout import HeldOut
+from linfit.model import Start
 from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
-from linfit.read import STDIN, Reading, display_name, expand, is_regular_file, no_rows_error
+from linfit.read import STDIN, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
-from linfit.sources import ArrayChunks, CachedChunks, cached_pass, require_representable
+from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cached_rows, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
-from linfit.train import Training, frame_for, resolve_device
+from linfit.train import StepRecord, Training, TrainResult
 
 LEAN_ABOVE_BYTES = 64 << 20  # a float32 run on a file this big keeps no float64 copy of x and y
 
@@ -35,9 +47,12 @@ class Prepared:
     stats: FitStats | None
     data_info: dict
     sources: list[str]
-    samples: object = None  # the in-memory Samples of a single process, for pictures
+    samples: Samples | None = None  # the in-memory rows of a single process, for pictures
     warnings: list[str] = field(default_factory=list)
     data_sha256: str | None = None  # of the bytes read (every input, in order), taken as they were read
+    scatter: dict | None = None  # the report's sample of the rows, taken from the one pass (need_samples)
+    held: HeldOut | None = None  # the rows held out (config.holdout, set aside by the seed; or train --valid's file)
+    rows: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]] | None = None  # a streamed run's rows again, from its pass cache
     reference: object = None  # huber/absolute/quantile: the exact minimiser (reference.Reference), or None
     reference_reason: str | None = None  # why there is none, where the loss has one but this run does not
     robust_stats: object = None  # huber/absolute/quantile: the statistics valid for the loss (robust_stats)
@@ -46,8 +61,124 @@ class Prepared:
         return self.data_sha256
 
 
+class Road:
+    """One way of holding the rows: `read` takes them from the one pass, `source` makes what the trainer iterates."""
+
+    samples: Samples | None = None  # float64 rows in memory, when this road keeps them
+    scatter: dict | None = None
+    held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
+
+    def read(self, reading: Reading | None) -> tuple[Moments, Facts]:
+        raise NotImplementedError
+
+    def source(self, m: Moments, config: TrainConfig) -> Source:
+        raise NotImplementedError
+
+
+class InMemory(Road):
+    """Every row in float64; under torchrun, this process's share of them. With `holdout` (a fraction, one
+    process only), the rows the seed chooses are set aside first: everything after is computed from the rest."""
+
+    holdout: float = 0.0
+    loss: str = "half_mse"  # the loss the held-out rows are scored with
+
+    def __init__(self, files: int, rank: int, world: int, seed: int, sample: bool, whole: bool) -> None:
+        self.files, self.rank, self.world, self.seed, self.sample, self.whole = files, rank, world, seed, sample, whole
+
+    def read(self, reading):
+        samples = read_samples(reading)
+        return self._keep(samples if reading.split else _share(samples, self.files, self.rank, self.world)), reading.facts
+
+    def _keep(self, samples: Samples) -> Moments:
+        """Keep the rows to train on (less the held-out ones), take the report's sample of them; their moments."""
+        if self.holdout:
+            from linfit.holdout import split_samples
+
+            samples, self.held = split_samples(samples, self.holdout, self.seed, self.loss)
+        self.samples = samples
+        if self.sample and self.world == 1:
+            from linfit.page import scatter_sample
+
+            self.scatter = scatter_sample(samples.x, samples.y, self.seed)
+        return moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
+
+    def source(self, m, config):
+        return ArrayChunks(self.samples.x, self.samples.y, m, frame_for(m, config.standardize), config, whole=self.whole)
+
+
+class Arrays(InMemory):
+    """x and y already in memory (`linfit.fit`, tests, benchmarks), with the names of x, y and the data."""
+
+    def __init__(self, x, y, names: tuple[str, str, str] = ("x", "y", "arrays"), seed: int = 0, sample: bool = False, whole=False):
+        super().__init__(1, 0, 1, seed, sample, whole)
+        x = np.require(np.asarray(x, dtype=np.float64), requirements="W")
+        y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
+        self.samples = Samples(x, y, names[2], names[0], names[1])
+
+    def read(self, reading):
+        x, y = self.samples.x, self.samples.y
+        largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
+        facts = Facts(self.samples.source, self.samples.x_name, self.samples.y_name, len(x), 0, *largest)
+        return self._keep(self.samples), facts
+
+
+class Lean(Road):
+    """A big file trained in float32: one pass keeps x and y in float32 only (no float64 copy)."""
+
+    def __init__(self, standardize: bool) -> None:
+        self.standardize = standardize
+
+    def read(self, reading):
+        self.shifted = read_shifted_float32(reading, shift=self.standardize)
+        return self.shifted.moments, reading.facts
+
+    def source(self, m, config):
+        return ArrayChunks.from_shifted(self.shifted, m, frame_for(m, config.standardize), config)
+
+
+class Streamed(Road):
+    """--chunk-rows: the one pass parses the text into the binary pass cache (reused when `path` holds one
+    made from the same data); the report's sample is a reservoir kept as that pass goes."""
+
+    def __init__(self, chunk_rows: int, config: TrainConfig, rank: int, world: int, path: Path | None, agree, sample: bool) -> None:
+        self.chunk_rows, self.config, self.rank, self.world, self.path, self.agree = chunk_rows, config, rank, world, path, agree
+        self.sample = sample and world == 1
+        self.note: str | None = None
+
+    def read(self, reading):
+        from linfit.page import reservoir_sample
+
+        config = self.config
+        shift = config.standardize and config.dtype == "float32"
+        sampled: list = []
+        consume = (lambda chunks: sampled.append(reservoir_sample(chunks, config.seed))) if self.sample else None
+        self.passes, facts, self.note = cached_pass(
+            reading,
+            self.chunk_rows,
+            config.dtype,
+            shift,
+            rank=self.rank,
+            world=self.world,
+            path=self.path,
+            agree=self.agree,
+            consume=consume,
+        )
+        if self.sample:  # from the one pass, or, when a kept cache was reused, from the cache's blocks
+            self.scatter = sampled[0] if sampled else reservoir_sample(cached_rows(self.passes), config.seed)
+        return self.passes.moments, facts
+
+    def source(self, m, config):
+        return CachedChunks(self.passes, m, frame_for(m, config.standardize), config)
+
+    def rows(self):
+        """The rows again in float64 and in order, from the pass cache (no second parse), where it holds them exactly."""
+        if self.config.dtype != "float64" or self.world > 1:
+            return None
+        return lambda: cached_rows(self.passes)
+
+
 def prepare(
-    data: str,
+    data: str | Arrays,
     config: TrainConfig,
     *,
     sep: str | None = None,
@@ -60,18 +191,148 @@ def prepare(
     group: Group | None = None,
     need_samples: bool = False,
     cache: Path | str | None = None,
+    sources: list[str] | None = None,
 ) -> Prepared:
     """Read the data once (every road through one Reading), then build the source and the Training.
 
-    Streamed (chunk_rows), the one pass parses the text into a binary pass cache (`cache` names one to
-    keep and reuse) that every step reads back. Under torchrun, one CSV file is split by bytes and one
-    Parquet file by row groups, so that each process parses only its share (see `read.split_of`).
+    `data` is a DATA argument (file, '-', glob; `sources` its expansion, when the caller has made it) or
+    an `Arrays`. Streamed (chunk_rows), the one pass parses the text into a binary pass cache (`cache`
+    names one to keep and reuse) that every step reads back. Under torchrun, one CSV file is split by
+    bytes and one Parquet file by row groups, so that each process parses only its share (see `read.split_of`).
+    `need_samples` keeps what pictures need: the float64 rows in memory, and the report's scatter sample.
     """
-    if config.weight_col is not None:  # the losses and references take weights; the reader does not yet give them
+    if config.weight_col is not None:  # the losses and references take weights; the road does not carry them yet
         raise UsageError(
             f"--weight-col {config.weight_col}: this build does not read a weight column yet.", "Drop --weight-col (every row weighs 1)."
         )
-    sources = expand(data)
+    rank, world = (group.rank, group.world) if group else (0, 1)
+    if isinstance(data, Arrays):
+        road, reading, sources, split = data, None, [], None
+        road.seed, road.sample, road.whole = config.seed, need_samples, config.compile and not batch_size
+        road.holdout, road.loss = config.holdout, config.loss
+    else:
+        sources = expand(data) if sources is None else sources
+        road, reading = _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, need_samples, cache)
+        split = reading.split
+    notes: list[str] = []
+    try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
+        local, facts = road.read(reading)
+        notes += [road.note] if getattr(road, "note", None) else []
+        mine_info = {
+            "rank": rank,
+            "rows": local.n,
+            "bytes": reading.parsed_bytes if reading else 0,
+            "dropped": facts.dropped,
+            "largest": [facts.x_largest, facts.y_largest],
+        }
+    except LinfitError as error:
+        if group is None:
+            raise
+        group.fail(error)
+    label = display_name(facts.source)
+    ranks = group.gathered(mine_info) if group else [mine_info]
+    disjoint = bool(split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
+    dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
+    largest = [max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks)]
+    require_representable(*largest, config.dtype, config.standardize, stored=isinstance(road, (Streamed, Lean)))
+    warnings = [f"dropped {dropped} rows with a missing value."] if dropped else []
+    m = group.merged(local) if group else local
+    if split and m.n == 0:  # each process saw only its share; the whole file has no rows
+        raise no_rows_error(label, dropped)
+    try:
+        frame_for(m, config.standardize)  # refuses data that determine no line, when standardising
+        ols = least_squares_from(m)
+    except DataError as error:
+        if config.standardize:
+            raise DataError(f"{label}: {error.message}", _no_line_hint(m)) from None
+        warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
+        ols = None
+    stats = None
+    if ols is not None:
+        exact = road.samples is not None and world == 1
+        stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
+    piecewise = None
+    if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
+        config, piecewise = _piecewise(config, road, world, warnings)
+    run = {
+        "stop_requested": stop_requested,
+        "start": start,
+        "trace": trace,
+        "all_reduce": group.all_reduce if group else None,
+        "batch_rows": batch_size,
+        "buffer_rows": max(16 * batch_size, chunk_rows),
+    }
+    source = road.source(m, config)
+    training = PiecewiseTraining(source, **run) if piecewise is not None else Training(source, **run)
+    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
+    if road.held is not None:  # how the held-out rows were chosen: with the data's hash, exactly the rows trained on
+        info["holdout"] = road.held.description["holdout"]
+    if world > 1:
+        info["processes"] = world
+        info["split"] = split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
+        info["ranks"] = [{"rank": r["rank"], "rows": r["rows"], "bytes": r["bytes"]} for r in ranks]
+        if not split and len(sources) == 1:
+            notes.append(
+                f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
+                "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
+            )
+    samples = road.samples if world == 1 else None
+    rows = road.rows() if isinstance(road, Streamed) else None
+    prepared = Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter, road.held, rows)
+    if piecewise is not None:
+        prepared.reference, prepared.reference_reason, prepared.robust_stats = piecewise
+    return prepared
+
+
+def _piecewise(config: TrainConfig, road: Road, world: int, warnings: list[str]):
+    """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
+    the rows in float64: in memory, or read back from the pass cache when the reference can take them."""
+    from linfit.reference import LP_ROW_LIMIT
+    from linfit.robust_stats import piecewise_stats
+
+    samples, passes = road.samples, getattr(road, "passes", None)
+    x = y = None
+    why_not = None
+    if world > 1:
+        why_not = "each process holds only its share of the rows"
+    elif samples is not None:
+        x, y = samples.x, samples.y
+    elif passes is not None and passes.rows <= LP_ROW_LIMIT:
+        parts = list(cached_rows(passes))
+        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    elif passes is not None:
+        why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
+        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row, as in memory
+            from linfit.reference import default_huber_delta, delta_stride
+
+            k = delta_stride(passes.rows)
+            parts, start = [], 0
+            for bx, by in cached_rows(passes):
+                first = (-start) % k
+                parts.append((bx[first::k], by[first::k]))
+                start += bx.shape[0]
+            sx, sy = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            delta = default_huber_delta(sx, sy)
+            config = config.model_copy(update={"huber_delta": delta})
+            warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+    else:
+        why_not = "this float32 run keeps no float64 copy of the rows"
+    config, reference, reason, notes = settle(config, x, y, None, why_not)
+    warnings.extend(notes)
+    statistics = piecewise_stats(config, x, y, reference) if reference is not None else None
+    return config, (reference, reason, statistics)
+
+
+def fit(x, y, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
+    """Train on arrays in memory (through `prepare`, as every run); return the outcome and the logged steps."""
+    training = prepare(Arrays(x, y), config).training
+    history = list(training)
+    assert training.result is not None
+    return training.result, history
+
+
+def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, need_samples, cache) -> tuple[Road, Reading]:
+    """Which road the rows travel, and the one Reading they are read through."""
     rank, world = (group.rank, group.world) if group else (0, 1)
     # a process streams every world-th chunk of all the files; in memory it reads its own files of a glob
     mine = sources[rank::world] if len(sources) > 1 and not chunk_rows else sources
@@ -81,131 +342,32 @@ def prepare(
         raise DataError(
             "--chunk-rows reads the data again at every step: it needs files, not stdin or a pipe.", "Save the data to a file first."
         )
-    try:  # a process that fails tells the others, which stop the same way (see Group.gathered)
+    try:
         cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
         reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
-        samples = shifted = passes = None
-        notes: list[str] = []
-        facts = reading.facts
-        if chunk_rows:
-            shift = config.standardize and config.dtype == "float32"
-            agree = group.all_agree if group else (lambda ok: ok)
-            passes, facts, note = cached_pass(
-                reading, chunk_rows, config.dtype, shift, rank=rank, world=world, path=cache_path, agree=agree
-            )
-            notes += [note] if note else []
-            local = passes.moments
-        elif _lean(sources, config, world, need_samples):
-            shifted = read_shifted_float32(reading, shift=config.standardize)
-            local = shifted.moments
-        else:
-            samples = read_samples(reading)
-            samples = samples if reading.split else _share(samples, len(sources), rank, world)
-            local = moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
-        label = display_name(facts.source)
-        mine_info = {
-            "rank": rank,
-            "rows": local.n,
-            "bytes": reading.parsed_bytes,
-            "dropped": facts.dropped,
-            "largest": [facts.x_largest, facts.y_largest],
-        }
     except LinfitError as error:
         if group is None:
             raise
         group.fail(error)
-    ranks = group.gathered(mine_info) if group else [mine_info]
-    disjoint = bool(reading.split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
-    dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
-    require_representable(max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks), config.dtype, config.standardize)
-    warnings = [f"dropped {dropped} rows with a missing value."] if dropped else []
-    m = group.merged(local) if group else local
-    if reading.split and m.n == 0:  # each process saw only its share; the whole file has no rows
-        raise no_rows_error(label, dropped)
-    try:
-        frame = frame_for(m, config.standardize)  # refuses data that determine no line, when standardising
-        ols = least_squares_from(m)
-    except DataError as error:
-        if config.standardize:
-            raise DataError(f"{label}: {error.message}", error.hint) from None
-        warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
-        ols = None
-    stats = None
-    if ols is not None:
-        exact = samples is not None and world == 1
-        stats = fit_stats(samples.x, samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
-    piecewise = None
-    if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
-        config, piecewise = _piecewise(config, samples, passes, shifted, world, warnings)
-    dtype, device = DTYPES[config.dtype], resolve_device(config.device)
-    if passes is not None:
-        source = CachedChunks(passes, m, frame, dtype, device)
-    elif shifted is not None:
-        source = ArrayChunks.from_shifted(shifted, m, frame, device)
-    else:
-        source = ArrayChunks(samples.x, samples.y, m, frame, dtype, device, whole=config.compile and not batch_size)
-    training = (PiecewiseTraining if piecewise is not None else Training)(
-        source,
-        config,
-        stop_requested=stop_requested,
-        start=start,
-        trace=trace,
-        all_reduce=group.all_reduce if group else None,
-        batch_rows=batch_size,
-        buffer_rows=max(16 * batch_size, chunk_rows),
-    )
-    info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
-    if world > 1:
-        info["processes"] = world
-        info["split"] = reading.split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
-        info["ranks"] = [{"rank": r["rank"], "rows": r["rows"], "bytes": r["bytes"]} for r in ranks]
-        if not reading.split and len(sources) == 1:
-            notes.append(
-                f"note: {label} cannot be entered in the middle (compressed, or not a regular file): each of the {world} processes "
-                "reads and parses all of it and trains on its share of the rows. Decompress it to split the parsing."
-            )
-    prepared = Prepared(training, m, ols, stats, info, sources, samples if world == 1 else None, notes + warnings, facts.sha256)
-    if piecewise is not None:
-        prepared.reference, prepared.reference_reason, prepared.robust_stats = piecewise
-    return prepared
+    if config.holdout and (chunk_rows or world > 1):
+        raise UsageError(
+            "holdout sets rows aside in the memory of one process: not with --chunk-rows or under torchrun.",
+            "Give the held-out rows as a file of their own (train --valid FILE), or run linfit eval on the saved model.",
+        )
+    if chunk_rows:
+        agree = group.all_agree if group else (lambda ok: ok)
+        return Streamed(chunk_rows, config, rank, world, cache_path, agree, need_samples), reading
+    if _lean(sources, config, world, need_samples or bool(config.holdout)):
+        return Lean(config.standardize), reading
+    road = InMemory(len(sources), rank, world, config.seed, need_samples, whole=config.compile and not batch_size)
+    road.holdout, road.loss = config.holdout, config.loss
+    return road, reading
 
 
-def _piecewise(config: TrainConfig, samples, passes, shifted, world: int, warnings: list[str]):
-    """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
-    the rows in float64: in memory, or read back from the pass cache when the reference can take them."""
-    from linfit.reference import LP_ROW_LIMIT
-    from linfit.robust_stats import piecewise_stats
-
-    x = y = None
-    why_not = None
-    if world > 1:
-        why_not = "each process holds only its share of the rows"
-    elif samples is not None:
-        x, y = samples.x, samples.y
-    elif passes is not None and passes.rows <= LP_ROW_LIMIT:
-        parts = [(bx.astype(np.float64) + passes.x_shift, by.astype(np.float64) + passes.y_shift) for bx, by in passes.blocks()]
-        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    elif passes is not None:
-        why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
-        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row, as in memory
-            from linfit.reference import default_huber_delta, delta_stride
-
-            k = delta_stride(passes.rows)
-            parts, start = [], 0
-            for bx, by in passes.blocks():
-                first = (-start) % k
-                parts.append((bx[first::k].astype(np.float64) + passes.x_shift, by[first::k].astype(np.float64) + passes.y_shift))
-                start += bx.shape[0]
-            sx, sy = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            delta = default_huber_delta(sx, sy)
-            config = config.model_copy(update={"huber_delta": delta})
-            warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
-    elif shifted is not None:
-        why_not = "this float32 run keeps no float64 copy of the rows"
-    config, reference, reason, notes = settle(config, x, y, None, why_not)
-    warnings.extend(notes)
-    statistics = piecewise_stats(config, x, y, reference) if reference is not None else None
-    return config, (reference, reason, statistics)
+def _no_line_hint(m: Moments) -> str:
+    """Data that determine no line are refused with what to do to the data, never a flag to paste: plain
+    gradient descent on them (--no-standardize) fits one of many lines, which is no answer to give."""
+    return "Add rows, with at least two different x values." if m.n < 2 else "Add rows with other x values."
 
 
 def _cache_path(cache: Path | str | None, chunk_rows: int, rank: int, world: int, sources: list[str]) -> Path | None:

@@ -19,6 +19,17 @@ MAX_SCATTER = 5000  # points drawn; the fit always uses every row
 def require_matplotlib() -> None:
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--plot needs matplotlib, which is not installed.", "Install the extra: pip install 'linfit[plot]'")
+    import os
+
+    backend = os.environ.get("MPLBACKEND")
+    if backend:  # matplotlib refuses an unknown one on import, before any work
+        try:
+            import matplotlib  # noqa: F401
+        except ValueError:
+            raise UsageError(
+                f"the environment's MPLBACKEND={backend!r} is not a matplotlib backend, so matplotlib cannot start.",
+                "Unset it (--plot draws into the file with Agg whatever it says), or name a backend such as Agg.",
+            ) from None
 
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # the extension decides what is drawn
@@ -34,18 +45,21 @@ def plot_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
-def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
-    """The figure's bytes, in the format `path`'s extension names."""
+def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=None) -> bytes:
+    """The figure's bytes, in the format `path`'s extension names: the data, the loss and the surface above,
+    the residuals against the fitted values, their normal Q-Q plot and their influence below."""
     fmt = plot_format(path)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (data_ax, loss_ax, surface_ax) = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True)
+    figure, axes = plt.subplots(2, 3, figsize=(17, 10.4), constrained_layout=True)
+    (data_ax, loss_ax, surface_ax), (residual_ax, qq_ax, influence_ax) = axes
     _data_panel(data_ax, samples, result, ols, config.seed)
     _loss_panel(loss_ax, trace, samples, ols, config.loss)
     _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
+    _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file)
     figure.suptitle(
         f"linfit: y = {result.a:.6g}·x + {result.b:.6g} fitted to {Path(samples.source).name} "
         f"({samples.n:,} rows; {config.optimizer}, lr {result.lr:.3g}, {result.stop_reason} at step {result.steps})",
@@ -55,6 +69,94 @@ def render_fit(path: Path, samples, result, ols, trace, config) -> bytes:
     figure.savefig(buffer, format=fmt, dpi=100)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file=None) -> None:
+    """Residuals of the least-squares line (the statistics' line): against the fitted values, against the normal,
+    and each row's leverage against its standardised residual, the largest Cook's distances named by line."""
+    from linfit.reference import moments
+    from linfit.residuals import diagnostics_payload, influence_arrays, renumber
+    from linfit.stats import valid_for
+
+    x, y = samples.x, samples.y
+    payload = None
+    if ols is not None and samples.n and valid_for(config.loss):
+        m = moments(x, y)
+        first_line = None if samples.dropped or Path(samples.source).suffix.lower() in (".parquet", ".pq") else 2
+        payload = diagnostics_payload(x, y, ols.a, ols.b, m, first_line, config.seed, MAX_SCATTER)
+    if payload is None:
+        for ax in (residual_ax, qq_ax, influence_ax):
+            ax.text(
+                0.5, 0.5, "no residual diagnostics\n(fewer than 3 rows, no unique line, or not a squared loss)", ha="center", va="center"
+            )
+            ax.set_axis_off()
+        return
+    if rows_in_file is not None:  # rows of a subset (--holdout): named by their row in the file, drawn by their index
+        renamed = renumber(payload["influential"], rows_in_file, first_line)
+        payload["influential"] = [{**new, "index": old["row"] - 1} for old, new in zip(payload["influential"], renamed)]
+    e, leverage, _ = influence_arrays(x, y, ols.a, ols.b, m)
+    sd = float(np.sqrt(np.sum(np.square(e)) / (samples.n - 2)))
+    _residual_panel(residual_ax, payload, samples.n)
+    _qq_panel(qq_ax, payload["qq"], sd)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        standardised = e / (sd * np.sqrt(1 - leverage))
+    _influence_panel(influence_ax, payload, leverage, standardised, config.seed)
+
+
+def _residual_panel(ax, payload, n: int) -> None:
+    fitted, residuals = payload["fitted"], payload["residuals"]
+    shown = f" ({len(fitted):,} of {n:,} rows)" if len(fitted) < n else ""
+    ax.scatter(fitted, residuals, s=10, alpha=0.5, color="tab:gray")
+    ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1.2)
+    ax.set_xlabel("fitted value ŷ (least squares)")
+    ax.set_ylabel("residual y − ŷ")
+    dw = payload["durbin_watson"]
+    ax.set_title(f"residuals against fitted{shown}; Durbin–Watson {dw:.3g}" if dw is not None else f"residuals against fitted{shown}")
+    ax.grid(alpha=0.3)
+
+
+def _qq_panel(ax, qq, sd: float) -> None:
+    """The sorted residuals against the normal's quantiles, and the line a normal of the residuals' sd would follow."""
+    theoretical = np.array(qq["theoretical"])
+    ax.scatter(theoretical, qq["sample"], s=10, color="tab:blue", alpha=0.7, label="sorted residuals")
+    ends = np.array([theoretical.min(), theoretical.max()])
+    ax.plot(ends, sd * ends, color="tab:orange", linestyle="--", label=f"normal, sd {sd:.3g}")
+    ax.set_xlabel("normal quantile")
+    ax.set_ylabel("residual")
+    ax.set_title("normal Q-Q of the residuals")
+    ax.legend(loc="upper left", fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def _influence_panel(ax, payload, leverage, standardised, seed: int) -> None:
+    """Every row (a seeded sample of MAX_SCATTER) by leverage and standardised residual; the top rows circled and named."""
+    n = leverage.shape[0]
+    rows = np.sort(np.random.default_rng(seed).choice(n, MAX_SCATTER, replace=False)) if n > MAX_SCATTER else np.arange(n)
+    ax.scatter(leverage[rows], standardised[rows], s=10, alpha=0.5, color="tab:gray")
+    threshold = payload["influence_threshold"]
+    above = 0
+    for row in payload["influential"]:
+        index = row.get("index", row["row"] - 1)  # the row among those drawn
+        flagged = row["cooks_distance"] is not None and row["cooks_distance"] > threshold
+        above += flagged
+        ax.scatter(leverage[index], standardised[index], s=40, facecolors="none", edgecolors="tab:red" if flagged else "tab:blue")
+        name = f"line {row['line']}" if row["line"] is not None else f"row {row['row']}"
+        right = leverage[index] > 0.5 * (leverage.min() + leverage.max())  # label toward the panel's middle
+        cook = "–" if row["cooks_distance"] is None else f"{row['cooks_distance']:.2g}"
+        ax.annotate(
+            f"{name}\nD = {cook}",
+            (leverage[index], standardised[index]),
+            fontsize=7,
+            xytext=(-5 if right else 5, 4),
+            textcoords="offset points",
+            ha="right" if right else "left",
+        )
+    ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1)
+    ax.set_xlabel("leverage h")
+    ax.set_ylabel("standardised residual")
+    flagged_text = f"{above} above 4/n = {threshold:.2g} (red)" if above else f"none above 4/n = {threshold:.2g}"
+    ax.set_title(f"influence: largest Cook's D circled, {flagged_text}")
+    ax.grid(alpha=0.3)
 
 
 def _data_panel(ax, samples, result, ols, seed: int) -> None:
@@ -108,19 +210,23 @@ def _loss_panel(ax, trace, samples, ols, loss_name: str) -> None:
 
 
 def _surface_panel(ax, trace, samples, result, ols, loss_name: str) -> None:
+    """Contours of the loss over (a, b), centred on the optimum (the whole bowl, the path inside it), with a few
+    labels placed along the b axis through the optimum where the contours are far enough apart to read."""
     path_a = np.array([p[2] for p in trace.points] + [result.a])
     path_b = np.array([p[3] for p in trace.points] + [result.b])
     centre_a, centre_b = (ols.a, ols.b) if ols is not None else (result.a, result.b)
-    span_a = max(np.ptp(np.append(path_a, centre_a)), 1e-3 * max(1.0, abs(centre_a)))
-    span_b = max(np.ptp(np.append(path_b, centre_b)), 1e-3 * max(1.0, abs(centre_b)))
-    grid_a = np.linspace(min(path_a.min(), centre_a) - 0.15 * span_a, max(path_a.max(), centre_a) + 0.15 * span_a, 160)
-    grid_b = np.linspace(min(path_b.min(), centre_b) - 0.15 * span_b, max(path_b.max(), centre_b) + 0.15 * span_b, 160)
+    half_a = max(float(np.abs(path_a - centre_a).max()), 1e-3 * max(1.0, abs(centre_a))) * 1.15
+    half_b = max(float(np.abs(path_b - centre_b).max()), 1e-3 * max(1.0, abs(centre_b))) * 1.15
+    grid_a = np.linspace(centre_a - half_a, centre_a + half_a, 160)
+    grid_b = np.linspace(centre_b - half_b, centre_b + half_b, 160)
     mesh_a, mesh_b = np.meshgrid(grid_a, grid_b)
     surface = _quadratic_loss(samples, loss_name, centre_a, centre_b, mesh_a, mesh_b)
     floor = max(surface.min(), 1e-300)
-    levels = np.geomspace(floor * 1.0001 if floor > 0 else 1e-12, max(surface.max(), floor * 10), 18)
-    contours = ax.contour(mesh_a, mesh_b, surface, levels=np.unique(levels), cmap="viridis", linewidths=0.9)
-    ax.clabel(contours, contours.levels[::4], fontsize=7, fmt="%.3g")
+    levels = np.unique(np.geomspace(floor * 1.0001 if floor > 0 else 1e-12, max(surface.max(), floor * 10), 18))
+    contours = ax.contour(mesh_a, mesh_b, surface, levels=levels, cmap="viridis", linewidths=0.9)
+    spots = _label_spots(samples, loss_name, centre_a, centre_b, contours.levels, half_a, half_b)
+    if spots:
+        ax.clabel(contours, [level for level, _ in spots], fontsize=7, fmt="%.3g", manual=[spot for _, spot in spots])
     ax.plot(path_a, path_b, marker="o", markersize=3, color="tab:red", linewidth=1.2, label="gradient descent path")
     ax.plot(path_a[0], path_b[0], marker="s", markersize=7, color="tab:red", linestyle="none", label="start")
     if ols is not None:
@@ -134,10 +240,39 @@ def _surface_panel(ax, trace, samples, result, ols, loss_name: str) -> None:
             linestyle="none",
             label="least-squares optimum",
         )
+    ax.set_xlim(grid_a[0], grid_a[-1])
+    ax.set_ylim(grid_b[0], grid_b[-1])
     ax.set_xlabel("a (slope)")
     ax.set_ylabel("b (intercept)")
     ax.set_title("loss surface over (a, b)")
     ax.legend(loc="best", fontsize=9)
+
+
+def _label_spots(
+    samples, loss_name: str, a0: float, b0: float, levels, half_a: float, half_b: float
+) -> list[tuple[float, tuple[float, float]]]:
+    """(level, (a, b)) for the labels: where each level crosses the bowl's long axis from the optimum (the loss
+    there is L₀ + ½·c·λ·t², λ the Hessian's smaller eigenvalue), where contours are furthest apart, keeping only
+    levels at least 12% of the panel apart, inside it."""
+    kind = LOSSES[loss_name]
+    base = float(kind.of_residual(a0 * samples.x + b0 - samples.y))
+    c = kind.curvature(samples.n)
+    hessian = np.array([[float(np.mean(samples.x * samples.x)), float(np.mean(samples.x))], [float(np.mean(samples.x)), 1.0]])
+    values, vectors = np.linalg.eigh(hessian)
+    direction = vectors[:, 0] * (1 if vectors[1, 0] >= 0 else -1)  # the long axis, pointing up in b
+    spots, last = [], 0.1  # none under the optimum's marker
+    for level in levels:
+        if level <= base:
+            continue
+        t = float(np.sqrt(2 * (level - base) / (c * values[0])))
+        where = np.array([t * direction[0] / half_a, t * direction[1] / half_b])  # in halves of the panel
+        if np.abs(where).max() >= 0.92:
+            break
+        reach = float(np.hypot(*where))
+        if reach - last >= 0.12:
+            spots.append((float(level), (a0 + t * direction[0], b0 + t * direction[1])))
+            last = reach
+    return spots
 
 
 def _quadratic_loss(samples, loss_name: str, a0: float, b0: float, a, b):

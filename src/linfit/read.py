@@ -19,11 +19,16 @@ a single process takes). An error's line is counted in the whole file: the newli
 are counted, only when there is an error. One Parquet file: every world-th row group. See `split_of`.
 
 The rules, decided here alone:
-- every row has as many fields as the header (blank lines are skipped);
+- every row has as many fields as the header (blank lines are skipped) and lies on one line: a quoted
+  field that holds a line break is refused, naming the line where it opens (cut into pieces or byte
+  ranges, such a row would read as rows of numbers; within a piece pyarrow's row count gives it away);
+  the header alone may hold one;
 - a header name may appear once; --x-col and --y-col name two different columns;
 - a cell is a decimal number (sign, digits, point, exponent; surrounding spaces allowed) — not
   hexadecimal, not '1_000'; empty, 'NA', 'nan' and the like are missing (an error, or dropped
-  with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused.
+  with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused;
+- a weight (weight_col) is such a number, and present and >= 0, --drop-na or not;
+- Parquet integers are rounded to the nearest float64 (beyond 2^53), as their decimal digits would be.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import re
 import stat
 import sys
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -89,6 +95,7 @@ class Facts:
     source: str  # the DATA argument as the user gave it (the file, when a glob matched one)
     x_name: str = ""
     y_name: str = ""
+    w_name: str = ""  # the weight column's name ("" when the rows have no weights)
     rows: int = 0  # rows kept
     dropped: int = 0  # rows dropped by --drop-na
     x_largest: float = 0.0  # the largest |x|, |y| (for the float32 range check)
@@ -143,6 +150,11 @@ def _compression(name: str) -> str | None:
 class Reading:
     """Iterate for (x, y) float64 blocks (y is None when y_col is None); `facts` is complete after a pass.
 
+    weight_col: the rows' weights (a name or 0-based index, as x_col): every weight finite and >= 0 (0
+    allowed); a missing, negative or non-numeric one is a DataError naming its line (Parquet: row) and
+    column, --drop-na or not. With a weight column, iterate `with_weights()` for (x, y, w) blocks;
+    plain iteration refuses, so that no caller drops the weights unknowingly. `with_weights()` works
+    without one too (w is None).
     keep_missing: missing x cells become NaN instead of an error (predict); keep_rows: the rows' cells
     are kept as text in `rows` and `header` (predict's CSV output keeps the input's columns).
     """
@@ -153,6 +165,7 @@ class Reading:
         x_col: str | int = "x",
         y_col: str | int | None = "y",
         *,
+        weight_col: str | int | None = None,
         sep: str | None = None,
         drop_na: bool = False,
         keep_missing: bool = False,
@@ -164,7 +177,8 @@ class Reading:
         self.paths = paths if paths is not None else expand(data)
         # rows_of: the inputs whose rows are wanted (one process's files of a glob); the others are only hashed
         self.rows_of = set(self.paths if rows_of is None else rows_of)
-        self.wanted = [(x_col, "x")] + ([] if y_col is None else [(y_col, "y")])
+        self.wanted = [(x_col, "x")] + ([] if y_col is None else [(y_col, "y")]) + ([] if weight_col is None else [(weight_col, "weight")])
+        self.has_y, self.weight_col = y_col is not None, weight_col
         self.sep, self.drop_na, self.keep_missing, self.keep_rows = sep, drop_na, keep_missing, keep_rows
         label = self.paths[0] if len(self.paths) == 1 else str(data)
         wanted = [p for p in self.paths if p in self.rows_of]
@@ -196,6 +210,13 @@ class Reading:
         return self.split is None or self.rank == 0
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        if self.weight_col is not None:
+            raise TypeError("this Reading has a weight column: iterate reading.with_weights() for (x, y, w)")
+        for x, y, _ in self.with_weights():
+            yield x, y
+
+    def with_weights(self) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """(x, y, w) float64 blocks: y is None without y_col, w None without weight_col."""
         facts = self.facts
         facts.rows = facts.dropped = 0
         facts.sha256 = None
@@ -248,21 +269,34 @@ class Reading:
         if not first.strip():
             raise DataError(f"{name}: the file is empty.", "It needs a header line (x,y) and rows of numbers.")
         if b"\0" in first:
-            raise DataError(f"{name}: not a text file (it holds NUL bytes).", "Is this a CSV file? Save it as UTF-8 CSV.")
+            line = first.count(b"\n", 0, first.index(b"\0")) + 1
+            raise DataError(f"{name}: line {line}: a NUL byte: this is not a text file.", "Is this a CSV file? Save it as UTF-8 CSV.")
         header_line, start = _header_position(first)
-        end = first.find(b"\n", start)
-        end = len(first) if end < 0 else end
+        end = _record_end(first, start, sep)
+        while end < 0:  # the header's quotes hold a line end past this piece: read on to the header's end
+            more = next(pieces, b"")
+            if not more:
+                end = len(first)
+                break
+            first += more
+            end = _record_end(first, start, sep)
         try:
             text = first[start:end].decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"{name}: line {header_line}: not UTF-8 text (byte {exc.start + 1}).", "Is this a CSV file? Save it as UTF-8 CSV."
             ) from None
-        names = [n.strip() for n in _csv_rows(text, sep, name, header_line)[0][1]]
+        header_rows = _csv_rows(text, sep, name, header_line, one_line=False)
+        if len(header_rows) > 1:  # no \n, but rows: the lines end in a lone \r
+            raise DataError(
+                f"{name}: the lines end in CR alone (\\r, as on classic Mac OS), which linfit does not read as line ends.",
+                "Convert them to \\n, e.g. tr '\\r' '\\n' < data.csv > fixed.csv.",
+            )
+        names = [n.strip() for n in header_rows[0][1]]
         indices = self._choose(names, name)
         self.header = names
         parse = _CsvPiece(len(names), indices, sep)
-        line, rows_before = header_line + 1, 0
+        line, rows_before = header_line + 1 + first.count(b"\n", start, end), 0
         body, body_start = _chain_first(first[end + 1 :], pieces), bom + end + 1
         lines_before: int | None = 0  # lines of the file before `line`'s count began (None: not counted yet)
         if self.split != "bytes" or self.rank == 0:
@@ -278,6 +312,8 @@ class Reading:
             self._text_read += len(piece)
             columns = None if self.keep_rows else parse.fast(piece)
             dropped = 0
+            if columns is not None and _may_hold_quoted_breaks(piece, len(columns[0][0]), sep):
+                columns = None  # the careful path finds the quoted line break, with its line (or finds none)
             if columns is not None:
                 columns, dropped = self._settle(columns)
             if columns is None:
@@ -299,6 +335,10 @@ class Reading:
 
     def _settle(self, columns: list[tuple[np.ndarray, np.ndarray | None]]):
         """Fast-parsed columns (values, missing mask) → the kept values, or None when a cell needs a closer look."""
+        if self.weight_col is not None:  # a weight missing or below 0: the careful path names its line
+            w, mask = columns[-1]
+            if mask is not None or (w.size and not w.min() >= 0):
+                return None, 0
         missing = None
         for _, mask in columns:
             if mask is not None:
@@ -333,6 +373,8 @@ class Reading:
                     "Every row needs one field per header column: check for a stray or missing separator.",
                 )
             values = [_cell(row[i], name, f"line {line}", names[i]) for i in parse.indices]
+            if self.weight_col is not None:
+                _weight(values[-1], name, f"line {line}", names[parse.indices[-1]])
             if self._missing_row(values, name, f"line {line}", [names[i] for i in parse.indices]):
                 dropped += 1
                 continue
@@ -396,6 +438,16 @@ class Reading:
     def _parquet_rows(self, cells, first_row: int, name: str, columns: list[str]):
         """Values and missing masks of a row group → kept values; the first problem (by row, then x before y) raised."""
         problems = [(row, rank, error) for rank, (_, _, (row, error)) in enumerate(cells) if error is not None]
+        if self.weight_col is not None:  # a missing or negative weight: an error, --drop-na or not
+            w, mask, _ = cells[-1]
+            bad = np.flatnonzero(mask | ~(w >= 0))
+            if bad.size:
+                row = int(bad[0])
+                try:
+                    _weight(None if mask[row] else float(w[row]), name, "row ?", columns[-1])
+                except DataError as error:
+                    problems.append((row, len(cells) - 1, error))
+            cells = cells[:-1] + [(w, np.zeros_like(mask), (-1, None))]
         missing = np.zeros(len(cells[0][0]), dtype=bool)
         for _, mask, _ in cells:
             missing |= mask
@@ -423,16 +475,24 @@ class Reading:
     # -- shared ----------------------------------------------------------------------------------
     def _choose(self, names: list[str], name: str) -> list[int]:
         """The indices of the wanted columns; repeated names, a wrong separator, x = y are refused here."""
-        repeated = sorted({n for n in names if n and names.count(n) > 1})
+        counts = Counter(names)  # linear in the header's length: 10^6 columns take a moment, not hours
+        repeated = sorted(n for n, count in counts.items() if n and count > 1)
         if repeated:
             raise DataError(f"{name}: the header repeats column {repeated[0]!r}.", "Give each column its own name.")
         indices = [_resolve_column(names, wanted, name, role) for wanted, role in self.wanted]
-        if len(indices) == 2 and indices[0] == indices[1]:
-            raise UsageError(f"--x-col and --y-col both name column {names[indices[0]]!r} of {name}.", "Choose two different columns.")
+        roles = [role for _, role in self.wanted]
+        for i in range(len(indices)):
+            for j in range(i):
+                if indices[i] == indices[j]:
+                    raise UsageError(
+                        f"--{roles[j]}-col and --{roles[i]}-col both name column {names[indices[i]]!r} of {name}.",
+                        "Choose different columns.",
+                    )
         facts = self.facts
         if not facts.x_name:
             facts.x_name = names[indices[0]]
-            facts.y_name = names[indices[1]] if len(indices) == 2 else ""
+            facts.y_name = names[indices[1]] if self.has_y else ""
+            facts.w_name = names[indices[-1]] if self.weight_col is not None else ""
         return indices
 
     def _emit(self, columns: list[np.ndarray], dropped: int):
@@ -441,13 +501,48 @@ class Reading:
         facts.dropped += dropped
         if len(columns[0]):
             facts.x_largest = max(facts.x_largest, float(np.nanmax(np.abs(columns[0]), initial=0.0)))
-            if len(columns) == 2:
+            if self.has_y:
                 facts.y_largest = max(facts.y_largest, float(np.abs(columns[1]).max()))
-        return columns[0], columns[1] if len(columns) == 2 else None
+        y = columns[1] if self.has_y else None
+        return columns[0], y, columns[-1] if self.weight_col is not None else None
 
     def _require_rows(self, name: str) -> None:
         if self.facts.rows == 0 and self.facts.dropped:
             raise no_rows_error(name, self.facts.dropped)
+
+
+def rechunked_with_weights(blocks, rows: int):
+    """(x, y, w) blocks of any size (y or w may be None) → blocks of exactly `rows` rows (the last may be
+    shorter), as data.rechunked does for (x, y): a chunk inside a block is a view, one across blocks a copy."""
+    pending: list[tuple] = []
+    count = 0
+    for block in blocks:
+        start, size = 0, len(block[0])
+        if count:  # complete the chunk begun in earlier blocks
+            start = min(rows - count, size)
+            pending.append(_cut(block, 0, start))
+            count += start
+            if count < rows:
+                continue
+            yield _joined(pending)
+            pending, count = [], 0
+        while size - start >= rows:
+            yield tuple(
+                None if c is None else c[start : start + rows] if c.flags.writeable else c[start : start + rows].copy() for c in block
+            )
+            start += rows
+        if start < size:
+            pending, count = [_cut(block, start, size)], size - start
+    if count:
+        yield _joined(pending)
+
+
+def _cut(block: tuple, start: int, end: int) -> tuple:
+    return tuple(None if c is None else c[start:end] for c in block)
+
+
+def _joined(parts: list[tuple]) -> tuple:
+    return tuple(None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
 
 
 def no_rows_error(name: str, dropped: int) -> DataError:
@@ -512,7 +607,11 @@ def _parquet_column(column, column_name: str, name: str):
         return _text_column(array.to_pylist(), column_name, name)
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
         raise DataError(f"{name}: column '{column_name}' holds {kind}, not numbers.", "Choose a numeric column with --x-col / --y-col.")
-    values, missing = _float64_with_mask(array)
+    if pa.types.is_integer(kind):  # int64 and uint64 beyond 2^53: rounded to the nearest float64, as a CSV's digits are
+        missing = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
+        values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        values, missing = _float64_with_mask(array)
     missing = np.zeros(len(values), dtype=bool) if missing is None else missing
     missing |= np.isnan(values)  # NaN is a missing value, as 'nan' is in a CSV
     values[missing] = 0.0
@@ -569,6 +668,14 @@ def _cell(text: str, name: str, where: str, column: str) -> float | None:
     return value
 
 
+def _weight(value: float | None, name: str, where: str, column: str) -> None:
+    """A weight by the rule: present and >= 0 (0 allowed); the cell rule has made it a finite number."""
+    if value is None:
+        raise DataError(f"{name}: {where}, column '{column}': missing weight.", "Give every row a weight (0 leaves a row out of the fit).")
+    if not value >= 0:
+        raise DataError(f"{name}: {where}, column '{column}': the weight {value!r} is negative.", "Weights must be 0 or more.")
+
+
 def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str) -> int:
     """A header name, or a 0-based index (an int, or a string of digits that is no header)."""
     if len(columns) == 1 and separator_hint(columns[0]):
@@ -579,10 +686,15 @@ def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str)
     wanted_text = str(wanted).strip()
     if wanted_text in columns:
         return columns.index(wanted_text)
-    index = wanted if isinstance(wanted, int) else int(wanted_text) if wanted_text.isdigit() else None
+    digits = wanted_text.isascii() and wanted_text.isdigit()  # not '²': str.isdigit says yes, int() says no
+    if digits and len(wanted_text.lstrip("0")) > 18:
+        raise UsageError(
+            f"--{role}-col {wanted_text[:20]}…: an index of {len(wanted_text)} digits names no column.", "Give a 0-based index or a name."
+        )
+    index = wanted if isinstance(wanted, int) else int(wanted_text) if digits else None
     if index is not None and 0 <= index < len(columns):
         return index
-    listed = ", ".join(repr(c) for c in columns)
+    listed = ", ".join(repr(c) for c in columns[:20]) + (f", … ({len(columns)} in all)" if len(columns) > 20 else "")
     hint = f"Choose one with --{role}-col NAME or --{role}-col INDEX (0-based)."
     if all(_looks_numeric(c) for c in columns):
         hint += " The first line looks like data: the file needs a header line such as 'x,y'."
@@ -601,20 +713,86 @@ def _looks_numeric(text: str) -> bool:
     return bool(NUMBER.fullmatch(text.strip()))
 
 
-def _csv_rows(text: str, sep: str, name: str, first_line: int):
-    """(line, fields) of each row of the text; a row the csv module cannot split is an error with its line."""
+def _csv_rows(text: str, sep: str, name: str, first_line: int, one_line: bool = True):
+    """(line, fields) of each row of the text; a row the csv module cannot split is an error with its line.
+
+    one_line: a quoted field that holds a line break is an error naming the line where it opens. Such a
+    row cut at its line break looks like rows of numbers to every parser that meets it in pieces (the
+    pieces of a big file, each process's byte range), so it is refused on every road, whole or cut."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     rows = []
+    quoted = one_line and '"' in text
     try:
         for row in reader:
+            if quoted and any("\n" in field or "\r" in field for field in row):
+                opens = first_line + (rows[-1][0] - first_line + 1 if rows else 0)
+                raise DataError(
+                    f"{name}: line {opens}: a quoted field holds a line break; linfit reads one row per line.",
+                    "Remove the line breaks inside quotes (or drop that column) and run again.",
+                )
             rows.append((first_line + reader.line_num - 1, row))
     except csv.Error as exc:
         line = first_line + reader.line_num - 1
+        if "field larger than field limit" in str(exc):
+            raise DataError(
+                f"{name}: line {line}: a field is longer than {csv.field_size_limit():,} characters, the CSV field-size limit.",
+                "Is this the right file? Shorten that field (a column name or cell), or drop the column.",
+            ) from None
         raise DataError(
             f"{name}: line {line}: cannot parse CSV ({_first_line(exc).split(' - ')[0]}).",
             "Lines must end in \\n or \\r\\n; quotes must close.",
         ) from None
     return rows
+
+
+_QUOTED: dict[str, re.Pattern] = {}
+
+
+def _quoted_field(sep: str) -> re.Pattern:
+    """A quoted field, to its closing quote or the end of the text: a quote opens a field only at a
+    field's start (after a line end, the separator or nothing), as both parsers read it."""
+    if sep not in _QUOTED:
+        _QUOTED[sep] = re.compile(rb'"(?<![^\r\n' + re.escape(sep.encode()) + rb']")[^"]*(?:""[^"]*)*(?:"|\Z)')
+    return _QUOTED[sep]
+
+
+def _may_hold_quoted_breaks(piece: bytes, rows: int, sep: str) -> bool:
+    """Whether a piece that pyarrow parsed into `rows` rows may hold a quoted field with a line break
+    (then the careful path decides, and names the line). pyarrow's parse honours quotes within a piece:
+    such a field joins lines, so it parses fewer rows than the piece has lines that are not blank — or,
+    cut at the piece's end, it leaves the last line's quote open."""
+    if b'"' not in piece:
+        return False
+    if piece.count(b"\r") != piece.count(b"\r\n"):
+        return True  # lone CRs end lines too: leave the count to the careful path
+    text = np.frombuffer(piece, dtype=np.uint8)
+    ends = np.flatnonzero(text == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    length = ends - starts
+    blank = (length == 0) | ((length == 1) & (text[ends - 1] == 13))
+    last = starts[-1] if ends.size else 0
+    tail = piece[ends[-1] + 1 :] if ends.size else piece
+    if tail.strip(b"\r"):
+        last = ends[-1] + 1
+    lines = len(ends) - int(blank.sum()) + (1 if tail.strip(b"\r") else 0)
+    if lines != rows:
+        return True
+    return any(piece.find(b"\n", m.start(), m.end()) >= 0 for m in _quoted_field(sep).finditer(piece, last))
+
+
+def _record_end(text: bytes, start: int, sep: str) -> int:
+    """The first \\n at or after `start` outside quotes (a header's end), or -1 if the text ends first."""
+    end = text.find(b"\n", start)
+    if end < 0 or b'"' not in text[start:end]:
+        return end
+    for match in _quoted_field(sep).finditer(text, start):
+        if match.start() > end:
+            return end
+        if match.end() > end:  # that line end is inside the quotes
+            end = text.find(b"\n", match.end())
+            if end < 0:
+                return -1
+    return end
 
 
 def _header_position(first: bytes) -> tuple[int, int]:

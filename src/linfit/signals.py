@@ -4,8 +4,11 @@
 that whatever is running — an import, reading the data — unwinds through the `finally` blocks that
 remove temporary files, and the launcher ends with one line and exit 130 (SIGINT) or 143 (SIGTERM).
 While a run trains and writes its results, `Deferred` takes over: the first signal asks the loop to
-stop after the current step (the summary is shown and the model saved, marked interrupted); a second
-one stops at once.
+stop after the current step (the summary is shown and the model saved, marked interrupted). A second
+signal while the current step still runs stops at once (a step over a huge file can take minutes, and
+there is no finished state to write of it); once the loop has seen the request and stopped, the results
+of the steps done are being written, which takes milliseconds: a second signal then (a supervisor's
+SIGTERM-then-SIGINT, Ctrl-C pressed twice) is absorbed, and only a third stops at once.
 """
 
 import sys
@@ -73,10 +76,16 @@ def ignore() -> None:
 
 
 class Deferred:
-    """While active, the first SIGINT or SIGTERM sets `signum` (see `requested`); a second one raises Interrupted."""
+    """While active, the first SIGINT or SIGTERM sets `signum` (see `requested`); a second one raises Interrupted,
+    unless the loop has seen the first (`requested` returned True): the results are then being written, and
+    one more signal is absorbed so that they are."""
+
+    ABSORBED = 1  # signals absorbed while the results are written; the next one stops at once
 
     def __init__(self) -> None:
         self.signum = None  # the first signal's number, once one came
+        self.seen = False  # the loop asked `requested` after the first signal: it stops, and the results follow
+        self.absorbed = 0
         self._previous = {}
 
     @property
@@ -84,6 +93,8 @@ class Deferred:
         return self.signum is not None
 
     def requested(self) -> bool:
+        if self.signum is not None:
+            self.seen = True
         return self.signum is not None
 
     def exit_code(self) -> int:
@@ -91,9 +102,12 @@ class Deferred:
 
     def _handle(self, signum: int, frame) -> None:
         received.append(signum)
-        if self.signum is not None:
+        if self.signum is None:
+            self.signum = signum
+        elif self.seen and self.absorbed < self.ABSORBED:
+            self.absorbed += 1  # the steps done are being written: milliseconds; the exit code stays the first's
+        else:
             raise Interrupted(signum)
-        self.signum = signum
 
     def __enter__(self) -> "Deferred":
         if raised:  # a signal came earlier and its exception was lost on the way (in a library's cleanup)

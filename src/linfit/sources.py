@@ -11,38 +11,52 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from linfit.cache import BLOCK_ROWS, CacheWriter, NamedBuild, PassCache, identity, open_existing, temporary_file
+from linfit.cache import CacheWriter, NamedBuild, PassCache, identity, open_existing, temporary_file
 from linfit.config import TrainConfig
 from linfit.data import ShiftedFloat32, rechunked
+from linfit.device import CHUNK_ROWS, resolve_device
 from linfit.errors import DataError, OutputError
+from linfit.frame import Frame, affine_tensor
 from linfit.model import DTYPES
-from linfit.read import Facts, Reading
-from linfit.reference import Moments, merge_moments, moments
-from linfit.train import CHUNK_ROWS, Frame, _affine_tensor, frame_for, resolve_device
+from linfit.read import Facts, Reading, rechunked_with_weights
+from linfit.reference import BLOCK_ROWS, Moments, merge_moments, moments
 
 
-class ArrayChunks:
+class Source:
+    """What every source carries: the configuration it was built for (its dtype, device, standardisation),
+    the moments of its rows and the frame of its training coordinates. A Training takes its config from here."""
+
+    config: TrainConfig
+    moments: Moments
+    frame: Frame
+
+    def _built_for(self, config: TrainConfig, m: Moments, frame: Frame) -> None:
+        self.config, self.moments, self.frame = config, m, frame
+        self.dtype, self.device = DTYPES[config.dtype], resolve_device(config.device)
+
+
+class ArrayChunks(Source):
     """The data in training coordinates, held in memory, in cache-sized chunks."""
 
-    def __init__(
-        self, x: np.ndarray, y: np.ndarray, m: Moments, frame: Frame, dtype: torch.dtype, device: torch.device, whole: bool = False
-    ):
-        self.moments, self.frame = m, frame
-        self.x = _affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
-        self.y = _affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
+    def __init__(self, x: np.ndarray, y: np.ndarray, m: Moments, frame: Frame, config: TrainConfig, whole: bool = False):
+        self._built_for(config, m, frame)
+        dtype, device = self.dtype, self.device
+        self.x = affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
+        self.y = affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
         # whole: one piece, for torch.compile, whose fused step makes no big temporaries
         self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
 
     @classmethod
-    def from_shifted(cls, data: ShiftedFloat32, m: Moments, frame: Frame, device: torch.device) -> ArrayChunks:
+    def from_shifted(cls, data: ShiftedFloat32, m: Moments, frame: Frame, config: TrainConfig) -> ArrayChunks:
         """Training tensors made in place from x − x_shift, y − y_shift in float32 (no second copy)."""
         chunks = cls.__new__(cls)
-        chunks.moments, chunks.frame = m, frame
+        chunks._built_for(config, m, frame)
+        device = chunks.device
         chunks.x, chunks.y = torch.from_numpy(data.x), torch.from_numpy(data.y)
         chunks.x.sub_(frame.x_shift - data.x_shift).div_(frame.x_scale)
         chunks.y.sub_(frame.y_shift - data.y_shift)
@@ -54,32 +68,40 @@ class ArrayChunks:
         return iter(self.parts)
 
 
-class FileChunks:
+class FileChunks(Source):
     """The data read afresh at every pass: memory holds one chunk, whatever the data's size.
 
     `open_reading` gives a fresh Reading for each pass; process `rank` of `world` takes every world-th chunk.
     """
 
     def __init__(
-        self, open_reading: Callable[[], Reading], chunk_rows: int, m: Moments, frame: Frame, dtype, device, rank: int = 0, world: int = 1
+        self,
+        open_reading: Callable[[], Reading],
+        chunk_rows: int,
+        m: Moments,
+        frame: Frame,
+        config: TrainConfig,
+        rank: int = 0,
+        world: int = 1,
     ):
         self.open_reading, self.chunk_rows = open_reading, chunk_rows
-        self.moments, self.frame, self.dtype, self.device = m, frame, dtype, device
+        self._built_for(config, m, frame)
         self.rank, self.world = rank, world
 
     def __iter__(self):
         for x, y in own_chunks(self.open_reading(), self.chunk_rows, self.rank, self.world):
-            xt = _affine_tensor(x, self.frame.x_shift, self.frame.x_scale, self.dtype).to(self.device)
-            yt = _affine_tensor(y, self.frame.y_shift, 1.0, self.dtype).to(self.device)
+            xt = affine_tensor(x, self.frame.x_shift, self.frame.x_scale, self.dtype).to(self.device)
+            yt = affine_tensor(y, self.frame.y_shift, 1.0, self.dtype).to(self.device)
             yield from zip(xt.split(CHUNK_ROWS), yt.split(CHUNK_ROWS))
 
 
-class CachedChunks:
+class CachedChunks(Source):
     """Passes read back from the binary pass cache (see linfit.cache): memory holds one block, whatever
     the data's size, and no pass parses text again."""
 
-    def __init__(self, cache: PassCache, m: Moments, frame: Frame, dtype: torch.dtype, device: torch.device):
-        self.cache, self.moments, self.frame, self.dtype, self.device = cache, m, frame, dtype, device
+    def __init__(self, cache: PassCache, m: Moments, frame: Frame, config: TrainConfig):
+        self.cache = cache
+        self._built_for(config, m, frame)
 
     def __iter__(self):
         frame, cache = self.frame, self.cache
@@ -101,18 +123,22 @@ def cached_pass(
     world: int = 1,
     path: Path | None = None,
     agree: Callable[[bool], bool] = lambda ok: ok,
+    consume: Callable[[Iterator], object] | None = None,
 ) -> tuple[PassCache, Facts, str | None]:
     """The pass cache of this process's rows, with the facts of the data and a note for people (or None).
 
     With `path`, a cache made from the same data and settings is reused (the sources' size and mtime, and
     the SHA-256 of their bytes where this process takes it, must match; `agree` makes every process of a
     run decide together); any other is rebuilt. Without, an unnamed temporary file is filled.
-    Either way, building is one pass through the reader, merging each chunk's moments as it goes.
+    Either way, building is one pass through the reader, merging each chunk's moments as it goes;
+    `consume`, when given, is handed that pass's (x, y) chunks, in float64, to take what it needs as they go
+    (the report's reservoir sample). A cache that is reused is no pass: `cached_rows` reads its rows back.
     """
     key = {
         "sources": identity(reading.paths),
         "x_col": str(reading.wanted[0][0]),
         "y_col": str(reading.wanted[1][0]),
+        "w_col": None if reading.weight_col is None else str(reading.weight_col),
         "sep": reading.sep,
         "drop_na": reading.drop_na,
         "dtype": dtype,
@@ -142,7 +168,7 @@ def cached_pass(
     except OSError as exc:
         raise _cache_error(path, exc) from None
     try:
-        trailer = _fill(handle, reading, chunk_rows, dtype, shift, key, (0, 1) if reading.split else (rank, world))
+        trailer = _fill(handle, reading, chunk_rows, dtype, shift, key, (0, 1) if reading.split else (rank, world), consume)
         if build is not None:
             build.publish()
     except OSError as exc:  # the reader turns its own into DataError: this one is the cache's
@@ -164,44 +190,60 @@ def _cache_error(path: Path | None, exc: OSError) -> OutputError:
     )
 
 
-def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int]) -> dict:
-    """One pass through the reader: each chunk's moments merged, its rows appended to the cache."""
-    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift)
+def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, key: dict, share: tuple[int, int], consume=None) -> dict:
+    """One pass through the reader: each chunk's moments merged, its rows appended to the cache (and handed to `consume`)."""
+    weights = reading.weight_col is not None
+    writer = CacheWriter(handle, dtype, BLOCK_ROWS, shift, weights=weights)
     parts = []
-    with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
-        for x, y in own_chunks(reading, chunk_rows, *share):
+
+    def chunks():
+        for x, y, *w in own_chunks(reading, chunk_rows, *share, weights=weights):
             parts.append(moments(x, y))
-            writer.add(x, y)
+            writer.add(x, y, *w)
+            yield x, y
+
+    with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
+        rows = chunks()
+        if consume is not None:
+            consume(rows)
+        for _ in rows:  # what consume left, or every chunk
+            pass
     m = merge_moments(parts) if parts else Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return writer.finish({"key": key, "sha256": reading.facts.sha256, "moments": asdict(m), "facts": asdict(reading.facts)})
 
 
-def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1):
-    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked)."""
-    for index, chunk in enumerate(rechunked(reading, chunk_rows)):
+def cached_rows(cache: PassCache) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows of a pass cache in float64, a block at a time, as the data hold them (the cache's shift added back)."""
+    for x, y in cache.blocks():
+        yield x.astype(np.float64) + cache.x_shift, y.astype(np.float64) + cache.y_shift
+
+
+def own_chunks(reading: Reading, chunk_rows: int, rank: int = 0, world: int = 1, weights: bool = False):
+    """This process's chunks of `chunk_rows` rows: every world-th, starting at its rank (all are read and checked).
+    weights: (x, y, w) chunks instead of (x, y)."""
+    chunks = rechunked_with_weights(reading.with_weights(), chunk_rows) if weights else rechunked(reading, chunk_rows)
+    for index, chunk in enumerate(chunks):
         if index % world == rank:
             yield chunk
 
 
-def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool) -> None:
-    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities."""
+def require_representable(x_largest: float, y_largest: float, dtype: str, standardize: bool, stored: bool = False) -> None:
+    """float32 squares overflow past ~1.8e19: refuse data that would, rather than train on infinities.
+
+    `stored`: the road keeps x − shift itself in float32 (the pass cache, the lean copy), which overflows
+    float32's range past ~3.4e38 even where the standardised x_t would not."""
     if dtype != "float32":
         return
+    largest_float32 = float(np.finfo(np.float32).max)
+    if stored and standardize and 2 * x_largest > largest_float32:  # |x − shift| ≤ 2·max|x|
+        raise DataError(
+            f"x reaches {x_largest:.3g}: a float32 run that streams (--chunk-rows) or reads a big file keeps x less its mean "
+            f"in float32, whose largest value is {largest_float32:.3g}.",
+            "Use --dtype float64, or rescale x.",
+        )
     limit = float(np.sqrt(np.finfo(np.float32).max)) / 16
     for name, largest in (("y", y_largest),) if standardize else (("x", x_largest), ("y", y_largest)):
         if largest > limit:
             raise DataError(
                 f"{name} reaches {largest:.3g}, too large for float32 (squares overflow).", "Use --dtype float64, or rescale the data."
             )
-
-
-def in_memory(x: np.ndarray, y: np.ndarray, config: TrainConfig, whole: bool | None = None) -> ArrayChunks:
-    """A source over arrays already in memory (tests, benchmarks, `fit`): moments and frame from the rows."""
-    x = np.require(np.asarray(x, dtype=np.float64), requirements="W")
-    y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
-    largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
-    require_representable(*largest, config.dtype, config.standardize)
-    m = moments(x, y)
-    frame = frame_for(m, config.standardize)
-    whole = config.compile if whole is None else whole
-    return ArrayChunks(x, y, m, frame, DTYPES[config.dtype], resolve_device(config.device), whole=whole)

@@ -19,26 +19,23 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 
-from linfit.config import DEFAULT_LR, TrainConfig, flag_name
-from linfit.errors import ConfigError, DivergedError
+from linfit.config import DEFAULT_LR, TrainConfig
+from linfit.device import resolve_device
+from linfit.errors import ConfigError, DataError, DivergedError
 from linfit.losses import LOSSES
 from linfit.model import DTYPES, Start, leaf, starting_point
-from linfit.reference import BLOCK_ROWS, Moments, require_spread
+from linfit.reference import Moments
+from linfit.surface import Surface, divergence_advice, start_advice
 
-CHUNK_ROWS = 1 << 18  # rows a chunk: its temporaries stay in cache and are reused, not mapped afresh
 EXPLOSION = 1e6  # a loss this many times the first one means the run is diverging
-FLOOR_ULPS = 4  # the rounding floor of the stopping rule, in units of the dtype's epsilon
 MINIBATCH_TOL = 0.01  # mini-batch runs stop at this fraction of the statistical error (or the tol, if larger)
-MOST_ADVISED_STEPS = 100_000  # divergence advice past this many steps says: standardise instead
+SOURCE_KEYS = ("standardize", "dtype", "device", "x_col", "y_col")  # what a source is built for: a run's config must agree
 
 
 @dataclass(frozen=True)
@@ -82,88 +79,6 @@ def _digits(bound: float, value: float) -> float:
     return max(0.0, min(17.0, -math.log10(bound / abs(value))))
 
 
-@dataclass(frozen=True)
-class Frame:
-    """The affine change of variables between training coordinates (α, β) and the data's (a, b).
-
-    Training fits y − ȳ₀ ≈ α·(x − x̄₀)/σ + β; the same line in the data's units is y ≈ a·x + b.
-    The shifts x̄₀, ȳ₀ are floats among the data (the means rounded to float64), so x − x̄₀ is exact
-    however far x lies from 0; b is formed from its parts in exact arithmetic and rounded once.
-    """
-
-    x_shift: float  # x̄₀
-    x_scale: float  # σ
-    y_shift: float  # ȳ₀
-
-    def to_data(self, alpha: float, beta: float) -> tuple[float, float]:
-        a = alpha / self.x_scale
-        return a, self.intercept(a, beta)
-
-    def intercept(self, a: float, beta: float) -> float:
-        """b = ȳ₀ + β − a·x̄₀, rounded once (a·x̄₀ and ȳ₀ cancel when x is far from 0)."""
-        if self.x_shift == 0.0 and self.y_shift == 0.0:
-            return beta
-        return _exact_sum((self.y_shift, 1.0), (beta, 1.0), (a, -self.x_shift))
-
-    def to_training(self, a: float, b: float) -> tuple[float, float]:
-        return a * self.x_scale, _exact_sum((b, 1.0), (a, self.x_shift), (self.y_shift, -1.0))
-
-    def grad_to_data(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
-        """The chain rule through α = a·σ, β = b + a·x̄₀ − ȳ₀."""
-        return self.x_scale * grad_alpha + self.x_shift * grad_beta, grad_beta
-
-
-IDENTITY = Frame(x_shift=0.0, x_scale=1.0, y_shift=0.0)
-
-
-def _exact_sum(*terms: tuple[float, float]) -> float:
-    """Σ value·factor in exact arithmetic, rounded once; a diverging run's non-finite or overflowing
-    parameters give what float arithmetic gives (±inf or nan), not an error."""
-    if not all(math.isfinite(value) and math.isfinite(factor) for value, factor in terms):
-        return sum(value * factor for value, factor in terms)
-    exact = sum(Fraction(value) * Fraction(factor) for value, factor in terms)
-    try:
-        return float(exact)
-    except OverflowError:
-        return math.inf if exact > 0 else -math.inf
-
-
-def _affine_tensor(values: np.ndarray, shift: float, scale: float, dtype: torch.dtype) -> torch.Tensor:
-    """(values − shift)/scale as a tensor of `dtype`, made a block at a time: no float64 temporary of full size."""
-    if shift == 0.0 and scale == 1.0 and dtype == torch.float64:
-        return torch.from_numpy(values)  # shares the array's memory
-    out = torch.empty(values.shape[0], dtype=dtype)
-    for start in range(0, values.shape[0], BLOCK_ROWS):
-        block = values[start : start + BLOCK_ROWS]
-        out[start : start + block.shape[0]] = torch.from_numpy((block - shift) / scale)
-    return out
-
-
-def resolve_device(device: str, source: str = "--device") -> torch.device:
-    """The device to train on; 'auto' is cuda when this torch has a GPU, else cpu.
-
-    Asking for cuda where there is none is a ConfigError (exit 2) that names `source` (a flag or a file's key).
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise ConfigError(f"{source}: {device} is not available here: {why}; the devices here: cpu.", "Use --device cpu (or auto).")
-    return torch.device(device)
-
-
-def frame_for(m: Moments, standardize: bool) -> Frame:
-    """Centre x and y and scale x (the loss surface is round, no digit is lost to an offset), or leave them.
-
-    The shifts are the means rounded to float64 (Moments.x_mean, y_mean): floats among the data, so the
-    centred values are exact; what the rounding leaves (x_low, y_low) the Hessian and β absorb.
-    """
-    if not standardize:
-        return IDENTITY
-    require_spread(m)
-    return Frame(x_shift=m.x_mean, x_scale=math.sqrt(m.sxx / m.n), y_shift=m.y_mean)
-
-
 def shuffled_batches(data, batch_rows: int, buffer_rows: int, seed: int):
     """Endless mini-batches of exactly `batch_rows` rows, shuffled within a buffer of `buffer_rows` (seeded)."""
     generator = torch.Generator().manual_seed(seed)
@@ -195,7 +110,7 @@ class Training:
     def __init__(
         self,
         source,
-        config: TrainConfig,
+        config: TrainConfig | None = None,
         stop_requested: Callable[[], bool] = lambda: False,
         start: Start | None = None,
         trace: bool = False,
@@ -204,29 +119,18 @@ class Training:
         buffer_rows: int = 0,
     ) -> None:
         """Train over a source (see linfit.sources): re-iterable (x_t, y_t) chunks in training coordinates,
-        with the `moments` and `frame` they were made with. `all_reduce`, when given, sums a tensor across
-        processes (data-parallel training)."""
-        self._setup(source, source.moments, source.frame, config, stop_requested, start, trace, all_reduce, batch_rows, buffer_rows)
-
-    def _setup(
-        self,
-        data,
-        m: Moments,
-        frame: Frame,
-        config: TrainConfig,
-        stop_requested=lambda: False,
-        start=None,
-        trace=False,
-        all_reduce=None,
-        batch_rows: int = 0,
-        buffer_rows: int = 0,
-    ) -> None:
+        with the `config`, `moments` and `frame` they were made for. The run's configuration is the
+        source's; a `config` given too must agree with it on what the source was built for (SOURCE_KEYS),
+        and may change only how the loop runs (lr, steps, optimizer, ...). `all_reduce`, when given, sums
+        a tensor across processes (data-parallel training)."""
+        config = source.config if config is None else _agreeing(source.config, config)
+        m, frame = source.moments, source.frame
         self.config = config
         # the piecewise losses (linfit.piecewise) take half_mse's curvature: an upper bound of theirs
-        self.loss_kind = LOSSES[config.loss] if config.loss in LOSSES else LOSSES["half_mse"]
+        self.loss_kind = kind = LOSSES[config.loss] if config.loss in LOSSES else LOSSES["half_mse"]
         self.n = m.n
         self.frame = frame
-        self.data = data
+        self.data = source
         self.device = resolve_device(config.device)
         self.dtype = dtype = DTYPES[config.dtype]
         self.all_reduce = all_reduce
@@ -240,19 +144,12 @@ class Training:
             batch_rows = 0
         self.batch_rows = batch_rows
         # mini-batch SGD: each step sees one shuffled batch (SVRG-corrected, see _minibatch_steps)
-        self.batches = shuffled_batches(data, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
-        kind = self.loss_kind
+        self.batches = shuffled_batches(source, batch_rows, max(buffer_rows, batch_rows), config.seed) if batch_rows else None
         self.curvature = kind.curvature(self.n)
         self.full_weight = kind.weight(self.n, self.n)
         self.weight = self.full_weight
-        mean_x, mean_xx, y_rms = _training_moments(m, config.standardize, frame)
-        # the Hessian of the loss in training coordinates: c·[[E x_t², E x_t], [E x_t, 1]]
-        self.hessian = self.curvature * np.array([[mean_xx, mean_x], [mean_x, 1.0]])
-        self.hessian_inverse = np.linalg.pinv(self.hessian)
-        self.x_rms, self.y_rms = math.sqrt(mean_xx), y_rms
-        self.x_sd = math.sqrt(max(mean_xx - mean_x * mean_x, 0.0))  # of x_t
-        self.y_spread = math.sqrt(m.syy / m.n) if m.n and m.syy > 0 else (abs(m.y_mean) or 1.0)
         self.eps = float(torch.finfo(dtype).eps)
+        self.surface = Surface(m, frame, config.standardize, self.curvature, self.eps)  # Hessian, Newton error, advice
         # mini-batch runs stop once the optimisation error is small beside the statistical one: the rms
         # standard error of the fitted values, σ̂·√(2/n), times MINIBATCH_TOL
         self.statistical_error = _fitted_value_error(m) if batch_rows else 0.0
@@ -281,7 +178,7 @@ class Training:
         base = DEFAULT_LR[self.config.optimizer]
         if self.config.optimizer == "adam":  # a step length: a fraction of the parameters' scale
             alpha0, beta0 = self.frame.to_training(self.start.a, self.start.b)
-            return base * max(self.y_spread, abs(alpha0), abs(beta0))
+            return base * max(self.surface.y_spread, abs(alpha0), abs(beta0))
         lr = base / self.curvature
         if self.batch_rows:
             lr /= 1.0 + self.largest_x_squared()
@@ -297,24 +194,6 @@ class Training:
             self.all_reduce(packed)
             largest = float(packed[0])
         return largest
-
-    def rounding_floor(self, alpha: float, beta: float) -> float:
-        """The error of the predictions (in y units) below which rounding, not the optimiser, decides.
-
-        Each residual β + α·x_t − y_t is formed to about eps·(|α|·|x_t| + |β| + |y_t|).
-        """
-        return FLOOR_ULPS * self.eps * (abs(alpha) * self.x_rms + abs(beta) + self.y_rms)
-
-    def prediction_error(self, grad_alpha: float, grad_beta: float) -> tuple[float, float, float]:
-        """The Newton step e = H⁻¹·∇L (the exact distance to the optimum: the loss is quadratic), and the
-        root-mean-square error of the predictions it means over the data, √(eᵀ·H·e / c) = √(e·∇L / c)."""
-        gradient = np.array([grad_alpha, grad_beta])
-        error = self.hessian_inverse @ gradient
-        return float(error[0]), float(error[1]), math.sqrt(abs(float(error @ gradient)) / self.curvature)
-
-    def largest_stable_lr(self) -> float:
-        """2/λ_max of the loss's Hessian in training coordinates: the bound for plain gradient descent."""
-        return 2.0 / float(np.linalg.eigvalsh(self.hessian)[-1])
 
     def __iter__(self) -> Iterator[StepRecord]:
         start = self.start
@@ -429,7 +308,7 @@ class Training:
 
     def _result(self, final, stop_reason: str, steps_done: int, wall_time_s: float) -> TrainResult:
         a, b = self.frame.to_data(final[3], final[4])
-        error_a, error_b = self.error_bounds(*final[1:])
+        error_a, error_b = self.surface.error_bounds(*final[1:])
         epochs = -(-steps_done * self.batch_rows // self.n) if self.batch_rows else 0
         return TrainResult(
             a=a,
@@ -446,21 +325,6 @@ class Training:
             epochs=epochs,
             adam_eps=self.adam_eps,
         )
-
-    def error_bounds(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> tuple[float, float]:
-        """How far a and b may be from the exact least-squares line: the Newton step plus the rounding floor
-        (spread over x as a slope and an intercept) plus the rounding of a and b themselves."""
-        e_alpha, e_beta, _ = self.prediction_error(grad_alpha, grad_beta)
-        floor = self.rounding_floor(alpha, beta)
-        if not (math.isfinite(e_alpha) and math.isfinite(e_beta)) or self.x_sd == 0:
-            return math.inf, math.inf
-        d_alpha = abs(e_alpha) + floor / self.x_sd
-        d_beta = abs(e_beta) + floor * (1 + abs(self.hessian[0, 1] / self.curvature) / self.x_sd)
-        a, b = self.frame.to_data(alpha, beta)
-        frame = self.frame
-        bound_a = d_alpha / frame.x_scale + _ulp(a) / 2
-        bound_b = d_beta + d_alpha * abs(frame.x_shift) / frame.x_scale + _ulp(b) / 2
-        return bound_a, bound_b
 
     def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """The loss over all rows, a chunk at a time; each backward() adds to .grad.
@@ -507,7 +371,7 @@ class Training:
             optimizer = torch.optim.SGD(params, lr=lr, momentum=config.momentum)
         else:
             # eps guards a division by √v; scaled to the gradient's own size, it never swamps a small one
-            self.adam_eps = 1e-8 * self.curvature * self.y_spread * max(self.x_rms, 1.0)
+            self.adam_eps = 1e-8 * self.curvature * self.surface.y_spread * max(self.surface.x_rms, 1.0)
             optimizer = torch.optim.Adam(params, lr=lr, betas=config.betas, eps=self.adam_eps)
 
         def torch_step() -> None:
@@ -523,83 +387,30 @@ class Training:
         return tuple(float(v) for v in packed.to(torch.float64).cpu().tolist())
 
     def _divergence(self, loss: float, step: int) -> DivergedError | None:
-        """A DivergedError when the loss is non-finite or has exploded, with advice that converges when followed."""
+        """A DivergedError when the loss is non-finite or has exploded, with advice (surface.Advice, as data in
+        `advice` and `why`) that converges when followed; a DataError when no setting can help."""
         first_loss = self.first[0]
         if math.isfinite(loss) and loss <= EXPLOSION * max(first_loss, 1e-300):
             return None
         what = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g} from {first_loss:.3g}"
-        advice, why = self.start_advice() if not math.isfinite(first_loss) else self.advice()
-        changes = ", ".join(
-            f"{'drop ' if v is None else ''}{flag_name(k)}{'' if v is None or v is True else ' ' + _plain(v)}" for k, v in advice.items()
-        )
+        if math.isfinite(first_loss):
+            minibatch = self.batches is not None
+            advice = divergence_advice(self.surface, self.config, self.lr, self.default_lr(), self.first, minibatch)
+        else:
+            advice = start_advice(self.surface, self.start, self.start_given, self.config, float(torch.finfo(self.dtype).max))
+            if not advice.changes:
+                return DataError(f"training cannot start: the loss {what} at step {step}.", advice.why)
         error = DivergedError(
-            f"training diverged at step {step}: the loss {what} (optimizer {self.config.optimizer}, lr {self.lr:g}).",
-            why + (" " + changes + "." if changes else ""),
+            f"training diverged at step {step}: the loss {what} (optimizer {self.config.optimizer}, lr {self.lr:g}).", advice.why
         )
-        error.advice, error.why = advice, why
+        error.advice, error.why = advice.changes, advice.why
         return error
-
-    def start_advice(self) -> tuple[dict, str]:
-        """When the loss is already non-finite at the starting point, no lr helps: start nearer the data."""
-        a, b = self.start.a, self.start.b
-        where = f"The loss at the starting point (a = {a:.3g}, b = {b:.3g}) is not finite in {self.config.dtype}, whatever the lr"
-        if self.start_given:
-            return {}, f"{where}: the model given to --init-from is far from this data; drop --init-from."
-        fields = type(self.config).model_fields
-        given = {key: None for key in ("init", "init_a", "init_b") if getattr(self.config, key) != fields[key].default}
-        return given, f"{where}: start nearer the data, from the default starting point."
-
-    def advice(self) -> tuple[dict, str]:
-        """Configuration changes that make this run converge, {key: value} (None: back to the default), and why."""
-        config = self.config
-        stable = self.largest_stable_lr()
-        if config.standardize or (self.batches is not None and config.lr is not None):
-            if config.lr is not None:
-                return {"lr": None}, (
-                    f"The largest stable lr for plain gradient descent here is {stable:.3g} (2/λ_max of the loss's Hessian); "
-                    f"on standardised x the default ({self.default_lr():.3g}) suits any data."
-                )
-            return {"lr": float(_round_down(self.lr / 4))}, "A smaller lr is stable."
-        if config.optimizer == "sgd" and self.batches is None:
-            lr, steps = self.plain_schedule()
-            if steps <= MOST_ADVISED_STEPS:
-                return {"lr": lr, "steps": steps}, (
-                    f"On raw x the largest stable lr for plain gradient descent is {stable:.3g} (2/λ_max of the loss's Hessian); "
-                    f"at lr {lr:g} it needs about {steps:,} steps (condition number {self.condition_number():,.0f}), "
-                    "or drop --no-standardize to converge in a dozen."
-                )
-        return {"standardize": True, "lr": None}, (
-            f"On raw x the largest stable lr for plain gradient descent is {stable:.3g} (2/λ_max of the loss's Hessian) "
-            f"and the loss surface has condition number {self.condition_number():,.3g}: standardising x makes it 1."
-        )
-
-    def condition_number(self) -> float:
-        low, high = np.linalg.eigvalsh(self.hessian)
-        return float(high / low) if low > 0 else math.inf
-
-    def plain_schedule(self) -> tuple[float, int]:
-        """An lr for plain gradient descent (1/λ_max, rounded down) and the steps it needs to converge:
-        the error along the flattest direction shrinks by 1 − lr·λ_min a step, from the start's error
-        (by the Newton estimate at step 1) down to the stopping rule's target."""
-        low, high = np.linalg.eigvalsh(self.hessian)
-        lr = float(_round_down(1.0 / high))
-        if low <= 0:
-            return lr, MOST_ADVISED_STEPS + 1
-        _, grad_alpha, grad_beta, alpha, beta = self.first
-        e_alpha, e_beta, start_error = self.prediction_error(grad_alpha, grad_beta)
-        target = self.config.tol * self.y_spread + self.rounding_floor(alpha - e_alpha, beta - e_beta)
-        ratio = max(start_error / target, 10.0)
-        steps = math.log(ratio) / -math.log1p(-lr * low)
-        return lr, _round_up(1.25 * steps + 20)
 
     def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
         """Is the error of the predictions over the data (by the Newton estimate) within tol of y's spread,
         or below the rounding floor?"""
-        if not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
-            return False
-        *_, error = self.prediction_error(grad_alpha, grad_beta)
-        target = max(self.config.tol * self.y_spread, MINIBATCH_TOL * self.statistical_error)
-        return error <= target + self.rounding_floor(alpha, beta)
+        target = max(self.config.tol * self.surface.y_spread, MINIBATCH_TOL * self.statistical_error)
+        return self.surface.converged(grad_alpha, grad_beta, alpha, beta, target)
 
     def _record(self, step, loss, grad_alpha, grad_beta, alpha, beta) -> StepRecord:
         a, b = self.frame.to_data(alpha, beta)
@@ -639,20 +450,6 @@ class Trace:
             self.stride *= 2
 
 
-def _round_up(value: float) -> int:
-    """A round number of steps at or above value: two significant digits."""
-    exponent = max(0, math.floor(math.log10(max(value, 1.0))) - 1)
-    return int(math.ceil(value / 10**exponent) * 10**exponent)
-
-
-def _plain(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _ulp(value: float) -> float:
-    return math.ulp(value) if math.isfinite(value) else math.inf
-
-
 def _fitted_value_error(m: Moments) -> float:
     """The root mean square over the data of the standard error of the fitted line's values, σ̂·√(2/n)."""
     if m.n < 3 or m.sxx <= 0:
@@ -661,56 +458,13 @@ def _fitted_value_error(m: Moments) -> float:
     return math.sqrt(sse / (m.n - 2)) * math.sqrt(2.0 / m.n)
 
 
-def _training_moments(m: Moments, standardize: bool, frame: Frame) -> tuple[float, float, float]:
-    """E x_t, E x_t² and the root mean square of y_t, over the data in training coordinates."""
-    if standardize:  # x_t = (x − x̄₀)/σ: its mean is what the rounding of x̄ to x̄₀ left, x_low/σ
-        mean_x = m.x_low / frame.x_scale
-        return mean_x, 1.0 + mean_x * mean_x, math.sqrt(m.syy / m.n + m.y_low**2)
-    x_mean, y_mean = m.x_mean + m.x_low, m.y_mean + m.y_low
-    return x_mean, m.sxx / m.n + x_mean**2, math.sqrt(m.syy / m.n + y_mean**2)
-
-
-def _round_down(value: float) -> str:
-    """A friendly learning rate at or below value: one significant digit."""
-    exponent = math.floor(math.log10(value))
-    return f"{math.floor(value / 10**exponent) * 10**exponent:.{max(0, -exponent)}f}"
-
-
-def fit(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
-    """Run a whole training; return the outcome and the logged steps."""
-    from linfit.sources import in_memory
-
-    training = Training(in_memory(x, y, config), config)
-    history = list(training)
-    assert training.result is not None
-    return training.result, history
-
-
-SINGLE_THREAD_BELOW = CHUNK_ROWS  # rows; below one chunk a second thread has nothing to split
-
-
-def choose_threads(requested: int, n: int) -> int:
-    """The requested count, at most the cores available; else one thread for small data, and for big data one per core that is idle.
-
-    Measured on 2 cores: a second thread halves a step at 1e7 rows on an idle machine, but makes it
-    three times slower when the other core is busy (its share of each op waits for a core).
-    """
-    cores = available_cores()
-    if requested:
-        return min(requested, cores)  # more threads than cores only contend; tens of thousands crash OpenMP
-    if n < SINGLE_THREAD_BELOW:
-        return 1
-    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, round(cores - busy)))
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the system tells)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def configure_threads(requested: int, n: int) -> int:
-    """Set torch's intra-op threads (see choose_threads); return the count."""
-    threads = choose_threads(requested, n)
-    torch.set_num_threads(threads)
-    return threads
+def _agreeing(built_for: TrainConfig, config: TrainConfig) -> TrainConfig:
+    """`config`, when it agrees with the one its source was built for on SOURCE_KEYS; else a ConfigError."""
+    differ = [key for key in SOURCE_KEYS if getattr(built_for, key) != getattr(config, key)]
+    if differ:
+        what = ", ".join(f"{key} {getattr(built_for, key)!r} (the run's config says {getattr(config, key)!r})" for key in differ)
+        raise ConfigError(
+            f"the data source was built for {what}: a run cannot train on data prepared for another configuration.",
+            "Build the source with the run's configuration (linfit.pipeline.prepare).",
+        )
+    return config

@@ -1,4 +1,4 @@
-"""Everything linfit shows people: Rich tables built from pre-formatted strings.
+"""The table view, for people: Rich tables built from pre-formatted strings, and the progress bar.
 
 The only module that imports rich. Nothing here computes; it formats what the core returns.
 """
@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linfit.losses import LOSSES
-from linfit.output import relative_gap, stopping_target
+from linfit.output import Checked, relative_gap, require_open, stopping_target
 
 if TYPE_CHECKING:  # types only: `predict`'s table must not import torch
     from linfit.gradient import PointGradient
@@ -31,8 +31,71 @@ class _Console(Console):
 
 def console(stderr: bool = False) -> Console:
     """A console on stdout or stderr. Colour only on a terminal; NO_COLOR and TERM=dumb are honoured by Rich."""
-    stream = sys.stderr if stderr else sys.stdout
-    return _Console(file=stream, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+    stream = sys.stderr if stderr else require_open(sys.stdout)
+    file = stream if stderr else Checked(stream)  # stdout: in bounded pieces, each write checked
+    return _Console(file=file, highlight=False, soft_wrap=False, width=None if stream.isatty() else 100)
+
+
+def wants_trace() -> bool:
+    """A person at a terminal sees the loss curve as a sparkline: keep every step's loss for it."""
+    return sys.stdout.isatty()
+
+
+def train_begin(fields=()) -> None:
+    pass
+
+
+def train_step(record, extra=None) -> None:
+    pass  # the table comes at the end; a terminal shows a progress bar meanwhile (ProgressView)
+
+
+def train_diverged(history, loss_name: str) -> None:
+    """The steps that led to the divergence."""
+    if history:
+        console().print(history_table(history, loss_name))
+
+
+def train_result(fit: dict, run) -> None:
+    """The logged steps, then the summary: the fit against the exact line, why it stopped, the data."""
+    out = console()
+    held = run.prepared.held  # --holdout/--valid: the held-out loss beside each logged step, and a closing line
+    out.print(history_table(run.history, run.config.loss, held.losses if held is not None else None))
+    info = run.prepared.data_info
+    line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
+    curve = [point[1] for point in run.trace.points] if run.trace is not None and sys.stdout.isatty() else []
+    if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
+        out.print(piecewise_summary(run.result, fit, line))
+    else:
+        out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve))
+    if fit.get("valid"):
+        out.print(held_out_line(fit["valid"]))
+
+
+def predictions(saved, x, predicted, x_name: str, table, bounds=None) -> None:
+    console().print(predict_table(x, predicted, x_name, saved.a, saved.b, bounds=bounds))
+
+
+def evaluation(out: dict) -> None:
+    console().print(eval_table(out))
+
+
+def gradient(result, checked, steps, lr, graph: bool) -> None:
+    out = console()
+    out.print(grad_table(result))
+    if steps:
+        out.print(explain_text(steps))
+    if graph:
+        out.print(graph_tree(result.graph, f"graph of L = {result.loss_name}"))
+    if checked:
+        out.print(check_table(checked))
+
+
+def expression(text: str, values: dict, result, checked) -> None:
+    out = console()
+    out.print(graph_tree(result.graph, f"s = {text}"))
+    out.print(partials_table(result.partials, result.value))
+    if checked:
+        out.print(check_table(checked))
 
 
 def num(value: float, digits: int = 6) -> str:
@@ -73,15 +136,27 @@ def grad_table(result: PointGradient) -> Table:
     return table
 
 
-def history_table(history: Sequence[StepRecord], loss_name: str) -> Table:
-    """A row per logged step: the loss and gradient at (a, b), before that step's update."""
+def history_table(history: Sequence[StepRecord], loss_name: str, valid: dict | None = None) -> Table:
+    """A row per logged step: the loss and gradient at (a, b), before that step's update (and the held-out loss
+    there, with `valid`: step → loss)."""
     formula = LOSSES[loss_name].formula if loss_name in LOSSES else f"the {loss_name} loss"
     table = Table(title=f"gradient descent on {formula}", box=box.SIMPLE_HEAD)
-    for header in ("step", "loss", "dL/da", "dL/db", "a", "b"):
+    for header in ("step", "loss", *(("held-out loss",) if valid else ()), "dL/da", "dL/db", "a", "b"):
         table.add_column(header, justify="right")
     for r in history:
-        table.add_row(str(r.step), num(r.loss), num(r.grad_a, 4), num(r.grad_b, 4), num(r.a, 10), num(r.b, 10))
+        held = (num(valid[r.step]) if r.step in valid else "–",) if valid else ()
+        table.add_row(str(r.step), num(r.loss), *held, num(r.grad_a, 4), num(r.grad_b, 4), num(r.a, 10), num(r.b, 10))
     return table
+
+
+def held_out_line(valid: dict) -> Text:
+    """The final line's figures on the held-out rows, and where they came from."""
+    if "holdout" in valid:
+        where = f"held out {valid['holdout']['rows']} rows (--holdout {valid['holdout']['fraction']:g}, seed {valid['holdout']['seed']})"
+    else:
+        where = f"validation file {valid['valid']['source']} ({valid['valid']['rows']} rows)"
+    r2 = "undefined (y constant)" if valid["r2"] is None else num(valid["r2"], 6)
+    return Text(f"{where}: loss {num(valid['loss'])}, RMSE {num(valid['rmse'], 6)}, MAE {num(valid['mae'], 6)}, R² {r2}")
 
 
 def train_summary(
@@ -106,8 +181,12 @@ def train_summary(
         table.add_row("least squares (exact)", "not unique", "not unique")
     table.add_row("error bound (digits)", *(_bound(e, d) for e, d in zip((result.error_a, result.error_b), result.digits())))
     if stats is not None and stats.se_a is not None:
-        table.add_row("standard error", num(stats.se_a, 4), num(stats.se_b, 4))
-        table.add_row("95% interval", _interval(stats.ci_a), _interval(stats.ci_b))
+        robust = " (HC3)" if getattr(stats, "se_type", "nonrobust") == "hc3" else ""
+        table.add_row(f"standard error{robust}", num(stats.se_a, 4), num(stats.se_b, 4))
+        if getattr(stats, "t_a", None) is not None:
+            statistic = "z" if robust else "t"
+            table.add_row(f"{statistic} (p-value)", _t_and_p(stats.t_a, stats.p_a), _t_and_p(stats.t_b, stats.p_b))
+        table.add_row(f"{getattr(stats, 'level', 0.95) * 100:.4g}% interval", _interval(stats.ci_a), _interval(stats.ci_b))
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})")
     target = stopping_target(tol, result.epochs)
     passes = f", {result.epochs} epochs" if result.epochs else ""
@@ -122,6 +201,7 @@ def train_summary(
     parts.append("\n")
     if stats is not None:
         parts.append(_fit_quality(stats) + "\n")
+        parts.extend(line + "\n" for line in _diagnostics(stats))
     caption = Text.assemble(
         *parts,
         (stopped, "green" if result.converged else "yellow"),
@@ -179,6 +259,33 @@ def _interval(bounds) -> str:
     return f"[{num(bounds[0], 6)}, {num(bounds[1], 6)}]"
 
 
+def _t_and_p(t: float | None, p: float | None) -> str:
+    if t is None:
+        return "–"
+    return f"{num(t, 4)} (p {'< 1e-300' if p == 0 else format(p, '.2g')})"
+
+
+def _diagnostics(stats) -> list[str]:
+    """Adjusted R², AIC, BIC, Durbin–Watson, and the most influential rows (Cook's distance) with a note above 4/n."""
+    lines = []
+    figures = [(name, getattr(stats, key, None)) for name, key in (("adj. R²", "adj_r2"), ("AIC", "aic"), ("BIC", "bic"))]
+    figures.append(("Durbin–Watson", getattr(stats, "durbin_watson", None)))
+    shown = [f"{name} {num(value, 6)}" for name, value in figures if value is not None]
+    if shown:
+        lines.append(", ".join(shown))
+    influential = getattr(stats, "influential", None) or []
+    if influential:
+        where = [f"{'line ' + str(row['line']) if row.get('line') else 'row ' + str(row['row'])}" for row in influential[:3]]
+        cooks = [row["cooks_distance"] for row in influential[:3]]
+        listed = ", ".join(f"{w} ({num(c, 3) if c is not None else '–'})" for w, c in zip(where, cooks))
+        lines.append(f"largest Cook's distance: {listed}")
+        threshold = stats.influence_threshold
+        above = [w for w, c in zip(where, cooks) if c is not None and c > threshold]
+        if above:
+            lines.append(f"note: {', '.join(above)} above 4/n = {num(threshold, 3)}: influential; check those rows.")
+    return lines
+
+
 def _fit_quality(stats) -> str:
     r2 = "undefined (y is constant)" if stats.r2 is None else num(stats.r2, 6)
     sd = "" if stats.residual_sd is None else f", residual sd {num(stats.residual_sd, 4)}"
@@ -206,14 +313,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
-def predict_table(x, predictions, x_name: str, a: float, b: float, limit: int = 20) -> Group:
-    """The first `limit` predictions; the rest are one line away with --format csv."""
+def predict_table(x, predictions, x_name: str, a: float, b: float, limit: int = 20, bounds=None) -> Group:
+    """The first `limit` predictions (and their interval, with bounds); the rest are one line away with --format csv."""
     title = f"ŷ = {num(a, 10)}·x + {num(b, 10)}"
     table = Table(title=title, box=box.SIMPLE_HEAD, min_width=len(title) + 4)
     table.add_column(x_name, justify="right")
     table.add_column("prediction", justify="right")
-    for xi, pi in zip(x[:limit], predictions[:limit]):
-        table.add_row(num(float(xi), 10), num(float(pi), 12))
+    if bounds:
+        table.add_column(f"{bounds['level']:.4g} {bounds['kind']} interval", justify="right")
+    for index, (xi, pi) in enumerate(zip(x[:limit], predictions[:limit])):
+        cells = [num(float(xi), 10), num(float(pi), 12)]
+        if bounds:
+            cells.append(f"[{num(float(bounds['lower'][index]), 8)}, {num(float(bounds['upper'][index]), 8)}]")
+        table.add_row(*cells)
     more = len(x) - limit
     note = Text(f"… {more} more rows: use --format csv for all of them." if more > 0 else "")
     return Group(table, note) if more > 0 else Group(table)
@@ -265,8 +377,14 @@ class ProgressView:
             task = progress.add_task("train", total=training.config.steps, rate="…", loss="…")
             while not self._done.wait(self.period_s):
                 elapsed = progress.tasks[0].elapsed or 1e-9
-                progress.update(task, completed=training.step, rate=f"{training.step / elapsed:,.0f}", loss=num(training.last_loss))
+                loss = progress_loss(training.step, training.last_loss)
+                progress.update(task, completed=training.step, rate=f"{training.step / elapsed:,.0f}", loss=loss)
                 progress.refresh()
+
+
+def progress_loss(step: int, loss: float) -> str:
+    """The progress bar's loss: '…' until the first step has one (a later NaN is shown: the run is failing)."""
+    return "…" if step == 0 or (step == 1 and loss != loss) else num(loss)
 
 
 def progress_wanted(quiet: bool) -> bool:
@@ -316,7 +434,31 @@ def check_table(check) -> Group:
         table.add_column(f"∂/∂{name}", justify="right")
     for method, values in check.gradients.items():
         table.add_row(method, *(num(values[v], 12) for v in variables))
-    verdict = "agree" if check.passed else "DISAGREE"
+    verdict = check.verdict
     style = "green" if check.passed else "bold red"
-    caption = Text.assemble((f"{verdict}: ", style), f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})")
+    detail = check.unchecked or f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})"
+    caption = Text.assemble((f"{verdict}: ", style), detail)
     return Group(table, caption, *(Text(note) for note in getattr(check, "notes", ())))
+
+
+def eval_table(out: dict) -> Group:
+    """`linfit eval`: the model's errors on the file, one row each, and what to make of R²."""
+    data = out["data"]
+    table = Table(title=f"{out['model']} on {data['source']}", box=box.SIMPLE_HEAD)
+    table.add_column("")
+    table.add_column("value", justify="right")
+    r2 = out["r2"]
+    rows = [
+        (f"loss ({out['loss_name']})", num(out["loss"], 8)),
+        ("rows", str(out["n"])),
+        ("MSE", num(out["mse"], 8)),
+        ("RMSE", num(out["rmse"], 8)),
+        ("MAE", num(out["mae"], 8)),
+        ("largest |residual|", num(out["max_abs_residual"], 8)),
+        ("bias (mean of y − ŷ)", num(out["bias"], 6)),
+        ("R² (about this file's mean)", "undefined" if r2 is None else num(r2, 8)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    notes = [Text(f"note: {note}", style="yellow") for note in out["notes"]]
+    return Group(table, *notes)

@@ -1,0 +1,135 @@
+"""`linfit eval`: a saved model's errors on a data file — its own loss, MSE, RMSE, MAE, the largest residual,
+the bias and the out-of-sample R² — in one pass over the rows, in memory or streamed chunk by chunk.
+
+The residual is e = y − ŷ (a positive bias: the model predicts too low). Each one is formed in centred form,
+(y − ȳ₀) − a·(x − x̄₀) − c with x̄₀, ȳ₀ near the first block's means and c = b + a·x̄₀ − ȳ₀ rounded once, so
+that data at x ≈ 1e9 lose no digits to a·x + b's cancellation. Sums are taken per block and added with
+math.fsum; y's spread about the file's own mean is merged block by block (Chan et al.), so a streamed pass
+keeps a few numbers per block and nothing the size of the data. R² = 1 − SSE/SST about the *test* mean:
+negative when the model predicts worse than that mean would. Imports neither torch nor pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Iterable
+
+import numpy as np
+
+from linfit.losses import LOSSES
+from linfit.reference import BLOCK_ROWS
+
+FIELDS = ("loss_name", "loss", "n", "mse", "rmse", "mae", "max_abs_residual", "bias", "r2")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss_name: str
+    loss: float
+    n: int
+    mse: float
+    rmse: float
+    mae: float
+    max_abs_residual: float
+    bias: float  # mean of y − ŷ
+    r2: float | None  # None when y is constant in the file (SST = 0)
+
+    def notes(self) -> list[str]:
+        """What a reader of the numbers should be told."""
+        if self.r2 is None:
+            return ["y is constant in this file: R² (1 − SSE/SST) is undefined."]
+        if self.r2 < 0:
+            return [f"R² is negative ({self.r2:.4g}): on this file the model predicts worse than y's own mean would."]
+        return []
+
+
+class EvalPass:
+    """Feed (x, y) blocks with `add`; `finish` gives the Evaluation of the line a·x + b under its loss."""
+
+    def __init__(self, a: float, b: float, loss_name: str, kind=None) -> None:
+        self.a, self.b, self.loss_name = a, b, loss_name
+        self.kind = kind if kind is not None else LOSSES.get(loss_name)  # a piecewise loss comes with its δ or τ (losses.loss_for)
+        self.shift: tuple[float, float, float] | None = None  # x̄₀, ȳ₀, c
+        self.n = 0
+        self.sse: list[float] = []
+        self.sae: list[float] = []
+        self.sum: list[float] = []
+        self.own_loss: list[float] = []  # for a loss that is not squared: its value per block, weighted
+        self.largest = 0.0
+        self.y_parts: list[tuple[int, float, float]] = []  # (n, mean, Σ(y − mean)²) per block
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        for start in range(0, x.shape[0], BLOCK_ROWS):
+            self._block(np.asarray(x[start : start + BLOCK_ROWS], np.float64), np.asarray(y[start : start + BLOCK_ROWS], np.float64))
+
+    def _block(self, x: np.ndarray, y: np.ndarray) -> None:
+        rows = x.shape[0]
+        if not rows:
+            return
+        if self.shift is None:
+            x0, y0 = float(np.median(x[:1000])), float(np.median(y[:1000]))  # values of the data: x − x0 is exact near x0
+            self.shift = (x0, y0, float(Fraction(self.b) + Fraction(self.a) * Fraction(x0) - Fraction(y0)))
+        x0, y0, c = self.shift
+        e = (y - y0) - self.a * (x - x0) - c
+        self.n += rows
+        self.sse.append(float(np.square(e).sum()))
+        self.sae.append(float(np.abs(e).sum()))
+        self.sum.append(float(e.sum()))
+        self.largest = max(self.largest, float(np.abs(e).max()))
+        if self.kind is not None and self.loss_name not in _SQUARED:
+            value = float(self.kind.of_residual(-e))  # the losses take r = ŷ − y
+            self.own_loss.append(value * rows if self.kind.reduction == "mean" else value)
+        dy = y - y0
+        mean = float(dy.mean())
+        deviation = dy - mean
+        self.y_parts.append((rows, mean, float(np.square(deviation).sum()) - float(deviation.sum()) ** 2 / rows))
+
+    def finish(self) -> Evaluation:
+        n = self.n
+        sse = math.fsum(self.sse)
+        mse = sse / n
+        if self.loss_name in _SQUARED:
+            kind = self.kind
+            loss = kind.scale * (mse if kind.reduction == "mean" else sse)
+        elif self.kind is not None:
+            total = math.fsum(self.own_loss)
+            loss = total / n if self.kind.reduction == "mean" else total
+        else:
+            loss = math.nan
+        sst = _merged_spread(self.y_parts)
+        r2 = 1.0 - sse / sst if sst > 0 else None
+        return Evaluation(self.loss_name, loss, n, mse, math.sqrt(mse), math.fsum(self.sae) / n, self.largest, math.fsum(self.sum) / n, r2)
+
+
+_SQUARED = frozenset({"half_mse", "mse", "half_sse"})
+
+
+def _merged_spread(parts: list[tuple[int, float, float]]) -> float:
+    """Σ(y − ȳ)² over every block from each block's (n, mean, spread): Chan's pairwise update."""
+    total_n, total_mean, total = 0, 0.0, 0.0
+    for n, mean, spread in parts:
+        merged = total_n + n
+        delta = mean - total_mean
+        total += spread + delta * delta * total_n * n / merged
+        total_mean += delta * n / merged
+        total_n = merged
+    return max(total, 0.0)
+
+
+def evaluate(blocks: Iterable[tuple[np.ndarray, np.ndarray]], a: float, b: float, loss_name: str, kind=None) -> Evaluation:
+    """The Evaluation of the line over (x, y) blocks in row order (`kind`: the loss object, for huber's δ or quantile's τ)."""
+    scoring = EvalPass(a, b, loss_name, kind)
+    for x, y in blocks:
+        scoring.add(x, y)
+    return scoring.finish()
+
+
+def evaluation_json(evaluation: Evaluation, model: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`linfit eval -f json`: the figures under the issue's keys, with the model and the data they came from."""
+    out = {"model": model, "data": data}
+    out.update({key: getattr(evaluation, key) for key in FIELDS})
+    out["loss"] = evaluation.loss
+    out["notes"] = evaluation.notes()
+    return out

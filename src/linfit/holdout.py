@@ -1,0 +1,78 @@
+"""Held-out rows: `train --holdout FRACTION` (rows of the training file set aside, chosen by the seed) or
+`train --valid FILE` (another file), scored at every logged step and at the end (linfit.evaluate).
+
+The rows held out are a seeded choice: numpy's default_rng(seed).permutation(n), its first
+round(fraction·n) entries, in file order — the same file, fraction and seed always hold out the same rows.
+The data's SHA-256 stays that of every byte read (the whole file, held-out rows included); the model records
+`data.holdout: {fraction, seed, rows}`, which with that hash names exactly the rows trained on. Imports
+neither torch nor pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from linfit.errors import DataError, UsageError
+from linfit.evaluate import evaluate
+
+
+def held_out_rows(n: int, fraction: float, seed: int) -> np.ndarray:
+    """A boolean mask of the rows held out: round(fraction·n) rows chosen by the seed (at least 1, leaving 2)."""
+    if not 0 < fraction < 1:
+        raise UsageError(f"--holdout must lie strictly between 0 and 1 (0.2 holds out a fifth), got {fraction:g}.")
+    count = int(round(fraction * n))
+    if count < 1 or n - count < 2:
+        raise DataError(
+            f"--holdout {fraction:g} of {n} rows leaves {'no row to hold out' if count < 1 else f'{n - count} to train on'}.",
+            "Use a larger file, or another fraction.",
+        )
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[:count]] = True
+    return mask
+
+
+@dataclass
+class HeldOut:
+    """The held-out rows and how they were chosen; the loss at each logged step, filled in as training goes."""
+
+    x: np.ndarray
+    y: np.ndarray
+    loss_name: str
+    description: dict[str, Any]  # {"holdout": {fraction, seed, rows}} or {"valid": {source, rows, sha256}}
+    losses: dict[int, float] = field(default_factory=dict)
+    kept_rows: np.ndarray | None = None  # --holdout: the file rows (0-based) of the rows trained on
+
+    def observe(self, record) -> dict[str, float]:
+        """The held-out loss at a logged step's (a, b): kept, and returned as the step's extra field."""
+        value = evaluate([(self.x, self.y)], record.a, record.b, self.loss_name).loss
+        self.losses[record.step] = value
+        return {"valid_loss": value}
+
+    def metrics(self, a: float, b: float) -> dict[str, Any]:
+        """The final line's figures on the held-out rows (linfit eval's keys), with where the rows came from."""
+        figures = asdict(evaluate([(self.x, self.y)], a, b, self.loss_name))
+        return {**self.description, **figures}
+
+
+def split_samples(samples, fraction: float, seed: int, loss_name: str):
+    """(the rows to train on, HeldOut) from Samples in memory."""
+    from linfit.data import Samples
+
+    mask = held_out_rows(samples.n, fraction, seed)
+    kept = Samples(samples.x[~mask], samples.y[~mask], samples.source, samples.x_name, samples.y_name, samples.dropped)
+    description = {"holdout": {"fraction": fraction, "seed": seed, "rows": int(mask.sum())}}
+    return kept, HeldOut(samples.x[mask], samples.y[mask], loss_name, description, kept_rows=np.flatnonzero(~mask))
+
+
+def read_valid(path: str, x_col, y_col, sep: str | None, drop_na: bool, loss_name: str) -> HeldOut:
+    """--valid FILE: its rows in memory, read as the training data are (same columns, same rules)."""
+    from linfit.data import read_samples
+    from linfit.read import Reading, display_name
+
+    reading = Reading(path, x_col, y_col, sep=sep, drop_na=drop_na)
+    samples = read_samples(reading)
+    source = {"source": display_name(reading.facts.source), "rows": samples.n, "sha256": reading.facts.sha256}
+    return HeldOut(samples.x, samples.y, loss_name, {"valid": source})

@@ -1,0 +1,201 @@
+"""`linfit eval` and `linfit predict --interval` through the command line, against statsmodels and hand sums."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, parse_json, write_csv
+
+KEYS = ("loss", "n", "mse", "rmse", "mae", "max_abs_residual", "bias", "r2")
+
+
+@pytest.fixture(scope="module")
+def sm():
+    import statsmodels.api
+
+    return statsmodels.api
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The shipped sample trained once: (model path, the training's JSON)."""
+    from typer.testing import CliRunner
+
+    from linfit.cli import app
+
+    folder = tmp_path_factory.mktemp("model")
+    model = folder / "model.json"
+    result = CliRunner().invoke(app, ["train", str(SAMPLE), "-o", str(model), "-f", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    return model, json.loads(result.stdout)
+
+
+def _exact_figures(x, y, a, b):
+    """The figures in exact rational arithmetic (the square root and the division by SST rounded once)."""
+    fa, fb = Fraction(a), Fraction(b)
+    e = [Fraction(float(yi)) - fa * Fraction(float(xi)) - fb for xi, yi in zip(x, y)]
+    n = len(e)
+    sse = sum(r * r for r in e)
+    y_mean = sum(Fraction(float(v)) for v in y) / n
+    sst = sum((Fraction(float(v)) - y_mean) ** 2 for v in y)
+    return {
+        "n": n,
+        "mse": float(sse / n),
+        "rmse": math.sqrt(float(sse / n)),
+        "mae": float(sum(abs(r) for r in e) / n),
+        "max_abs_residual": float(max(abs(r) for r in e)),
+        "bias": float(sum(e) / n),
+        "r2": float(1 - sse / sst),
+        "loss": float(sse / n / 2),
+    }
+
+
+def _close(value, reference, rel=1e-12, floor=0.0):
+    return abs(value - reference) <= rel * abs(reference) + floor
+
+
+def test_eval_on_the_training_file_equals_the_training_summary(invoke, trained):
+    model, fit = trained
+    out = parse_json(invoke("eval", model, SAMPLE, "-f", "json").stdout)
+    assert set(KEYS) <= set(out) and out["n"] == 50 and out["loss_name"] == "half_mse"
+    assert _close(out["loss"], fit["loss"], 1e-9) and _close(out["r2"], fit["stats"]["r2"], 1e-9)
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    exact = _exact_figures(x, y, fit["a"], fit["b"])
+    for key in KEYS:
+        assert _close(out[key], exact[key], 1e-12, floor=1e-15 * np.abs(y).max()), key
+
+
+def test_out_of_sample_r2_can_be_negative_and_is_said(invoke, trained, tmp_path):
+    model, fit = trained
+    x = np.linspace(0, 10, 20)
+    path = write_csv(tmp_path / "other.csv", {"x": x, "y": 100 - 3 * x})  # the opposite slope
+    result = invoke("eval", model, path, "-f", "json")
+    out = parse_json(result.stdout)
+    assert out["r2"] < 0 and "negative" in out["notes"][0] and "negative" in result.stderr
+    assert "negative" in invoke("eval", model, path).stdout
+
+
+def test_every_road_gives_the_same_result_or_the_same_error(invoke, trained, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model, _ = trained
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 10, 3000)
+    y = 3 * x + 2 + rng.normal(0, 1, x.size)
+    plain = write_csv(tmp_path / "d.csv", {"x": x, "y": y})
+    zipped = tmp_path / "d.csv.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    parquet = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"x": x, "y": y}), parquet, row_group_size=700)
+    text = plain.read_text()
+    lines = text.splitlines(keepends=True)
+    (tmp_path / "part-1.csv").write_text("".join(lines[:1200]))
+    (tmp_path / "part-2.csv").write_text(lines[0] + "".join(lines[1200:]))
+    runs = {
+        "glob streamed": invoke("eval", model, str(tmp_path / "part-*.csv"), "--chunk-rows", "300", "-f", "json"),
+        "memory": invoke("eval", model, plain, "-f", "json"),
+        "chunks": invoke("eval", model, plain, "--chunk-rows", "256", "-f", "json"),
+        "stdin": invoke("eval", model, "-", "-f", "json", input=text),
+        "gzip streamed": invoke("eval", model, zipped, "--chunk-rows", "999", "-f", "json"),
+        "parquet": invoke("eval", model, parquet, "-f", "json"),
+        "parquet streamed": invoke("eval", model, parquet, "--chunk-rows", "100", "-f", "json"),
+    }
+    reference = parse_json(runs.pop("memory").stdout)
+    for road, result in runs.items():
+        out = parse_json(result.stdout)
+        for key in KEYS:
+            assert _close(out[key], reference[key], 1e-12), (road, key)
+    no_y = write_csv(tmp_path / "no_y.csv", {"x": x, "z": y})
+    no_y_parquet = tmp_path / "no_y.parquet"
+    pq.write_table(pa.table({"x": x, "z": y}), no_y_parquet)
+    errors = [
+        invoke("eval", model, no_y),
+        invoke("eval", model, no_y, "--chunk-rows", "10"),
+        invoke("eval", model, "-", input=no_y.read_text()),
+        invoke("eval", model, no_y_parquet),
+    ]
+    for result in errors:
+        assert result.exit_code == 3 and "no column 'y' for y" in result.stderr and "Traceback" not in result.output
+
+
+def test_eval_formats_and_columns(invoke, trained, tmp_path):
+    model, _ = trained
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    path = write_csv(tmp_path / "renamed.csv", {"target": y, "feature": x})
+    json_out = parse_json(invoke("eval", model, path, "--x-col", "feature", "--y-col", "0", "-f", "json").stdout)
+    lines = invoke("eval", model, path, "--x-col", "feature", "--y-col", "target", "-f", "csv").stdout.splitlines()
+    assert lines[0] == "loss_name,loss,n,mse,rmse,mae,max_abs_residual,bias,r2"
+    row = dict(zip(lines[0].split(","), lines[1].split(",")))
+    assert float(row["mse"]) == json_out["mse"] and int(row["n"]) == 50
+    table = invoke("eval", model, SAMPLE).stdout
+    assert "RMSE" in table and "R²" in table
+    assert invoke("eval", model, path, "--x-col", "feature", "--y-col", "target", "-f", "jsonl").stdout.count("\n") == 1
+
+
+def test_predict_interval_equals_summary_frame(invoke, trained, sm):
+    model, _ = trained
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    at = [-1e6, 0.0, 4.5, 12.0, 1e9]
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    frame = fit.get_prediction(sm.add_constant(np.array(at), has_constant="add")).summary_frame(alpha=0.1)
+    for kind, prefix in (("confidence", "mean_ci_"), ("prediction", "obs_ci_")):
+        args = [a for value in at for a in ("--x", repr(value))]
+        out = parse_json(invoke("predict", model, *args, "--interval", kind, "--level", "0.9", "-f", "json").stdout)
+        assert out["interval"] == {"kind": kind, "level": 0.9}
+        np.testing.assert_allclose(out["lower"], frame[prefix + "lower"], rtol=1e-9)
+        np.testing.assert_allclose(out["upper"], frame[prefix + "upper"], rtol=1e-9)
+
+
+def test_predict_interval_at_an_offset_of_1e9(invoke, tmp_path, sm):
+    rng = np.random.default_rng(11)
+    u = np.round(rng.uniform(0, 50, 200) * 256) / 256
+    y = 0.25 * u - 7 + rng.normal(0, 0.5, u.size)
+    model = tmp_path / "m.json"
+    assert invoke("train", write_csv(tmp_path / "far.csv", {"x": 1e9 + u, "y": y}), "-o", model, "-q").exit_code == 0
+    at = np.array([-100.0, 10.0, 25.5, 1e5])
+    data = write_csv(tmp_path / "at.csv", {"x": 1e9 + at})
+    lines = invoke("predict", model, data, "--interval", "prediction", "-f", "csv").stdout.splitlines()
+    assert lines[0] == "x,prediction,lower,upper"
+    bounds = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+    frame = sm.OLS(y, sm.add_constant(u)).fit().get_prediction(sm.add_constant(at)).summary_frame(alpha=0.05)
+    np.testing.assert_allclose(bounds[:, 0], frame["obs_ci_lower"], rtol=1e-9)
+    np.testing.assert_allclose(bounds[:, 1], frame["obs_ci_upper"], rtol=1e-9)
+
+
+def test_predict_interval_refusals(invoke, trained, tmp_path):
+    model, _ = trained
+    record = json.loads(model.read_text())
+    old = dict(record, stats={k: v for k, v in record["stats"].items() if k != "basis"})
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    result = invoke("predict", tmp_path / "old.json", "--x", "1", "--interval", "prediction")
+    assert result.exit_code == 3 and "stats.basis" in result.stderr and "Train the model again" in result.stderr
+    (tmp_path / "abs.json").write_text(json.dumps(dict(record, loss_name="absolute")))
+    result = invoke("predict", tmp_path / "abs.json", "--x", "1", "--interval", "confidence")
+    assert result.exit_code == 2 and "'absolute'" in result.stderr and "squared losses" in result.stderr
+    assert invoke("predict", model, "--x", "1", "--level", "0.9").exit_code == 2
+    assert "between 0 and 1" in invoke("predict", model, "--x", "1", "--interval", "prediction", "--level", "95").stderr
+    jsonl = invoke("predict", model, SAMPLE, "--interval", "prediction", "-f", "jsonl").stdout.splitlines()
+    first = json.loads(jsonl[0])
+    assert set(first) == {"x", "prediction", "lower", "upper"} and first["lower"] < first["prediction"] < first["upper"]
+    assert "0.95 prediction interval" in invoke("predict", model, "--x", "2", "--interval", "prediction").stdout
+
+
+def test_eval_keeps_every_digit_at_an_offset_of_1e9(invoke, tmp_path):
+    rng = np.random.default_rng(12)
+    u = np.round(rng.uniform(0, 50, 60) * 256) / 256
+    x, y = 1e9 + u, 0.25 * u - 7 + rng.normal(0, 0.5, u.size)
+    data = write_csv(tmp_path / "far.csv", {"x": x, "y": y})
+    model = tmp_path / "m.json"
+    fit = parse_json(invoke("train", data, "-o", model, "-f", "json", "-q").stdout)
+    out = parse_json(invoke("eval", model, data, "--chunk-rows", "7", "-f", "json").stdout)
+    exact = _exact_figures(x, y, fit["a"], fit["b"])
+    for key in ("mse", "mae", "max_abs_residual", "r2", "loss"):
+        assert _close(out[key], exact[key], 1e-12), key
+    assert _close(out["bias"], exact["bias"], 1e-9, floor=1e-12)
