@@ -145,7 +145,6 @@ def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_pa
     for flags, name in (
         (["--loss", "huber", "--report", tmp_path / "r.html"], "--report"),
         (["--loss", "quantile", "--plot", tmp_path / "p.png"], "--plot"),
-        (["--weight-col", "w"], "--weight-col"),
     ):
         result = invoke("train", path, *flags)
         assert result.exit_code == 2 and name in result.stderr, result.output
@@ -156,34 +155,31 @@ def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_pa
         PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
 
 
-def test_weighted_chunks_train_as_repeated_rows():
-    """A source whose chunks carry weights (x_t, y_t, w) trains to the weighted exact line."""
-    import torch
-
+def test_weighted_rows_train_as_repeated_rows(invoke, tmp_path):
+    """A weight column (in memory and streamed, through the CLI) trains to the exact line of the rows repeated
+    by their weights, for every loss; the model file records the weight column."""
     x, y = _outliers(n=120, seed=3)
     w = np.tile([1.0, 2.0, 0.0], 40)
     repeat = np.repeat(np.arange(120), w.astype(int))
-    for loss in ("huber", "quantile"):
-        config = TrainConfig(loss=loss, quantile=0.7, huber_delta=1.5)
-        plain = prepare(Arrays(x, y), config).training.data
-
-        training = PiecewiseTraining(_Weighted(plain, torch.from_numpy(w)))
-        list(training)
-        exact = huber_line(x[repeat], y[repeat], 1.5) if loss == "huber" else quantile_line(x[repeat], y[repeat], 0.7)
-        assert training.result.converged
-        assert training.result.loss == pytest.approx(exact.objective, rel=1e-9)
-        assert (training.result.a, training.result.b) == pytest.approx((exact.a, exact.b), rel=1e-6)
-
-
-class _Weighted:
-    """A source of one weighted chunk: the in-memory chunks' tensors with the rows' weights beside them."""
-
-    def __init__(self, plain, w) -> None:
-        self.config, self.moments, self.frame = plain.config, plain.moments, plain.frame
-        self.parts = [(x, y, w) for x, y in plain]
-
-    def __iter__(self):
-        return iter(self.parts)
+    path = write_csv(tmp_path / "weighted.csv", {"x": x, "y": y, "w": w})
+    for loss in ("huber", "quantile", "half_mse"):
+        exact = (
+            huber_line(x[repeat], y[repeat], 1.5)
+            if loss == "huber"
+            else quantile_line(x[repeat], y[repeat], 0.7)
+            if loss == "quantile"
+            else least_squares(x[repeat], y[repeat])
+        )
+        for road in ([], ["--chunk-rows", "50"]):
+            flags = ["--loss", loss, "--quantile", "0.7", "--huber-delta", "1.5", "--weight-col", "w", "-f", "json", *road]
+            result = invoke("train", path, *flags, "-o", tmp_path / "m.json")
+            assert result.exit_code == 0, result.output
+            fit = json.loads(result.stdout)
+            assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((exact.a, exact.b), rel=1e-6)
+            if loss != "half_mse":
+                assert fit["loss"] == pytest.approx(exact.objective, rel=1e-9)
+            saved = json.loads((tmp_path / "m.json").read_text())
+            assert saved["config"]["weight_col"] == "w" and saved["data"]["w"] == "w"
 
 
 def test_every_road_finds_the_same_delta_and_line(invoke, outlier_file, monkeypatch):

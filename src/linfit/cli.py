@@ -603,6 +603,15 @@ class EvalRequest:
             "--y-col", metavar="TEXT", help="Column of y: header name or 0-based index.  [default: the model's]", show_default=False
         ),
     ] = None
+    weight_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--weight-col",
+            metavar="TEXT",
+            help="Column of row weights (finite, >= 0): every figure becomes a weighted mean.  [default: the model's, if it has one]",
+            show_default=False,
+        ),
+    ] = None
     sep: Sep = None
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
     chunk_rows: Annotated[

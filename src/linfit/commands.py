@@ -172,6 +172,8 @@ def _restate_stats(prepared, config, quiet: bool) -> None:
     # a run that kept no rows (streamed, or a big float32 file read lean) gets its diagnostics by one more pass
     rereadable = all(is_regular_file(path) for path in sources) and "processes" not in prepared.data_info
     again = prepared.rows or (blocks if prepared.samples is None and rereadable else None)  # the pass cache, else the files
+    if config.weight_col is not None:  # weighted least squares: its statistics from the weighted moments, no unweighted diagnostics
+        again = None
     first_line = 2 if single_text else None
     stats, note = for_run(
         prepared.stats, config.loss, prepared.ols.a, prepared.ols.b, config.level, config.se, first_line, prepared.moments, again
@@ -598,14 +600,23 @@ def evaluate(request: EvalRequest) -> None:
     wanted_y = request.y_col if request.y_col is not None else columns.get("y", "y")
     loss_name = saved.record.get("loss_name", "half_mse")
     kind = _saved_loss(saved, loss_name)
-    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na)
-    if request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+    trained = saved.record.get("config") if isinstance(saved.record.get("config"), dict) else {}
+    weight_col = request.weight_col if request.weight_col is not None else trained.get("weight_col")
+    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na, weight_col=weight_col)
+    if request.chunk_rows and weight_col is not None:  # one pass, a chunk at a time, with the weights
+        from linfit.read import rechunked_with_weights
+
+        evaluation = score(rechunked_with_weights(reading.with_weights(), request.chunk_rows), saved.a, saved.b, loss_name, kind)
+    elif request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
         evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind)
     else:
         samples = read_samples(reading)
-        evaluation = score([(samples.x, samples.y)], saved.a, saved.b, loss_name, kind)
+        blocks = [(samples.x, samples.y)] if samples.w is None else [(samples.x, samples.y, samples.w)]
+        evaluation = score(blocks, saved.a, saved.b, loss_name, kind)
     facts = reading.facts
     info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    if weight_col is not None:  # weighted figures: the rows counted are those with a positive weight
+        info["w"] = facts.w_name
     if facts.dropped:
         _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
     shown.evaluation(evaluation_json(evaluation, saved.path, info))

@@ -212,6 +212,40 @@ def _require_weights(w: np.ndarray | None, n: int) -> np.ndarray | None:
     return w
 
 
+def weighted_moments(blocks) -> tuple[Moments, float]:
+    """The moments of weighted rows from (x, y, w) float64 blocks in one pass, and the factor c = n/Σw.
+
+    n counts the rows with a positive weight (a zero weight leaves a row out of the fit); the means are
+    weighted and the centred sums are Σ c·wᵢ·(…), the weights scaled to mean 1 over those rows. On these
+    moments least squares is weighted least squares, and the statistics from moments are statsmodels WLS's
+    (on the rows with positive weight). Shift: the first block's weighted mean; corrected two-pass sums, fsum."""
+    shift = None
+    parts: list[list[float]] = [[] for _ in range(6)]
+    n = 0
+    for x, y, w in blocks:
+        if not len(x):
+            continue
+        x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
+        if shift is None and w.sum() > 0:
+            shift = _centres(x, y, w)
+        if shift is None:
+            continue
+        n += int(np.count_nonzero(w > 0))
+        dx, dy = x - shift[0], y - shift[1]
+        wdx, wdy = w * dx, w * dy
+        for part, value in zip(parts, (w.sum(), wdx.sum(), wdy.sum(), (wdx * dx).sum(), (wdx * dy).sum(), (wdy * dy).sum())):
+            part.append(float(value))
+    if shift is None or n == 0:
+        raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
+    sw, sx, sy, sxx, sxy, syy = (math.fsum(part) for part in parts)
+    x_low, y_low = sx / sw, sy / sw
+    scale = n / sw
+    sxx, sxy, syy = (sxx - sx * x_low) * scale, (sxy - sx * y_low) * scale, (syy - sy * y_low) * scale
+    x_mean, x_low = _two_sum(shift[0], x_low)
+    y_mean, y_low = _two_sum(shift[1], y_low)
+    return Moments(n, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), scale
+
+
 def weighted_least_squares(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> LeastSquares:
     """Minimise Σ wᵢ·(a·xᵢ + b − yᵢ)²: a = Σw(x − x̄)(y − ȳ) / Σw(x − x̄)², b = ȳ − a·x̄ with weighted means,
     centred on floats near the means and corrected two-pass (as `moments`), block sums added with fsum."""

@@ -62,11 +62,14 @@ def train_result(fit: dict, run) -> None:
     out.print(history_table(run.history, run.config.loss, held.losses if held is not None else None))
     info = run.prepared.data_info
     line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
+    if info.get("w"):  # weighted rows: the rows counted are those with a positive weight
+        line += f", weights = '{info['w']}' (rows with a positive weight)"
     curve = [point[1] for point in run.trace.points] if run.trace is not None and sys.stdout.isatty() else []
     if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
         out.print(piecewise_summary(run.result, fit, line))
     else:
-        out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve))
+        weighted = bool(info.get("w"))
+        out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve, weighted))
     if fit.get("valid"):
         out.print(held_out_line(fit["valid"]))
 
@@ -167,18 +170,21 @@ def train_summary(
     tol: float,
     stats=None,
     curve: Sequence[float] = (),
+    weighted: bool = False,
 ) -> Group:
-    """The fit against the exact least-squares line, why it stopped, and how long it took."""
+    """The fit against the exact least-squares line (weighted least squares with a weight column), why it
+    stopped, and how long it took."""
+    exact = "weighted least squares (exact)" if weighted else "least squares (exact)"
     table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
     table.add_column("")
     table.add_column("a", justify="right")
     table.add_column("b", justify="right")
     table.add_row("gradient descent", num(result.a, 12), num(result.b, 12))
     if ols is not None:
-        table.add_row("least squares (exact)", num(ols.a, 12), num(ols.b, 12))
+        table.add_row(exact, num(ols.a, 12), num(ols.b, 12))
         table.add_row("relative gap", gap(relative_gap(result.a, ols.a)), gap(relative_gap(result.b, ols.b)))
     else:
-        table.add_row("least squares (exact)", "not unique", "not unique")
+        table.add_row(exact, "not unique", "not unique")
     table.add_row("error bound (digits)", *(_bound(e, d) for e, d in zip((result.error_a, result.error_b), result.digits())))
     if stats is not None and stats.se_a is not None:
         robust = " (HC3)" if getattr(stats, "se_type", "nonrobust") == "hc3" else ""
