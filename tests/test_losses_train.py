@@ -140,14 +140,8 @@ def test_float32_reaches_its_own_rounding_floor(invoke, outlier_file):
         assert fit["converged"] and abs(fit["gap"]["objective"]) <= floor
 
 
-def test_what_is_not_offered_yet_is_refused_by_name(invoke, outlier_file, tmp_path):
+def test_the_continuation_is_not_trained_across_processes_yet(outlier_file):
     path, x, y = outlier_file
-    for flags, name in (
-        (["--loss", "huber", "--report", tmp_path / "r.html"], "--report"),
-        (["--loss", "quantile", "--plot", tmp_path / "p.png"], "--plot"),
-    ):
-        result = invoke("train", path, *flags)
-        assert result.exit_code == 2 and name in result.stderr, result.output
     config = TrainConfig(loss="absolute")
     from linfit.errors import UsageError
 
@@ -227,3 +221,55 @@ def test_eval_scores_a_model_with_its_own_loss_and_parameter(invoke, outlier_fil
             hand = np.maximum(-tau * r, (1 - tau) * r).mean() * (1 if loss == "quantile" else 2)
         assert scored["loss_name"] == loss and scored["loss"] == pytest.approx(hand, rel=1e-12)
         assert scored["loss"] == pytest.approx(fit["loss"], rel=1e-9)
+
+
+def _hand_loss(loss, x, y, a, b, delta=1.0, tau=0.5, w=None):
+    r = a * x + b - y
+    if loss == "huber":
+        pieces = np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+    else:
+        pieces = np.maximum(-tau * r, (1 - tau) * r) * (2 if loss == "absolute" else 1)
+    return np.average(pieces, weights=w)
+
+
+@pytest.mark.parametrize("loss, flags", [("huber", ["--huber-delta", "2"]), ("quantile", ["--quantile", "0.8"])])
+def test_the_report_draws_the_true_loss_over_every_row_on_a_grid(invoke, tmp_path, loss, flags):
+    """The page's surface is the true loss (the hand formula at each grid point, weighted), on a grid that holds
+    the path and the exact line, the same in memory and streamed; the payload names δ or τ and the weights."""
+    from test_page import payload_of
+
+    x, y = _outliers(n=150, seed=4)
+    w = np.tile([1.0, 0.5, 2.0], 50)
+    path = write_csv(tmp_path / "d.csv", {"x": x, "y": y, "w": w})
+    grids = []
+    for road in ([], ["--chunk-rows", "40"]):
+        page = tmp_path / "r.html"
+        result = invoke("train", path, "--loss", loss, *flags, "--weight-col", "w", "--report", page, "-f", "json", *road)
+        assert result.exit_code == 0, result.output
+        fit = json.loads(result.stdout)
+        run = payload_of(page.read_text(encoding="utf-8"))["runs"][0]
+        assert run["loss"]["name"] == loss and run["loss"].get("delta", run["loss"].get("tau")) in (2.0, 0.8)
+        grid = run["surface_grid"]
+        a, b, surface = np.array(grid["a"]), np.array(grid["b"]), np.array(grid["loss"])
+        for i, j in ((0, 0), (7, 30), (40, 40), (20, 11)):
+            hand = _hand_loss(loss, x, y, a[i], b[j], delta=2.0, tau=0.8, w=w)
+            assert surface[j, i] == pytest.approx(hand, rel=1e-12)
+        for point in [(r["a"], r["b"]) for r in fit["history"]] + [(fit["reference"]["a"], fit["reference"]["b"])]:
+            assert a[0] <= point[0] <= a[-1] and b[0] <= point[1] <= b[-1]
+        assert np.unravel_index(np.argmin(surface), surface.shape) != (0, 0)
+        grids.append(surface)
+        if not road:
+            assert run["samples"]["w"] == pytest.approx(list(w))
+    assert np.allclose(grids[0], grids[1], rtol=1e-12)
+
+
+def test_the_plot_shows_the_true_loss_surface_and_the_exact_line(invoke, outlier_file, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, *_ = outlier_file
+    picture = tmp_path / "fit.svg"
+    result = invoke("train", path, "--loss", "absolute", "--plot", picture, "-f", "json")
+    assert result.exit_code == 0, result.output
+    text = picture.read_text()
+    for words in ("true absolute loss over (a, b)", "exact absolute optimum", "absolute (exact)", "loss − exact minimum"):
+        assert words in text, words
+    assert "least-squares optimum" not in text

@@ -68,9 +68,6 @@ def train(request: TrainRequest) -> int:
         require_matplotlib()
     if plot_path is not None and chunk_rows:
         raise FlagError("cannot draw data that is streamed from disk; drop --plot or --chunk-rows.", "--plot")
-    for flag, path in (("--plot", plot_path), ("--report", report_path)):
-        if path is not None and config.loss in ("huber", "absolute", "quantile"):  # their surfaces have creases, not moments
-            raise FlagError(f"{flag} draws the loss surface of the squared losses only; the {config.loss} loss has none yet.", flag)
     from linfit.model_file import load_model
     from linfit.pipeline import prepare
 
@@ -240,10 +237,48 @@ def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 
     from linfit.page import render, run_payload
 
     payload = run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)
+    grid = _surface_grid(fit, prepared)
+    if grid is not None:  # a piecewise loss: its true surface over every row, which the page draws
+        payload["surface_grid"] = grid
     diagnostics = _diagnostics_payload(prepared, config)
     if diagnostics is not None:  # the page draws the residual panels when this key is present
         payload["diagnostics"] = diagnostics
     return render([payload])
+
+
+SURFACE_GRID_POINTS = 41  # a side of the report's grid of the true loss
+
+
+def _surface_grid(fit, prepared) -> dict | None:
+    """{a, b, loss} of a piecewise loss: the true loss over every row (one pass, rows in memory or the pass
+    cache's) on a grid that holds the path, the fit and the exact line; None for the squared losses (the
+    page draws those from the moments) or where the run kept no rows in float64."""
+    import numpy as np
+
+    from linfit.losses import PIECEWISE, loss_for, loss_grid
+
+    config = fit.get("config") or {}
+    if fit.get("loss_name") not in PIECEWISE:
+        return None
+    samples = prepared.samples
+    if samples is not None:
+        blocks = lambda: [(samples.x, samples.y) if samples.w is None else (samples.x, samples.y, samples.w)]  # noqa: E731
+    elif prepared.rows is not None:
+        blocks = prepared.rows
+    else:
+        return None
+    points = [(r["a"], r["b"]) for r in fit.get("history") or []] + [(fit["a"], fit["b"])]
+    if fit.get("reference"):
+        points.append((fit["reference"]["a"], fit["reference"]["b"]))
+    axes = []
+    for values in zip(*points):
+        low, high = min(values), max(values)
+        half = max((high - low) / 2 * 1.4, 1e-3 * max(1.0, abs(high), abs(low)))
+        middle = (low + high) / 2
+        axes.append(np.linspace(middle - half, middle + half, SURFACE_GRID_POINTS))
+    kind = loss_for(fit["loss_name"], delta=config.get("huber_delta"), tau=config.get("quantile"))
+    surface = loss_grid(kind, blocks(), axes[0], axes[1])
+    return {"a": axes[0].tolist(), "b": axes[1].tolist(), "loss": surface.tolist(), "rows": prepared.moments.n}
 
 
 def _diagnostics_payload(prepared, config):
@@ -369,7 +404,9 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config, rea
         from linfit.plot import render_fit
 
         kept = prepared.held.kept_rows if prepared.held is not None else None
-        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept)
+        contents["--plot"] = render_fit(
+            outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept, reference=prepared.reference
+        )
     if "--report" in outputs:
         contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)

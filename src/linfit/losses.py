@@ -272,3 +272,28 @@ def huber_delta_of(residuals) -> float:
     if not mad > 0:
         mad = float(np.mean(np.abs(r))) * math.sqrt(math.pi / 2)
     return HUBER_TUNING * mad if mad > 0 else 1.0
+
+
+def loss_grid(kind, blocks, a_values, b_values):
+    """The true loss L(a, b) = Σ wᵢ·ℓ(a·xᵢ + b − yᵢ) / Σ wᵢ of a piecewise loss at every point of a grid, in one
+    pass over (x, y) or (x, y, w) float64 blocks: an array of shape (len(b_values), len(a_values)). Not from
+    moments: the creases of a piecewise surface are where rows change piece, and they show."""
+    import numpy as np
+
+    mesh_a, mesh_b = np.meshgrid(np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64))
+    a, b = mesh_a.ravel(), mesh_b.ravel()
+    total, weight = np.zeros(a.size), 0.0
+    rows = max(1, (1 << 22) // a.size)  # a block of (grid points × rows) stays near 32 MB
+    for x, y, *rest in blocks:
+        w = rest[0] if rest else None
+        for start in range(0, x.shape[0], rows):
+            xs, ys = x[start : start + rows], y[start : start + rows]
+            pieces = kind.numpy_pieces(a[:, None] * xs[None, :] + (b[:, None] - ys[None, :]))
+            if w is None:
+                total += pieces.sum(axis=1)
+                weight += xs.shape[0]
+            else:
+                ws = w[start : start + rows]
+                total += pieces @ ws
+                weight += float(ws.sum())
+    return (total / weight).reshape(mesh_a.shape) if weight > 0 else np.full(mesh_a.shape, np.nan)

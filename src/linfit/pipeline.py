@@ -191,6 +191,8 @@ class Streamed(Road):
         """The rows again in float64 and in order, from the pass cache (no second parse), where it holds them exactly."""
         if self.config.dtype != "float64" or self.world > 1:
             return None
+        if self.passes.weights:  # (x, y, w): weighted rows keep their weights
+            return lambda: cached_rows_with_weights(self.passes)
         return lambda: cached_rows(self.passes)
 
 
