@@ -308,6 +308,8 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
     from linfit.output import train_json
     from linfit.train import TrainResult
 
+    config = training.config  # as run: a piecewise loss's δ is fixed there
+
     last = history[-1]
     result = TrainResult(
         a=last.a, b=last.b, loss=last.loss, steps=last.step, converged=False, stop_reason="diverged", start=training.start, wall_time_s=None
