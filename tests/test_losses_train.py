@@ -5,6 +5,7 @@ keys, and statistics valid for the loss (statsmodels RLM's sandwich, QuantReg's 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -273,3 +274,30 @@ def test_the_plot_shows_the_true_loss_surface_and_the_exact_line(invoke, outlier
     for words in ("true absolute loss over (a, b)", "exact absolute optimum", "absolute (exact)", "loss − exact minimum"):
         assert words in text, words
     assert "least-squares optimum" not in text
+
+
+ROBUST_ROWS = b"x,y\n" + b"".join(
+    f"{0.7 * i + 0.13 * math.sin(i)!r},{2 * i + 1 + math.cos(3 * i) - (50 if i == 7 else 0)!r}\n".encode() for i in range(20)
+)
+
+
+@pytest.mark.parametrize("loss", ["huber", "absolute"])
+@pytest.mark.parametrize("road", ["memory", "lean float32", "chunk-rows", "stdin", "gzip", "share of 2"])
+def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_path, invoke, monkeypatch):
+    """The road × case matrix for the new losses: the same line as in memory on every road (float32 to its
+    digits); under torchrun huber trains on the processes' shares (each dividing by the whole data's Σw),
+    and the continuation of absolute/quantile is refused by name."""
+    from test_read import run_road
+
+    flags = ["--loss", loss, "--huber-delta", "1", "-f", "json"]
+    (tmp_path / "memory").mkdir()
+    baseline = json.loads(run_road("memory", ROBUST_ROWS, flags, tmp_path / "memory", invoke, monkeypatch)[0].stdout)
+    result, _ = run_road(road, ROBUST_ROWS, flags, tmp_path, invoke, monkeypatch)
+    if road == "share of 2" and loss == "absolute":
+        assert result.exit_code == 2 and "across processes" in result.stderr
+        return
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    close = 1e-5 if road == "lean float32" else 1e-9
+    assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=close)
+    assert fit["loss"] == pytest.approx(baseline["loss"], rel=close)

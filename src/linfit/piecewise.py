@@ -61,6 +61,10 @@ class PiecewiseTraining(Training):
         self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
         # Σ wᵢ: chunks may carry a third tensor, the rows' weights (x_t, y_t, w)
         self.weight_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
+        if self.all_reduce is not None:  # every process divides by the whole data's Σw, not its share's
+            packed = torch.tensor([self.weight_sum], dtype=torch.float64, device=self.device)
+            self.all_reduce(packed)
+            self.weight_sum = float(packed[0])
         from linfit.errors import UsageError
 
         if self.batches is not None:
