@@ -711,3 +711,27 @@ def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(browser, inv
     assert f"line {first['line']} (leverage" in page.inner_text("#resid-note")
     assert seen["errors"] == [] and seen["console"] == []
     page.close()
+
+
+def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(browser, invoke, tmp_path):
+    """train --loss huber --weight-col --report: the surface is the grid of the true loss Python computed over
+    every row (41 × 41 cells), the what-if runs on the true loss of the rows the page holds, and nothing breaks."""
+    import numpy as np
+
+    from conftest import write_csv
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 10, 80)
+    y = 2 * x + 1 + rng.standard_t(2, 80)
+    data = write_csv(tmp_path / "robust.csv", {"x": x, "y": y, "w": np.tile([1.0, 2.0], 40)})
+    report = tmp_path / "huber.html"
+    result = invoke("train", data, "--loss", "huber", "--weight-col", "w", "--report", report, "-f", "json", "-q")
+    assert result.exit_code == 0, result.output
+    page, seen = open_page(browser, report)
+    assert page.locator("#surface-plot g.heat rect").count() == 41 * 41
+    assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "80 rows this page holds" in page.inner_text(
+        "#whatif-explain"
+    )
+    assert_no_missing_numbers(page.inner_text("body"), "huber.html")
+    assert seen["errors"] == [] and seen["console"] == []
+    page.close()

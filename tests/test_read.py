@@ -708,3 +708,49 @@ def test_weighted_chunks_are_the_pairs_chunks_with_their_weights(sizes, rows):
     assert all(np.array_equal(tw, 100 * tx) for tx, _, tw in triples)
     none_w = list(rechunked_with_weights([(bx, by, None) for bx, by, _ in blocks], rows))
     assert all(w is None for *_, w in none_w) and len(none_w) == len(pairs)
+
+
+# -- a weight column on every road ----------------------------------------------------------------
+WEIGHTED_ROWS = b"x,y,w\n1,2.1,1\n2,3.9,0.5\n3,6.2,2\n4,8.3,0\n5,9.7,1.5\n"
+WEIGHTED_BAD_ROWS = {
+    "negative weight": (b"x,y,w\n1,2.1,1\n2,3.9,-0.5\n3,6.2,2\n", ["line 3", "column 'w'", "negative"]),
+    "missing weight": (b"x,y,w\n1,2.1,1\n2,3.9,\n3,6.2,2\n", ["line 3", "column 'w'", "missing weight"]),
+    "text weight": (b"x,y,w\n1,2.1,1\n2,3.9,heavy\n3,6.2,2\n", ["line 3", "column 'w'", "'heavy'"]),
+}
+
+
+def _wls(content: bytes) -> tuple[float, float]:
+    """The weighted least-squares line by numpy: lstsq on the rows scaled by √w (an independent oracle)."""
+    table = np.loadtxt(io.BytesIO(content), delimiter=",", skiprows=1)
+    x, y, w = table.T
+    root = np.sqrt(w)
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([x * root, root]), y * root, rcond=None)
+    return a, b
+
+
+@pytest.mark.parametrize("road", ROADS)
+def test_a_weight_column_gives_the_same_line_on_every_road(road, tmp_path, invoke, monkeypatch):
+    """Weighted least squares, equal to numpy's on every road that trains weighted rows; under torchrun
+    (one process's share) the run is refused with one line, after the reader has checked every weight."""
+    flags = ["--weight-col", "w", "-f", "json"]
+    result, _ = run_road(road, WEIGHTED_ROWS, flags, tmp_path, invoke, monkeypatch)
+    if road == "share of 2":
+        assert_clean_error(result, 2, ["across processes"])
+        return
+    assert result.exit_code == 0, result.stderr
+    out = parse_json(result.stdout)
+    a, b = _wls(WEIGHTED_ROWS)
+    assert out["data"]["w"] == "w" and out["data"]["rows"] == 4 and out["config"]["weight_col"] == "w"
+    assert (out["ols"]["a"], out["ols"]["b"]) == pytest.approx((a, b), rel=1e-12)
+    close = 1e-6 if road == "lean float32" else 1e-10
+    assert (out["a"], out["b"]) == pytest.approx((a, b), rel=close)
+
+
+@pytest.mark.parametrize(("road", "case"), [(road, case) for road in ROADS for case in sorted(WEIGHTED_BAD_ROWS)])
+def test_a_bad_weight_ends_the_same_way_on_every_road(road, case, tmp_path, invoke, monkeypatch):
+    content, words = WEIGHTED_BAD_ROWS[case]
+    flags = ["--weight-col", "w"]
+    baseline = in_memory(content, flags, tmp_path, invoke, monkeypatch)
+    result, name = run_road(road, content, flags, tmp_path, invoke, monkeypatch)
+    assert_clean_error(result, 3, words)
+    assert normalised(result, name) == baseline

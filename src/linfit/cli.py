@@ -603,6 +603,15 @@ class EvalRequest:
             "--y-col", metavar="TEXT", help="Column of y: header name or 0-based index.  [default: the model's]", show_default=False
         ),
     ] = None
+    weight_col: Annotated[
+        Optional[str],
+        typer.Option(
+            "--weight-col",
+            metavar="TEXT",
+            help="Column of row weights (finite, >= 0): every figure becomes a weighted mean.  [default: the model's, if it has one]",
+            show_default=False,
+        ),
+    ] = None
     sep: Sep = None
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
     chunk_rows: Annotated[
@@ -638,7 +647,8 @@ class GradRequest:
         typer.Option(
             "--loss",
             metavar="[" + "|".join(typing.get_args(LossName)) + "]",
-            help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr².",
+            help="half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), absolute = mean|r|, "
+            "quantile = mean of the pinball loss at τ.",
         ),
     ] = "half_mse"
     dtype: Annotated[
@@ -654,6 +664,10 @@ class GradRequest:
         bool, typer.Option("--check", help="Compare autograd, the hand formula and finite differences; exit 6 if they disagree.")
     ] = False
     check_tol: CheckTol = 1e-6
+    huber_delta: Annotated[
+        Optional[float], typer.Option("--huber-delta", metavar="FLOAT", help="huber's δ in y units (default 1).", show_default=False)
+    ] = None
+    quantile: Annotated[float, typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).")] = 0.5
     output_format: format_option("grad") = "table"
 
     def __post_init__(self) -> None:
@@ -661,6 +675,10 @@ class GradRequest:
             raise FlagError(f"got {len(self.x)} --x and {len(self.y)} --y values; give them in pairs.", "--x/--y")
         if self.lr is not None and self.lr <= 0:
             raise FlagError("must be > 0.", "--lr")
+        if self.huber_delta is not None and not (0 < self.huber_delta < math.inf):
+            raise FlagError("must be a finite number > 0.", "--huber-delta")
+        if not 0 < self.quantile < 1:
+            raise FlagError("must lie in (0, 1).", "--quantile")
 
 
 @command(

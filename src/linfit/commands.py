@@ -169,6 +169,8 @@ def _restate_stats(prepared, config, quiet: bool) -> None:
     # a run that kept no rows (streamed, or a big float32 file read lean) gets its diagnostics by one more pass
     rereadable = all(is_regular_file(path) for path in sources) and "processes" not in prepared.data_info
     again = prepared.rows or (blocks if prepared.samples is None and rereadable else None)  # the pass cache, else the files
+    if config.weight_col is not None:  # weighted least squares: its statistics from the weighted moments, no unweighted diagnostics
+        again = None
     first_line = 2 if single_text else None
     stats, note = for_run(
         prepared.stats, config.loss, prepared.ols.a, prepared.ols.b, config.level, config.se, first_line, prepared.moments, again
@@ -191,6 +193,11 @@ def _finish_training(training, history, prepared, config, outputs, init_from, sh
     from linfit.output import train_json, versions
 
     fit = train_json(result, history, prepared.ols, config, prepared.data_info, prepared.stats)
+    if training.config.loss in ("huber", "absolute", "quantile"):  # the config as run (huber's δ), the exact reference
+        from linfit.piecewise import piecewise_json
+
+        config = training.config
+        piecewise_json(fit, prepared, config)
     fit["init"]["from"] = init_from
     if prepared.held is not None:  # --holdout/--valid: the held-out loss per logged step, and the final figures
         for entry in fit["history"]:
@@ -230,10 +237,48 @@ def _report_html(fit, prepared, config, sep, chunk_rows: int, batch_size: int = 
     from linfit.page import render, run_payload
 
     payload = run_payload(fit, prepared.moments, prepared.scatter, prepared.sha256(), batch_size=batch_size)
+    grid = _surface_grid(fit, prepared)
+    if grid is not None:  # a piecewise loss: its true surface over every row, which the page draws
+        payload["surface_grid"] = grid
     diagnostics = _diagnostics_payload(prepared, config)
     if diagnostics is not None:  # the page draws the residual panels when this key is present
         payload["diagnostics"] = diagnostics
     return render([payload])
+
+
+SURFACE_GRID_POINTS = 41  # a side of the report's grid of the true loss
+
+
+def _surface_grid(fit, prepared) -> dict | None:
+    """{a, b, loss} of a piecewise loss: the true loss over every row (one pass, rows in memory or the pass
+    cache's) on a grid that holds the path, the fit and the exact line; None for the squared losses (the
+    page draws those from the moments) or where the run kept no rows in float64."""
+    import numpy as np
+
+    from linfit.losses import PIECEWISE, loss_for, loss_grid
+
+    config = fit.get("config") or {}
+    if fit.get("loss_name") not in PIECEWISE:
+        return None
+    samples = prepared.samples
+    if samples is not None:
+        blocks = lambda: [(samples.x, samples.y) if samples.w is None else (samples.x, samples.y, samples.w)]  # noqa: E731
+    elif prepared.rows is not None:
+        blocks = prepared.rows
+    else:
+        return None
+    points = [(r["a"], r["b"]) for r in fit.get("history") or []] + [(fit["a"], fit["b"])]
+    if fit.get("reference"):
+        points.append((fit["reference"]["a"], fit["reference"]["b"]))
+    axes = []
+    for values in zip(*points):
+        low, high = min(values), max(values)
+        half = max((high - low) / 2 * 1.4, 1e-3 * max(1.0, abs(high), abs(low)))
+        middle = (low + high) / 2
+        axes.append(np.linspace(middle - half, middle + half, SURFACE_GRID_POINTS))
+    kind = loss_for(fit["loss_name"], delta=config.get("huber_delta"), tau=config.get("quantile"))
+    surface = loss_grid(kind, blocks(), axes[0], axes[1])
+    return {"a": axes[0].tolist(), "b": axes[1].tolist(), "loss": surface.tolist(), "rows": prepared.moments.n}
 
 
 def _diagnostics_payload(prepared, config):
@@ -262,6 +307,8 @@ def _write_diverged_report(outputs, training, history: list, prepared, config, r
     """A diverging run's report: its steps up to the last one logged, to see the blow-up (the model is not saved)."""
     from linfit.output import train_json
     from linfit.train import TrainResult
+
+    config = training.config  # as run: a piecewise loss's δ is fixed there
 
     last = history[-1]
     result = TrainResult(
@@ -359,7 +406,9 @@ def _save(fit, result, prepared, outputs, history, init_from, trace, config, rea
         from linfit.plot import render_fit
 
         kept = prepared.held.kept_rows if prepared.held is not None else None
-        contents["--plot"] = render_fit(outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept)
+        contents["--plot"] = render_fit(
+            outputs.path("--plot"), prepared.samples, result, prepared.ols, trace, config, kept, reference=prepared.reference
+        )
     if "--report" in outputs:
         contents["--report"] = _report_html(fit, prepared, config, *reading)
     outputs.commit(contents)
@@ -500,7 +549,15 @@ def grad(request: GradRequest) -> None:
     shown, lr = view(request.output_format), request.lr
     with_graph = request.graph or needs(shown, "NEEDS_GRAPH")
     result = point_gradient(
-        list(request.x), list(request.y), a=request.a, b=request.b, loss=request.loss, dtype=request.dtype, with_graph=with_graph
+        list(request.x),
+        list(request.y),
+        a=request.a,
+        b=request.b,
+        loss=request.loss,
+        dtype=request.dtype,
+        with_graph=with_graph,
+        delta=request.huber_delta,
+        tau=request.quantile,
     )
     checked = check_point_gradient(result, request.check_tol) if request.check else None
     steps = worked_step(result, lr) if request.explain or lr is not None else None
@@ -543,6 +600,29 @@ def show_config(request: ConfigRequest) -> None:
     emit(sys.stdout, to_commented_yaml(config) if request.commented else to_yaml(config))
 
 
+def _saved_loss(saved, loss_name: str):
+    """The model's own loss object: huber with the δ it was trained with, quantile with its τ (from the file's
+    `loss_parameters`, else its `config`); None for a loss eval does not know (its loss is then not computed)."""
+    from linfit.losses import PIECEWISE, loss_for
+
+    if loss_name not in PIECEWISE:
+        return None
+    key = {"huber": "huber_delta", "quantile": "quantile"}.get(loss_name)
+    if key is None:
+        return loss_for(loss_name)
+    places = [saved.record.get("loss_parameters"), saved.record.get("config")]
+    value = next((place[key] for place in places if isinstance(place, dict) and key in place), None)
+    try:
+        return loss_for(loss_name, delta=value, tau=value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise DataError(
+            f"{saved.path}: key 'loss_parameters': the {loss_name} loss needs its {key} (a number), and this model file has none.",
+            "Train the model again with linfit train -o.",
+        )
+
+
 def evaluate(request: EvalRequest) -> None:
     """`linfit eval`: the saved model's loss and errors on a data file (see linfit.evaluate), as the view shows them."""
     from linfit.data import read_samples, rechunked
@@ -558,14 +638,24 @@ def evaluate(request: EvalRequest) -> None:
     wanted_x = request.x_col if request.x_col is not None else columns.get("x", "x")
     wanted_y = request.y_col if request.y_col is not None else columns.get("y", "y")
     loss_name = saved.record.get("loss_name", "half_mse")
-    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na)
-    if request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
-        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name)
+    kind = _saved_loss(saved, loss_name)
+    trained = saved.record.get("config") if isinstance(saved.record.get("config"), dict) else {}
+    weight_col = request.weight_col if request.weight_col is not None else trained.get("weight_col")
+    reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na, weight_col=weight_col)
+    if request.chunk_rows and weight_col is not None:  # one pass, a chunk at a time, with the weights
+        from linfit.read import rechunked_with_weights
+
+        evaluation = score(rechunked_with_weights(reading.with_weights(), request.chunk_rows), saved.a, saved.b, loss_name, kind)
+    elif request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind)
     else:
         samples = read_samples(reading)
-        evaluation = score([(samples.x, samples.y)], saved.a, saved.b, loss_name)
+        blocks = [(samples.x, samples.y)] if samples.w is None else [(samples.x, samples.y, samples.w)]
+        evaluation = score(blocks, saved.a, saved.b, loss_name, kind)
     facts = reading.facts
     info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
+    if weight_col is not None:  # weighted figures: the rows counted are those with a positive weight
+        info["w"] = facts.w_name
     if facts.dropped:
         _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
     shown.evaluation(evaluation_json(evaluation, saved.path, info))

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from linfit.errors import ConfigError
 
 Optimizer = Literal["sgd", "momentum", "adam"]
-LossName = Literal["half_mse", "mse", "half_sse"]
+LossName = Literal["half_mse", "mse", "half_sse", "huber", "absolute", "quantile"]
 Init = Literal["values", "zeros", "xavier_normal"]
 DType = Literal["float64", "float32"]
 Device = Literal["cpu", "cuda", "auto"]
@@ -82,7 +82,28 @@ class TrainConfig(BaseModel):
         (0.9, 0.999), "Adam's decay rates of the gradient's mean and of its square", allowed="0 ≤ β < 1 each", strict=False
     )
     loss: LossName = setting(
-        "half_mse", "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², with r = a·x + b − y", unit="y units²"
+        "half_mse",
+        "the loss: half_mse = ½·mean(r²), mse = mean(r²), half_sse = ½·Σr², huber (½r² inside ±δ, linear outside), "
+        "absolute = mean|r|, quantile = the pinball loss at τ; r = a·x + b − y, rows weighted by weight_col. "
+        "With sgd (the default): huber steps by the gradient scaled by the inverse curvature of the rows inside ±δ, halved on "
+        "a rise, and stops by that set's Newton step; absolute and quantile run a smoothing continuation (the same steps on the "
+        "kink rounded over ±μ, μ ÷10 a stage) and stop at a two-point line that passes the subgradient check",
+        unit="y units²",
+    )
+    huber_delta: Optional[float] = setting(
+        None,
+        "huber's δ, where the loss turns from ½r² to linear; unset = 1.345 × MAD/0.6745 of the least-squares residuals "
+        "(statsmodels' HuberT with a fixed scale)",
+        unit="y units",
+        shown="from the data",
+        gt=0,
+    )
+    quantile: float = setting(0.5, "τ of the quantile loss: the line has a fraction τ of the points on or below it", gt=0, lt=1)
+    weight_col: Optional[str | int] = setting(
+        None, "a column of row weights (finite, ≥ 0): every loss becomes Σ wᵢ·ℓᵢ / Σ wᵢ; unset = every row weighs 1", shown="none"
+    )
+    bootstrap: int = setting(
+        0, "quantile and absolute losses: this many seeded bootstrap resamples for the intervals of a and b; 0 = none", ge=0
     )
     standardize: bool = setting(True, "train on centred, unit-variance x; report a, b and dL/da, dL/db in the data's units")
     init: Init = setting("values", "starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")

@@ -23,6 +23,7 @@ class Samples:
     x_name: str
     y_name: str
     dropped: int = 0  # rows dropped by --drop-na
+    w: np.ndarray | None = None  # the rows' weights (weight_col), as read; None: every row weighs 1
 
     @property
     def n(self) -> int:
@@ -93,13 +94,15 @@ class _Growing:
 
 def read_samples(reading: Reading) -> Samples:
     """Every row of a Reading, in float64 arrays sized from the data's length (no list of blocks kept)."""
-    columns = [_Growing(), _Growing()]
-    for x, y in reading:
-        expected = reading.expected_rows(columns[0].length + len(x))
-        columns[0].add(x, expected)
-        columns[1].add(y, expected)
+    weighted = reading.weight_col is not None
+    columns = [_Growing(), _Growing()] + ([_Growing()] if weighted else [])
+    for block in reading.with_weights() if weighted else reading:
+        expected = reading.expected_rows(columns[0].length + len(block[0]))
+        for column, values in zip(columns, block):
+            column.add(values, expected)
     facts = reading.facts
-    return Samples(columns[0].array(), columns[1].array(), facts.source, facts.x_name, facts.y_name, facts.dropped)
+    w = columns[2].array() if weighted else None
+    return Samples(columns[0].array(), columns[1].array(), facts.source, facts.x_name, facts.y_name, facts.dropped, w)
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ class Evaluation:
 class EvalPass:
     """Feed (x, y) blocks with `add`; `finish` gives the Evaluation of the line a·x + b under its loss."""
 
-    def __init__(self, a: float, b: float, loss_name: str) -> None:
+    def __init__(self, a: float, b: float, loss_name: str, kind=None) -> None:
         self.a, self.b, self.loss_name = a, b, loss_name
-        self.kind = LOSSES.get(loss_name)
+        self.kind = kind if kind is not None else LOSSES.get(loss_name)  # a piecewise loss comes with its δ or τ (losses.loss_for)
         self.shift: tuple[float, float, float] | None = None  # x̄₀, ȳ₀, c
         self.n = 0
         self.sse: list[float] = []
@@ -60,39 +60,65 @@ class EvalPass:
         self.largest = 0.0
         self.y_parts: list[tuple[int, float, float]] = []  # (n, mean, Σ(y − mean)²) per block
 
-    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+    def add(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
+        """A block of rows; with `w`, their weights (every figure becomes a weighted mean, R² about the weighted mean)."""
         for start in range(0, x.shape[0], BLOCK_ROWS):
-            self._block(np.asarray(x[start : start + BLOCK_ROWS], np.float64), np.asarray(y[start : start + BLOCK_ROWS], np.float64))
+            part = slice(start, start + BLOCK_ROWS)
+            if w is None:
+                self._block(np.asarray(x[part], np.float64), np.asarray(y[part], np.float64))
+            else:
+                self._weighted_block(np.asarray(x[part], np.float64), np.asarray(y[part], np.float64), np.asarray(w[part], np.float64))
 
-    def _block(self, x: np.ndarray, y: np.ndarray) -> None:
+    def _weighted_block(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        """A weighted block: the sums are Σw·(…), n counts the rows with a positive weight, Σw is kept apart."""
+        keep = w > 0
+        x, y, w = x[keep], y[keep], w[keep]
+        if not x.shape[0]:
+            return
+        self.weights = getattr(self, "weights", [])
+        self.weights.append(float(w.sum()))
+        self._block(x, y, w)
+
+    def _block(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
         rows = x.shape[0]
         if not rows:
             return
+        weight = 1.0 if w is None else w
         if self.shift is None:
             x0, y0 = float(np.median(x[:1000])), float(np.median(y[:1000]))  # values of the data: x − x0 is exact near x0
             self.shift = (x0, y0, float(Fraction(self.b) + Fraction(self.a) * Fraction(x0) - Fraction(y0)))
         x0, y0, c = self.shift
         e = (y - y0) - self.a * (x - x0) - c
         self.n += rows
-        self.sse.append(float(np.square(e).sum()))
-        self.sae.append(float(np.abs(e).sum()))
-        self.sum.append(float(e.sum()))
+        self.sse.append(float((weight * np.square(e)).sum()))
+        self.sae.append(float((weight * np.abs(e)).sum()))
+        self.sum.append(float((weight * e).sum()))
         self.largest = max(self.largest, float(np.abs(e).max()))
         if self.kind is not None and self.loss_name not in _SQUARED:
-            value = float(self.kind.of_residual(-e))  # the losses take r = ŷ − y
-            self.own_loss.append(value * rows if self.kind.reduction == "mean" else value)
+            if w is None:
+                value = float(self.kind.of_residual(-e))  # the losses take r = ŷ − y
+                self.own_loss.append(value * rows if self.kind.reduction == "mean" else value)
+            else:  # Σ w·ℓ of the block (a piecewise loss: its weighted mean times Σw)
+                self.own_loss.append(float(self.kind.of_residual(-e, w=w)) * float(w.sum()))
         dy = y - y0
-        mean = float(dy.mean())
-        deviation = dy - mean
-        self.y_parts.append((rows, mean, float(np.square(deviation).sum()) - float(deviation.sum()) ** 2 / rows))
+        if w is None:
+            mean = float(dy.mean())
+            deviation = dy - mean
+            self.y_parts.append((rows, mean, float(np.square(deviation).sum()) - float(deviation.sum()) ** 2 / rows))
+        else:  # weighted: (Σw, weighted mean, Σw·(y − mean)²), merged as the unweighted parts are
+            total = float(w.sum())
+            mean = float((w * dy).sum()) / total
+            deviation = dy - mean
+            self.y_parts.append((total, mean, float((w * np.square(deviation)).sum()) - float((w * deviation).sum()) ** 2 / total))
 
     def finish(self) -> Evaluation:
-        n = self.n
+        weights = getattr(self, "weights", None)
+        n = math.fsum(weights) if weights else self.n  # the figures' divisor: Σw for weighted rows
         sse = math.fsum(self.sse)
         mse = sse / n
         if self.loss_name in _SQUARED:
             kind = self.kind
-            loss = kind.scale * (mse if kind.reduction == "mean" else sse)
+            loss = kind.scale * (mse if kind.reduction == "mean" else mse * self.n)  # Σ, weights scaled to mean 1 (as trained)
         elif self.kind is not None:
             total = math.fsum(self.own_loss)
             loss = total / n if self.kind.reduction == "mean" else total
@@ -100,7 +126,9 @@ class EvalPass:
             loss = math.nan
         sst = _merged_spread(self.y_parts)
         r2 = 1.0 - sse / sst if sst > 0 else None
-        return Evaluation(self.loss_name, loss, n, mse, math.sqrt(mse), math.fsum(self.sae) / n, self.largest, math.fsum(self.sum) / n, r2)
+        return Evaluation(
+            self.loss_name, loss, self.n, mse, math.sqrt(mse), math.fsum(self.sae) / n, self.largest, math.fsum(self.sum) / n, r2
+        )
 
 
 _SQUARED = frozenset({"half_mse", "mse", "half_sse"})
@@ -118,11 +146,11 @@ def _merged_spread(parts: list[tuple[int, float, float]]) -> float:
     return max(total, 0.0)
 
 
-def evaluate(blocks: Iterable[tuple[np.ndarray, np.ndarray]], a: float, b: float, loss_name: str) -> Evaluation:
-    """The Evaluation of the line over (x, y) blocks in row order."""
-    scoring = EvalPass(a, b, loss_name)
-    for x, y in blocks:
-        scoring.add(x, y)
+def evaluate(blocks: Iterable[tuple[np.ndarray, np.ndarray]], a: float, b: float, loss_name: str, kind=None) -> Evaluation:
+    """The Evaluation of the line over (x, y) blocks in row order (`kind`: the loss object, for huber's δ or quantile's τ)."""
+    scoring = EvalPass(a, b, loss_name, kind)
+    for x, y, *w in blocks:  # (x, y) or (x, y, w) blocks
+        scoring.add(x, y, w[0] if w else None)
     return scoring.finish()
 
 

@@ -14,8 +14,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from linfit.losses import LOSSES
+from linfit.losses import LOSSES, PIECEWISE, loss_for
 from linfit.model import DTYPES, leaf
+
+GRAD_HUBER_DELTA = 1.0  # `grad --loss huber` without --huber-delta: δ = 1 (a handful of points give no robust scale)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class PointGradient:
     hand_grad_a: float  # the derivative written by hand
     hand_grad_b: float
     graph: object = field(default=None, repr=False)  # graph.Node, when asked for
+    kind: object = field(default=None, repr=False)  # the loss object (with its δ or τ)
+    pieces: tuple[str, ...] = ()  # which piece of a piecewise loss each point is on
+    weights: tuple[float, ...] | None = None
 
 
 def point_gradient(
@@ -42,10 +47,19 @@ def point_gradient(
     loss: str = "half_mse",
     dtype: str = "float64",
     with_graph: bool = False,
+    delta: float | None = None,
+    tau: float | None = None,
+    weights: Sequence[float] | None = None,
 ) -> PointGradient:
-    """Build a, b as leaves, compute ŷ and the loss, call backward(), and compare with the hand formula."""
+    """Build a, b as leaves, compute ŷ and the loss, call backward(), and compare with the hand formula.
+
+    huber takes its δ (default GRAD_HUBER_DELTA), quantile its τ; `weights` weigh the points (piecewise losses)."""
     if len(x) != len(y) or not x:
         raise ValueError("x and y need the same, non-zero number of values")
+    if loss in PIECEWISE:
+        return _piecewise_gradient(
+            x, y, a, b, loss_for(loss, delta=GRAD_HUBER_DELTA if delta is None else delta, tau=tau), dtype, with_graph, weights
+        )
     kind = LOSSES[loss]
     a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
     x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
@@ -74,6 +88,44 @@ def point_gradient(
         hand_grad_a=hand_a,
         hand_grad_b=hand_b,
         graph=_graph(value, a_t, b_t, kept) if with_graph else None,
+        kind=kind,
+    )
+
+
+def _piecewise_gradient(x, y, a, b, kind, dtype, with_graph, weights) -> PointGradient:
+    """As point_gradient for huber, absolute and quantile: autograd through HuberLossBackward0, AbsBackward0
+    or MaximumBackward0, beside ψ(r) written by hand, with the piece each point is on."""
+    if weights is not None and (len(weights) != len(x) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0):
+        raise ValueError("weights: one finite, non-negative weight a point, not all 0")
+    a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
+    x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
+    y_t = torch.tensor(list(y), dtype=DTYPES[dtype])
+    w_t = None if weights is None else torch.tensor(list(weights), dtype=DTYPES[dtype])
+    kept: list[torch.Tensor] = []
+    keep = _keeper(kept) if with_graph else (lambda t: t)
+    prediction = keep(torch.add(keep(torch.mul(a_t, x_t)), b_t))
+    value = keep(kind.of_residual(keep(prediction - y_t), keep, w=w_t))
+    value.backward()
+    residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64), w)
+    return PointGradient(
+        a=a,
+        b=b,
+        x=tuple(float(v) for v in x),
+        y=tuple(float(v) for v in y),
+        prediction=tuple(prediction.detach().tolist()),
+        loss_name=kind.name,
+        loss=float(value.item()),
+        grad_a=float(a_t.grad.item()),
+        grad_b=float(b_t.grad.item()),
+        hand_grad_a=hand_a,
+        hand_grad_b=hand_b,
+        graph=_graph(value, a_t, b_t, kept) if with_graph else None,
+        kind=kind,
+        pieces=tuple(kind.piece(residual)),
+        weights=None if weights is None else tuple(float(v) for v in weights),
     )
 
 
@@ -105,6 +157,17 @@ def central_differences(f: Callable[[dict[str, float]], float], point: dict[str,
     return gradient
 
 
+def _central(f, point: dict[str, float], fraction: float) -> dict[str, float]:
+    """central_differences with the step times `fraction`."""
+    gradient = {}
+    for name, value in point.items():
+        h = fraction * 6e-6 * max(1.0, abs(value))
+        up, down = dict(point), dict(point)
+        up[name], down[name] = value + h, value - h
+        gradient[name] = (f(up) - f(down)) / ((value + h) - (value - h))
+    return gradient
+
+
 @dataclass(frozen=True)
 class GradientCheck:
     """Autograd, the hand formula and finite differences side by side, and their largest disagreement."""
@@ -114,6 +177,7 @@ class GradientCheck:
     tolerance: float
     allowed: float  # the tolerance applied, with finite differences' own rounding added
     value: float = math.nan  # the function's value at the point (the loss, or the expression)
+    notes: tuple[str, ...] = ()  # e.g. that a point is on a kink, and how it was checked there
 
     @property
     def passed(self) -> bool:
@@ -162,6 +226,8 @@ def compare_gradients(gradients: dict[str, dict[str, float]], value: float, tol:
 
 def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCheck:
     """`linfit grad --check`: autograd vs hand formula vs central differences of the loss in float64."""
+    if result.loss_name in PIECEWISE:
+        return _check_piecewise(result, tol)
     kind = LOSSES[result.loss_name]
     x = np.asarray(result.x, dtype=np.float64)
     y = np.asarray(result.y, dtype=np.float64)
@@ -175,8 +241,80 @@ def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCh
     return compare_gradients(gradients, result.loss, tol)
 
 
+def _check_piecewise(result: PointGradient, tol: float) -> GradientCheck:
+    """Away from kinks, as for the squared losses. With a point on a kink (r = 0 for absolute and
+    quantile) L has no derivative there: each one-sided derivative by hand (the kink's points contribute
+    the ends of their subdifferential) is checked against one-sided differences, and autograd's value
+    must lie between them (it takes a subgradient: the middle of the kink's)."""
+    kind = result.kind
+    x, y = np.asarray(result.x, dtype=np.float64), np.asarray(result.y, dtype=np.float64)
+    w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
+    r = result.a * x + result.b - y
+
+    def loss_at(p: dict[str, float]) -> float:
+        return float(kind.of_residual(p["a"] * x + p["b"] - y, w=w))
+
+    point = {"a": result.a, "b": result.b}
+    on_kink = not kind.smooth and bool(np.any(r == 0))
+    if not on_kink:
+        crease = kind.smooth and bool(np.any(np.abs(r) == kind.delta))
+        with np.errstate(over="ignore", invalid="ignore"):
+            numeric = central_differences(loss_at, point)
+            if crease:  # the curvature jumps here: a central difference is off by c·h, so extrapolate h → 0 (Richardson)
+                half = _central(loss_at, point, 0.5)
+                numeric = {v: 2 * half[v] - numeric[v] for v in point}
+        gradients = {
+            "autograd": {"a": result.grad_a, "b": result.grad_b},
+            "by hand": {"a": result.hand_grad_a, "b": result.hand_grad_b},
+            "finite differences": numeric,
+        }
+        check = compare_gradients(gradients, result.loss, tol)
+        if crease:
+            on = [str(i + 1) for i in np.flatnonzero(np.abs(r) == kind.delta)]
+            note = f"crease: point(s) {', '.join(on)} at |r| = δ, where ½r² meets the linear piece: the gradient is continuous there, its curvature jumps"
+            check = GradientCheck(
+                check.gradients,
+                check.largest_difference,
+                check.tolerance,
+                check.allowed,
+                result.loss,
+                (note + " (differences extrapolated to h → 0).",),
+            )
+        return check
+    sides = kind.one_sided(r, x, w)
+    left, right = {}, {}
+    for name, value in point.items():
+        h = 6e-6 * max(1.0, abs(value))
+        up, down = dict(point), dict(point)
+        up[name], down[name] = value + h, value - h
+        right[name] = (loss_at(up) - result.loss) / ((value + h) - value)
+        left[name] = (result.loss - loss_at(down)) / (value - (value - h))
+    gradients = {
+        "autograd (a subgradient)": {"a": result.grad_a, "b": result.grad_b},
+        "by hand, left": {v: sides[v][0] for v in point},
+        "differences, left": left,
+        "by hand, right": {v: sides[v][1] for v in point},
+        "differences, right": right,
+    }
+    largest, allowed = 0.0, math.inf
+    autograd = gradients["autograd (a subgradient)"]
+    for v in point:
+        low, high = sides[v]
+        scale = max(1.0, abs(low), abs(high))
+        largest = max(largest, abs(left[v] - low), abs(right[v] - high), low - autograd[v], autograd[v] - high)
+        allowed = min(allowed, tol * scale + 1e-9 * max(1.0, abs(result.loss)))
+    kinked = [str(i + 1) for i in np.flatnonzero(r == 0)]
+    notes = (
+        f"kink: point{'s' if len(kinked) > 1 else ''} {', '.join(kinked)} lie{'' if len(kinked) > 1 else 's'} on the line (r = 0), "
+        "where the loss has no derivative; each one-sided derivative is checked, and autograd's value lies between them.",
+    )
+    return GradientCheck(gradients, largest, tol, allowed, result.loss, notes)
+
+
 def explain(result: PointGradient, lr: float | None = None) -> list[str]:
     """The worked step, numbers substituted: ŷ, r, L, dL/da, dL/db, and with lr the update."""
+    if result.loss_name in PIECEWISE:
+        return _explain_piecewise(result, lr)
     kind = LOSSES[result.loss_name]
     n = len(result.x)
     f = _short
@@ -205,6 +343,35 @@ def explain(result: PointGradient, lr: float | None = None) -> list[str]:
         lines += [
             f"a ← a − lr·dL/da = {f(result.a)} − {f(lr)}·({f(result.grad_a)}) = {f(a_next)}",
             f"b ← b − lr·dL/db = {f(result.b)} − {f(lr)}·({f(result.grad_b)}) = {f(b_next)}",
+        ]
+    return lines
+
+
+def _explain_piecewise(result: PointGradient, lr: float | None) -> list[str]:
+    """The worked step of a piecewise loss: r, the piece of each point, ψ(r), L and the gradient."""
+    kind, f = result.kind, _short
+    residuals = [p - y for p, y in zip(result.prediction, result.y)]
+    psi = kind.psi(np.asarray(residuals, dtype=np.float64))
+    mean = "Σ wᵢ·{0} / Σ wᵢ" if result.weights is not None else ("{0}" if len(residuals) == 1 else "mean({0})")
+    lines = [
+        f"loss: ℓ(r) = {kind.piece_text}",
+        "ŷ = a·x + b = " + ", ".join(f(p) for p in result.prediction),
+        "r = ŷ − y = " + ", ".join(f(r) for r in residuals),
+        "piece: " + "; ".join(result.pieces),
+        f"ψ(r) = dℓ/dr = {kind.derivative_text('r', 1)} = " + ", ".join(f(v) for v in psi),
+        f"L = {mean.format('ℓ(r)')} = {f(result.loss)}",
+        f"dL/da = {mean.format('ψ(r)·x')} = {f(result.grad_a)}",
+        f"dL/db = {mean.format('ψ(r)')} = {f(result.grad_b)}",
+    ]
+    if not kind.smooth and 0.0 in residuals:
+        low, high = kind.psi_sides()
+        lines.append(
+            f"at r = 0 (a kink) ψ may be anything in [{f(low)}, {f(high)}]; autograd and the hand formula take {f(0.5 * (low + high))}"
+        )
+    if lr is not None:
+        lines += [
+            f"a ← a − lr·dL/da = {f(result.a)} − {f(lr)}·({f(result.grad_a)}) = {f(result.a - lr * result.grad_a)}",
+            f"b ← b − lr·dL/db = {f(result.b)} − {f(lr)}·({f(result.grad_b)}) = {f(result.b - lr * result.grad_b)}",
         ]
     return lines
 

@@ -7,12 +7,25 @@
 All three are c·(a quadratic with Hessian [[E x², E x], [E x, 1]]), with c the
 `curvature` below: the step size that is stable depends on it.
 
+The robust and quantile losses (`Piecewise` below) are weighted means, L = Σ wᵢ·ℓ(rᵢ) / Σ wᵢ
+(every wᵢ = 1 without a weight column), each ℓ one line of maths:
+
+    huber     ℓ = ½r² for |r| ≤ δ, δ·(|r| − ½δ) outside   as torch.nn.HuberLoss; δ in y units
+    absolute  ℓ = |r|                                    least absolute deviations: the median line
+    quantile  ℓ = τ·max(−r, 0) + (1 − τ)·max(r, 0)       the pinball loss: a fraction τ of the points lie
+                                                         on or below the line (τ = ½: half of absolute)
+
+They are convex and piecewise: huber is quadratic inside ±δ and linear outside (its gradient is
+continuous, its curvature jumps at ±δ); absolute and quantile are linear on each side of r = 0, with a
+kink there, where autograd takes the middle of the subdifferential (0 for |r|, ½ − τ for the pinball).
+
 Everything about a loss lives here: its formula text, reduction, scale, curvature, hand gradient,
 and the text of its hand formulas. The trainer, the reports, `grad --explain` and the plot read them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -82,3 +95,205 @@ LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", "mean((a·x + b − y)²)", 1.0, "mean"),
     "half_sse": Loss("half_sse", "½·Σ(a·x + b − y)²", 0.5, "sum"),
 }
+
+
+SQUARED = tuple(LOSSES)
+PIECEWISE = ("huber", "absolute", "quantile")
+HUBER_TUNING = 1.345  # δ = 1.345 × the robust scale: 95 % efficiency at the normal (Huber; statsmodels' HuberT)
+MAD_TO_SD = 0.6744897501960817  # the normal's median absolute deviation, Φ⁻¹(¾): MAD / this estimates σ
+
+
+@dataclass(frozen=True)
+class Piecewise:
+    """A robust or quantile loss: ℓ(r) summed with weights, Σ wᵢ·ℓ(rᵢ) / Σ wᵢ.
+
+    `psi` is dℓ/dr away from kinks (and autograd's choice on them), `psi_sides` its one-sided values,
+    `inside` says which points are on the quadratic piece (huber) or on the kink (absolute, quantile).
+    """
+
+    name: Literal["huber", "absolute", "quantile"]
+    delta: float = 1.0  # huber only
+    tau: float = 0.5  # quantile only
+    reduction: Literal["mean"] = "mean"
+
+    @property
+    def formula(self) -> str:
+        if self.name == "huber":
+            return f"mean(huber_δ(a·x + b − y)), δ = {self.delta:.6g}"
+        if self.name == "absolute":
+            return "mean(|a·x + b − y|)"
+        return f"mean(ρ_τ(a·x + b − y)), τ = {self.tau:g}"
+
+    @property
+    def piece_text(self) -> str:
+        """The one line of maths, in words."""
+        if self.name == "huber":
+            return f"huber_δ(r) = ½r² for |r| ≤ δ, δ·(|r| − ½δ) outside, δ = {self.delta:.6g}"
+        if self.name == "absolute":
+            return "|r|"
+        return f"ρ_τ(r) = τ·max(−r, 0) + (1 − τ)·max(r, 0), τ = {self.tau:g}"
+
+    @property
+    def smooth(self) -> bool:
+        """Is the gradient continuous (huber), or has the loss a kink at r = 0 (absolute, quantile)?"""
+        return self.name == "huber"
+
+    def of_residual(self, r, keep=lambda t: t, w=None):
+        """Σ wᵢ·ℓ(rᵢ) / Σ wᵢ on torch tensors (autograd records HuberLossBackward0, AbsBackward0 or
+        MaximumBackward0) or numpy arrays; without weights, the plain mean."""
+        import numpy as np
+
+        if isinstance(r, np.ndarray) or np.isscalar(r):
+            pieces = self.numpy_pieces(np.asarray(r, dtype=np.float64))
+            if w is None:
+                return float(np.mean(pieces))
+            w = np.asarray(w, dtype=np.float64)
+            return float(np.sum(w * pieces) / np.sum(w))
+        import torch
+
+        if self.name == "huber":
+            pieces = keep(torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=self.delta))
+        elif self.name == "absolute":
+            pieces = keep(torch.abs(r))
+        else:
+            pieces = keep(torch.maximum(keep(-self.tau * r), keep((1 - self.tau) * r)))
+        if w is None:
+            return keep(pieces.mean())
+        return keep(torch.dot(pieces, w) / w.sum())
+
+    def numpy_pieces(self, r):
+        """ℓ(rᵢ) for each residual, in float64."""
+        import numpy as np
+
+        if self.name == "huber":
+            small = np.abs(r) <= self.delta
+            return np.where(small, 0.5 * r * r, self.delta * (np.abs(r) - 0.5 * self.delta))
+        if self.name == "absolute":
+            return np.abs(r)
+        return np.maximum(-self.tau * r, (1 - self.tau) * r)
+
+    def psi(self, r):
+        """dℓ/dr for each residual; on a kink, the middle of the subdifferential (what autograd gives)."""
+        import numpy as np
+
+        if self.name == "huber":
+            return np.clip(r, -self.delta, self.delta)
+        if self.name == "absolute":
+            return np.sign(r)
+        return np.where(r > 0, 1 - self.tau, np.where(r < 0, -self.tau, 0.5 - self.tau))
+
+    def psi_sides(self) -> tuple[float, float]:
+        """(dℓ/dr just below r = 0, just above): the ends of the subdifferential at the kink."""
+        if self.name == "absolute":
+            return -1.0, 1.0
+        if self.name == "quantile":
+            return -self.tau, 1 - self.tau
+        return 0.0, 0.0
+
+    def piece(self, r) -> list[str]:
+        """Which piece each residual is on, in words."""
+        import numpy as np
+
+        r = np.asarray(r, dtype=np.float64)
+        if self.name == "huber":
+            return [
+                "inside ±δ (½r²)" if abs(v) < self.delta else "on ±δ (the pieces meet)" if abs(v) == self.delta else "outside ±δ (linear)"
+                for v in r
+            ]
+        return ["kink (r = 0)" if v == 0 else "r > 0 (above the point)" if v > 0 else "r < 0 (below the point)" for v in r]
+
+    def hand_gradient(self, r, x, w=None) -> tuple[float, float]:
+        """(dL/da, dL/db) = (Σ wᵢ·ψ(rᵢ)·xᵢ, Σ wᵢ·ψ(rᵢ)) / Σ wᵢ, by the hand-derived ψ."""
+        import numpy as np
+
+        psi = self.psi(r)
+        w = np.ones_like(r) if w is None else np.asarray(w, dtype=np.float64)
+        total = np.sum(w)
+        return float(np.sum(w * psi * x) / total), float(np.sum(w * psi) / total)
+
+    def one_sided(self, r, x, w=None) -> dict[str, tuple[float, float]]:
+        """The one-sided derivatives (left, right) of L in a and in b: points on the kink contribute
+        min and max of their subdifferential times x (a convex function: left ≤ right)."""
+        import numpy as np
+
+        w = np.ones_like(r) if w is None else np.asarray(w, dtype=np.float64)
+        total = np.sum(w)
+        on = r == 0 if not self.smooth else np.zeros(r.shape, dtype=bool)
+        psi = np.where(on, 0.0, self.psi(r))
+        low, high = self.psi_sides()
+        sides = {}
+        for name, u in (("a", np.asarray(x, dtype=np.float64)), ("b", np.ones_like(r))):
+            base = np.sum(w * psi * u)
+            left = base + np.sum(np.where(on, w * np.minimum(low * u, high * u), 0.0))
+            right = base + np.sum(np.where(on, w * np.maximum(low * u, high * u), 0.0))
+            sides[name] = (float(left / total), float(right / total))
+        return sides
+
+    def value_text(self, n: int, residual: str = "r") -> str:
+        symbol = {"huber": "huber_δ", "absolute": "", "quantile": "ρ_τ"}[self.name]
+        term = f"|{residual}|" if self.name == "absolute" else f"{symbol}({residual})"
+        return term if n == 1 else f"mean({term})"
+
+    def derivative_text(self, term: str, n: int) -> str:
+        """'(a·x + b − y)·x' → 'mean(ψ(r)·x)' with ψ the loss's derivative in r."""
+        psi = {"huber": "clamp(r, −δ, δ)", "absolute": "sign(r)", "quantile": "(r > 0 ? 1 − τ : −τ)"}[self.name]
+        factor = "·x" if term.endswith("·x") else ""
+        inner = f"{psi}{factor}"
+        return inner if n == 1 else f"mean({inner})"
+
+
+def loss_for(name: str, delta: float | None = None, tau: float | None = None):
+    """The loss object for a name: a squared loss, or a piecewise one with its δ (huber) or τ (quantile)."""
+    if name in LOSSES:
+        return LOSSES[name]
+    if name not in PIECEWISE:
+        raise KeyError(name)
+    if name == "huber":
+        if delta is None or not (delta > 0 and math.isfinite(delta)):
+            raise ValueError("huber needs a finite δ > 0")
+        return Piecewise("huber", delta=float(delta))
+    if name == "quantile":
+        tau = 0.5 if tau is None else tau
+        if not 0 < tau < 1:
+            raise ValueError("the quantile τ must lie in (0, 1)")
+        return Piecewise("quantile", tau=float(tau))
+    return Piecewise("absolute")
+
+
+def huber_delta_of(residuals) -> float:
+    """δ = 1.345 × MAD/0.6745 of the residuals (their median absolute value, as a normal σ): Huber's
+    95 %-efficient tuning in y units. Of the least-squares residuals this is statsmodels' RLM with HuberT
+    and a fixed scale (update_scale=False). When more than half the residuals are 0, the mean absolute
+    residual (as a normal σ); 1.0 when every residual is 0."""
+    import numpy as np
+
+    r = np.asarray(residuals, dtype=np.float64)
+    mad = float(np.median(np.abs(r))) / MAD_TO_SD
+    if not mad > 0:
+        mad = float(np.mean(np.abs(r))) * math.sqrt(math.pi / 2)
+    return HUBER_TUNING * mad if mad > 0 else 1.0
+
+
+def loss_grid(kind, blocks, a_values, b_values):
+    """The true loss L(a, b) = Σ wᵢ·ℓ(a·xᵢ + b − yᵢ) / Σ wᵢ of a piecewise loss at every point of a grid, in one
+    pass over (x, y) or (x, y, w) float64 blocks: an array of shape (len(b_values), len(a_values)). Not from
+    moments: the creases of a piecewise surface are where rows change piece, and they show."""
+    import numpy as np
+
+    mesh_a, mesh_b = np.meshgrid(np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64))
+    a, b = mesh_a.ravel(), mesh_b.ravel()
+    total, weight = np.zeros(a.size), 0.0
+    rows = max(1, (1 << 22) // a.size)  # a block of (grid points × rows) stays near 32 MB
+    for x, y, *rest in blocks:
+        w = rest[0] if rest else None
+        for start in range(0, x.shape[0], rows):
+            xs, ys = x[start : start + rows], y[start : start + rows]
+            pieces = kind.numpy_pieces(a[:, None] * xs[None, :] + (b[:, None] - ys[None, :]))
+            if w is None:
+                total += pieces.sum(axis=1)
+                weight += xs.shape[0]
+            else:
+                ws = w[start : start + rows]
+                total += pieces @ ws
+                weight += float(ws.sum())
+    return (total / weight).reshape(mesh_a.shape) if weight > 0 else np.full(mesh_a.shape, np.nan)

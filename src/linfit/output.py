@@ -50,6 +50,12 @@ def grad_json(result: PointGradient, check=None, steps: list[str] | None = None,
         "grad_b": result.grad_b,
         "hand": {"grad_a": result.hand_grad_a, "grad_b": result.hand_grad_b},
     }
+    if result.pieces:  # huber, absolute, quantile: the loss's parameter and each point's piece
+        kind = result.kind
+        out["loss_parameters"] = (
+            {"huber_delta": kind.delta} if kind.name == "huber" else {"quantile": kind.tau} if kind.name == "quantile" else {}
+        )
+        out["pieces"] = list(result.pieces)
     if result.graph is not None:
         from linfit.graph import to_dict
 
@@ -71,6 +77,7 @@ def check_json(check) -> dict[str, Any]:
         "passed": check.passed,
         "verdict": check.verdict,  # agree, cannot check (a derivative not finite: see reason), DISAGREE
         "reason": check.unchecked,
+        **({"notes": list(check.notes)} if getattr(check, "notes", ()) else {}),
     }
 
 

@@ -112,8 +112,8 @@ def run_payload(
     history = thin(fit.get("history") or [])
     if not history:
         raise DataError("the run has no recorded step to show.", "Record at least one step (a --format jsonl stream holds its steps).")
-    loss = LOSSES[fit["loss_name"]]
     config = dict(fit.get("config") or {})
+    loss = _loss_of(fit["loss_name"], config)
     lr_source = fit.get("lr_source") or ("set" if config.get("lr") is not None else "default")
     config["lr"] = effective_lr(fit, moments, batch_size)  # unset: the optimizer's default, as the run used it
     if fit.get("adam_eps") is not None:  # Adam's ε as the run used it, for the page's replay of its steps
@@ -127,12 +127,13 @@ def run_payload(
         "loss": {
             "name": loss.name,
             "formula": loss.formula,
-            "scale": loss.scale,
+            "scale": getattr(loss, "scale", 1.0),
             "reduction": loss.reduction,
             "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]),
             "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
             # a loss's own parameters (huber's δ, the quantile's τ), when the run names them: the page's what-if uses them
             **{key: config[key] for key in ("delta", "tau") if isinstance(config.get(key), (int, float))},
+            **({"delta": loss.delta} if loss.name == "huber" else {"tau": loss.tau} if loss.name == "quantile" else {}),
         },
         "batch_size": batch_size or None,
         "minibatch": bool(batch_size or fit.get("epochs")),  # a saved stream's result says so by its epochs
@@ -150,7 +151,7 @@ def run_payload(
         "gap": fit.get("gap"),
         "stats": fit.get("stats"),
         "samples": samples,
-        "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments)),
+        "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments), loss=loss),
         "lr_source": lr_source,
         "curvature": curvature(loss, moments, bool(config.get("standardize", True))) if loss.name in QUADRATIC else None,
     }
@@ -249,7 +250,7 @@ def _graph_point(samples: dict[str, Any] | None, moments: dict[str, Any]) -> tup
     return moments["x_mean"], moments["y_mean"]
 
 
-def autograd_graph(loss_name: str, a: float, b: float, x: float, y: float) -> dict[str, Any]:
+def autograd_graph(loss_name: str, a: float, b: float, x: float, y: float, loss: Any = None) -> dict[str, Any]:
     """The graph autograd records for the loss at one point, as `linfit grad --graph --format json` shows it.
 
     The page draws this graph; for other steps and points it recomputes each node's value and gradient.
@@ -257,8 +258,18 @@ def autograd_graph(loss_name: str, a: float, b: float, x: float, y: float) -> di
     from linfit.gradient import point_gradient
     from linfit.graph import to_dict
 
-    result = point_gradient([x], [y], a=a, b=b, loss=loss_name, with_graph=True)
+    delta, tau = getattr(loss, "delta", None), getattr(loss, "tau", 0.5)  # a piecewise loss's own δ or τ
+    result = point_gradient([x], [y], a=a, b=b, loss=loss_name, with_graph=True, delta=delta if loss_name == "huber" else None, tau=tau)
     return {"x": x, "y": y, "a": a, "b": b, "tree": to_dict(result.graph)}
+
+
+def _loss_of(name: str, config: dict[str, Any]):
+    """The loss object of a run: a squared loss, or a piecewise one with the δ (huber) or τ (quantile) it ran with."""
+    from linfit.losses import PIECEWISE, loss_for
+
+    if name not in PIECEWISE:
+        return LOSSES[name]
+    return loss_for(name, delta=config.get("huber_delta"), tau=config.get("quantile"))
 
 
 def same_data(runs: Sequence[dict[str, Any]]) -> None:

@@ -29,12 +29,14 @@ from linfit.files import plan_outputs
 from linfit.frame import frame_for
 from linfit.holdout import HeldOut
 from linfit.model import Start
+from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
 from linfit.read import STDIN, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
-from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments
-from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cached_rows, require_representable
+from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments, weighted_moments
+from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cached_rows, cached_rows_with_weights, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import StepRecord, Training, TrainResult
 
+WEIGHTS_IN_ONE_PROCESS = "weighted rows are not trained across processes yet (the weights' scale would differ by process)."
 LEAN_ABOVE_BYTES = 64 << 20  # a float32 run on a file this big keeps no float64 copy of x and y
 
 
@@ -52,6 +54,9 @@ class Prepared:
     scatter: dict | None = None  # the report's sample of the rows, taken from the one pass (need_samples)
     held: HeldOut | None = None  # the rows held out (config.holdout, set aside by the seed; or train --valid's file)
     rows: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]] | None = None  # a streamed run's rows again, from its pass cache
+    reference: object = None  # huber/absolute/quantile: the exact minimiser (reference.Reference), or None
+    reference_reason: str | None = None  # why there is none, where the loss has one but this run does not
+    robust_stats: object = None  # huber/absolute/quantile: the statistics valid for the loss (robust_stats)
 
     def sha256(self) -> str | None:
         return self.data_sha256
@@ -62,6 +67,7 @@ class Road:
 
     samples: Samples | None = None  # float64 rows in memory, when this road keeps them
     scatter: dict | None = None
+    weight_scale: float = 1.0  # weighted rows: the factor that makes the weights' mean 1 over the rows with a positive one
     held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
 
     def read(self, reading: Reading | None) -> tuple[Moments, Facts]:
@@ -96,20 +102,30 @@ class InMemory(Road):
             from linfit.page import scatter_sample
 
             self.scatter = scatter_sample(samples.x, samples.y, self.seed)
+            if samples.w is not None:  # the weights of the sampled rows, for the page's what-if
+                self.scatter["w"] = _weights_of_sample(samples, {"seed": self.seed})
+        if samples.w is not None and samples.n:
+            m, self.weight_scale = weighted_moments([(samples.x, samples.y, samples.w)])
+            return m
         return moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
 
     def source(self, m, config):
-        return ArrayChunks(self.samples.x, self.samples.y, m, frame_for(m, config.standardize), config, whole=self.whole)
+        frame, samples = frame_for(m, config.standardize), self.samples
+        return ArrayChunks(samples.x, samples.y, m, frame, config, whole=self.whole, w=samples.w, weight_scale=self.weight_scale)
 
 
 class Arrays(InMemory):
     """x and y already in memory (`linfit.fit`, tests, benchmarks), with the names of x, y and the data."""
 
-    def __init__(self, x, y, names: tuple[str, str, str] = ("x", "y", "arrays"), seed: int = 0, sample: bool = False, whole=False):
+    def __init__(self, x, y, names: tuple[str, str, str] = ("x", "y", "arrays"), seed: int = 0, sample: bool = False, whole=False, w=None):
         super().__init__(1, 0, 1, seed, sample, whole)
         x = np.require(np.asarray(x, dtype=np.float64), requirements="W")
         y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
-        self.samples = Samples(x, y, names[2], names[0], names[1])
+        if w is not None:  # weights as the reader takes them: finite and >= 0, one a row
+            w = np.require(np.asarray(w, dtype=np.float64), requirements="W")
+            if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise DataError(f"{names[2]}: the weights must be finite numbers >= 0, one a row.", "Check the weights.")
+        self.samples = Samples(x, y, names[2], names[0], names[1], w=w)
 
     def read(self, reading):
         x, y = self.samples.x, self.samples.y
@@ -161,15 +177,22 @@ class Streamed(Road):
         )
         if self.sample:  # from the one pass, or, when a kept cache was reused, from the cache's blocks
             self.scatter = sampled[0] if sampled else reservoir_sample(cached_rows(self.passes), config.seed)
+        if self.passes.weights:  # weighted rows: their moments from the cache's (x, y, w) blocks (no second parse)
+            if self.world > 1:
+                raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
+            m, self.weight_scale = weighted_moments(cached_rows_with_weights(self.passes))
+            return m, facts
         return self.passes.moments, facts
 
     def source(self, m, config):
-        return CachedChunks(self.passes, m, frame_for(m, config.standardize), config)
+        return CachedChunks(self.passes, m, frame_for(m, config.standardize), config, self.weight_scale)
 
     def rows(self):
         """The rows again in float64 and in order, from the pass cache (no second parse), where it holds them exactly."""
         if self.config.dtype != "float64" or self.world > 1:
             return None
+        if self.passes.weights:  # (x, y, w): weighted rows keep their weights
+            return lambda: cached_rows_with_weights(self.passes)
         return lambda: cached_rows(self.passes)
 
 
@@ -223,6 +246,8 @@ def prepare(
         group.fail(error)
     label = display_name(facts.source)
     ranks = group.gathered(mine_info) if group else [mine_info]
+    if config.weight_col is not None and world > 1:  # every process has read and checked its weights: the same error on every road first
+        raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
     disjoint = bool(split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
     dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
     largest = [max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks)]
@@ -239,20 +264,31 @@ def prepare(
             raise DataError(f"{label}: {error.message}", _no_line_hint(m)) from None
         warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
         ols = None
+    weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)
+    if weighted and batch_size:
+        raise UsageError("--batch-size: mini-batches of weighted rows are not offered.", "Drop --batch-size (full-batch steps).")
     stats = None
-    if ols is not None:
+    if ols is not None and weighted:  # weighted least squares: the moments are the weighted ones (statsmodels WLS)
+        stats = _weighted_stats(m, ols, road, config)
+    elif ols is not None:
         exact = road.samples is not None and world == 1
         stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
-    training = Training(
-        road.source(m, config),
-        stop_requested=stop_requested,
-        start=start,
-        trace=trace,
-        all_reduce=group.all_reduce if group else None,
-        batch_rows=batch_size,
-        buffer_rows=max(16 * batch_size, chunk_rows),
-    )
+    piecewise = None
+    if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
+        config, piecewise = _piecewise(config, road, world, warnings)
+    run = {
+        "stop_requested": stop_requested,
+        "start": start,
+        "trace": trace,
+        "all_reduce": group.all_reduce if group else None,
+        "batch_rows": batch_size,
+        "buffer_rows": max(16 * batch_size, chunk_rows),
+    }
+    source = road.source(m, config)
+    training = PiecewiseTraining(source, **run) if piecewise is not None else Training(source, **run)
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
+    if weighted:  # the weight column, as the model file records it (rows: those with a positive weight)
+        info["w"] = facts.w_name or "w"
     if road.held is not None:  # how the held-out rows were chosen: with the data's hash, exactly the rows trained on
         info["holdout"] = road.held.description["holdout"]
     if world > 1:
@@ -266,7 +302,51 @@ def prepare(
             )
     samples = road.samples if world == 1 else None
     rows = road.rows() if isinstance(road, Streamed) else None
-    return Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter, road.held, rows)
+    prepared = Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter, road.held, rows)
+    if piecewise is not None:
+        prepared.reference, prepared.reference_reason, prepared.robust_stats = piecewise
+    return prepared
+
+
+def _piecewise(config: TrainConfig, road: Road, world: int, warnings: list[str]):
+    """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
+    the rows in float64: in memory, or read back from the pass cache when the reference can take them."""
+    from linfit.reference import LP_ROW_LIMIT
+    from linfit.robust_stats import piecewise_stats
+
+    samples, passes = road.samples, getattr(road, "passes", None)
+    x = y = w = None
+    why_not = None
+    if world > 1:
+        why_not = "each process holds only its share of the rows"
+    elif samples is not None:
+        x, y, w = samples.x, samples.y, samples.w
+    elif passes is not None and passes.rows <= LP_ROW_LIMIT:
+        parts = list(cached_rows_with_weights(passes))
+        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        w = np.concatenate([p[2] for p in parts]) if passes.weights else None
+    elif passes is not None:
+        why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
+        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row, as in memory
+            from linfit.reference import default_huber_delta, delta_stride
+
+            k = delta_stride(passes.rows)
+            parts, start = [], 0
+            for bx, by, bw in cached_rows_with_weights(passes):
+                first = (-start) % k
+                parts.append((bx[first::k], by[first::k], None if bw is None else bw[first::k]))
+                start += bx.shape[0]
+            sx, sy = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            sw = np.concatenate([p[2] for p in parts]) if passes.weights else None
+            delta = default_huber_delta(sx, sy, sw)
+            config = config.model_copy(update={"huber_delta": delta})
+            warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+    else:
+        why_not = "this float32 run keeps no float64 copy of the rows"
+    config, reference, reason, notes = settle(config, x, y, w, why_not)
+    warnings.extend(notes)
+    statistics = piecewise_stats(config, x, y, reference, w) if reference is not None else None
+    return config, (reference, reason, statistics)
 
 
 def fit(x, y, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
@@ -290,7 +370,17 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
         )
     try:
         cache_path = _cache_path(cache, chunk_rows, rank, world, sources)
-        reading = Reading(data, config.x_col, config.y_col, sep=sep, drop_na=drop_na, paths=sources, rows_of=mine, shard=(rank, world))
+        reading = Reading(
+            data,
+            config.x_col,
+            config.y_col,
+            sep=sep,
+            drop_na=drop_na,
+            paths=sources,
+            rows_of=mine,
+            shard=(rank, world),
+            weight_col=config.weight_col,
+        )
     except LinfitError as error:
         if group is None:
             raise
@@ -300,6 +390,10 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
             "holdout sets rows aside in the memory of one process: not with --chunk-rows or under torchrun.",
             "Give the held-out rows as a file of their own (train --valid FILE), or run linfit eval on the saved model.",
         )
+    if config.weight_col is not None and config.holdout:
+        raise UsageError(
+            "holdout does not set weighted rows aside yet.", "Give the held-out rows as a file of their own (train --valid FILE)."
+        )
     if chunk_rows:
         agree = group.all_agree if group else (lambda ok: ok)
         return Streamed(chunk_rows, config, rank, world, cache_path, agree, need_samples), reading
@@ -308,6 +402,23 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
     road = InMemory(len(sources), rank, world, config.seed, need_samples, whole=config.compile and not batch_size)
     road.holdout, road.loss = config.holdout, config.loss
     return road, reading
+
+
+def _weighted_stats(m: Moments, ols: LeastSquares, road: Road, config: TrainConfig) -> FitStats:
+    """Weighted least squares' statistics from the weighted moments, as statsmodels WLS on the rows with a
+    positive weight: σ̂² = Σw·r²/(n − 2), cov = σ̂²·(XᵀWX)⁻¹, R² about the weighted mean; its log-likelihood
+    adds ½·Σ log wᵢ (weights scaled to mean 1), and AIC and BIC follow. No HC3 or diagnostics (they are the
+    unweighted residuals')."""
+    import math
+    from dataclasses import replace
+
+    stats = fit_stats_from_moments(m, ols.a, ols.b)
+    w = road.samples.w if road.samples is not None else None
+    if stats.log_likelihood is None or w is None:
+        return replace(stats, log_likelihood=None, aic=None, bic=None)
+    positive = w[w > 0] * road.weight_scale
+    llf = stats.log_likelihood + 0.5 * math.fsum(np.log(positive))
+    return replace(stats, log_likelihood=llf, aic=-2 * llf + 4, bic=-2 * llf + 2 * math.log(m.n))
 
 
 def _no_line_hint(m: Moments) -> str:
@@ -335,7 +446,7 @@ def _lean(paths: list[str], config: TrainConfig, world: int, need_samples: bool)
 
     The reference and statistics then come from the moments (merged block by block, in float64).
     """
-    if config.dtype != "float32" or world > 1 or need_samples or len(paths) != 1:
+    if config.dtype != "float32" or world > 1 or need_samples or len(paths) != 1 or config.weight_col is not None:
         return False
     return paths[0] != STDIN and is_regular_file(paths[0]) and Path(paths[0]).stat().st_size >= LEAN_ABOVE_BYTES
 
@@ -345,4 +456,16 @@ def _share(samples: Samples, files: int, rank: int, world: int) -> Samples:
     if files > 1 or world == 1:
         return samples
     rows = share(samples.n, rank, world)
-    return Samples(samples.x[rows], samples.y[rows], samples.source, samples.x_name, samples.y_name, samples.dropped)
+    w = None if samples.w is None else samples.w[rows]
+    return Samples(samples.x[rows], samples.y[rows], samples.source, samples.x_name, samples.y_name, samples.dropped, w)
+
+
+def _weights_of_sample(samples: Samples, scatter: dict) -> list[float]:
+    """The weights of the rows the report's sample holds: the rows page.scatter_sample chose (the same draw)."""
+    from linfit.plot import MAX_SCATTER
+
+    n = samples.n
+    shown = (
+        np.arange(n) if n <= MAX_SCATTER else np.sort(np.random.default_rng(scatter.get("seed", 0)).choice(n, MAX_SCATTER, replace=False))
+    )
+    return [float(v) for v in samples.w[shown]]

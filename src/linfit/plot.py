@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from linfit.errors import UsageError
-from linfit.losses import LOSSES
+from linfit.losses import LOSSES, PIECEWISE
 
 MAX_SCATTER = 5000  # points drawn; the fit always uses every row
 
@@ -45,7 +45,7 @@ def plot_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
-def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=None) -> bytes:
+def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=None, reference=None) -> bytes:
     """The figure's bytes, in the format `path`'s extension names: the data, the loss and the surface above,
     the residuals against the fitted values, their normal Q-Q plot and their influence below."""
     fmt = plot_format(path)
@@ -56,9 +56,17 @@ def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=Non
 
     figure, axes = plt.subplots(2, 3, figsize=(17, 10.4), constrained_layout=True)
     (data_ax, loss_ax, surface_ax), (residual_ax, qq_ax, influence_ax) = axes
-    _data_panel(data_ax, samples, result, ols, config.seed)
-    _loss_panel(loss_ax, trace, samples, ols, config.loss)
-    _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
+    if config.loss in PIECEWISE:  # huber, absolute, quantile: their exact line, and the true loss surface
+        from linfit.losses import loss_for
+
+        kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
+        _data_panel(data_ax, samples, result, reference, config.seed, f"{config.loss} (exact)")
+        _piecewise_loss_panel(loss_ax, trace, reference, kind)
+        _piecewise_surface_panel(surface_ax, trace, samples, result, reference, kind)
+    else:
+        _data_panel(data_ax, samples, result, ols, config.seed)
+        _loss_panel(loss_ax, trace, samples, ols, config.loss)
+        _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
     _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file)
     figure.suptitle(
         f"linfit: y = {result.a:.6g}·x + {result.b:.6g} fitted to {Path(samples.source).name} "
@@ -159,7 +167,7 @@ def _influence_panel(ax, payload, leverage, standardised, seed: int) -> None:
     ax.grid(alpha=0.3)
 
 
-def _data_panel(ax, samples, result, ols, seed: int) -> None:
+def _data_panel(ax, samples, result, ols, seed: int, exact: str = "least squares") -> None:
     x, y = samples.x, samples.y
     shown = np.arange(samples.n)
     if samples.n > MAX_SCATTER:
@@ -177,7 +185,7 @@ def _data_panel(ax, samples, result, ols, seed: int) -> None:
             color="tab:orange",
             linestyle="--",
             linewidth=1.5,
-            label=f"least squares: {ols.a:.5g}·x + {ols.b:.5g}",
+            label=f"{exact}: {ols.a:.5g}·x + {ols.b:.5g}",
         )
     ax.set_xlabel("x" if samples.x_name == "x" else f"x: {samples.x_name}")
     ax.set_ylabel("y" if samples.y_name == "y" else f"y: {samples.y_name}")
@@ -286,3 +294,64 @@ def _quadratic_loss(samples, loss_name: str, a0: float, b0: float, a, b):
     mean_x, mean_xx = float(np.mean(x)), float(np.mean(x * x))
     da, db = a - a0, b - b0
     return base + grad_a * da + grad_b * db + 0.5 * c * (mean_xx * da * da + 2 * mean_x * da * db + db * db)
+
+
+def _piecewise_loss_panel(ax, trace, reference, kind) -> None:
+    """The true loss per step, and its excess over the exact minimum where the exact line is known."""
+    steps = np.array([p[0] for p in trace.points])
+    losses = np.array([p[1] for p in trace.points])
+    ax.semilogy(steps, losses, marker="o", markersize=3, color="tab:blue", label=f"loss ({kind.name})")
+    if reference is not None:
+        excess = losses - reference.objective
+        keep = excess > 0
+        ax.semilogy(steps[keep], excess[keep], marker=".", markersize=3, linestyle="--", color="tab:red", label="loss − exact minimum")
+        ax.axhline(reference.objective, color="tab:orange", linestyle=":", label=f"exact minimum {reference.objective:.4g}")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"{kind.formula}  (log scale)")
+    ax.set_title("loss per step")
+    ax.legend(loc="best", fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _piecewise_surface_panel(ax, trace, samples, result, reference, kind) -> None:
+    """Contours of the true loss over (a, b), computed over every row on a grid (losses.loss_grid: one pass),
+    so that the creases where rows change piece show; the path and the exact line on it."""
+    from linfit.losses import loss_grid
+
+    path_a = np.array([p[2] for p in trace.points] + [result.a])
+    path_b = np.array([p[3] for p in trace.points] + [result.b])
+    centre_a, centre_b = (reference.a, reference.b) if reference is not None else (result.a, result.b)
+    half_a = max(float(np.abs(path_a - centre_a).max()), 1e-3 * max(1.0, abs(centre_a))) * 1.15
+    half_b = max(float(np.abs(path_b - centre_b).max()), 1e-3 * max(1.0, abs(centre_b))) * 1.15
+    grid_a = np.linspace(centre_a - half_a, centre_a + half_a, 120)
+    grid_b = np.linspace(centre_b - half_b, centre_b + half_b, 120)
+    blocks = [(samples.x, samples.y) if samples.w is None else (samples.x, samples.y, samples.w)]
+    surface = loss_grid(kind, blocks, grid_a, grid_b)
+    low = float(np.nanmin(surface))
+    floor = reference.objective if reference is not None else low
+    excess = np.maximum(surface - floor, 0.0)
+    top = float(np.nanmax(excess))
+    smallest = max(top * 1e-6, float(np.nanmin(excess[excess > 0])) if np.any(excess > 0) else top * 1e-6)
+    levels = np.unique(floor + np.geomspace(smallest, max(top, smallest * 10), 18))
+    mesh_a, mesh_b = np.meshgrid(grid_a, grid_b)
+    contours = ax.contour(mesh_a, mesh_b, surface, levels=levels, cmap="viridis", linewidths=0.9)
+    ax.clabel(contours, contours.levels[::4], fontsize=7, fmt="%.3g")
+    ax.plot(path_a, path_b, marker="o", markersize=3, color="tab:red", linewidth=1.2, label="gradient descent path")
+    ax.plot(path_a[0], path_b[0], marker="s", markersize=7, color="tab:red", linestyle="none", label="start")
+    if reference is not None:
+        ax.plot(
+            reference.a,
+            reference.b,
+            marker="*",
+            markersize=16,
+            color="tab:orange",
+            markeredgecolor="black",
+            linestyle="none",
+            label=f"exact {kind.name} optimum" + ("" if reference.unique else " (one of many)"),
+        )
+    ax.set_xlim(grid_a[0], grid_a[-1])
+    ax.set_ylim(grid_b[0], grid_b[-1])
+    ax.set_xlabel("a (slope)")
+    ax.set_ylabel("b (intercept)")
+    ax.set_title(f"true {kind.name} loss over (a, b), {samples.n:,} rows")
+    ax.legend(loc="best", fontsize=9)

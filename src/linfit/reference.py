@@ -158,3 +158,390 @@ def intercept(a: float, m: Moments) -> float:
     """b = ȳ − a·x̄ rounded once, exactly from its parts: with x̄ ≈ 1e15 the product cancels against ȳ."""
     exact = Fraction(m.y_mean) + Fraction(m.y_low) - Fraction(a) * (Fraction(m.x_mean) + Fraction(m.x_low))
     return float(exact)
+
+
+# ── Weighted rows and the piecewise losses ───────────────────────────────────────────────────────────────
+#
+# Every reference below centres x and y on floats near their (weighted) means first (exact differences
+# for data far from 0) and answers in the data's units. Each says how it knows it is exact.
+
+LP_ROW_LIMIT = 1_000_000  # rows beyond which the linear programme of absolute/quantile is not attempted
+
+
+class ReferenceUnavailable(Exception):
+    """The exact reference cannot be had here (too many rows for the LP, or it could not be confirmed): the
+    message says why, for the summary and the JSON's reason."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The exact minimiser of a loss, with how it was found and whether it is the only one.
+
+    `unique` False: the minimum is attained on a segment or face (absolute/quantile), so the line is one
+    of many optimal lines: compare objectives, not lines. `points`: the rows (0-based) the line passes
+    through (the LP's vertex). `inside`: rows on huber's quadratic piece.
+    """
+
+    loss: str
+    a: float
+    b: float
+    objective: float  # Σ wᵢ·ℓ(rᵢ) / Σ wᵢ at (a, b), in float64
+    method: str
+    unique: bool = True
+    points: tuple[int, ...] = ()
+    inside: int = -1
+    iterations: int = 0
+
+
+def _centres(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
+    """Floats near the (weighted) means of x and y, among the data's range: the shift that centres them."""
+    if w is None:
+        return _near_mean(x), _near_mean(y)
+    total = float(np.sum(w))
+    return float(np.sum(w * x) / total), float(np.sum(w * y) / total)
+
+
+def _require_weights(w: np.ndarray | None, n: int) -> np.ndarray | None:
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape[0] != n or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError("the weights must be finite and non-negative, one a row.", "Check the weight column.")
+    if not np.sum(w) > 0:
+        raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
+    return w
+
+
+def weighted_moments(blocks) -> tuple[Moments, float]:
+    """The moments of weighted rows from (x, y, w) float64 blocks in one pass, and the factor c = n/Σw.
+
+    n counts the rows with a positive weight (a zero weight leaves a row out of the fit); the means are
+    weighted and the centred sums are Σ c·wᵢ·(…), the weights scaled to mean 1 over those rows. On these
+    moments least squares is weighted least squares, and the statistics from moments are statsmodels WLS's
+    (on the rows with positive weight). Shift: the first block's weighted mean; corrected two-pass sums, fsum."""
+    shift = None
+    parts: list[list[float]] = [[] for _ in range(6)]
+    n = 0
+    for x, y, w in blocks:
+        if not len(x):
+            continue
+        x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
+        if shift is None and w.sum() > 0:
+            shift = _centres(x, y, w)
+        if shift is None:
+            continue
+        n += int(np.count_nonzero(w > 0))
+        dx, dy = x - shift[0], y - shift[1]
+        wdx, wdy = w * dx, w * dy
+        for part, value in zip(parts, (w.sum(), wdx.sum(), wdy.sum(), (wdx * dx).sum(), (wdx * dy).sum(), (wdy * dy).sum())):
+            part.append(float(value))
+    if shift is None or n == 0:
+        raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
+    sw, sx, sy, sxx, sxy, syy = (math.fsum(part) for part in parts)
+    x_low, y_low = sx / sw, sy / sw
+    scale = n / sw
+    sxx, sxy, syy = (sxx - sx * x_low) * scale, (sxy - sx * y_low) * scale, (syy - sy * y_low) * scale
+    x_mean, x_low = _two_sum(shift[0], x_low)
+    y_mean, y_low = _two_sum(shift[1], y_low)
+    return Moments(n, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), scale
+
+
+def weighted_least_squares(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> LeastSquares:
+    """Minimise Σ wᵢ·(a·xᵢ + b − yᵢ)²: a = Σw(x − x̄)(y − ȳ) / Σw(x − x̄)², b = ȳ − a·x̄ with weighted means,
+    centred on floats near the means and corrected two-pass (as `moments`), block sums added with fsum."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = _require_weights(w, x.shape[0])
+    x_shift, y_shift = _centres(x, y, w)
+    sums = np.zeros((6, (x.shape[0] + BLOCK_ROWS - 1) // BLOCK_ROWS))
+    for block, start in enumerate(range(0, x.shape[0], BLOCK_ROWS)):
+        wb = w[start : start + BLOCK_ROWS]
+        dx, dy = x[start : start + BLOCK_ROWS] - x_shift, y[start : start + BLOCK_ROWS] - y_shift
+        sums[:, block] = wb.sum(), (wb * dx).sum(), (wb * dy).sum(), (wb * dx * dx).sum(), (wb * dx * dy).sum(), 0.0
+    sw, sx, sy, sxx, sxy, _ = (math.fsum(row) for row in sums)
+    x_low, y_low = sx / sw, sy / sw
+    sxx, sxy = sxx - sx * x_low, sxy - sx * y_low
+    positive = w > 0
+    if np.count_nonzero(positive) < 2 or not sxx > 0:
+        raise DataError("the rows with a positive weight do not determine a line (fewer than two distinct x).", "Add rows or weights.")
+    a = sxy / sxx
+    exact = Fraction(y_shift) + Fraction(y_low) - Fraction(a) * (Fraction(x_shift) + Fraction(x_low))
+    return LeastSquares(a=a, b=float(exact))
+
+
+def loss_objective(loss, x: np.ndarray, y: np.ndarray, a: float, b: float, w: np.ndarray | None = None) -> float:
+    """Σ wᵢ·ℓ(a·xᵢ + b − yᵢ) / Σ wᵢ in float64, block by block, each block summed with fsum."""
+    total, weight = [], []
+    for start in range(0, x.shape[0], BLOCK_ROWS):
+        xb, yb = x[start : start + BLOCK_ROWS], y[start : start + BLOCK_ROWS]
+        pieces = loss.numpy_pieces(a * xb + b - yb)
+        if w is None:
+            total.append(math.fsum(pieces))
+            weight.append(float(xb.shape[0]))
+        else:
+            wb = w[start : start + BLOCK_ROWS]
+            total.append(math.fsum(wb * pieces))
+            weight.append(math.fsum(wb))
+    return math.fsum(total) / math.fsum(weight)
+
+
+def huber_line(x: np.ndarray, y: np.ndarray, delta: float, w: np.ndarray | None = None, max_iterations: int = 200) -> Reference:
+    """The exact minimiser of Σ wᵢ·huber_δ(a·xᵢ + b − yᵢ) by active-set Newton.
+
+    The loss is quadratic on each set of rows inside ±δ (with fixed signs outside): for that set the
+    minimiser solves the 2×2 system Σ_in w·u·uᵀ·θ = Σ_in w·u·y − δ·Σ_out w·sign(r)·u, u = (x, 1). Iterate
+    (with step halving when the objective would rise) until the set the solution lands in is the set it
+    was solved for: then it is the minimiser, to rounding, after finitely many steps.
+    """
+    from linfit.losses import loss_for
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = _require_weights(w, x.shape[0])
+    loss = loss_for("huber", delta=delta)
+    x_shift, y_shift = _centres(x, y, w)
+    xc, yc = x - x_shift, y - y_shift
+    ww = np.ones_like(xc) if w is None else w
+
+    def objective(theta: np.ndarray) -> float:
+        return loss_objective(loss, xc, yc, float(theta[0]), float(theta[1]), w)
+
+    theta = _solve_set(xc, yc, ww, np.ones(xc.shape, dtype=bool), np.zeros_like(xc), delta)  # least squares
+    if theta is None:
+        raise DataError("x is constant among the weighted rows: the line is undetermined.", "Add rows with other x.")
+    value = objective(theta)
+    for iteration in range(1, max_iterations + 1):  # noqa: B007 (the count is reported)
+        r = theta[0] * xc + theta[1] - yc
+        inside = np.abs(r) <= delta
+        signs = np.sign(r) * ~inside
+        candidate = _solve_set(xc, yc, ww, inside, signs, delta)
+        if candidate is None:  # fewer than two distinct x inside ±δ: an IRLS step (weights ψ(r)/r) descends instead
+            scaled = ww * np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))
+            candidate = _solve_set(xc, yc, scaled, np.ones(xc.shape, dtype=bool), np.zeros_like(xc), delta)
+            if candidate is None:
+                raise ReferenceUnavailable("huber's minimiser: the rows that carry weight do not determine a line.")
+        else:
+            r_new = candidate[0] * xc + candidate[1] - yc
+            if np.array_equal(np.abs(r_new) <= delta, inside) and np.array_equal(np.sign(r_new) * ~inside, signs):
+                theta = candidate  # the set it was solved for is the set it lands in: the minimiser
+                break
+        step, new_value = 1.0, objective(candidate)
+        while new_value > value and step > 1e-12:  # a Newton step across a crease can overshoot: halve it
+            step /= 2
+            new_value = objective(theta + step * (candidate - theta))
+        if new_value >= value and step <= 1e-12:
+            break
+        theta, value = theta + step * (candidate - theta), new_value
+    else:
+        raise ReferenceUnavailable(f"the active-set Newton iteration did not settle in {max_iterations} steps.")
+    r = theta[0] * xc + theta[1] - yc
+    psi = np.clip(r, -delta, delta) * ww
+    scale = delta * math.fsum(ww) * (1.0 + float(np.sqrt(np.mean(xc * xc))))
+    if abs(math.fsum(psi * xc)) + abs(math.fsum(psi)) > 1e-9 * scale:  # the gradient must vanish at a minimiser
+        raise ReferenceUnavailable("huber's minimiser: the active-set iteration stopped where the gradient is not 0.")
+    a = float(theta[0])
+    b = float(Fraction(y_shift) + Fraction(float(theta[1])) - Fraction(a) * Fraction(x_shift))
+    inside_rows = int(np.count_nonzero(np.abs(theta[0] * xc + theta[1] - yc) <= delta))
+    return Reference(
+        "huber", a, b, loss_objective(loss, x, y, a, b, w), "active-set Newton (exact for δ)", True, (), inside_rows, iteration
+    )
+
+
+def _solve_set(xc, yc, w, inside, signs, delta) -> np.ndarray | None:
+    """θ minimising the quadratic of one active set; None when the rows inside fix no line."""
+    wi = w * inside
+    s0, s1, s2 = math.fsum(wi), math.fsum(wi * xc), math.fsum(wi * xc * xc)
+    if s0 <= 0 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):
+        return None
+    t1 = math.fsum(wi * xc * yc) - delta * math.fsum(w * signs * xc)
+    t0 = math.fsum(wi * yc) - delta * math.fsum(w * signs)
+    return np.linalg.solve(np.array([[s2, s1], [s1, s0]]), np.array([t1, t0]))
+
+
+def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray | None = None, name: str = "quantile") -> Reference:
+    """The exact minimiser of Σ wᵢ·ρ_τ(a·xᵢ + b − yᵢ) (τ = ½ with name 'absolute': Σ wᵢ·|rᵢ|).
+
+    The minimum of this linear programme is attained at a vertex: a line through two data points.
+    HiGHS (scipy's linprog) solves the programme over at most HIGHS_ROWS rows (all of them, when there
+    are no more; else a seeded sample, as a start); from the row nearest its line, the vertex walk turns
+    the line about one row to the best slope over all rows (a weighted quantile of the slopes to it, one
+    sort), then about the row that slope passes through, until the pair is stable. The two-point line
+    is then formed exactly (in Fraction, rounded once) and proven optimal by the subgradient condition,
+    checked exactly: there must be s_i, s_j in [−τ, 1 − τ] with Σ_k w_k·ψ(r_k)·u_k + s_i·w_i·u_i +
+    s_j·w_j·u_j = 0, u = (x, 1). On the boundary of that range the optimum is not unique (a flat face:
+    other lines reach the same objective).
+    """
+    from linfit.losses import loss_for
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = x.shape[0]
+    w = _require_weights(w, n)
+    if n > LP_ROW_LIMIT:
+        raise ReferenceUnavailable(
+            f"the exact {name} line is a linear programme in {n:,} rows; it is solved here for at most {LP_ROW_LIMIT:,}."
+        )
+    loss = loss_for(name, tau=tau)
+    tau = loss.tau
+    positive = np.ones(n, dtype=bool) if w is None else w > 0
+    if np.unique(x[positive]).shape[0] < 2:
+        raise DataError("x is constant among the weighted rows: the line is undetermined.", "Add rows with other x.")
+    x_shift, y_shift = _centres(x, y, w)
+    xc, yc = x - x_shift, y - y_shift
+    ww = np.ones(n) if w is None else w
+    sample = (
+        np.arange(n) if n <= HIGHS_ROWS else np.sort(np.random.default_rng(0).choice(np.flatnonzero(positive), HIGHS_ROWS, replace=False))
+    )
+    alpha, beta = _highs(xc[sample], yc[sample], tau, None if w is None else w[sample])
+    residual = np.where(positive, np.abs(alpha * xc + beta - yc), np.inf)
+    pivot = int(np.argmin(residual))
+    pair, seen = None, set()
+    for iteration in range(1, 200):  # noqa: B007 (the count is reported)
+        other = _best_turn(xc, yc, ww, pivot, tau)
+        if other is None:
+            break
+        pair = (min(pivot, other), max(pivot, other))
+        if pair in seen:
+            break
+        seen.add(pair)
+        pivot = other
+    candidates = [pair] if pair is not None else []
+    # the rows nearest HiGHS's line, in pairs, should the walk have stalled on a degenerate vertex
+    order = np.argsort(residual, kind="stable")[: min(n, 8)]
+    candidates += [(int(i), int(j)) for k, i in enumerate(order) for j in order[k + 1 :]]
+    for i, j in candidates:
+        if x[i] == x[j] or not (positive[i] and positive[j]):
+            continue
+        verdict = _vertex_optimal(x, y, w, i, j, tau)
+        if verdict is None:
+            continue
+        a, b, unique = verdict
+        method = "LP vertex (HiGHS start, exact two-point line, optimality proven by the subgradient condition)"
+        return Reference(name, a, b, loss_objective(loss, x, y, a, b, w), method, unique, (min(i, j), max(i, j)), -1, iteration)
+    raise ReferenceUnavailable("the linear programme's solution could not be confirmed as an optimal two-point line.")
+
+
+HIGHS_ROWS = 5_000  # HiGHS solves the LP over at most this many rows (beyond, a sample's optimum starts the vertex walk)
+
+
+def _best_turn(xc: np.ndarray, yc: np.ndarray, w: np.ndarray, pivot: int, tau: float) -> int | None:
+    """The row that the best line through row `pivot` passes through: with b fixed by the pivot, the loss
+    is Σ α_k·(a − s_k)⁺ + β_k·(a − s_k)⁻ over the slopes s_k to each row, minimised at a weighted quantile of
+    the slopes (one sort). None when every row has the pivot's x."""
+    dx, dy = xc - xc[pivot], yc - yc[pivot]
+    use = (dx != 0) & (w > 0)
+    if not np.any(use):
+        return None
+    rows = np.flatnonzero(use)
+    c, slopes, wu = dx[use], dy[use] / dx[use], w[use]
+    up = np.where(c > 0, 1 - tau, tau) * wu * np.abs(c)  # the derivative's rise past s_k
+    down = np.where(c > 0, tau, 1 - tau) * wu * np.abs(c)  # its fall before s_k
+    order = np.argsort(slopes, kind="stable")
+    derivative_after = np.cumsum(up[order]) - (down.sum() - np.cumsum(down[order]))
+    m = int(np.searchsorted(derivative_after, 0.0, side="left"))
+    return int(rows[order[min(m, order.shape[0] - 1)]])
+
+
+def _highs(xc: np.ndarray, yc: np.ndarray, tau: float, w: np.ndarray | None) -> tuple[float, float]:
+    """HiGHS's optimal line (α, β) over centred rows: min Σ w·(τ·u⁻ + (1 − τ)·u⁺) s.t. α·x + β − u⁺ + u⁻ = y."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, hstack, identity
+
+    n = xc.shape[0]
+    ww = np.ones(n) if w is None else w
+    cost = np.concatenate([[0.0, 0.0], (1 - tau) * ww, tau * ww])
+    eye = identity(n, format="csr")
+    matrix = hstack([csr_matrix(np.column_stack([xc, np.ones(n)])), -eye, eye], format="csr")
+    bounds = [(None, None), (None, None)] + [(0, None)] * (2 * n)
+    solution = linprog(cost, A_eq=matrix, b_eq=yc, bounds=bounds, method="highs")
+    if solution.status != 0:
+        raise ReferenceUnavailable(f"HiGHS did not solve the linear programme: {solution.message}")
+    return float(solution.x[0]), float(solution.x[1])
+
+
+def _vertex_optimal(x, y, w, i: int, j: int, tau: float) -> tuple[float, float, bool] | None:
+    """The line through rows i and j, formed exactly, when the subgradient condition proves it optimal:
+    (a, b, unique); None when it is not optimal."""
+    a_exact = (Fraction(y[j]) - Fraction(y[i])) / (Fraction(x[j]) - Fraction(x[i]))
+    b_exact = Fraction(y[i]) - a_exact * Fraction(x[i])
+    a, b = float(a_exact), float(b_exact)
+    r = a * x + b - y
+    # the float residuals are within a few ulps of the exact ones; settle the sign of the close ones exactly
+    bound = (
+        8 * np.finfo(np.float64).eps * (np.abs(a * x) + abs(b) + np.abs(y))
+        + np.abs(x) * abs(float(a_exact - Fraction(a)))
+        + abs(float(b_exact - Fraction(b)))
+    )
+    sign = np.sign(r)
+    for k in np.flatnonzero(np.abs(r) <= bound):  # few rows: those on or near the line
+        exact = a_exact * Fraction(x[k]) + b_exact - Fraction(y[k])
+        sign[k] = (exact > 0) - (exact < 0)
+    ww = np.ones_like(x) if w is None else w
+    zero = sign == 0
+    # Σ over rows off the line of w·ψ(r)·u, with ψ = 1 − τ above and −τ below
+    above, below = (sign > 0) & ~zero, (sign < 0) & ~zero
+    sums = {}
+    for name, u in (("a", x), ("b", np.ones_like(x))):
+        sums[name] = (1 - Fraction(tau)) * Fraction(math.fsum(ww[above] * u[above])) - Fraction(tau) * Fraction(
+            math.fsum(ww[below] * u[below])
+        )
+    zero_rows = np.flatnonzero(zero)
+    low, high = -Fraction(tau), 1 - Fraction(tau)
+    if zero_rows.shape[0] == 2:
+        # s_i·w_i·(x_i, 1) + s_j·w_j·(x_j, 1) = −(Σa, Σb): a 2×2 system, solved exactly
+        p, q = (int(k) for k in zero_rows)
+        xp, xq = Fraction(x[p]), Fraction(x[q])
+        wp, wq = Fraction(ww[p]), Fraction(ww[q])
+        det = xp - xq
+        sp = (-sums["a"] + xq * sums["b"]) / det / wp
+        sq = (sums["a"] - xp * sums["b"]) / det / wq
+        if not (low <= sp <= high and low <= sq <= high):
+            return None
+        unique = low < sp < high and low < sq < high
+        return a, b, unique
+    # more than two rows on the line (a degenerate vertex): is there any s in the box? a small LP decides
+    from scipy.optimize import linprog
+
+    matrix = np.array([[float(ww[k] * x[k]) for k in zero_rows], [float(ww[k]) for k in zero_rows]])
+    target = -np.array([float(sums["a"]), float(sums["b"])])
+
+    # the widest margin m with every s inside [−τ + m, 1 − τ − m]: none (infeasible) → not optimal; m > 0 → a
+    # certificate strictly inside, so every direction climbs and the line is the only optimum; m ≈ 0 → a flat face
+    k = zero_rows.shape[0]
+    cost = np.zeros(k + 1)
+    cost[-1] = -1.0  # maximise m
+    equality = np.hstack([matrix, np.zeros((2, 1))])
+    inequality = np.vstack([np.hstack([-np.eye(k), np.ones((k, 1))]), np.hstack([np.eye(k), np.ones((k, 1))])])
+    limits = np.concatenate([np.full(k, tau), np.full(k, 1 - tau)])
+    bounds = [(None, None)] * k + [(None, None)]
+    solution = linprog(cost, A_ub=inequality, b_ub=limits, A_eq=equality, b_eq=target, bounds=bounds, method="highs")
+    if solution.status != 0 or solution.x[-1] < -1e-9:
+        return None
+    return a, b, bool(solution.x[-1] > 1e-7 * min(tau, 1 - tau))
+
+
+DELTA_SAMPLE_ROWS = 200_000  # the default δ is taken from the residuals of a sample of this many rows at most
+
+
+def default_huber_delta(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
+    """huber's default δ: 1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line.
+
+    The robust scale of a robust line: least-squares residuals would be inflated by the very outliers
+    huber is for (one y = 1e4 in fifty rows makes every residual hundreds). The LAD line is exact (the LP
+    vertex); over more than DELTA_SAMPLE_ROWS rows, of every k-th row (k = delta_stride(n)), so that every
+    road — in memory or streamed — finds the same δ from the same rows. Weights weigh the rows in the LAD line.
+    """
+    from linfit.losses import huber_delta_of
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    rows = slice(0, x.shape[0], delta_stride(x.shape[0]))
+    xs, ys, ws = x[rows], y[rows], None if w is None else np.asarray(w, dtype=np.float64)[rows]
+    try:
+        line = quantile_line(xs, ys, 0.5, ws, name="absolute")
+        a, b = line.a, line.b
+    except (DataError, ReferenceUnavailable):
+        return huber_delta_of(ys - np.median(ys))
+    residual = a * xs + b - ys
+    return huber_delta_of(residual if ws is None else residual[ws > 0])
+
+
+def delta_stride(n: int) -> int:
+    """k such that every k-th row (from the first) is at most DELTA_SAMPLE_ROWS rows."""
+    return max(1, -(-n // DELTA_SAMPLE_ROWS))

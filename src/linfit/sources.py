@@ -43,13 +43,28 @@ class Source:
 class ArrayChunks(Source):
     """The data in training coordinates, held in memory, in cache-sized chunks."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, m: Moments, frame: Frame, config: TrainConfig, whole: bool = False):
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        m: Moments,
+        frame: Frame,
+        config: TrainConfig,
+        whole: bool = False,
+        w: np.ndarray | None = None,
+        weight_scale: float = 1.0,
+    ):
+        """`w`: the rows' weights, scaled by `weight_scale` (to mean 1 over the rows with a positive weight):
+        the chunks are then (x_t, y_t, w) triples."""
         self._built_for(config, m, frame)
         dtype, device = self.dtype, self.device
         self.x = affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
         self.y = affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
+        columns = [self.x, self.y]
+        if w is not None:
+            columns.append(torch.from_numpy(np.asarray(w, dtype=np.float64) * weight_scale).to(dtype).to(device))
         # whole: one piece, for torch.compile, whose fused step makes no big temporaries
-        self.parts = [(self.x, self.y)] if whole else list(zip(self.x.split(CHUNK_ROWS), self.y.split(CHUNK_ROWS)))
+        self.parts = [tuple(columns)] if whole else list(zip(*(column.split(CHUNK_ROWS) for column in columns)))
 
     @classmethod
     def from_shifted(cls, data: ShiftedFloat32, m: Moments, frame: Frame, config: TrainConfig) -> ArrayChunks:
@@ -99,18 +114,30 @@ class CachedChunks(Source):
     """Passes read back from the binary pass cache (see linfit.cache): memory holds one block, whatever
     the data's size, and no pass parses text again."""
 
-    def __init__(self, cache: PassCache, m: Moments, frame: Frame, config: TrainConfig):
+    def __init__(self, cache: PassCache, m: Moments, frame: Frame, config: TrainConfig, weight_scale: float = 1.0):
+        """A cache that holds weights gives (x_t, y_t, w) triples, w scaled by `weight_scale`."""
         self.cache = cache
+        self.weight_scale = weight_scale
         self._built_for(config, m, frame)
 
     def __iter__(self):
         frame, cache = self.frame, self.cache
         x_shift, y_shift = frame.x_shift - cache.x_shift, frame.y_shift - cache.y_shift
-        for x, y in cache.blocks():  # views of one reused buffer: each becomes a fresh array at once
+        for x, y, w in cache.with_weights():  # views of one reused buffer: each becomes a fresh array at once
             xt = np.subtract(x, x_shift)  # numpy, one thread: a block is too small to share among threads
             xt /= frame.x_scale
             yt = np.subtract(y, y_shift)
-            yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device)
+            if w is None:
+                yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device)
+            else:
+                wt = np.multiply(w, self.weight_scale, dtype=xt.dtype)
+                yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device), torch.from_numpy(wt).to(self.device)
+
+
+def cached_rows_with_weights(cache: PassCache):
+    """The rows of a pass cache in float64 with their weights (x, y, w), a block at a time (w None without)."""
+    for x, y, w in cache.with_weights():
+        yield x.astype(np.float64) + cache.x_shift, y.astype(np.float64) + cache.y_shift, None if w is None else w.astype(np.float64)
 
 
 def cached_pass(

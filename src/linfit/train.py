@@ -126,7 +126,8 @@ class Training:
         config = source.config if config is None else _agreeing(source.config, config)
         m, frame = source.moments, source.frame
         self.config = config
-        self.loss_kind = kind = LOSSES[config.loss]
+        # the piecewise losses (linfit.piecewise) take half_mse's curvature: an upper bound of theirs
+        self.loss_kind = kind = LOSSES[config.loss] if config.loss in LOSSES else LOSSES["half_mse"]
         self.n = m.n
         self.frame = frame
         self.data = source
@@ -333,8 +334,8 @@ class Training:
         """
         weight = self.weight
         total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
-        for x, y in self.data:
-            loss = self.chunk_loss(alpha, beta, x, y, weight)  # forward: recorded on the graph
+        for x, y, *w in self.data:  # weighted rows come as (x_t, y_t, w): the loss is then weight·Σ w·r²
+            loss = self.chunk_loss(alpha, beta, x, y, weight) if not w else _weighted_chunk_loss(alpha, beta, x, y, w[0], weight)
             loss.backward()  # backward: adds dL_chunk/dα, dL_chunk/dβ to alpha.grad, beta.grad
             total = total + loss.detach()
         if self.all_reduce is not None:  # data-parallel: sum every process's share
@@ -415,6 +416,12 @@ class Training:
         a, b = self.frame.to_data(alpha, beta)
         grad_a, grad_b = self.frame.grad_to_data(grad_alpha, grad_beta)
         return StepRecord(step=step, loss=loss, grad_a=grad_a, grad_b=grad_b, a=a, b=b)
+
+
+def _weighted_chunk_loss(alpha, beta, x, y, w, weight: float) -> torch.Tensor:
+    """A weighted chunk's share of the loss: weight·Σ wᵢ·(β + α·x_t − y)² (w scaled to mean 1 by the source)."""
+    r = torch.addcmul(beta, alpha, x) - y
+    return weight * torch.sum(w * r * r)
 
 
 def is_logged(step: int, every: int) -> bool:

@@ -62,8 +62,14 @@ def train_result(fit: dict, run) -> None:
     out.print(history_table(run.history, run.config.loss, held.losses if held is not None else None))
     info = run.prepared.data_info
     line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
+    if info.get("w"):  # weighted rows: the rows counted are those with a positive weight
+        line += f", weights = '{info['w']}' (rows with a positive weight)"
     curve = [point[1] for point in run.trace.points] if run.trace is not None and sys.stdout.isatty() else []
-    out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve))
+    if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
+        out.print(piecewise_summary(run.result, fit, line))
+    else:
+        weighted = bool(info.get("w"))
+        out.print(train_summary(run.result, run.prepared.ols, run.config.loss, line, run.config.tol, run.prepared.stats, curve, weighted))
     if fit.get("valid"):
         out.print(held_out_line(fit["valid"]))
 
@@ -108,7 +114,7 @@ def gap(value: float) -> str:
 
 def grad_table(result: PointGradient) -> Table:
     """ŷ and the loss, then dL/da and dL/db by autograd next to the hand-derived formula."""
-    loss = LOSSES[result.loss_name]
+    loss = result.kind or LOSSES[result.loss_name]
     points = ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
     table = Table(
         title=f"a = {num(result.a)}, b = {num(result.b)} at (x, y) = {points}",
@@ -128,13 +134,16 @@ def grad_table(result: PointGradient) -> Table:
         ("dL/db", result.grad_b, result.hand_grad_b, "a·x + b − y"),
     ):
         table.add_row(name, num(auto), num(hand), loss.derivative_text(formula, len(result.x)), gap(auto - hand))
+    if result.pieces:  # a piecewise loss: which piece each point is on
+        table.add_row("piece", "; ".join(result.pieces), "", "", "")
     return table
 
 
 def history_table(history: Sequence[StepRecord], loss_name: str, valid: dict | None = None) -> Table:
     """A row per logged step: the loss and gradient at (a, b), before that step's update (and the held-out loss
     there, with `valid`: step → loss)."""
-    table = Table(title=f"gradient descent on {LOSSES[loss_name].formula}", box=box.SIMPLE_HEAD)
+    formula = LOSSES[loss_name].formula if loss_name in LOSSES else f"the {loss_name} loss"
+    table = Table(title=f"gradient descent on {formula}", box=box.SIMPLE_HEAD)
     for header in ("step", "loss", *(("held-out loss",) if valid else ()), "dL/da", "dL/db", "a", "b"):
         table.add_column(header, justify="right")
     for r in history:
@@ -161,18 +170,21 @@ def train_summary(
     tol: float,
     stats=None,
     curve: Sequence[float] = (),
+    weighted: bool = False,
 ) -> Group:
-    """The fit against the exact least-squares line, why it stopped, and how long it took."""
+    """The fit against the exact least-squares line (weighted least squares with a weight column), why it
+    stopped, and how long it took."""
+    exact = "weighted least squares (exact)" if weighted else "least squares (exact)"
     table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
     table.add_column("")
     table.add_column("a", justify="right")
     table.add_column("b", justify="right")
     table.add_row("gradient descent", num(result.a, 12), num(result.b, 12))
     if ols is not None:
-        table.add_row("least squares (exact)", num(ols.a, 12), num(ols.b, 12))
+        table.add_row(exact, num(ols.a, 12), num(ols.b, 12))
         table.add_row("relative gap", gap(relative_gap(result.a, ols.a)), gap(relative_gap(result.b, ols.b)))
     else:
-        table.add_row("least squares (exact)", "not unique", "not unique")
+        table.add_row(exact, "not unique", "not unique")
     table.add_row("error bound (digits)", *(_bound(e, d) for e, d in zip((result.error_a, result.error_b), result.digits())))
     if stats is not None and stats.se_a is not None:
         robust = " (HC3)" if getattr(stats, "se_type", "nonrobust") == "hc3" else ""
@@ -201,6 +213,46 @@ def train_summary(
         (stopped, "green" if result.converged else "yellow"),
         f" in {_duration(result.wall_time_s)}\n{data_line}",
     )
+    return Group(table, caption)
+
+
+def piecewise_summary(result: TrainResult, fit: dict, data_line: str) -> Group:
+    """huber, absolute, quantile: the fit against the loss's exact line, with the objective's gap (a line's
+    gap only when that line is the only optimum), and the statistics valid for the loss, named."""
+    table = Table(title="summary", box=box.SIMPLE_HEAD, show_header=True)
+    for header in ("", "a", "b", "objective"):
+        table.add_column(header, justify="left" if not header else "right")
+    table.add_row("gradient descent", num(result.a, 12), num(result.b, 12), num(result.loss, 12))
+    reference, gaps, stats = fit.get("reference"), fit.get("gap"), fit.get("loss_stats")
+    if reference is not None:
+        label = f"{reference['loss']} (exact)" + ("" if reference["unique"] else ", one of many optimal lines")
+        table.add_row(label, num(reference["a"], 12), num(reference["b"], 12), num(reference["objective"], 12))
+        table.add_row("relative gap", *("–" if g is None else gap(g) for g in (gaps["a"], gaps["b"])), gap(gaps["objective"]))
+    else:
+        table.add_row(f"{fit['loss_name']} (exact)", "unavailable", "", "")
+    if stats is not None and stats.get("se_a") is not None:
+        table.add_row("standard error", num(stats["se_a"], 4), num(stats["se_b"], 4), "")
+    if stats is not None and stats.get("ci_a") is not None:
+        table.add_row("95% interval", _interval(stats["ci_a"]), _interval(stats["ci_b"]), "")
+    table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})", "")
+    parameters = ", ".join(f"{'δ' if k == 'huber_delta' else 'τ'} = {num(v)}" for k, v in fit.get("loss_parameters", {}).items())
+    lines = [f"loss {fit['loss_name']}{' (' + parameters + ')' if parameters else ''} = {num(result.loss)}\n"]
+    if reference is None:
+        lines.append(f"no exact reference: {fit.get('reference_reason')}\n")
+    else:
+        lines.append(f"exact line by {reference['method']}\n")
+    if stats is not None:
+        extra = f", pseudo-R¹ {num(stats['pseudo_r1'], 6)}" if stats.get("pseudo_r1") is not None else ""
+        inside = f", {stats['inside']} of {stats['n']} rows inside ±δ" if stats.get("inside") is not None else ""
+        how = f"; intervals: {stats['interval_method']}" if stats.get("interval_method") else ""
+        lines.append(f"statistics: {stats['method']}{extra}{inside}{how}\n")
+    stopped = {
+        "converged": f"converged at step {result.steps} (lr {result.lr:.3g})",
+        "step_limit": f"step limit: {result.steps} steps, not converged (lr {result.lr:.3g})",
+        "interrupted": f"interrupted after {result.steps} steps",
+    }[result.stop_reason]
+    ending = f" in {_duration(result.wall_time_s)}\n{data_line}"
+    caption = Text.assemble(*lines, (stopped, "green" if result.converged else "yellow"), ending)
     return Group(table, caption)
 
 
@@ -392,7 +444,7 @@ def check_table(check) -> Group:
     style = "green" if check.passed else "bold red"
     detail = check.unchecked or f"largest difference {gap(check.largest_difference)} (allowed {gap(check.allowed)})"
     caption = Text.assemble((f"{verdict}: ", style), detail)
-    return Group(table, caption)
+    return Group(table, caption, *(Text(note) for note in getattr(check, "notes", ())))
 
 
 def eval_table(out: dict) -> Group:

@@ -1,0 +1,490 @@
+"""Training on the piecewise losses (huber, absolute, quantile): the loop of linfit.train with the
+loss, the stopping rule and, for absolute and quantile, the step changed. Nothing here knows the exact
+reference: the stopping rules use only what the optimizer sees (gradients, the rows on each piece).
+
+huber — with sgd (the default), each step is the gradient (by autograd) scaled by the inverse curvature
+  of the rows inside ±δ, H_in⁻¹·∇L — on standardised x the squared losses' sgd step at lr 0.9 is nearly
+  this — taken whole (lr 1), halved when the loss rises; with fewer than two rows inside, a gradient step
+  whose length grows while it is accepted (far from the line every row is on a linear piece and plain
+  gradient descent crawls, δ a step). momentum/adam: their steps, at their rates. Stopping: the loss is
+  quadratic on the set of rows inside ±δ, so that set's Newton step is the exact distance to the optimum
+  once the set is right; the run stops when its error of the predictions is within tol of y's spread, or
+  below the rounding floor, as for the squared losses.
+absolute, quantile — smoothing continuation: each step is a Newton step (gradient by autograd,
+  curvature from the rows inside ±μ) on the loss with its kink rounded over ±μ (ℓ_μ = ½·huber_μ(r)/μ +
+  (½ − τ)·r: the pinball exactly outside ±μ), halved when the loss rises; once a stage's step is small
+  beside μ, μ shrinks tenfold. After each step the line through the two rows nearest it is tried: when
+  the subgradient condition (0 ∈ ∂L, checked from the rows off the line and the two on it) holds, the
+  run snaps to that line and stops, converged. μ below the rounding floor without a verified vertex:
+  stopped at the floor. With optimizer momentum or adam the step is theirs on the true loss (subgradient
+  descent: slow, and the run says how far it got).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from linfit.losses import PIECEWISE, loss_for
+from linfit.train import StepRecord, Training
+
+SMOOTHING_SHRINK = 10.0  # μ ← μ / this, once a stage's Newton step is small beside μ
+SNAP_BELOW_ROWS = 16  # the vertex is tried when at most this many rows lie within ±μ of the line
+STAGE_TOL = 1e-3  # a stage is done when its Newton step moves the predictions by less than this × μ
+
+
+def is_piecewise(loss: str) -> bool:
+    return loss in PIECEWISE
+
+
+class PiecewiseTraining(Training):
+    """A Training for huber, absolute or quantile (config.huber_delta must be set for huber)."""
+
+    def __init__(self, source, *args, **kwargs) -> None:
+        super().__init__(source, *args, **kwargs)
+        config, data, m = self.config, source, source.moments
+        self.kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
+        self.newton = config.optimizer == "sgd"  # Newton steps on the quadratic pieces (see the module's notes)
+        self.continuation = self.newton and config.loss != "huber"  # ... of the loss with its kink rounded
+        self.mu = math.nan  # the smoothing width of absolute/quantile, in y units (set at step 1)
+        self.snapped: tuple[int, int] | None = None
+        self.true_loss = math.nan  # the unsmoothed loss at the last pass (continuation)
+        self.fallback, self.boost = False, 1.0  # a gradient step in the Newton step's stead, and its growing length
+        if self.continuation:
+            self.notes.append(
+                f"note: {config.loss}: each step follows the loss with its kink rounded over ±μ (μ shrinking tenfold a stage); "
+                "the loss shown is the true one, dL/da and dL/db the rounded loss's."
+            )
+        self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
+        # Σ wᵢ: chunks may carry a third tensor, the rows' weights (x_t, y_t, w)
+        self.weight_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
+        if self.all_reduce is not None:  # every process divides by the whole data's Σw, not its share's
+            packed = torch.tensor([self.weight_sum], dtype=torch.float64, device=self.device)
+            self.all_reduce(packed)
+            self.weight_sum = float(packed[0])
+        from linfit.errors import UsageError
+
+        if self.batches is not None:
+            raise UsageError(f"--batch-size: mini-batches are not offered for the {config.loss} loss.", "Drop --batch-size.")
+        if self.all_reduce is not None and self.continuation:  # its vertex check and line search read one process's rows
+            raise UsageError(f"the {config.loss} loss is not trained across processes yet.", "Run it in one process (without torchrun).")
+
+    # the data's scales, from the surface of the squared losses (they bound the rounding, not the curvature)
+    x_rms = property(lambda self: self.surface.x_rms)
+    x_sd = property(lambda self: self.surface.x_sd)
+    y_spread = property(lambda self: self.surface.y_spread)
+
+    def rounding_floor(self, alpha: float, beta: float) -> float:
+        return self.surface.rounding_floor(alpha, beta)
+
+    def _result(self, final, stop_reason: str, steps_done: int, wall_time_s: float):
+        """As train's, with the error bounds of the piecewise loss (see `error_bounds`)."""
+        from dataclasses import replace
+
+        result = super()._result(final, stop_reason, steps_done, wall_time_s)
+        error_a, error_b = self.error_bounds(*final[1:])
+        return replace(result, error_a=error_a, error_b=error_b)
+
+    def default_lr(self) -> float:
+        """sgd 0.9 (huber's curvature is at most 1 on standardised x); for absolute/quantile the continuation's
+        Newton step is taken whole (lr 1, halved on a rise); adam as for the squared losses."""
+        if self.config.optimizer == "sgd":
+            return 1.0
+        return super().default_lr()
+
+    # ── the loss over all rows, with what the stopping rule needs ──────────────────────────────────────
+
+    def _forward_backward(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """Σ wᵢ·ℓ(rᵢ) / Σ wᵢ a chunk at a time, backward() adding each chunk's share to .grad; the rows inside
+        ±δ (huber) or ±μ (the smoothing) are counted as it goes (their curvature, for the Newton step)."""
+        total = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
+        inside = torch.zeros(4, dtype=torch.float64, device=alpha.device)
+        true_total = torch.zeros((), dtype=torch.float64, device=alpha.device)
+        width = self.kind.delta if self.kind.name == "huber" else self.mu
+        n = self.weight_sum
+        for chunk in self.data:
+            x, y = chunk[0], chunk[1]
+            w = chunk[2] if len(chunk) > 2 else None
+            r = torch.addcmul(beta, alpha, x) - y
+            loss = self._pieces(r, w).sum() / n
+            loss.backward()
+            total = total + loss.detach()
+            if self.continuation:  # the true loss too, from the same residuals (what the records show)
+                with torch.no_grad():
+                    pieces = _true_pieces(self.kind, r.detach())
+                    true_total = true_total + (pieces if w is None else pieces * w).sum().to(torch.float64) / n
+            if math.isfinite(width):
+                with torch.no_grad():
+                    mask = (r.detach().abs() <= width).to(x.dtype)
+                    wm = mask if w is None else mask * w
+                    inside += torch.stack([wm.sum(), (wm * x).sum(), (wm * x * x).sum(), mask.sum()]).to(torch.float64)
+        if self.all_reduce is not None:
+            for p in (alpha, beta):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            packed = torch.cat([torch.stack([total, alpha.grad, beta.grad]).to(torch.float64), inside, true_total[None]])
+            self.all_reduce(packed)
+            total = packed[0].to(alpha.dtype)
+            alpha.grad.copy_(packed[1])
+            beta.grad.copy_(packed[2])
+            inside, true_total = packed[3:7], packed[7]
+        self.inside = tuple(float(v) for v in inside.cpu())
+        self.true_loss = float(true_total)
+        return total
+
+    def _pieces(self, r: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        """w·ℓ(r) per row: the loss itself, or (continuation) its kink rounded over ±μ."""
+        kind = self.kind
+        if self.continuation and math.isfinite(self.mu):
+            scale = 0.5 if kind.name == "quantile" else 1.0
+            smooth = torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=self.mu) / self.mu
+            pieces = scale * smooth + ((0.5 - kind.tau) * r if kind.name == "quantile" else 0.0)
+        else:
+            pieces = _true_pieces(kind, r)
+        return pieces if w is None else pieces * w
+
+    def full_loss(self, alpha: float, beta: float) -> float:
+        """The true loss (no smoothing) at a point, one pass without a graph."""
+        total = 0.0
+        with torch.no_grad():
+            for chunk in self.data:
+                x, y = chunk[0], chunk[1]
+                r = beta + alpha * x - y
+                pieces = _true_pieces(self.kind, r)
+                if len(chunk) > 2:
+                    pieces = pieces * chunk[2]
+                total += float(pieces.to(torch.float64).sum())
+        return total / self.weight_sum
+
+    # ── the loop ──────────────────────────────────────────────────────────────────────────────────────
+
+    def _full_batch_steps(self, alpha, beta, update):
+        if not self.newton:
+            return (yield from self._plain_steps(alpha, beta, update))
+        return (yield from self._continuation_steps(alpha, beta))
+
+    def _plain_steps(self, alpha, beta, update):
+        """As train's loop (huber with any optimizer; absolute/quantile with momentum or adam)."""
+        config = self.config
+        for step in range(1, config.steps + 1):
+            self.step = step
+            if self.stop_requested():
+                return "interrupted", step - 1, None
+            loss = self._forward_backward(alpha, beta)
+            values = self._read(loss, alpha, beta)
+            converged = yield from self._look(step, values, _logged(step, config) or step == config.steps)
+            if converged:
+                return "converged", step, values
+            update()
+        return "step_limit", config.steps, None
+
+    def _continuation_steps(self, alpha, beta):
+        config = self.config
+        lr = self.lr
+        previous = None  # (loss, α, β, direction) of the last accepted point
+        for step in range(1, config.steps + 1):
+            self.step = step
+            if self.stop_requested():
+                return "interrupted", step - 1, None
+            if step == 1 and self.continuation:
+                self.mu = self._first_width(float(alpha.detach()), float(beta.detach()))
+            elif step == 1:
+                self.mu = self.kind.delta  # huber: the pieces are its own, ±δ
+            loss = self._forward_backward(alpha, beta)
+            values = self._read(loss, alpha, beta)
+            true_loss = self.true_loss if self.continuation else values[0]  # read in the same pass
+            shown = (true_loss, *values[1:])
+            if previous is not None and loss.item() > previous[0] * (1 + 4 * self.eps) and lr > 1e-6:
+                # the smoothed loss rose: back to the last point, half the step
+                lr /= 2
+                with torch.no_grad():
+                    alpha.copy_(torch.tensor(previous[1] + lr * previous[3][0]))
+                    beta.copy_(torch.tensor(previous[2] + lr * previous[3][1]))
+                alpha.grad = beta.grad = None
+                yield from self._look(step, shown, _logged(step, config))
+                continue
+            if self.continuation and self.inside[3] == 0 and abs(values[1]) + abs(values[2]) <= 4 * self.eps * (1 + self.x_rms):
+                # no row within ±μ (so none on a kink): L is differentiable here, its gradient is the one read, and 0
+                yield from self._look(step, shown, True, force=True)
+                return "converged", step, shown
+            # the two-point line is tried once few rows are left within ±μ (two passes; with many it cannot verify)
+            snapped = self._try_vertex(values[3], values[4]) if self.continuation and self.inside[3] <= SNAP_BELOW_ROWS else None
+            if snapped is not None:
+                a_t, b_t = snapped
+                final = (self.full_loss(a_t, b_t), 0.0, 0.0, a_t, b_t)
+                yield from self._look(step, final, True, force=True)
+                return "converged", step, final
+            converged = yield from self._look(step, shown, _logged(step, config) or step == config.steps)
+            if converged:
+                return "converged", step, shown
+            if previous is not None and lr < self.lr:
+                self.boost = max(self.boost / 4, 1.0)  # the last step had to be halved: try a shorter gradient step
+            elif self.fallback:
+                self.boost *= 4  # a gradient step (no curvature to use) that was accepted: try a longer one
+            direction = self._newton_direction(values[1], values[2])
+            previous = (loss.item(), values[3], values[4], direction)
+            lr = self.lr  # a step was accepted: the next one is tried whole
+            moved = math.sqrt(direction[0] ** 2 + direction[1] ** 2)
+            if self.continuation and not self.fallback and moved <= STAGE_TOL * self.mu:
+                self.mu /= SMOOTHING_SHRINK  # this stage is done: round the kink over a tenth of the width
+                previous = None
+                lr = self.lr
+            with torch.no_grad():
+                alpha.add_(lr * direction[0])
+                beta.add_(lr * direction[1])
+            alpha.grad = beta.grad = None
+            if self.continuation and self.mu < self.rounding_floor(values[3], values[4]):
+                self.notes.append("note: the smoothing width fell below the rounding floor before a vertex was verified.")
+                return "converged", step, self._true_final(alpha, beta)
+        return "step_limit", config.steps, self._true_final(alpha, beta)
+
+    def _true_final(self, alpha, beta):
+        """The values where the run stopped, with the true loss (not the smoothed one)."""
+        alpha.grad = beta.grad = None
+        final = self._read(self._forward_backward(alpha, beta), alpha, beta)
+        return (self.true_loss if self.continuation else final[0], *final[1:])
+
+    def _look(self, step, values, logged, force=False):
+        """As train's, with the record's loss the true loss."""
+        self.last_loss = values[0]
+        if self.trace is not None:
+            self.trace.add(step, values[0], *self.frame.to_data(values[3], values[4]))
+        self.first = values if self.first is None else self.first
+        diverged = self._divergence(values[0], step)
+        converged = diverged is None and not force and self._converged(*values[1:])
+        if logged or converged or force or diverged is not None:
+            yield self._record(step, *values)
+        if diverged is not None:
+            raise diverged
+        return converged
+
+    def _first_width(self, alpha: float, beta: float) -> float:
+        """μ at the start: the mean |r| of the starting line (y's spread if that is 0)."""
+        total = 0.0
+        with torch.no_grad():
+            for chunk in self.data:
+                total += float((beta + alpha * chunk[0] - chunk[1]).abs().to(torch.float64).sum())
+        return total / self.n or self.y_spread
+
+    def _newton_direction(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
+        """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
+        by μ, when fewer than two rows are inside (no curvature to use)."""
+        s0, s1, s2, count = self.inside
+        scale = (1.0 if self.kind.name == "huber" else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
+        h = scale * np.array([[s2, s1], [s1, s0]])
+        g = np.array([grad_alpha, grad_beta])
+        self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
+        if not self.fallback:
+            self.boost = 1.0
+            d = -np.linalg.solve(h, g)
+        else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
+            self.boost = min(self.boost, 1e12)
+            d = -self.mu * self.boost * g
+        return float(d[0]), float(d[1])
+
+    # ── stopping ──────────────────────────────────────────────────────────────────────────────────────
+
+    def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
+        """huber: the Newton step of the rows inside ±δ (exact once that set is right) within tol of y's
+        spread, or below the rounding floor. absolute/quantile stop by a verified vertex (or the floor) only."""
+        if self.kind.name != "huber" or not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
+            return False
+        s0, s1, s2, count = self.inside
+        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):
+            return False
+        h = np.array([[s2, s1], [s1, s0]]) / self.weight_sum
+        g = np.array([grad_alpha, grad_beta])
+        e = np.linalg.solve(h, g)
+        error = math.sqrt(abs(float(e @ g)))
+        return error <= self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+
+    def _try_vertex(self, alpha: float, beta: float) -> tuple[float, float] | None:
+        """The line through the two rows nearest (α, β), if the subgradient condition proves it optimal.
+
+        The zero-residual rows are the two the line is drawn through; every other row's ψ is 1 − τ above
+        the line or −τ below; the line is optimal when the 2×2 system for the two rows' subgradients has a
+        solution inside [−τ, 1 − τ] (the sums in float64, the small system in Fractions)."""
+        nearest = []
+        with torch.no_grad():
+            for offset, chunk in _offsets(self.data):
+                r = (beta + alpha * chunk[0] - chunk[1]).abs()
+                if len(chunk) > 2:
+                    r = torch.where(chunk[2] > 0, r, torch.full_like(r, math.inf))
+                k = min(2, r.shape[0])
+                values, index = torch.topk(r, k, largest=False)
+                for v, i in zip(values.tolist(), index.tolist()):
+                    nearest.append((v, offset + i, float(chunk[0][i]), float(chunk[1][i])))
+        nearest.sort()
+        if len(nearest) < 2:
+            return None
+        (_, i, xi, yi), (_, j, xj, yj) = nearest[:2]
+        if xi == xj:
+            return None
+        a_t = (yj - yi) / (xj - xi)
+        b_t = yi - a_t * xi
+        tau = self.kind.tau
+        sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
+        on = {i: (xi, 1.0), j: (xj, 1.0)}
+        with torch.no_grad():
+            for offset, chunk in _offsets(self.data):
+                x, y = chunk[0], chunk[1]
+                w = chunk[2] if len(chunk) > 2 else torch.ones_like(x)
+                r = b_t + a_t * x - y
+                index = torch.arange(offset, offset + x.shape[0], device=x.device)
+                off = (index != i) & (index != j)
+                above, below = (r > 0) & off, (r < 0) & off
+                extra = (r == 0) & off
+                if bool(extra.any()):  # more rows on the line (a degenerate vertex): they join the certificate
+                    if len(on) + int(extra.sum()) > 64:
+                        return None
+                    for k in torch.nonzero(extra).flatten().tolist():
+                        on[offset + k] = (float(x[k]), float(w[k]))
+                sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
+                for row in (i, j):
+                    if offset <= row < offset + x.shape[0]:
+                        on[row] = (float(x[row - offset]), float(w[row - offset]))
+        up, down = 1 - Fraction(tau), Fraction(tau)
+        total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
+        total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
+        if len(on) > 2:  # is there s in [−τ, 1 − τ] for each row on the line with Σ s·w·(x, 1) = −(Σa, Σb)? a small LP
+            from scipy.optimize import linprog
+
+            rows = list(on.values())
+            matrix = np.array([[v[1] * v[0] for v in rows], [v[1] for v in rows]])
+            box = [(-tau, 1 - tau)] * len(rows)
+            target = -np.array([float(total_a), float(total_b)])
+            if linprog(np.zeros(len(rows)), A_eq=matrix, b_eq=target, bounds=box, method="highs").status != 0:
+                return None
+            self.snapped = (i, j)
+            return a_t, b_t
+        xp, wp = Fraction(on[i][0]), Fraction(on[i][1])
+        xq, wq = Fraction(on[j][0]), Fraction(on[j][1])
+        det = xp - xq
+        if det == 0 or wp == 0 or wq == 0:
+            return None
+        sp = (-total_a + xq * total_b) / det / wp
+        sq = (total_a - xp * total_b) / det / wq
+        if not (-down <= sp <= up and -down <= sq <= up):
+            return None
+        self.snapped = (i, j)
+        return a_t, b_t
+
+    def error_bounds(self, grad_alpha, grad_beta, alpha, beta):
+        """No Newton bound on a and b for the piecewise losses (for huber, the set's Newton step)."""
+        if self.kind.name != "huber":
+            return math.nan, math.nan
+        s0, s1, s2, count = self.inside
+        if count < 2 or s0 * s2 - s1 * s1 <= 0:
+            return math.inf, math.inf
+        e = np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, np.array([grad_alpha, grad_beta]))
+        floor = self.rounding_floor(alpha, beta)
+        frame = self.frame
+        d_alpha, d_beta = abs(e[0]) + floor / max(self.x_sd, 1e-300), abs(e[1]) + floor
+        return d_alpha / frame.x_scale + math.ulp(alpha / frame.x_scale), d_beta + d_alpha * abs(frame.x_shift) / frame.x_scale
+
+
+def _true_pieces(kind, r: torch.Tensor) -> torch.Tensor:
+    if kind.name == "huber":
+        return torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=kind.delta)
+    if kind.name == "absolute":
+        return r.abs()
+    return torch.maximum(-kind.tau * r, (1 - kind.tau) * r)
+
+
+def _offsets(data):
+    offset = 0
+    for chunk in data:
+        yield offset, chunk
+        offset += chunk[0].shape[0]
+
+
+def _logged(step: int, config) -> bool:
+    from linfit.train import is_logged
+
+    return is_logged(step, config.log_every)
+
+
+# ── what a run on a piecewise loss needs besides the loop: δ, the exact reference, the statistics ─────
+
+
+def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None = None, why_not: str | None = None):
+    """(config with huber's δ fixed, the exact reference or None, the reason when None, notes for people).
+
+    x, y: the rows in float64 when this road has them in memory (None: `why_not` says why not)."""
+    from linfit.errors import DataError
+    from linfit.reference import ReferenceUnavailable, default_huber_delta, huber_line, quantile_line
+
+    notes = []
+    if config.loss == "huber" and config.huber_delta is None:
+        if x is None:
+            from linfit.errors import UsageError
+
+            raise UsageError(f"huber's default δ comes from the rows in memory, and {why_not}.", "Give --huber-delta in y units.")
+        delta = default_huber_delta(x, y, w)
+        config = config.model_copy(update={"huber_delta": delta})
+        notes.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+    if x is None:
+        return config, None, why_not, notes
+    try:
+        if config.loss == "huber":
+            reference = huber_line(x, y, config.huber_delta, w)
+        else:
+            reference = quantile_line(x, y, 0.5 if config.loss == "absolute" else config.quantile, w, name=config.loss)
+    except (ReferenceUnavailable, DataError) as error:
+        return config, None, str(getattr(error, "message", error)), notes
+    return config, reference, None, notes
+
+
+def piecewise_json(fit: dict, prepared, config) -> dict:
+    """The keys a piecewise run adds to train's JSON (and so to the model file), in place: the loss's δ or τ,
+    the exact reference with the objective's gap (a and b gaps only when the optimum is unique), the
+    statistics valid for the loss; least squares' statistics (`stats`, `error_vs_se`) are null here, and
+    `ols` stays the least-squares line, for comparison only."""
+    from dataclasses import asdict
+
+    reference = prepared.reference
+    fit["config"] = config.model_dump(mode="json")
+    fit["loss_parameters"] = (
+        {"huber_delta": config.huber_delta}
+        if config.loss == "huber"
+        else {"quantile": config.quantile}
+        if config.loss == "quantile"
+        else {}
+    )
+    fit["stats"] = None
+    fit["error_vs_se"] = None
+    if reference is None:
+        fit["reference"] = None
+        fit["reference_reason"] = prepared.reference_reason
+        fit["gap"] = None
+    else:
+        fit["reference"] = {
+            "loss": reference.loss,
+            "a": reference.a,
+            "b": reference.b,
+            "objective": reference.objective,
+            "method": reference.method,
+            "unique": reference.unique,
+            "points": list(reference.points),
+            **({"inside": reference.inside} if reference.inside >= 0 else {}),
+        }
+        objective_gap = (
+            (fit["loss"] - reference.objective) / reference.objective if reference.objective else fit["loss"] - reference.objective
+        )
+        fit["gap"] = {
+            "objective": objective_gap,
+            "a": _relative(fit["a"], reference.a) if reference.unique else None,
+            "b": _relative(fit["b"], reference.b) if reference.unique else None,
+        }
+    fit["loss_stats"] = None if prepared.robust_stats is None else asdict(prepared.robust_stats)
+    return fit
+
+
+def _relative(value: float, reference: float) -> float:
+    return abs(value - reference) / abs(reference) if reference else abs(value - reference)
+
+
+__all__ = ["PiecewiseTraining", "StepRecord", "is_piecewise", "settle"]

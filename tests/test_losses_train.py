@@ -1,0 +1,303 @@
+"""`linfit train --loss huber|absolute|quantile`: defaults that finish on data with gross outliers, on
+every road the same, stopping by what the optimizer knows (never the reference), the JSON and model file
+keys, and statistics valid for the loss (statsmodels RLM's sandwich, QuantReg's pseudo-R¹)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import write_csv
+from linfit.config import TrainConfig
+from linfit.losses import huber_delta_of
+from linfit.piecewise import PiecewiseTraining
+from linfit.pipeline import Arrays, prepare
+from linfit.reference import huber_line, least_squares, quantile_line
+
+TARGET = {"huber": 1e-9, "absolute": 1e-6, "quantile": 1e-6}
+
+
+def _outliers(n=400, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(3.0, 2.0, n)
+    y = -0.8 * x + 4.0 + rng.normal(0, 0.7, n)
+    gross = rng.random(n) < 0.05
+    y[gross] += rng.choice([-1, 1], gross.sum()) * rng.uniform(30, 300, gross.sum())
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def outlier_file(tmp_path_factory):
+    x, y = _outliers()
+    return write_csv(tmp_path_factory.mktemp("losses") / "outliers.csv", {"x": x, "y": y}), x, y
+
+
+@pytest.mark.parametrize("loss, tau", [("huber", 0.5), ("absolute", 0.5), ("quantile", 0.1), ("quantile", 0.9)])
+def test_defaults_reach_the_exact_objective_in_memory_and_streamed(invoke, outlier_file, loss, tau):
+    path, x, y = outlier_file
+    fits = []
+    for road in ([], ["--chunk-rows", "64"]):
+        result = invoke("train", path, "--loss", loss, "--quantile", str(tau), "--format", "json", *road)
+        assert result.exit_code == 0, result.output
+        fit = json.loads(result.stdout)
+        assert fit["converged"] and fit["steps"] < TrainConfig().steps
+        assert abs(fit["gap"]["objective"]) <= TARGET[loss]
+        fits.append(fit)
+    assert fits[0]["a"] == pytest.approx(fits[1]["a"], rel=1e-12) and fits[0]["b"] == pytest.approx(fits[1]["b"], rel=1e-12)
+    reference = fits[0]["reference"]
+    if loss == "huber":  # held against an independent solve
+        exact = huber_line(x, y, fits[0]["loss_parameters"]["huber_delta"])
+    else:
+        exact = quantile_line(x, y, tau, name=loss)
+        assert reference["unique"] and len(reference["points"]) == 2
+    assert (reference["a"], reference["b"]) == pytest.approx((exact.a, exact.b), rel=1e-12)
+    assert (fits[0]["a"], fits[0]["b"]) == pytest.approx((exact.a, exact.b), rel=1e-7)
+
+
+def test_the_optimizer_stops_without_any_reference():
+    """The trainer is built and run with no exact line computed anywhere: its stopping rule is its own."""
+    x, y = _outliers(seed=9)
+    for loss in ("absolute", "quantile"):
+        config = TrainConfig(loss=loss, quantile=0.3)
+        training = prepare(Arrays(x, y), config).training
+        list(training)
+        assert training.result.converged and training.snapped is not None
+        exact = quantile_line(x, y, 0.5 if loss == "absolute" else 0.3, name=loss)
+        assert training.result.loss == pytest.approx(exact.objective, rel=1e-12)
+    config = TrainConfig(loss="huber", huber_delta=1.0)
+    training = prepare(Arrays(x, y), config).training
+    assert isinstance(training, PiecewiseTraining)
+    list(training)
+    assert training.result.converged
+    assert training.result.loss == pytest.approx(huber_line(x, y, 1.0).objective, rel=1e-12)
+
+
+def test_json_and_model_file_record_the_loss_its_parameter_and_the_reference(invoke, outlier_file, tmp_path):
+    path, _, _ = outlier_file
+    model = tmp_path / "model.json"
+    result = invoke("train", path, "--loss", "quantile", "--quantile", "0.75", "--format", "json", "--output", model)
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    assert fit["loss_name"] == "quantile" and fit["loss_parameters"] == {"quantile": 0.75}
+    assert fit["stats"] is None and fit["error_vs_se"] is None  # least squares' statistics do not apply
+    assert fit["ols"] is not None  # still the least-squares line, for comparison
+    assert "pseudo_r1" in fit["loss_stats"] and "Koenker" in fit["loss_stats"]["method"]
+    saved = json.loads(model.read_text())
+    assert saved["config"]["loss"] == "quantile" and saved["config"]["quantile"] == 0.75
+    assert saved["reference"]["points"] == fit["reference"]["points"]
+    huber = json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)
+    assert huber["config"]["huber_delta"] == huber["loss_parameters"]["huber_delta"] > 0  # the δ used is recorded
+
+
+def test_huber_statistics_are_statsmodels_rlm_sandwich(invoke, outlier_file):
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y = outlier_file
+    ols = least_squares(x, y)
+    delta = huber_delta_of(y - ols.a * x - ols.b)  # RLM's fixed scale (update_scale=False) times 1.345
+    result = invoke("train", path, "--loss", "huber", "--huber-delta", repr(delta), "--format", "json")
+    stats = json.loads(result.stdout)["loss_stats"]
+    fit = sm.RLM(y, sm.add_constant(x), M=sm.robust.norms.HuberT(t=1.345)).fit(update_scale=False, conv="coefs", tol=1e-13, maxiter=500)
+    assert (stats["se_b"], stats["se_a"]) == pytest.approx(tuple(fit.bse), rel=1e-6)
+    assert "sandwich" in stats["method"]
+
+
+def test_quantile_pseudo_r1_is_statsmodels_prsquared(invoke, outlier_file):
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y = outlier_file
+    stats = json.loads(invoke("train", path, "--loss", "quantile", "--quantile", "0.25", "--format", "json").stdout)["loss_stats"]
+    fit = sm.QuantReg(y, sm.add_constant(x)).fit(q=0.25, p_tol=1e-12, max_iter=5000)
+    assert stats["pseudo_r1"] == pytest.approx(fit.prsquared, rel=1e-6)
+
+
+def test_bootstrap_intervals_are_seeded_and_cover_the_line(invoke, outlier_file):
+    path, _, _ = outlier_file
+    runs = [json.loads(invoke("train", path, "--loss", "absolute", "--bootstrap", "15", "--format", "json").stdout) for _ in range(2)]
+    stats = runs[0]["loss_stats"]
+    assert stats == runs[1]["loss_stats"] and stats["bootstrap"] == 15 and "bootstrap" in stats["interval_method"]
+    assert stats["ci_a"][0] <= runs[0]["a"] <= stats["ci_a"][1]
+
+
+def test_table_names_the_method_and_shows_no_least_squares_statistics(invoke, outlier_file):
+    path, _, _ = outlier_file
+    result = invoke("train", path, "--loss", "huber")
+    assert result.exit_code == 0, result.output
+    assert "huber (exact)" in result.stdout and "sandwich" in result.stdout and "δ =" in result.stdout
+    assert "R²" not in result.stdout and "least squares (exact)" not in result.stdout
+
+
+def test_mini_batches_are_refused_for_piecewise_losses(invoke, outlier_file):
+    path, _, _ = outlier_file
+    result = invoke("train", path, "--loss", "absolute", "--batch-size", "16")
+    assert result.exit_code == 2 and "--batch-size" in result.stderr
+
+
+def test_float32_reaches_its_own_rounding_floor(invoke, outlier_file):
+    path, _, _ = outlier_file
+    for loss, floor in (("huber", 1e-6), ("absolute", 1e-6)):
+        fit = json.loads(invoke("train", path, "--loss", loss, "--dtype", "float32", "--format", "json").stdout)
+        assert fit["converged"] and abs(fit["gap"]["objective"]) <= floor
+
+
+def test_the_continuation_is_not_trained_across_processes_yet(outlier_file):
+    path, x, y = outlier_file
+    config = TrainConfig(loss="absolute")
+    from linfit.errors import UsageError
+
+    with pytest.raises(UsageError, match="across processes"):
+        PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
+
+
+def test_weighted_rows_train_as_repeated_rows(invoke, tmp_path):
+    """A weight column (in memory and streamed, through the CLI) trains to the exact line of the rows repeated
+    by their weights, for every loss; the model file records the weight column."""
+    x, y = _outliers(n=120, seed=3)
+    w = np.tile([1.0, 2.0, 0.0], 40)
+    repeat = np.repeat(np.arange(120), w.astype(int))
+    path = write_csv(tmp_path / "weighted.csv", {"x": x, "y": y, "w": w})
+    for loss in ("huber", "quantile", "half_mse"):
+        exact = (
+            huber_line(x[repeat], y[repeat], 1.5)
+            if loss == "huber"
+            else quantile_line(x[repeat], y[repeat], 0.7)
+            if loss == "quantile"
+            else least_squares(x[repeat], y[repeat])
+        )
+        for road in ([], ["--chunk-rows", "50"]):
+            flags = ["--loss", loss, "--quantile", "0.7", "--huber-delta", "1.5", "--weight-col", "w", "-f", "json", *road]
+            result = invoke("train", path, *flags, "-o", tmp_path / "m.json")
+            assert result.exit_code == 0, result.output
+            fit = json.loads(result.stdout)
+            assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((exact.a, exact.b), rel=1e-6)
+            if loss != "half_mse":
+                assert fit["loss"] == pytest.approx(exact.objective, rel=1e-9)
+            saved = json.loads((tmp_path / "m.json").read_text())
+            assert saved["config"]["weight_col"] == "w" and saved["data"]["w"] == "w"
+
+
+def test_every_road_finds_the_same_delta_and_line(invoke, outlier_file, monkeypatch):
+    """stdin, memory and streamed: the same δ (from the same rows) and the same line; streamed past the
+    reference's row limit, δ still from every k-th row, and the reference null with its reason."""
+    import linfit.reference as reference
+
+    path, _, _ = outlier_file
+    fits = [json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)]
+    fits.append(json.loads(invoke("train", "-", "--loss", "huber", "--format", "json", input=path.read_text()).stdout))
+    monkeypatch.setattr(reference, "DELTA_SAMPLE_ROWS", 150)  # every 3rd row of 400
+    monkeypatch.setattr(reference, "LP_ROW_LIMIT", 100)
+    sampled = json.loads(invoke("train", path, "--loss", "huber", "--format", "json").stdout)
+    streamed = json.loads(invoke("train", path, "--loss", "huber", "--chunk-rows", "50", "--format", "json").stdout)
+    assert fits[0]["loss_parameters"] == fits[1]["loss_parameters"] and fits[0]["a"] == fits[1]["a"]
+    assert sampled["loss_parameters"] == streamed["loss_parameters"] != fits[0]["loss_parameters"]
+    assert streamed["reference"] is None and "row" in streamed["reference_reason"] and streamed["gap"] is None
+    assert streamed["converged"] and streamed["a"] == pytest.approx(sampled["a"], rel=1e-12)
+
+
+def test_on_a_flat_face_training_stops_at_an_optimal_line(invoke, tmp_path):
+    path = write_csv(
+        tmp_path / "flat.csv", {"x": np.array([0.0, 1, 2, 3, 0, 1, 2, 3, 1.5]), "y": np.array([0.0, 0, 0, 0, 1, 1, 1, 1, 0.5])}
+    )
+    fit = json.loads(invoke("train", path, "--loss", "absolute", "--format", "json").stdout)
+    assert fit["converged"] and not fit["reference"]["unique"]
+    assert fit["gap"]["a"] is None and abs(fit["gap"]["objective"]) < 1e-15  # no distance between lines is claimed
+
+
+def test_eval_scores_a_model_with_its_own_loss_and_parameter(invoke, outlier_file, tmp_path):
+    """`linfit eval` on the training file: huber with the model's δ, quantile with its τ, equal to the
+    hand formula over the rows (and to the objective train reported)."""
+    path, x, y = outlier_file
+    for loss, flags in (("huber", ["--huber-delta", "2.5"]), ("quantile", ["--quantile", "0.8"]), ("absolute", [])):
+        model = tmp_path / f"{loss}.json"
+        fit = json.loads(invoke("train", path, "--loss", loss, *flags, "-o", model, "--format", "json").stdout)
+        out = invoke("eval", model, path, "--format", "json")
+        assert out.exit_code == 0, out.output
+        scored = json.loads(out.stdout)
+        r = fit["a"] * x + fit["b"] - y
+        if loss == "huber":
+            hand = np.where(np.abs(r) <= 2.5, 0.5 * r * r, 2.5 * (np.abs(r) - 1.25)).mean()
+        else:
+            tau = 0.8 if loss == "quantile" else 0.5
+            hand = np.maximum(-tau * r, (1 - tau) * r).mean() * (1 if loss == "quantile" else 2)
+        assert scored["loss_name"] == loss and scored["loss"] == pytest.approx(hand, rel=1e-12)
+        assert scored["loss"] == pytest.approx(fit["loss"], rel=1e-9)
+
+
+def _hand_loss(loss, x, y, a, b, delta=1.0, tau=0.5, w=None):
+    r = a * x + b - y
+    if loss == "huber":
+        pieces = np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+    else:
+        pieces = np.maximum(-tau * r, (1 - tau) * r) * (2 if loss == "absolute" else 1)
+    return np.average(pieces, weights=w)
+
+
+@pytest.mark.parametrize("loss, flags", [("huber", ["--huber-delta", "2"]), ("quantile", ["--quantile", "0.8"])])
+def test_the_report_draws_the_true_loss_over_every_row_on_a_grid(invoke, tmp_path, loss, flags):
+    """The page's surface is the true loss (the hand formula at each grid point, weighted), on a grid that holds
+    the path and the exact line, the same in memory and streamed; the payload names δ or τ and the weights."""
+    from test_page import payload_of
+
+    x, y = _outliers(n=150, seed=4)
+    w = np.tile([1.0, 0.5, 2.0], 50)
+    path = write_csv(tmp_path / "d.csv", {"x": x, "y": y, "w": w})
+    grids = []
+    for road in ([], ["--chunk-rows", "40"]):
+        page = tmp_path / "r.html"
+        result = invoke("train", path, "--loss", loss, *flags, "--weight-col", "w", "--report", page, "-f", "json", *road)
+        assert result.exit_code == 0, result.output
+        fit = json.loads(result.stdout)
+        run = payload_of(page.read_text(encoding="utf-8"))["runs"][0]
+        assert run["loss"]["name"] == loss and run["loss"].get("delta", run["loss"].get("tau")) in (2.0, 0.8)
+        grid = run["surface_grid"]
+        a, b, surface = np.array(grid["a"]), np.array(grid["b"]), np.array(grid["loss"])
+        for i, j in ((0, 0), (7, 30), (40, 40), (20, 11)):
+            hand = _hand_loss(loss, x, y, a[i], b[j], delta=2.0, tau=0.8, w=w)
+            assert surface[j, i] == pytest.approx(hand, rel=1e-12)
+        for point in [(r["a"], r["b"]) for r in fit["history"]] + [(fit["reference"]["a"], fit["reference"]["b"])]:
+            assert a[0] <= point[0] <= a[-1] and b[0] <= point[1] <= b[-1]
+        assert np.unravel_index(np.argmin(surface), surface.shape) != (0, 0)
+        grids.append(surface)
+        if not road:
+            assert run["samples"]["w"] == pytest.approx(list(w))
+    assert np.allclose(grids[0], grids[1], rtol=1e-12)
+
+
+def test_the_plot_shows_the_true_loss_surface_and_the_exact_line(invoke, outlier_file, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, *_ = outlier_file
+    picture = tmp_path / "fit.svg"
+    result = invoke("train", path, "--loss", "absolute", "--plot", picture, "-f", "json")
+    assert result.exit_code == 0, result.output
+    text = picture.read_text()
+    for words in ("true absolute loss over (a, b)", "exact absolute optimum", "absolute (exact)", "loss − exact minimum"):
+        assert words in text, words
+    assert "least-squares optimum" not in text
+
+
+ROBUST_ROWS = b"x,y\n" + b"".join(
+    f"{0.7 * i + 0.13 * math.sin(i)!r},{2 * i + 1 + math.cos(3 * i) - (50 if i == 7 else 0)!r}\n".encode() for i in range(20)
+)
+
+
+@pytest.mark.parametrize("loss", ["huber", "absolute"])
+@pytest.mark.parametrize("road", ["memory", "lean float32", "chunk-rows", "stdin", "gzip", "share of 2"])
+def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_path, invoke, monkeypatch):
+    """The road × case matrix for the new losses: the same line as in memory on every road (float32 to its
+    digits); under torchrun huber trains on the processes' shares (each dividing by the whole data's Σw),
+    and the continuation of absolute/quantile is refused by name."""
+    from test_read import run_road
+
+    flags = ["--loss", loss, "--huber-delta", "1", "-f", "json"]
+    (tmp_path / "memory").mkdir()
+    baseline = json.loads(run_road("memory", ROBUST_ROWS, flags, tmp_path / "memory", invoke, monkeypatch)[0].stdout)
+    result, _ = run_road(road, ROBUST_ROWS, flags, tmp_path, invoke, monkeypatch)
+    if road == "share of 2" and loss == "absolute":
+        assert result.exit_code == 2 and "across processes" in result.stderr
+        return
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    close = 1e-5 if road == "lean float32" else 1e-9
+    assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=close)
+    assert fit["loss"] == pytest.approx(baseline["loss"], rel=close)

@@ -1,0 +1,96 @@
+"""A weight column end to end: weighted least squares and its statistics equal to statsmodels WLS (on the
+rows with a positive weight: a zero weight leaves a row out), the same line from CSV and Parquet and in
+float32, `eval` with the weights, and the model file recording the weight column."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_csv
+
+
+@pytest.fixture(scope="module")
+def weighted(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0, 10, 60)
+    y = 2 * x + 1 + rng.normal(size=60) * (0.3 + x / 5)
+    w = 1 / (0.3 + x / 5) ** 2
+    w[:3] = 0.0  # rows left out of the fit
+    return write_csv(tmp_path_factory.mktemp("weights") / "w.csv", {"x": x, "w": w, "y": y}), x, y, w
+
+
+def test_weighted_least_squares_and_its_statistics_are_statsmodels_wls(invoke, weighted):
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y, w = weighted
+    result = invoke("train", path, "--weight-col", "w", "-f", "json")
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    keep = w > 0
+    wls = sm.WLS(y[keep], sm.add_constant(x[keep]), weights=w[keep]).fit()
+    b, a = wls.params
+    assert (fit["ols"]["a"], fit["ols"]["b"]) == pytest.approx((a, b), rel=1e-12)
+    assert (fit["a"], fit["b"]) == pytest.approx((a, b), rel=1e-10)
+    stats = fit["stats"]
+    assert stats["n"] == wls.nobs == fit["data"]["rows"]
+    assert (stats["se_a"], stats["se_b"]) == pytest.approx((wls.bse[1], wls.bse[0]), rel=1e-9)
+    assert (stats["t_a"], stats["t_b"]) == pytest.approx((wls.tvalues[1], wls.tvalues[0]), rel=1e-9)
+    assert (stats["p_a"], stats["p_b"]) == pytest.approx((wls.pvalues[1], wls.pvalues[0]), rel=1e-6)
+    assert stats["ci_a"] == pytest.approx(list(wls.conf_int()[1]), rel=1e-9)
+    assert stats["r2"] == pytest.approx(wls.rsquared, rel=1e-10) and stats["adj_r2"] == pytest.approx(wls.rsquared_adj, rel=1e-10)
+    assert (stats["log_likelihood"], stats["aic"], stats["bic"]) == pytest.approx((wls.llf, wls.aic, wls.bic), rel=1e-10)
+    unweighted = json.loads(invoke("train", path, "-f", "json").stdout)
+    assert unweighted["ols"]["a"] != pytest.approx(a, rel=1e-6)  # the weights change the line
+
+
+def test_the_table_names_weighted_least_squares(invoke, weighted):
+    path, *_ = weighted
+    out = invoke("train", path, "--weight-col", "w", env={"COLUMNS": "160"}).stdout
+    assert "weighted least squares (exact)" in out and "weights = 'w'" in " ".join(out.split())
+
+
+def test_parquet_float32_and_the_model_file_agree(invoke, weighted, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path, x, y, w = weighted
+    parquet = tmp_path / "w.parquet"
+    pd.DataFrame({"x": x, "w": w, "y": y}).to_parquet(parquet)
+    csv = json.loads(invoke("train", path, "--weight-col", "w", "-f", "json", "-o", tmp_path / "m.json").stdout)
+    from_parquet = json.loads(invoke("train", parquet, "--weight-col", "1", "-f", "json").stdout)
+    float32 = json.loads(invoke("train", path, "--weight-col", "w", "--dtype", "float32", "-f", "json").stdout)
+    assert (from_parquet["a"], from_parquet["b"]) == pytest.approx((csv["a"], csv["b"]), rel=1e-12)
+    assert (float32["a"], float32["b"]) == pytest.approx((csv["a"], csv["b"]), rel=1e-5)
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["config"]["weight_col"] == "w" and saved["data"]["w"] == "w" and saved["data"]["sha256"]
+
+
+def test_eval_takes_the_weights_from_the_model_or_the_flag(invoke, weighted, tmp_path):
+    path, x, y, w = weighted
+    model = tmp_path / "m.json"
+    invoke("train", path, "--weight-col", "w", "-o", model, "-q")
+    saved = json.loads(model.read_text())
+    e = y - (saved["a"] * x + saved["b"])
+    keep = w > 0
+    mean_y = np.average(y, weights=w)
+    expected = {
+        "n": int(keep.sum()),
+        "mse": np.sum(w * e * e) / w.sum(),
+        "mae": np.sum(w * np.abs(e)) / w.sum(),
+        "bias": np.sum(w * e) / w.sum(),
+        "r2": 1 - np.sum(w * e * e) / np.sum(w * (y - mean_y) ** 2),
+    }
+    for flags in ([], ["--chunk-rows", "7"], ["--weight-col", "w"]):
+        out = json.loads(invoke("eval", model, path, "-f", "json", *flags).stdout)
+        assert out["data"]["w"] == "w" and out["n"] == expected["n"]
+        for key in ("mse", "mae", "r2"):
+            assert out[key] == pytest.approx(expected[key], rel=1e-10), key
+        assert out["bias"] == pytest.approx(expected["bias"], abs=1e-12)
+        assert out["loss"] == pytest.approx(expected["mse"] / 2, rel=1e-10)
+
+
+def test_weights_under_torchrun_and_with_mini_batches_are_refused_by_name(invoke, weighted):
+    path, *_ = weighted
+    result = invoke("train", path, "--weight-col", "w", "--batch-size", "8")
+    assert result.exit_code == 2 and "--batch-size" in result.stderr
