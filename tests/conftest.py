@@ -35,11 +35,11 @@ NOTEBOOK_POINT = ROOT / "data" / "notebook_point.csv"
 # Typer's CliRunner builds the click command from the app again on every call: about 10 ms, most of a short
 # call's time, over a thousand calls here. A process builds it once; the tests build linfit's once too
 # (any other app is built as before).
-_LINFIT_COMMAND = typer.main.get_command(app)
+LINFIT_COMMAND = typer.main.get_command(app)
 
 
 def _command_of(given):
-    return _LINFIT_COMMAND if given is app else typer.main.get_command(given)
+    return LINFIT_COMMAND if given is app else typer.main.get_command(given)
 
 
 if hasattr(typer.testing, "_get_command"):
