@@ -122,6 +122,29 @@ def trained_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def plotted(tmp_path_factory):
+    """`train --plot fit.png -f json` on data/sample.csv, drawn once: (its JSON output, the PNG's path, the
+    figure it saved, kept open to be inspected). Read it, never change it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path_factory.mktemp("plot") / "fit.png"
+    kept, close = [], plt.close
+    plt.close = kept.append
+    try:
+        result = CliRunner().invoke(app, ["train", str(SAMPLE), "--plot", str(path), "-f", "json"])
+    finally:
+        plt.close = close
+    assert result.exit_code == 0, result.output
+    (figure,) = kept
+    figure.canvas.draw()
+    yield json.loads(result.stdout), path, figure
+    close(figure)
+
+
 @pytest.fixture
 def model_copy(trained_model, tmp_path) -> Path:
     """The trained model, copied into this test's folder, for a test that overwrites or deletes it."""
