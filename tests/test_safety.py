@@ -323,13 +323,21 @@ def test_a_full_device_is_one_line_exit_7_and_no_other_output_replaced(folder, i
     assert sorted(p.name for p in folder.iterdir()) == ["c.yaml", "d.csv", "m.json"]
 
 
-def test_a_file_size_limit_is_one_line_exit_7_and_the_old_model_kept(folder):
+def test_a_file_size_limit_is_one_line_exit_7_and_the_old_model_kept(folder, invoke, monkeypatch):
+    """`ulimit -f 1`: in-process, the soft limit lowered for the one call (Python ignores SIGXFSZ, so a write
+    past it fails with EFBIG as in a process of its own), then put back."""
+    import resource
+
     model = folder / "m.json"
     model.write_text("the user's model")
-    limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))"
-    script = f"{limit}; import sys; sys.argv = ['linfit', 'train', 'd.csv', '-o', 'm.json', '-q']; from linfit.entry import main; main()"
-    done = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 7, done.stderr
+    monkeypatch.chdir(folder)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))
+    try:
+        done = invoke("train", "d.csv", "-o", "m.json", "-q")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert done.exit_code == 7, done.output
     one_clean_line(done.stderr, "--output m.json", "file-size limit")
     assert model.read_text() == "the user's model"
     assert sorted(p.name for p in folder.iterdir()) == ["c.yaml", "d.csv", "m.json"]
