@@ -485,7 +485,8 @@ def machine() -> str:
 
     cpu = platform.processor() or "unknown CPU"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     versions = [f"python {platform.python_version()}", f"torch {torch.__version__}", f"numpy {np.__version__}"]

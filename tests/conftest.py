@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer.main
+import typer.testing
 from hypothesis import settings
 from typer.testing import CliRunner
 
@@ -29,6 +31,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample.csv"
 NOTEBOOK_POINT = ROOT / "data" / "notebook_point.csv"
+
+# Typer's CliRunner builds the click command from the app again on every call: about 10 ms, most of a short
+# call's time, over a thousand calls here. A process builds it once; the tests build linfit's once too
+# (any other app is built as before).
+LINFIT_COMMAND = typer.main.get_command(app)
+
+
+def _command_of(given):
+    return LINFIT_COMMAND if given is app else typer.main.get_command(given)
+
+
+if hasattr(typer.testing, "_get_command"):
+    typer.testing._get_command = _command_of
 
 
 # The files whose tests start real processes (torchrun, the benchmark, signals, a browser) run first: with
@@ -107,6 +122,29 @@ def trained_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def plotted(tmp_path_factory):
+    """`train --plot fit.png -f json` on data/sample.csv, drawn once: (its JSON output, the PNG's path, the
+    figure it saved, kept open to be inspected). Read it, never change it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path_factory.mktemp("plot") / "fit.png"
+    kept, close = [], plt.close
+    plt.close = kept.append
+    try:
+        result = CliRunner().invoke(app, ["train", str(SAMPLE), "--plot", str(path), "-f", "json"])
+    finally:
+        plt.close = close
+    assert result.exit_code == 0, result.output
+    (figure,) = kept
+    figure.canvas.draw()
+    yield json.loads(result.stdout), path, figure
+    close(figure)
+
+
 @pytest.fixture
 def model_copy(trained_model, tmp_path) -> Path:
     """The trained model, copied into this test's folder, for a test that overwrites or deletes it."""
@@ -126,6 +164,47 @@ def invoke(runner):
         return runner.invoke(app, [str(a) for a in args], input=input, env=env)
 
     return run
+
+
+BROWSER_INSTALL = (
+    "The browser test needs Chromium and Playwright for Python: as root on Debian, "
+    "`apt-get update && apt-get install -y chromium`, then `pip install -e '.[test]'` "
+    "(or set LINFIT_CHROMIUM to a Chrome/Chromium executable). Never `playwright install`: no download is needed."
+)
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+def chromium_path() -> str:
+    found = os.environ.get("LINFIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if os.environ.get("LINFIT_CHROMIUM") and not Path(found).exists():
+        pytest.fail(f"LINFIT_CHROMIUM={found} does not exist. {BROWSER_INSTALL}")
+    if not found or not Path(found).exists():
+        pytest.fail(f"no Chromium found. {BROWSER_INSTALL}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def tab():
+    """One headless Chromium tab (page, seen) for every page the browser tests open: `seen` records the
+    console's errors and warnings, script errors and requests (test_page_browser's `open_page` clears it
+    for each load). A tab, not a page each: a page of its own costs a renderer process each time."""
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"playwright is not installed. {BROWSER_INSTALL}")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=executable, args=["--headless=new", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport=VIEWPORT)
+        seen: dict[str, list[str]] = {"console": [], "errors": [], "requests": []}
+        page.on(
+            "console",
+            lambda message: seen["console"].append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None,
+        )
+        page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+        page.on("request", lambda request: seen["requests"].append(request.url))
+        yield page, seen
+        browser.close()
 
 
 def start_linfit(

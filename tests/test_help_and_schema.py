@@ -14,7 +14,7 @@ import pytest
 import typer
 import typer.testing
 
-from conftest import ROOT
+from conftest import LINFIT_COMMAND, ROOT
 from linfit.cli import app, command_names, config_flags
 from linfit.config import TrainConfig, keys, to_commented_yaml
 
@@ -51,8 +51,7 @@ def test_help_reads_well_at_80_and_120_columns(command, width, invoke_width):
 
 def option_helps(command: str) -> dict[str, str]:
     """Each option's first flag and its help text, as click will print it."""
-    group = typer.main.get_command(app)
-    cmd = group.commands[command]
+    cmd = LINFIT_COMMAND.commands[command]
     ctx = cmd.make_context(command, ["--help"], resilient_parsing=True)
     out = {}
     for param in cmd.params:
@@ -85,11 +84,11 @@ def test_every_config_key_is_a_flag_that_shows_its_schema_default(command):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_with_a_default_shows_it(command):
     """Nothing swallowed: an option's help keeps its text and its [default: …] (a bare [..] is not markup here)."""
-    group = typer.main.get_command(app)
-    for param in group.commands[command].params:
+    shown = option_helps(command)
+    for param in LINFIT_COMMAND.commands[command].params:
         if param.param_type_name != "option" or param.name == "help":
             continue
-        helps = option_helps(command)[param.opts[0]]
+        helps = shown[param.opts[0]]
         assert helps.strip() and not helps.startswith("["), param.opts
         if param.default not in (None, False) and not param.is_flag:
             assert f"[default: {param.default}" in helps, (param.opts, helps)
@@ -131,10 +130,10 @@ def examples(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
-def test_the_example_at_the_end_of_each_help_runs(command, invoke, invoke_width, tmp_path, monkeypatch):
+def test_the_example_at_the_end_of_each_help_runs(command, invoke, invoke_width, tmp_path, monkeypatch, trained_model):
     shutil.copytree(ROOT / "data", tmp_path / "data")
     monkeypatch.chdir(tmp_path)
-    assert invoke("train", "data/sample.csv", "-o", "model.json", "-q").exit_code == 0  # predict's example needs one
+    shutil.copy(trained_model, tmp_path / "model.json")  # predict's example needs one (`train data/sample.csv -o model.json -q`)
     (line,) = examples(help_text(invoke_width, *command, width=120))
     piped = None
     for part in re.split(r"&&|\|", line):  # a tiny shell: `a && b`, `a | b`, `> file`

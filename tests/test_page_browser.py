@@ -1,4 +1,5 @@
-"""The HTML report in a real browser: headless Chromium driven by Playwright, the page opened from disk.
+"""The HTML report in a real browser: headless Chromium driven by Playwright, the page opened from disk in
+one tab (conftest's `tab`: a load per page, not a browser process per page).
 
 Needs Debian's chromium (`apt-get install chromium`, or LINFIT_CHROMIUM=/path/to/chrome) and the
 `playwright` package (the `test` extra). Without them this test fails and says so: it never skips.
@@ -8,54 +9,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE, parse_json
-
-INSTALL = (
-    "The browser test needs Chromium and Playwright for Python: as root on Debian, "
-    "`apt-get update && apt-get install -y chromium`, then `pip install -e '.[test]'` "
-    "(or set LINFIT_CHROMIUM to a Chrome/Chromium executable). Never `playwright install`: no download is needed."
-)
-VIEWPORT = {"width": 1280, "height": 900}
+from conftest import SAMPLE, VIEWPORT, parse_json
 
 
-def chromium_path() -> str:
-    found = os.environ.get("LINFIT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if os.environ.get("LINFIT_CHROMIUM") and not Path(found).exists():
-        pytest.fail(f"LINFIT_CHROMIUM={found} does not exist. {INSTALL}")
-    if not found or not Path(found).exists():
-        pytest.fail(f"no Chromium found. {INSTALL}")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"playwright is not installed. {INSTALL}")
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=executable, args=["--headless=new", "--no-sandbox", "--disable-gpu"])
-        yield launched
-        launched.close()
-
-
-def open_page(browser, path: Path):
-    """The page from its file URL, with every console message, script error and request recorded."""
-    page = browser.new_page(viewport=VIEWPORT)
-    seen = {"console": [], "errors": [], "requests": []}
-    page.on(
-        "console",
-        lambda message: seen["console"].append(f"{message.type}: {message.text}") if message.type in ("error", "warning") else None,
-    )
-    page.on("pageerror", lambda error: seen["errors"].append(str(error)))
-    page.on("request", lambda request: seen["requests"].append(request.url))
+def open_page(tab, path: Path):
+    """The page from its file URL in the one tab (conftest's `tab`), its console messages, script errors and
+    requests recorded from this load on."""
+    page, seen = tab
+    page.mouse.move(0, 0)  # no hover left over from the page before
+    for found in seen.values():
+        found.clear()
     page.goto(path.as_uri())
     return page, seen
 
@@ -70,12 +37,12 @@ def table_digits(value: float, digits: int = 10) -> str:
     return "0" if value == 0 else f"{value:.{digits}g}"
 
 
-def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
+def test_the_report_works_in_a_real_browser(tab, invoke, tmp_path):
     page_path = tmp_path / "run.html"
     result = invoke("train", SAMPLE, "--report", page_path, "-f", "json")
     assert result.exit_code == 0, result.stderr
     fit = parse_json(result.stdout)
-    page, seen = open_page(browser, page_path)
+    page, seen = open_page(tab, page_path)
     history = fit["history"]
 
     assert page.eval_on_selector("#step", "e => [e.type, e.min, e.max]") == ["range", "0", str(len(history) - 1)]
@@ -136,17 +103,16 @@ def test_the_report_works_in_a_real_browser(browser, invoke, tmp_path):
     assert_not_blank(shot)
     assert seen["errors"] == [] and seen["console"] == []
     assert seen["requests"] == [page_path.as_uri()], "the page asked the network for something"
-    page.close()
 
 
-def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_path):
+def test_compared_runs_and_a_raw_x_run_draw_without_errors(tab, invoke, tmp_path):
     (tmp_path / "a.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl").stdout)
     (tmp_path / "b.jsonl").write_text(invoke("train", SAMPLE, "-f", "jsonl", "--optimizer", "adam", "--lr", "0.3").stdout)
     assert invoke("report", tmp_path / "a.jsonl", tmp_path / "b.jsonl", "-o", tmp_path / "both.html").exit_code == 0
     raw = invoke("train", SAMPLE, "--no-standardize", "--lr", "0.01", "--optimizer", "momentum", "--report", tmp_path / "raw.html")
     assert raw.exit_code == 0, raw.stderr
     for name in ("both.html", "raw.html"):
-        page, seen = open_page(browser, tmp_path / name)
+        page, seen = open_page(tab, tmp_path / name)
         slide(page, "#step", int(page.get_attribute("#step", "max")))
         assert "step" in page.inner_text("#step-readout")
         assert page.locator("#surface-plot path.path-run").count() == (2 if name == "both.html" else 1)
@@ -176,10 +142,9 @@ def test_compared_runs_and_a_raw_x_run_draw_without_errors(browser, invoke, tmp_
             )
             assert page.get_attribute("#loss-plot text.axis-label", "class") and "log scale" in page.text_content("#loss-plot")
         assert seen["errors"] == [] and seen["console"] == [] and len(seen["requests"]) == 1
-        page.close()
 
 
-def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, invoke, tmp_path):
+def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(tab, invoke, tmp_path):
     """The page's own descent (from the moments) and torch's optimizer reach the same point."""
     for options in (
         ["--lr", "0.5"],
@@ -193,7 +158,7 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
         result = invoke("train", SAMPLE, "--report", path, "-f", "json", *options)
         assert result.exit_code == 0, result.stderr
         last = parse_json(result.stdout)["history"][-1]
-        page, seen = open_page(browser, path)
+        page, seen = open_page(tab, path)
         a, b = json.loads(page.get_attribute("#whatif-readout", "data-at-last-step"))
         if "mse" in options:  # the bound uses the loss's own curvature: λ_max = 2 for mean((a·x + b − y)²) standardised
             bound = page.inner_text("#whatif-readout")
@@ -203,17 +168,16 @@ def test_the_what_if_at_the_recorded_settings_retraces_autograds_path(browser, i
             )
         assert a == pytest.approx(last["a"], rel=1e-9) and b == pytest.approx(last["b"], rel=1e-9), options
         assert seen["errors"] == [] and seen["console"] == []
-        page.close()
 
 
-def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_path):
+def test_adams_worked_step_lands_on_the_next_recorded_step(tab, invoke, tmp_path):
     """Adam's moments are torch's private state: the page replays them, and its update must reach autograd's next step."""
     path = tmp_path / "adam.html"
     result = invoke(
         "train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--steps", "30", "--log-every", "1", "--report", path, "-f", "json"
     )
     history = parse_json(result.stdout)["history"]
-    page, seen = open_page(browser, path)
+    page, seen = open_page(tab, path)
     for index in (0, 1, 12, 28):
         slide(page, "#step", index)
         readout, following = page.inner_text("#step-readout"), history[index + 1]
@@ -230,10 +194,9 @@ def test_adams_worked_step_lands_on_the_next_recorded_step(browser, invoke, tmp_
     page.click("#whatif-reset")
     assert page.eval_on_selector("#whatif-optimizer", "e => e.value") == "adam" and "no 2/λ_max bound" in page.inner_text("#whatif-readout")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
-def test_odd_data_still_reads_well(browser, invoke, tmp_path):
+def test_odd_data_still_reads_well(tab, invoke, tmp_path):
     """x near 1e9, markup in a header, two rows, x constant and raw, one step, a diverging run, a saved mini-batch run:
     every panel keeps readable, distinct labels."""
     import numpy as np
@@ -270,7 +233,7 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
             assert result.exit_code == (4 if page_name in ("diverged.html", "overflowed.html") else 0), result.stderr
         if page_name == "far.html":
             history = parse_json(result.stdout)["history"]
-        page, seen = open_page(browser, tmp_path / page_name)
+        page, seen = open_page(tab, tmp_path / page_name)
         for svg in ("#data-plot", "#surface-plot", "#standard-plot", "#loss-plot"):
             if not page.is_visible(svg):
                 assert page_name == "constant.html" and svg == "#standard-plot"  # no optimum, no standardised picture
@@ -298,16 +261,15 @@ def test_odd_data_still_reads_well(browser, invoke, tmp_path):
                 assert f" = {table_digits(record['loss'])}      from the moments" in readout
             slide(page, "#step", 0)
             assert "x is far from 0 for its spread" in page.inner_text("#step-readout")  # the lost digits are said, not hidden
-        page.close()
 
 
-def test_the_notebook_view_runs_its_script_inside_the_iframe(browser, tmp_path):
+def test_the_notebook_view_runs_its_script_inside_the_iframe(tab, tmp_path):
     import linfit
 
     result = linfit.fit([0.0, 1.0, 2.0, 3.0], [1.0, 2.9, 5.2, 7.0])
     cell = tmp_path / "cell.html"
     cell.write_text(f"<!DOCTYPE html><html><body>{result._repr_html_()}</body></html>", encoding="utf-8")
-    page, seen = open_page(browser, cell)
+    page, seen = open_page(tab, cell)
     frame = page.frame_locator("iframe")
     assert "step 1 of" in frame.locator("#step-readout").inner_text()
     assert frame.locator("#graph g.node").count() == 8
@@ -316,7 +278,6 @@ def test_the_notebook_view_runs_its_script_inside_the_iframe(browser, tmp_path):
     page.wait_for_function(f"Math.abs(document.querySelector('iframe').getBoundingClientRect().height - {inner}) <= 6")
     assert inner > 1400
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
 def assert_not_blank(png: bytes) -> None:
@@ -353,13 +314,13 @@ FORMAT_CASES = [
 ]
 
 
-def test_the_pages_pure_parts_agree_with_python_format_and_torch_optim(browser, invoke, tmp_path):
+def test_the_pages_pure_parts_agree_with_python_format_and_torch_optim(tab, invoke, tmp_path):
     import numpy as np
     import torch
 
     page_path = tmp_path / "run.html"
     assert invoke("train", SAMPLE, "--report", page_path, "-q").exit_code == 0
-    page, seen = open_page(browser, page_path)
+    page, seen = open_page(tab, page_path)
     x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1, unpack=True)
     xt, yc = (x - x.mean()) / x.std(), y - y.mean()
     settings = [
@@ -400,7 +361,6 @@ def test_the_pages_pure_parts_agree_with_python_format_and_torch_optim(browser, 
             (0.5 * ((w[0] * xs + w[1] - ys) ** 2).mean()).backward()
             optimizer.step()
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
 # ---------- issue 21: the what-if tells the truth ----------
@@ -428,25 +388,24 @@ def gd_steps(lr: float, start: list[float], optimum: list[float], target: float,
     return cap
 
 
-def test_the_what_if_says_true_things(browser, invoke, tmp_path):
+def test_the_what_if_says_true_things(tab, invoke, tmp_path):
     import numpy as np
 
     # a run that kept the default lr: the page shows the lr it used, never a dash
     default = tmp_path / "default.html"
     assert invoke("train", SAMPLE, "--report", default, "-q").exit_code == 0
-    page, seen = open_page(browser, default)
+    page, seen = open_page(tab, default)
     assert page.inner_text("#whatif-lr-value").startswith("γ = 0.9 (the optimizer's default")
     assert "update w ← w − γ·∇L, γ = 0.9 (the optimizer's default):" in page.inner_text("#step-readout")
     assert "0.9 (the optimizer's default)" in page.inner_text("#summary")
     readout = page.inner_text("#step-readout")
     assert "x̄ = 4.9467" in readout and "μ" not in readout  # μ is the momentum's, never x's mean
     assert_no_missing_numbers(page.inner_text("body"), "default.html")
-    page.close()
 
     # a diverged run that kept the default lr: as recorded diverges; a stable γ converges and the view re-zooms
     diverged = tmp_path / "diverged.html"
     assert invoke("train", SAMPLE, "--no-standardize", "--report", diverged, "-q").exit_code == 4
-    page, seen = open_page(browser, diverged)
+    page, seen = open_page(tab, diverged)
     assert float(page.get_attribute("#whatif-readout", "data-lr")) == 0.9
     assert "diverges" in page.inner_text("#whatif-verdict")
     wide = page.eval_on_selector_all("#surface-plot text.tick-x", "ts => ts.map(t => t.textContent)")
@@ -460,13 +419,12 @@ def test_the_what_if_says_true_things(browser, invoke, tmp_path):
     text = page.inner_text("body")
     assert_no_missing_numbers(text, "diverged.html")
     assert "not this run's: it diverged" in page.inner_text("#summary")  # least-squares statistics say whose they are
-    page.close()
 
     # an Adam page: plain descent's step count is its own, not floored by Adam's 600-odd steps
     adam = tmp_path / "adam.html"
     result = invoke("train", SAMPLE, "--optimizer", "adam", "--lr", "0.3", "--report", adam, "-f", "json")
     fit = parse_json(result.stdout)
-    page, seen = open_page(browser, adam)
+    page, seen = open_page(tab, adam)
     assert page.inner_text("#whatif-momentum-label") == "β₁ (Adam's momentum)"
     page.select_option("#whatif-optimizer", "momentum")
     assert page.inner_text("#whatif-momentum-label") == "momentum μ"
@@ -485,7 +443,6 @@ def test_the_what_if_says_true_things(browser, invoke, tmp_path):
     first = page.eval_on_selector("#loss-plot path.loss-curve[data-run='0']", "p => p.getAttribute('d')")
     assert first.startswith("M")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
 # ---------- issue 21: fast (structure, not time), any screen, colour, hands on the surface ----------
@@ -503,10 +460,10 @@ def contrast(rgb: str) -> float:
     return 1.05 / (lum + 0.05)
 
 
-def test_paths_are_clipped_and_thinned_and_a_step_moves_marks_only(browser, invoke, tmp_path):
+def test_paths_are_clipped_and_thinned_and_a_step_moves_marks_only(tab, invoke, tmp_path):
     page_path = tmp_path / "run.html"
     fit = parse_json(invoke("train", SAMPLE, "--report", page_path, "-f", "json").stdout)
-    page, seen = open_page(browser, page_path)
+    page, seen = open_page(tab, page_path)
     for lr in (0, 1000):  # 20,000 steps creeping; then diverging far off the plot
         slide(page, "#whatif-lr", lr)
         d = page.get_attribute("#whatif-path", "d")
@@ -540,14 +497,20 @@ def test_paths_are_clipped_and_thinned_and_a_step_moves_marks_only(browser, invo
     # legends sit outside the plots: nothing drawn over the data or the optimum
     assert page.locator("svg .legend").count() == 0 and page.locator("#surface-legend .key").count() >= 3
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
-def test_a_phone_gets_the_whole_page_readable(browser, invoke, tmp_path):
+def test_a_phone_gets_the_whole_page_readable(tab, invoke, tmp_path):
     page_path = tmp_path / "run.html"
     assert invoke("train", SAMPLE, "--report", page_path, "-q").exit_code == 0
-    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
-    page.goto(page_path.as_uri())
+    tab[0].set_viewport_size({"width": 390, "height": 844})  # loaded at a phone's width, as a phone loads it
+    try:
+        page, _ = open_page(tab, page_path)
+        phone_checks(page)
+    finally:
+        tab[0].set_viewport_size(VIEWPORT)
+
+
+def phone_checks(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), page.evaluate("document.documentElement.scrollWidth")
     smallest = page.evaluate(
         """() => Math.min(...[...document.querySelectorAll('main svg text')].filter(t => t.getClientRects().length).map(t => {
@@ -560,15 +523,14 @@ def test_a_phone_gets_the_whole_page_readable(browser, invoke, tmp_path):
     assert html_text >= 10
     sha = page.locator("#summary td", has_text="not recorded").count() + page.locator("#summary td").count()
     assert sha > 0 and page.evaluate("document.getElementById('summary').getBoundingClientRect().right <= innerWidth")
-    page.close()
 
 
-def test_hands_on_the_surface_drag_hover_and_the_map(browser, invoke, tmp_path):
+def test_hands_on_the_surface_drag_hover_and_the_map(tab, invoke, tmp_path):
     import numpy as np
 
     page_path = tmp_path / "raw.html"
     assert invoke("train", SAMPLE, "--no-standardize", "--lr", "0.02", "--steps", "400", "--report", page_path, "-q").exit_code == 0
-    page, seen = open_page(browser, page_path)
+    page, seen = open_page(tab, page_path)
     # drag the start: the what-if path follows, from where it was dropped
     handle = page.locator("#surface-plot-start").bounding_box()
     before = page.get_attribute("#whatif-path", "d")
@@ -629,10 +591,9 @@ def test_hands_on_the_surface_drag_hover_and_the_map(browser, invoke, tmp_path):
         assert f"×{format(abs(1 - lr * value), '.4g')} per step" in legend, legend
     assert "standardising x makes them equal" in page.inner_text("#eigen-note")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
-def test_payload_extras_draw_when_present(browser, tmp_path):
+def test_payload_extras_draw_when_present(tab, tmp_path):
     """Other losses (the what-if then runs on the rows the page holds) and residual diagnostics, when a payload carries them."""
     import numpy as np
 
@@ -674,7 +635,7 @@ def test_payload_extras_draw_when_present(browser, tmp_path):
     }
     page_path = tmp_path / "extras.html"
     page_path.write_text(render([run]), encoding="utf-8")
-    page, seen = open_page(browser, page_path)
+    page, seen = open_page(tab, page_path)
     assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "60 rows this page holds" in page.inner_text(
         "#whatif-explain"
     )
@@ -685,15 +646,14 @@ def test_payload_extras_draw_when_present(browser, tmp_path):
     page.wait_for_function("document.getElementById('map-note').textContent.includes('needs the quadratic loss')")
     assert_no_missing_numbers(page.inner_text("body"), "extras.html")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
-def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(browser, invoke, tmp_path):
+def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(tab, invoke, tmp_path):
     """train --holdout --report: the held-out panel's curve passes through each logged step's held-out loss,
     and the residual panels hold the rows trained on, the influential ones named by their line in the file."""
     report = tmp_path / "held.html"
     fit = parse_json(invoke("train", SAMPLE, "--holdout", "0.2", "--steps", "8", "--report", report, "-f", "json", "-q").stdout)
-    page, seen = open_page(browser, report)
+    page, seen = open_page(tab, report)
     held = [entry["valid_loss"] for entry in fit["history"]]
     assert all(isinstance(value, float) for value in held)
     # its own panel and axis: a loss, never drawn on the loss panel's axis of excess over the optimum
@@ -710,10 +670,9 @@ def test_a_held_out_run_draws_its_held_out_loss_and_its_diagnostics(browser, inv
     first = fit["stats"]["influential"][0]
     assert f"line {first['line']} (leverage" in page.inner_text("#resid-note")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()
 
 
-def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(browser, invoke, tmp_path):
+def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(tab, invoke, tmp_path):
     """train --loss huber --weight-col --report: the surface is the grid of the true loss Python computed over
     every row (41 × 41 cells), the what-if runs on the true loss of the rows the page holds, and nothing breaks."""
     import numpy as np
@@ -727,11 +686,10 @@ def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(browse
     report = tmp_path / "huber.html"
     result = invoke("train", data, "--loss", "huber", "--weight-col", "w", "--report", report, "-f", "json", "-q")
     assert result.exit_code == 0, result.output
-    page, seen = open_page(browser, report)
+    page, seen = open_page(tab, report)
     assert page.locator("#surface-plot g.heat rect").count() == 41 * 41
     assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "80 rows this page holds" in page.inner_text(
         "#whatif-explain"
     )
     assert_no_missing_numbers(page.inner_text("body"), "huber.html")
     assert seen["errors"] == [] and seen["console"] == []
-    page.close()

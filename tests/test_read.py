@@ -112,16 +112,14 @@ class Rank:
 
 def run_share(path, flags, invoke, monkeypatch):
     """Rank 0 through the CLI (in-process), rank 1 on a thread through the same command; rank 0's result."""
-    import typer.main
-
     import linfit.distributed
-    from linfit.cli import app
+    from conftest import LINFIT_COMMAND
 
     pair = Pair()
     main = threading.main_thread()
     monkeypatch.setattr(linfit.distributed, "join", lambda device: pair.group(0 if threading.current_thread() is main else 1))
     monkeypatch.setattr(linfit.distributed, "leave", lambda: None)
-    command = typer.main.get_command(app).commands["train"]
+    command = LINFIT_COMMAND.commands["train"]  # built once, as for rank 0
     outcome: list = []
 
     def rank_one() -> None:

@@ -106,17 +106,6 @@ def test_train_json_carries_the_stats(invoke, sm, sample_xy):
     assert close(out["stats"]["r2"], model.rsquared) and close(out["stats"]["se_a"], model.bse[1])
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures linfit saves, kept (the picture is then read back and looked at where the figure put things)."""
-    from matplotlib.figure import Figure
-
-    figures = []
-    save = Figure.savefig
-    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: figures.append(figure) or save(figure, *a, **k))
-    return figures
-
-
 def pixels_at(figure, ax, xs, ys) -> np.ndarray:
     """(row, column) in the saved image of each data point (xs, ys) of `ax`."""
     points = ax.transData.transform(np.column_stack([xs, ys]))
@@ -133,12 +122,10 @@ def shows(image, at, colour: str, reach: int = 1) -> bool:
     return bool((np.abs(around - to_rgb(colour)).max(axis=1) < 0.02).any())
 
 
-def test_the_plot_shows_the_data_the_fitted_line_the_loss_and_the_optimum(tmp_path, invoke, drawn, sample_xy):
+def test_the_plot_shows_the_data_the_fitted_line_the_loss_and_the_optimum(plotted, sample_xy):
     from matplotlib.image import imread
 
-    path = tmp_path / "fit.png"
-    out = parse_json(invoke("train", SAMPLE, "--plot", path, "-f", "json").stdout)
-    ((figure),) = drawn
+    out, path, figure = plotted
     image = imread(path)
     assert image.shape[:2] == (1040, 1700)  # 17 × 10.4 inches at 100 dpi: the fit, then its residuals below
     data_ax, loss_ax, surface_ax = figure.axes[:3]

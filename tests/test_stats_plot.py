@@ -10,28 +10,10 @@ from linfit.reference import least_squares, moments
 from linfit.residuals import diagnostics_payload, qq_points
 
 
-@pytest.fixture(scope="module")
-def figure(tmp_path_factory):
-    """The figure `train --plot` draws for the sample, kept open to be inspected (drawn once for the module)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from typer.testing import CliRunner
-
-    from linfit.cli import app
-
-    kept, close = [], plt.close
-    plt.close = kept.append
-    try:
-        result = CliRunner().invoke(app, ["train", str(SAMPLE), "--plot", str(tmp_path_factory.mktemp("plot") / "fit.png"), "-q"])
-    finally:
-        plt.close = close
-    assert result.exit_code == 0, result.output
-    (drawn,) = kept
-    drawn.canvas.draw()
-    yield drawn
-    close(drawn)
+@pytest.fixture
+def figure(plotted):
+    """The figure `train --plot` draws for the sample (conftest's, drawn once)."""
+    return plotted[2]
 
 
 def _axes(figure, title_start):
