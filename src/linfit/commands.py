@@ -193,6 +193,10 @@ def _restate_stats(prepared, config, quiet: bool) -> None:
         from linfit.residuals import renumber
 
         stats = replace(stats, influential=renumber(stats.influential, held.kept_rows, first_line))
+    if stats is not None and stats.influential and not parquet:
+        from dataclasses import replace
+
+        stats = replace(stats, influential=_name_lines(stats.influential, prepared, config))
     prepared.stats = stats
     if note:
         _notice(quiet, note)
@@ -313,7 +317,26 @@ def _diagnostics_payload(prepared, config):
         from linfit.residuals import renumber
 
         payload["influential"] = renumber(payload["influential"], held.kept_rows, first_line)
+    if payload is not None and not samples.source.lower().endswith((".parquet", ".pq")):
+        payload["influential"] = _name_lines(payload["influential"], prepared, config)
     return payload
+
+
+def _name_lines(influential: list[dict], prepared, config) -> list[dict]:
+    """Influential rows of one CSV file whose rows are not its lines one for one (blank lines, a quoted header
+    over two lines) named by their line, found by a scan of the file's line ends; as they were (line null)
+    where that cannot be told for certain."""
+    info = prepared.data_info
+    if not influential or prepared.lines_are_rows or len(prepared.sources) != 1 or info.get("dropped") or "processes" in info:
+        return influential
+    from linfit.read import lines_of_rows
+
+    held = prepared.held
+    total = info["rows"] + (int(held.x.shape[0]) if held is not None and held.kept_rows is not None else 0)
+    lines = lines_of_rows(prepared.sources[0], config.sep, [entry["row"] for entry in influential], total)
+    if lines is None:
+        return influential
+    return [{**entry, "line": lines[entry["row"]]} for entry in influential]
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:

@@ -988,3 +988,39 @@ def _zstd_error():
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__).rstrip(".")
+
+
+def lines_of_rows(path: str, sep: str | None, rows: list[int], total_rows: int) -> dict[int, int] | None:
+    """The line (from 1) of each given data row (from 1) of one uncompressed CSV file, past the blank lines the
+    reader skips and a quoted header over several lines; None where that cannot be told for certain (not a
+    regular uncompressed text file, over 1 GiB, or its non-blank lines are not `total_rows` rows one for one)."""
+    if not rows or _compression(path) or not is_regular_file(path) or _stem(path).endswith(PARQUET):
+        return None
+    import mmap
+    import os
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0 or size > 1 << 30:
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            text = np.frombuffer(view, dtype=np.uint8)
+            first = bytes(view[: min(size, 1 << 20)])
+            bom = len(BOM) if first.startswith(BOM) else 0
+            _, start = _header_position(first[bom:])
+            end = _record_end(first[bom:], start, separator_for(path, sep))
+            if end < 0:
+                return None
+            header_end = bom + end
+            ends = np.flatnonzero(text == 10)
+            starts = np.concatenate([[0], ends + 1])
+            stops = np.concatenate([ends, [size]])
+            if starts[-1] == size:
+                starts, stops = starts[:-1], stops[:-1]
+            length = stops - starts
+            blank = (length == 0) | ((length == 1) & (text[np.minimum(starts, size - 1)] == 13))
+            data_lines = np.flatnonzero((starts > header_end) & ~blank) + 1
+            del text
+    if data_lines.shape[0] != total_rows or max(rows) > total_rows or min(rows) < 1:
+        return None
+    return {row: int(data_lines[row - 1]) for row in rows}
