@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from linfit.errors import DataError, DivergedError, FlagError
+from linfit.errors import DataError, DivergedError, FlagError, UsageError
 
 if TYPE_CHECKING:  # the requests are declared with the command line's options
     from linfit.cli import ConfigRequest, EvalRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
@@ -50,7 +50,9 @@ def train(request: TrainRequest) -> int:
     config = _config(config_path, settings)
     sep, drop_na, chunk_rows, batch_size = config.sep, config.drop_na, config.chunk_rows, config.batch_size
     valid_path = request.valid_path
-    _check_held_out(config.holdout, valid_path, chunk_rows)
+    _check_held_out(config.holdout, valid_path, chunk_rows, settings, config_path)
+    if valid_path == "-" and data == "-":
+        raise FlagError("--valid - and DATA - both name stdin: it can be read once; save one of them to a file.", "--valid")
     shown = view(request.output_format)
     from linfit.files import plan_outputs
     from linfit.read import expand
@@ -138,13 +140,22 @@ def train(request: TrainRequest) -> int:
     return 0
 
 
-def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int) -> None:
+def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int, settings=None, config_path=None) -> None:
+    def named(key: str) -> str:  # the flag, or the configuration file's key where the value came from there
+        given = settings is None or config_path is None or settings.get(key) is not None
+        return f"--{key.replace('_', '-')}" if given else f"{config_path}: key '{key}'"
+
+    def refuse(message: str, hint: str | None = None):
+        if named("holdout").startswith("--"):
+            raise FlagError(f"{message} {hint}" if hint else message, "--holdout")
+        raise UsageError(message, hint)
+
     if holdout and valid_path is not None:
-        raise FlagError("--holdout and --valid both name held-out rows: give one of them.", "--holdout")
+        refuse(f"{named('holdout')} and --valid both name held-out rows: give one of them.")
     if holdout and chunk_rows:
-        raise FlagError(
-            "--holdout sets rows aside in memory; a --chunk-rows run streams them. Use --valid FILE (a separate file) instead.",
-            "--holdout",
+        refuse(
+            f"{named('holdout')} sets rows aside in memory; a run with {named('chunk_rows')} streams them.",
+            "Use --valid FILE (a separate file) instead.",
         )
 
 
@@ -157,7 +168,7 @@ def _restate_stats(prepared, config, quiet: bool) -> None:
 
     sources = prepared.sources
     parquet = any(extension in sources[0].lower() for extension in PARQUET)
-    single_text = len(sources) == 1 and not parquet and not prepared.data_info["dropped"]  # then row r is on line r + 1
+    single_text = len(sources) == 1 and not parquet and prepared.lines_are_rows  # then row r is on line r + 1
 
     def blocks():  # one more pass over the files (a streamed run reads files, never stdin), in chunks of --chunk-rows
         from linfit.data import rechunked
@@ -182,6 +193,10 @@ def _restate_stats(prepared, config, quiet: bool) -> None:
         from linfit.residuals import renumber
 
         stats = replace(stats, influential=renumber(stats.influential, held.kept_rows, first_line))
+    if stats is not None and stats.influential and not parquet:
+        from dataclasses import replace
+
+        stats = replace(stats, influential=_name_lines(stats.influential, prepared, config))
     prepared.stats = stats
     if note:
         _notice(quiet, note)
@@ -199,6 +214,8 @@ def _finish_training(training, history, prepared, config, outputs, init_from, sh
         config = training.config
         piecewise_json(fit, prepared, config)
     fit["init"]["from"] = init_from
+    if result.start.method == "model":  # the start used, as configuration keys: `train DATA --config <this config>` repeats the run
+        fit["config"] = {**fit["config"], "init": "values", "init_a": result.start.a, "init_b": result.start.b}
     if prepared.held is not None:  # --holdout/--valid: the held-out loss per logged step, and the final figures
         for entry in fit["history"]:
             entry["valid_loss"] = prepared.held.losses.get(entry["step"])
@@ -290,7 +307,7 @@ def _diagnostics_payload(prepared, config):
     from linfit.residuals import diagnostics_payload
 
     samples = prepared.samples
-    lines = not samples.dropped and len(prepared.sources) == 1 and not samples.source.lower().endswith((".parquet", ".pq"))
+    lines = samples.lines_are_rows and not samples.dropped and len(prepared.sources) == 1
     first_line = 2 if lines else None
     payload = diagnostics_payload(
         samples.x, samples.y, prepared.ols.a, prepared.ols.b, prepared.moments, first_line, config.seed, most=500, qq_most=200, digits=6
@@ -300,7 +317,26 @@ def _diagnostics_payload(prepared, config):
         from linfit.residuals import renumber
 
         payload["influential"] = renumber(payload["influential"], held.kept_rows, first_line)
+    if payload is not None and not samples.source.lower().endswith((".parquet", ".pq")):
+        payload["influential"] = _name_lines(payload["influential"], prepared, config)
     return payload
+
+
+def _name_lines(influential: list[dict], prepared, config) -> list[dict]:
+    """Influential rows of one CSV file whose rows are not its lines one for one (blank lines, a quoted header
+    over two lines) named by their line, found by a scan of the file's line ends; as they were (line null)
+    where that cannot be told for certain."""
+    info = prepared.data_info
+    if not influential or prepared.lines_are_rows or len(prepared.sources) != 1 or info.get("dropped") or "processes" in info:
+        return influential
+    from linfit.read import lines_of_rows
+
+    held = prepared.held
+    total = info["rows"] + (int(held.x.shape[0]) if held is not None and held.kept_rows is not None else 0)
+    lines = lines_of_rows(prepared.sources[0], config.sep, [entry["row"] for entry in influential], total)
+    if lines is None:
+        return influential
+    return [{**entry, "line": lines[entry["row"]]} for entry in influential]
 
 
 def _write_diverged_report(outputs, training, history: list, prepared, config, reading) -> None:
@@ -496,7 +532,9 @@ def predict(request: PredictRequest) -> None:
 
         values = array("d", request.x)
         predicted = array("d", (saved.a * value + saved.b for value in values))
-        shown.predictions(saved, values, predicted, "x", None, _bounds(values, basis, request.interval, request.level))
+        shown.predictions(
+            saved, values, predicted, "x", None, _bounds(values, basis, request.interval, request.level, saved, request.quiet)
+        )
         return
     import numpy as np
 
@@ -509,11 +547,12 @@ def predict(request: PredictRequest) -> None:
     if needs(shown, "NAMES_COLUMNS"):  # the output names the input's columns beside 'prediction'
         from linfit.model_file import require_prediction_column_free
 
-        require_prediction_column_free([str(c) for c in reading.header] if keep else [reading.facts.x_name], request.data)
+        added = ("prediction", "lower", "upper") if basis is not None else ("prediction",)
+        require_prediction_column_free([str(c) for c in reading.header] if keep else [reading.facts.x_name], request.data, added)
     missing = int(np.isnan(values).sum())
     if missing:
         _notice(request.quiet, f"warning: {missing} rows have no x; their prediction is empty.")
-    bounds = _bounds(values, basis, request.interval, request.level)
+    bounds = _bounds(values, basis, request.interval, request.level, saved, request.quiet)
     table = (reading.header, reading.rows) if keep else None
     shown.predictions(saved, values, saved.a * values + saved.b, reading.facts.x_name, table, bounds)
 
@@ -527,17 +566,33 @@ def _interval_basis(saved, interval: Optional[str]):
     return basis_from_record(saved.record, saved.path)
 
 
-def _bounds(values, basis, interval: Optional[str], level: Optional[float]):
-    """{kind, level, lower, upper} for --interval, else None."""
+def _bounds(values, basis, interval: Optional[str], level: Optional[float], saved=None, quiet: bool = False):
+    """{kind, level, centre, model_is_least_squares, se, lower, upper} for --interval, else None. The intervals are
+    the least-squares line's, with classical standard errors: a note says so where the model's line is another
+    (beyond its error bound), or the model was trained with --se hc3."""
     if basis is None:
         return None
     import numpy as np
 
-    from linfit.intervals import interval_bounds
+    from linfit.intervals import interval_bounds, matches_least_squares
 
     level = 0.95 if level is None else level
     lower, upper = interval_bounds(np.asarray(values, dtype=np.float64), basis, interval, level)
-    return {"kind": interval, "level": level, "lower": lower, "upper": upper}
+    bounds = {"kind": interval, "level": level, "centre": "least_squares", "se": "nonrobust"}
+    if saved is not None:
+        converged = saved.record.get("converged") is True  # an unconverged run's error bound holds its distance from the line
+        same = matches_least_squares(basis, saved.a, saved.b, saved.record.get("error_bound") if converged else None)
+        bounds["model_is_least_squares"] = same
+        if not same:
+            _notice(
+                quiet,
+                f"note: the intervals are the least-squares line's (a = {basis.slope:.6g}); this model's line (a = {saved.a:.6g}, "
+                f"b = {saved.b:.6g}) differs from it beyond the rounding error of a converged fit, so its predictions may lie outside them.",
+            )
+        stats = saved.record.get("stats")
+        if isinstance(stats, dict) and stats.get("se_type") == "hc3":
+            _notice(quiet, "note: the model was trained with --se hc3, but the intervals use the classical (nonrobust) standard errors.")
+    return {**bounds, "lower": lower, "upper": upper}
 
 
 def grad(request: GradRequest) -> None:

@@ -24,6 +24,7 @@ class Samples:
     y_name: str
     dropped: int = 0  # rows dropped by --drop-na
     w: np.ndarray | None = None  # the rows' weights (weight_col), as read; None: every row weighs 1
+    lines_are_rows: bool = False  # row r (from 1) is line r + 1 of the one CSV file read (read.Facts.lines_are_rows)
 
     @property
     def n(self) -> int:
@@ -102,7 +103,7 @@ def read_samples(reading: Reading) -> Samples:
             column.add(values, expected)
     facts = reading.facts
     w = columns[2].array() if weighted else None
-    return Samples(columns[0].array(), columns[1].array(), facts.source, facts.x_name, facts.y_name, facts.dropped, w)
+    return Samples(columns[0].array(), columns[1].array(), facts.source, facts.x_name, facts.y_name, facts.dropped, w, facts.lines_are_rows)
 
 
 @dataclass(frozen=True)

@@ -62,17 +62,31 @@ def split_samples(samples, fraction: float, seed: int, loss_name: str):
     from linfit.data import Samples
 
     mask = held_out_rows(samples.n, fraction, seed)
-    kept = Samples(samples.x[~mask], samples.y[~mask], samples.source, samples.x_name, samples.y_name, samples.dropped)
+    kept = Samples(
+        samples.x[~mask], samples.y[~mask], samples.source, samples.x_name, samples.y_name, samples.dropped, None, samples.lines_are_rows
+    )
     description = {"holdout": {"fraction": fraction, "seed": seed, "rows": int(mask.sum())}}
     return kept, HeldOut(samples.x[mask], samples.y[mask], loss_name, description, kept_rows=np.flatnonzero(~mask))
 
 
 def read_valid(path: str, x_col, y_col, sep: str | None, drop_na: bool, loss_name: str) -> HeldOut:
-    """--valid FILE: its rows in memory, read as the training data are (same columns, same rules)."""
+    """--valid FILE: its rows in memory, read as the training data are (same columns, same rules). A --sep given
+    for the data that does not read the valid file: the valid file is read with its own separator (a tab for
+    .tsv, else a comma) where that reads it; else the first error stands."""
     from linfit.data import read_samples
+    from linfit.errors import DataError
     from linfit.read import Reading, display_name
 
     reading = Reading(path, x_col, y_col, sep=sep, drop_na=drop_na)
-    samples = read_samples(reading)
+    try:
+        samples = read_samples(reading)
+    except DataError as first:
+        if sep is None or path == "-":
+            raise
+        try:
+            reading = Reading(path, x_col, y_col, sep=None, drop_na=drop_na)
+            samples = read_samples(reading)
+        except DataError:
+            raise first from None
     source = {"source": display_name(reading.facts.source), "rows": samples.n, "sha256": reading.facts.sha256}
     return HeldOut(samples.x, samples.y, loss_name, {"valid": source})

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from linfit.errors import DataError, UsageError
-from linfit.stats import SQUARED_LOSSES, t_quantile
+from linfit.stats import SQUARED_LOSSES, level_quantile
 
 KINDS = ("confidence", "prediction")
 BASIS_KEYS = ("n", "x_mean", "x_low", "sxx", "residual_variance", "y_mean", "y_low", "slope")
@@ -44,12 +44,30 @@ def interval_bounds(x: np.ndarray, basis: IntervalBasis, kind: str, level: float
         raise ValueError(f"kind must be one of {KINDS}")
     if not 0 < level < 1:
         raise ValueError("level must lie in (0, 1)")
-    t = t_quantile(0.5 + level / 2, basis.n - 2)
-    d = (np.asarray(x, dtype=np.float64) - basis.x_mean) - basis.x_low
-    spread = 1.0 / basis.n + d * d / basis.sxx + (1.0 if kind == "prediction" else 0.0)
-    half = t * np.sqrt(basis.residual_variance * spread)
-    centre = (basis.y_mean + basis.slope * d) + basis.y_low
-    return centre - half, centre + half
+    t = level_quantile(level, basis.n - 2)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float64 the bounds are ±inf (or NaN), as the prediction is
+        d = (np.asarray(x, dtype=np.float64) - basis.x_mean) - basis.x_low
+        # √(c + d²/Sxx) as hypot(√c, |d|/√Sxx): d is scaled before it is squared (no overflow at x ≈ 1e160)
+        spread = np.hypot(math.sqrt(1.0 / basis.n + (1.0 if kind == "prediction" else 0.0)), np.abs(d) / math.sqrt(basis.sxx))
+        half = (t * math.sqrt(basis.residual_variance)) * spread
+        centre = (basis.y_mean + basis.slope * d) + basis.y_low
+        return centre - half, centre + half
+
+
+def matches_least_squares(basis: IntervalBasis, a: float, b: float, error_bound: Any = None) -> bool:
+    """Whether the line a·x + b is the basis's least-squares line to the model's error bound (or to 1e-9 of
+    the numbers compared, where the bound is smaller or not recorded)."""
+    bound = error_bound if isinstance(error_bound, dict) else {}
+
+    def close(got: float, want: float, key: str, scale: float) -> bool:
+        allowed = bound.get(key)
+        allowed = allowed if isinstance(allowed, (int, float)) and not isinstance(allowed, bool) and math.isfinite(allowed) else 0.0
+        return abs(got - want) <= max(allowed, 1e-9 * scale)
+
+    x_bar, y_bar = basis.x_mean + basis.x_low, basis.y_mean + basis.y_low
+    b_ls = y_bar - basis.slope * x_bar
+    scale_b = max(abs(b), abs(b_ls), abs(y_bar), abs(basis.slope * x_bar))
+    return close(a, basis.slope, "a", max(abs(a), abs(basis.slope))) and close(b, b_ls, "b", scale_b)
 
 
 def basis_from_record(record: dict[str, Any], name: str) -> IntervalBasis:
@@ -81,4 +99,10 @@ def basis_from_record(record: dict[str, Any], name: str) -> IntervalBasis:
         values[key] = value
     if not isinstance(values["n"], int) or values["n"] < 3:
         raise DataError(f"{name}: key 'stats.basis.n' must be an integer of at least 3, got {values['n']!r}.", "Train the model again.")
+    rows = record.get("data", {}).get("rows") if isinstance(record.get("data"), dict) else None
+    if values["n"] > 2**53 or (isinstance(rows, int) and not isinstance(rows, bool) and rows != values["n"]):
+        raise DataError(
+            f"{name}: key 'stats.basis.n' ({values['n']}) does not match the rows the model was trained on (data.rows: {rows!r}).",
+            "Train the model again: linfit train DATA -o MODEL.json",
+        )
     return IntervalBasis(**values)

@@ -70,9 +70,14 @@ def load_model(path: str | Path) -> SavedModel:
     for key in ("data", "config", "init"):
         if key in record and not isinstance(record[key], dict):
             raise DataError(f"{name}: key '{key}' must be an object, got {_short(record[key])}.", WRITE_ONE)
-    column = record.get("data", {}).get("x")
-    if isinstance(column, bool) or (column is not None and not isinstance(column, (str, int))):
-        raise DataError(f"{name}: key 'data.x' must be a column name, got {_short(column)}.", WRITE_ONE)
+    data = record.get("data", {})
+    for key in ("x", "y", "w"):  # the columns eval and predict read by default: a name, or a 0-based index
+        if key not in data:
+            continue
+        column = data[key]
+        index_ok = isinstance(column, int) and not isinstance(column, bool) and 0 <= column < 1 << 31
+        if not (isinstance(column, str) or index_ok):
+            raise DataError(f"{name}: key 'data.{key}' must be a column name or index, got {_short(column)}.", WRITE_ONE)
     return SavedModel(a=values[0], b=values[1], path=name, record=record)
 
 
@@ -140,11 +145,14 @@ def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return record
 
 
-def require_prediction_column_free(columns: list[str], source: str) -> None:
-    """`predict` adds a column 'prediction': an input that has one already would give two of that name."""
-    if "prediction" in columns:
+def require_prediction_column_free(columns: list[str], source: str, added: tuple[str, ...] = ("prediction",)) -> None:
+    """`predict` adds a column 'prediction' (and 'lower', 'upper' with --interval): an input that has one already
+    would give two of that name."""
+    for name in added:
+        if name not in columns:
+            continue
         raise DataError(
-            f"{source}: already has a column 'prediction': the output would have two of that name.",
+            f"{source}: already has a column '{name}': the output would have two of that name.",
             "Rename or drop that column first (a file written by linfit predict holds one), or use --format json.",
         )
 

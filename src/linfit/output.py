@@ -270,7 +270,7 @@ def predictions_json(saved, x, predictions, x_name: str, bounds=None) -> dict[st
         "prediction": [or_null(v) for v in predictions.tolist()],
     }
     if bounds:  # predict --interval: the interval's kind and level, and its bounds beside each prediction
-        out["interval"] = {"kind": bounds["kind"], "level": bounds["level"]}
+        out["interval"] = {key: value for key, value in bounds.items() if key not in ("lower", "upper")}
         out["lower"] = [or_null(v) for v in bounds["lower"].tolist()]
         out["upper"] = [or_null(v) for v in bounds["upper"].tolist()]
     return out

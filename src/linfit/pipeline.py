@@ -57,6 +57,7 @@ class Prepared:
     reference: object = None  # huber/absolute/quantile: the exact minimiser (reference.Reference), or None
     reference_reason: str | None = None  # why there is none, where the loss has one but this run does not
     robust_stats: object = None  # huber/absolute/quantile: the statistics valid for the loss (robust_stats)
+    lines_are_rows: bool = False  # row r is line r + 1 of the one CSV file (no blank lines, no multi-line records, none dropped)
 
     def sha256(self) -> str | None:
         return self.data_sha256
@@ -303,6 +304,7 @@ def prepare(
     samples = road.samples if world == 1 else None
     rows = road.rows() if isinstance(road, Streamed) else None
     prepared = Prepared(training, m, ols, stats, info, sources, samples, notes + warnings, facts.sha256, road.scatter, road.held, rows)
+    prepared.lines_are_rows = world == 1 and len(sources) == 1 and not dropped and bool(getattr(facts, "lines_are_rows", False))
     if piecewise is not None:
         prepared.reference, prepared.reference_reason, prepared.robust_stats = piecewise
     return prepared

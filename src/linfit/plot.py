@@ -90,7 +90,7 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
     payload = None
     if ols is not None and samples.n and valid_for(config.loss):
         m = moments(x, y)
-        first_line = None if samples.dropped or Path(samples.source).suffix.lower() in (".parquet", ".pq") else 2
+        first_line = 2 if samples.lines_are_rows and not samples.dropped else None  # row r on line r + 1, else no line
         payload = diagnostics_payload(x, y, ols.a, ols.b, m, first_line, config.seed, MAX_SCATTER)
     if payload is None:
         for ax in (residual_ax, qq_ax, influence_ax):

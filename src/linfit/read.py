@@ -101,6 +101,7 @@ class Facts:
     x_largest: float = 0.0  # the largest |x|, |y| (for the float32 range check)
     y_largest: float = 0.0
     sha256: str | None = None  # of the bytes as stored (compressed, if they were), every input in order
+    lines_are_rows: bool = False  # a CSV whose header is line 1 and whose row r is line r + 1 (no blank or multi-line records)
 
 
 def expand(data: str) -> list[str]:
@@ -299,6 +300,7 @@ class Reading:
         line, rows_before = header_line + 1 + first.count(b"\n", start, end), 0
         body, body_start = _chain_first(first[end + 1 :], pieces), bom + end + 1
         lines_before: int | None = 0  # lines of the file before `line`'s count began (None: not counted yet)
+        newlines = trailing = 0  # line ends in the body, and those after its last text (trailing blank lines)
         if self.split != "bytes" or self.rank == 0:
             self._header_bytes += body_start  # rank 0 alone parses the header's bytes as its own
         if self.split == "bytes":  # the lines that start in this process's byte range, and no others
@@ -325,8 +327,13 @@ class Reading:
                     lines_before = _newlines_before(raw, body_start)  # a scan, not a parse: the line in the whole file
                     columns, dropped = self._careful(piece, line + lines_before, name, names, parse)
             line += piece.count(b"\n")
+            newlines += piece.count(b"\n")
+            text_end = len(piece.rstrip(b" \t\r\n"))
+            trailing = trailing + piece.count(b"\n") if text_end == 0 else piece.count(b"\n", text_end)
             rows_before += len(columns[0]) + dropped
             yield self._emit(columns, dropped)
+        one_line_header = header_line == 1 and first.count(b"\n", start, end) == 0
+        self.facts.lines_are_rows = one_line_header and rows_before > 0 and newlines - trailing + 1 == rows_before
         if self.split:
             return  # whether the file has rows at all is known once every process's share is merged
         if rows_before == 0:
@@ -981,3 +988,39 @@ def _zstd_error():
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__).rstrip(".")
+
+
+def lines_of_rows(path: str, sep: str | None, rows: list[int], total_rows: int) -> dict[int, int] | None:
+    """The line (from 1) of each given data row (from 1) of one uncompressed CSV file, past the blank lines the
+    reader skips and a quoted header over several lines; None where that cannot be told for certain (not a
+    regular uncompressed text file, over 1 GiB, or its non-blank lines are not `total_rows` rows one for one)."""
+    if not rows or _compression(path) or not is_regular_file(path) or _stem(path).endswith(PARQUET):
+        return None
+    import mmap
+    import os
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0 or size > 1 << 30:
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            text = np.frombuffer(view, dtype=np.uint8)
+            first = bytes(view[: min(size, 1 << 20)])
+            bom = len(BOM) if first.startswith(BOM) else 0
+            _, start = _header_position(first[bom:])
+            end = _record_end(first[bom:], start, separator_for(path, sep))
+            if end < 0:
+                return None
+            header_end = bom + end
+            ends = np.flatnonzero(text == 10)
+            starts = np.concatenate([[0], ends + 1])
+            stops = np.concatenate([ends, [size]])
+            if starts[-1] == size:
+                starts, stops = starts[:-1], stops[:-1]
+            length = stops - starts
+            blank = (length == 0) | ((length == 1) & (text[np.minimum(starts, size - 1)] == 13))
+            data_lines = np.flatnonzero((starts > header_end) & ~blank) + 1
+            del text
+    if data_lines.shape[0] != total_rows or max(rows) > total_rows or min(rows) < 1:
+        return None
+    return {row: int(data_lines[row - 1]) for row in rows}

@@ -151,6 +151,14 @@ def restate(stats: FitStats, a: float, b: float, level: float = 0.95, se: str = 
         return replace(stats, level=level, se_type=se)
     basis = stats.basis
     if se == "hc3":
+        if stats.se_hc3_a is None and stats.influential is not None:  # the rows were seen: a row has leverage 1
+            from linfit.errors import DataError
+
+            raise DataError(
+                "--se hc3 is undefined for these data: a row has leverage 1 (its x alone differs from the others'), "
+                "so HC3's e²/(1 − h)² divides by zero.",
+                "Use --se nonrobust, or add rows at other x.",
+            )
         if stats.se_hc3_a is None:
             from linfit.errors import UsageError
 
@@ -159,12 +167,12 @@ def restate(stats: FitStats, a: float, b: float, level: float = 0.95, se: str = 
                 "Save the data to a file, or use --se nonrobust.",
             )
         se_a, se_b = stats.se_hc3_a, stats.se_hc3_b
-        quantile, tail = NormalDist().inv_cdf(0.5 + level / 2), _normal_two_sided  # statsmodels: z, not t, for HC3
+        quantile, tail = level_quantile(level, None), _normal_two_sided  # statsmodels: z, not t, for HC3
     else:
         se_a = math.sqrt(basis.residual_variance / basis.sxx)
         se_b = math.sqrt(basis.residual_variance * (1.0 / basis.n + basis.x_mean * basis.x_mean / basis.sxx))
         dof = basis.n - 2
-        quantile, tail = t_quantile(0.5 + level / 2, dof), (lambda t: t_two_sided(t, dof))
+        quantile, tail = level_quantile(level, dof), (lambda t: t_two_sided(t, dof))
     t_a = a / se_a if se_a > 0 else None
     t_b = b / se_b if se_b > 0 else None
     return replace(
@@ -252,6 +260,33 @@ def residual_sum_of_squares(x: np.ndarray, y: np.ndarray, a: float, b: float, m:
         residuals = (y[start : start + BLOCK_ROWS] - m.y_mean) - a * dx - offset
         block_sums.append(float(np.square(residuals).sum()))
     return math.fsum(block_sums)
+
+
+def level_quantile(level: float, dof: int | None) -> float:
+    """q with P(|T| < q) = level for Student's t with `dof` degrees of freedom (the normal where dof is None),
+    for every level in (0, 1): near 0, where 0.5 + level/2 rounds to 0.5, by the series q = u + c·u³ in
+    u = (level/2)/density(0); near 1, where it rounds to 1, from the upper tail (1 − level)/2 itself."""
+    _require_level(level)
+    half = level / 2
+    density0 = 1 / math.sqrt(2 * math.pi) if dof is None else t_pdf(0.0, dof)
+    u = half / density0
+    if u < 1e-4:  # the next term is u⁵: below 1e-16 of q
+        return u + (1 / 6 if dof is None else (dof + 1) / (6 * dof)) * u**3
+    if 0.5 + half < 1:
+        return NormalDist().inv_cdf(0.5 + half) if dof is None else t_quantile(0.5 + half, dof)
+    tail = (1 - level) / 2  # exact: 1 − level has no rounding for level ≥ 0.5
+    z = -NormalDist().inv_cdf(tail)
+    if dof is None:
+        return z
+    low, high = z, 2 * z  # t's quantile lies beyond the normal's: bisect on a log scale (heavy tails)
+    while t_upper_tail(high, dof) > tail:
+        low, high = high, high * 2
+    for _ in range(200):
+        middle = math.sqrt(low * high)
+        if middle <= low or middle >= high:
+            break
+        low, high = (middle, high) if t_upper_tail(middle, dof) > tail else (low, middle)
+    return math.sqrt(low * high)
 
 
 def t_quantile(p: float, dof: int) -> float:
