@@ -301,3 +301,71 @@ def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_p
     close = 1e-5 if road == "lean float32" else 1e-9
     assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=close)
     assert fit["loss"] == pytest.approx(baseline["loss"], rel=close)
+
+
+@pytest.mark.parametrize("loss, flags", [("absolute", []), ("quantile", ["--quantile", "0.9"]), ("huber", ["--huber-delta", "1.5"])])
+def test_report_reads_a_saved_piecewise_stream_with_and_without_its_rows(invoke, tmp_path, loss, flags):
+    """`linfit report RUN.jsonl` of a piecewise run: with --data the true loss over every row on the grid (the hand
+    formula), without it the page is drawn from the records and says what needs the rows."""
+    from test_page import payload_of
+
+    x, y = _outliers(n=60, seed=5)
+    path = write_csv(tmp_path / "d.csv", {"x": x, "y": y})
+    run = invoke("train", path, "--loss", loss, *flags, "-f", "jsonl")
+    assert run.exit_code == 0, run.output
+    stream = tmp_path / "run.jsonl"
+    stream.write_text(run.stdout, encoding="utf-8")
+    page = tmp_path / "with.html"
+    result = invoke("report", stream, "--data", path, "-o", page)
+    assert result.exit_code == 0, result.output
+    payload = payload_of(page.read_text(encoding="utf-8"))["runs"][0]
+    grid = payload["surface_grid"]
+    a, b, surface = np.array(grid["a"]), np.array(grid["b"]), np.array(grid["loss"])
+    for i, j in ((0, 0), (13, 29), (40, 3)):
+        hand = _hand_loss(loss, x, y, a[i], b[j], delta=1.5, tau=0.9 if loss == "quantile" else 0.5)
+        assert surface[j, i] == pytest.approx(hand, rel=1e-12)
+    assert "without_rows" not in payload and len(payload["samples"]["x"]) == 60
+    bare = tmp_path / "without.html"
+    result = invoke("report", stream, "-o", bare)
+    assert result.exit_code == 0, result.output
+    payload = payload_of(bare.read_text(encoding="utf-8"))["runs"][0]
+    assert "surface_grid" not in payload and "--data" in payload["without_rows"]
+
+
+def test_the_plot_draws_the_fitted_lines_residuals_and_leaves_least_squares_influence_out(invoke, outlier_file, tmp_path):
+    """For a piecewise loss the bottom row is the fitted line's residuals (against ŷ, and a normal Q-Q whose sd is
+    MAD/0.6745), not three 'no diagnostics' panels; leverage and Cook's distance are said to be least squares'."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from linfit.plot import _fitted_line_panels
+
+    path, x, y = outlier_file
+    picture = tmp_path / "fit.svg"
+    result = invoke("train", path, "--loss", "quantile", "--quantile", "0.9", "--plot", picture, "-f", "json")
+    assert result.exit_code == 0, result.output
+    text = picture.read_text()
+    for words in ("normal Q-Q of the residuals", "fitted value ŷ (the quantile line)", "not drawn for the quantile loss"):
+        assert words in text, words
+    assert "no residual diagnostics" not in text
+    fit = json.loads(result.stdout)
+
+    class Samples:
+        n, dropped, source = x.shape[0], False, "d.csv"
+
+    Samples.x, Samples.y = x, y
+
+    class Result:
+        a, b = fit["a"], fit["b"]
+
+    figure, (residual_ax, qq_ax, note_ax) = plt.subplots(1, 3)
+    _fitted_line_panels(residual_ax, qq_ax, note_ax, Samples, Result, TrainConfig(loss="quantile", quantile=0.9))
+    drawn = residual_ax.collections[0].get_offsets()
+    fitted = fit["a"] * x + fit["b"]
+    assert np.allclose(drawn[:, 0], fitted, rtol=1e-12, atol=1e-12) and np.allclose(drawn[:, 1], y - fitted, rtol=1e-9, atol=1e-9)
+    mad_sd = np.median(np.abs(y - fitted)) / 0.6744897501960817
+    assert qq_ax.get_legend().get_texts()[1].get_text() == f"normal, MAD/0.6745 {mad_sd:.3g}"
+    plt.close(figure)

@@ -273,7 +273,7 @@ def test_a_broken_stream_is_refused_with_its_line_never_a_traceback(invoke, tmp_
         "huge.jsonl": ([good[0].replace(str(json.loads(good[0])["loss"]), "1e999")] + good[1:], "line 1: 1e999 is out of the range"),
         "moments.jsonl": (with_result(moments={**result_line["moments"], "n": "fifty"}), "in the moments, 'n' is not a number"),
         "negative.jsonl": (with_result(moments={**result_line["moments"], "sxx": -1.0}), "not those of any data"),
-        "loss.jsonl": (with_result(loss_name="huber"), "unknown loss 'huber'"),
+        "loss.jsonl": (with_result(loss_name="tukey"), "unknown loss 'tukey'"),
         "nostep.jsonl": (good[-1:], "no recorded step"),
         "json.jsonl": ([invoke("train", SAMPLE, "-f", "json").stdout.replace("\n", " ")], "a --format json run"),
     }

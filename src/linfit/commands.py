@@ -270,11 +270,8 @@ def _surface_grid(fit, prepared) -> dict | None:
     """{a, b, loss} of a piecewise loss: the true loss over every row (one pass, rows in memory or the pass
     cache's) on a grid that holds the path, the fit and the exact line; None for the squared losses (the
     page draws those from the moments) or where the run kept no rows in float64."""
-    import numpy as np
+    from linfit.losses import PIECEWISE
 
-    from linfit.losses import PIECEWISE, loss_for, loss_grid
-
-    config = fit.get("config") or {}
     if fit.get("loss_name") not in PIECEWISE:
         return None
     samples = prepared.samples
@@ -284,6 +281,16 @@ def _surface_grid(fit, prepared) -> dict | None:
         blocks = prepared.rows
     else:
         return None
+    return _loss_grid_of(fit, blocks, prepared.moments.n)
+
+
+def _loss_grid_of(fit, blocks, rows: int) -> dict:
+    """The true loss of a piecewise run over the rows `blocks()` yields, on a grid holding its path, fit and reference."""
+    import numpy as np
+
+    from linfit.losses import loss_for, loss_grid
+
+    config = fit.get("config") or {}
     points = [(r["a"], r["b"]) for r in fit.get("history") or []] + [(fit["a"], fit["b"])]
     if fit.get("reference"):
         points.append((fit["reference"]["a"], fit["reference"]["b"]))
@@ -295,7 +302,7 @@ def _surface_grid(fit, prepared) -> dict | None:
         axes.append(np.linspace(middle - half, middle + half, SURFACE_GRID_POINTS))
     kind = loss_for(fit["loss_name"], delta=config.get("huber_delta"), tau=config.get("quantile"))
     surface = loss_grid(kind, blocks(), axes[0], axes[1])
-    return {"a": axes[0].tolist(), "b": axes[1].tolist(), "loss": surface.tolist(), "rows": prepared.moments.n}
+    return {"a": axes[0].tolist(), "b": axes[1].tolist(), "loss": surface.tolist(), "rows": rows}
 
 
 def _diagnostics_payload(prepared, config):
@@ -460,6 +467,7 @@ def StopOnInterrupt():
 def make_report(request: ReportRequest) -> None:
     """`linfit report`: the HTML page of saved --format jsonl runs, without training again."""
     from linfit.files import plan_outputs
+    from linfit.losses import PIECEWISE
     from linfit.page import read_jsonl, render, run_payload, scatter_sample
 
     data, sep, names = request.data, request.sep, [*request.streams, *(request.compare or ())]
@@ -482,7 +490,25 @@ def make_report(request: ReportRequest) -> None:
             rows = loaded[columns]
             require_same_rows(moments, rows.x, rows.y, data, name)
             samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
-        runs.append(run_payload(fit, moments, samples))
+        weighted = (fit.get("config") or {}).get("weight_col") is not None
+        if fit["loss_name"] in PIECEWISE and weighted:
+            samples = None  # the rows read back carry no weights: a surface or what-if from them would be another loss
+        payload = run_payload(fit, moments, samples)
+        if fit["loss_name"] in PIECEWISE:
+            if weighted:
+                payload["without_rows"] = (
+                    f"The run weighted its rows by column {fit['config']['weight_col']!r}; the report reads x and y only, so the "
+                    f"{fit['loss_name']} loss's surface, the what-if and the loss over the rows are left out."
+                )
+            elif data is not None:  # the true loss over every row of --data, as train's own report draws it
+                whole = loaded[columns]
+                payload["surface_grid"] = _loss_grid_of(fit, lambda whole=whole: [(whole.x, whole.y)], moments["n"])
+            else:  # a saved stream holds the moments, not the rows: what needs the rows is left out, and said so
+                payload["without_rows"] = (
+                    f"The {fit['loss_name']} loss is not quadratic: its surface, the what-if and the loss over the rows need the rows, "
+                    "which a saved stream does not hold. Give --data FILE (the rows it was trained on) to draw them."
+                )
+        runs.append(payload)
     outputs.write("--output", render(runs, request.title))
 
 

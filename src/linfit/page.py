@@ -401,8 +401,10 @@ def read_jsonl(lines: Iterable[str], name: str) -> tuple[dict[str, Any], dict[st
         )
     if moments["n"] > MAX_ROWS:
         raise DataError(f"{where_result}: the moments claim {moments['n']:.3g} rows: not those of any data (at most 2**63 - 1).", again)
-    if not isinstance(result.get("loss_name"), str) or result["loss_name"] not in LOSSES:
-        raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join(LOSSES)}).", again)
+    from linfit.losses import PIECEWISE
+
+    if not isinstance(result.get("loss_name"), str) or result["loss_name"] not in (*LOSSES, *PIECEWISE):
+        raise DataError(f"{where_result}: unknown loss {result.get('loss_name')!r} (known: {', '.join((*LOSSES, *PIECEWISE))}).", again)
     _require_result_shape(result, where_result, again)
     fit = {key: value for key, value in result.items() if key not in ("record", "moments")}
     fit["history"] = steps

@@ -13,9 +13,11 @@ huber — with sgd (the default), each step is the gradient (by autograd) scaled
 absolute, quantile — smoothing continuation: each step is a Newton step (gradient by autograd,
   curvature from the rows inside ±μ) on the loss with its kink rounded over ±μ (ℓ_μ = ½·huber_μ(r)/μ +
   (½ − τ)·r: the pinball exactly outside ±μ), halved when the loss rises; once a stage's step is small
-  beside μ, μ shrinks tenfold. After each step the line through the two rows nearest it is tried: when
-  the subgradient condition (0 ∈ ∂L, checked from the rows off the line and the two on it) holds, the
-  run snaps to that line and stops, converged. μ below the rounding floor without a verified vertex:
+  beside μ, μ shrinks tenfold (when the rows inside share one x, the curvature has rank one: Newton along
+  it, a gradient step across). After each step the line through the row nearest it and a second row (the
+  nearest with another x, or the first a turn about the first row meets) is tried: when the subgradient
+  condition (0 ∈ ∂L, checked from the rows off the line and every row on it — ties put many there, their
+  residuals 0 to rounding) holds, the run snaps to that line and stops, converged. μ below the rounding floor without a verified vertex:
   stopped at the floor. With optimizer momentum or adam the step is theirs on the true loss (subgradient
   descent: slow, and the run says how far it got).
 """
@@ -33,6 +35,8 @@ from linfit.train import StepRecord, Training
 
 SMOOTHING_SHRINK = 10.0  # μ ← μ / this, once a stage's Newton step is small beside μ
 SNAP_BELOW_ROWS = 16  # the vertex is tried when at most this many rows lie within ±μ of the line
+TIE_ULPS = 16  # a row is on the two-point line when its residual is within this many ulps of the line's rounding
+VERTEX_ROWS = 4096  # at most this many rows on the line are put to the certificate's small LP
 STAGE_TOL = 1e-3  # a stage is done when its Newton step moves the predictions by less than this × μ
 
 
@@ -280,6 +284,15 @@ class PiecewiseTraining(Training):
         if not self.fallback:
             self.boost = 1.0
             d = -np.linalg.solve(h, g)
+        elif count >= 1 and s0 > 0:
+            # the rows inside share one x (or one row is inside): H has rank one, along v = (x, 1) of those rows.
+            # The Newton step along v, a gradient step (growing while accepted) across it
+            self.boost = min(self.boost, 1e12)
+            v = np.array([s1 / s0, 1.0])
+            v /= np.linalg.norm(v)
+            curvature = float(v @ h @ v)
+            along, across = float(v @ g), g - float(v @ g) * v
+            d = -(along / curvature) * v - self.mu * self.boost * across
         else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
             self.boost = min(self.boost, 1e12)
             d = -self.mu * self.boost * g
@@ -307,54 +320,72 @@ class PiecewiseTraining(Training):
         The zero-residual rows are the two the line is drawn through; every other row's ψ is 1 − τ above
         the line or −τ below; the line is optimal when the 2×2 system for the two rows' subgradients has a
         solution inside [−τ, 1 − τ] (the sums in float64, the small system in Fractions)."""
-        nearest = []
-        with torch.no_grad():
-            for offset, chunk in _offsets(self.data):
-                r = (beta + alpha * chunk[0] - chunk[1]).abs()
-                if len(chunk) > 2:
-                    r = torch.where(chunk[2] > 0, r, torch.full_like(r, math.inf))
-                k = min(2, r.shape[0])
-                values, index = torch.topk(r, k, largest=False)
-                for v, i in zip(values.tolist(), index.tolist()):
-                    nearest.append((v, offset + i, float(chunk[0][i]), float(chunk[1][i])))
-        nearest.sort()
-        if len(nearest) < 2:
+        # the row nearest the line, then the nearest with another x (rows repeated at one x, or one point
+        # repeated, would otherwise give no line)
+        first = self._nearest_row(alpha, beta, None)
+        if first is None:
             return None
-        (_, i, xi, yi), (_, j, xj, yj) = nearest[:2]
-        if xi == xj:
-            return None
+        i, xi, yi = first
+        # the second row: the nearest with another x, and the first that a turn of the line about row i meets
+        # (least |r|/|x − xᵢ|: on a flat face the optimizer rests between two vertices, both optimal)
+        tried = set()
+        for by_turn in (False, True):
+            second = self._nearest_row(alpha, beta, xi, by_turn)
+            if second is None or second[0] in tried:
+                continue
+            tried.add(second[0])
+            line = self._vertex_through(i, xi, yi, *second)
+            if line is not None:
+                return line
+        return None
+
+    def _vertex_through(self, i: int, xi: float, yi: float, j: int, xj: float, yj: float) -> tuple[float, float] | None:
+        """The line through rows i and j when the subgradient condition proves it optimal, else None."""
         a_t = (yj - yi) / (xj - xi)
         b_t = yi - a_t * xi
         tau = self.kind.tau
+        # rows on the line: those whose residual is 0 up to the rounding of the line's two coefficients and
+        # of the residual itself (ties: integer data put many rows on one line, their float residuals a few
+        # ulps from 0 in standardised x). They all join the certificate; the others are above or below.
+        spread = (abs(xi) + abs(xj)) / abs(xi - xj)
         sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
-        on = {i: (xi, 1.0), j: (xj, 1.0)}
+        scale, eps = np.zeros(2), 0.0  # Σw·|x|, Σw: the size of the sums' rounding, and the data's epsilon
+        on = {}
         with torch.no_grad():
             for offset, chunk in _offsets(self.data):
                 x, y = chunk[0], chunk[1]
                 w = chunk[2] if len(chunk) > 2 else torch.ones_like(x)
                 r = b_t + a_t * x - y
+                bound = TIE_ULPS * torch.finfo(x.dtype).eps * (abs(a_t) * x.abs() * (1 + spread) + abs(b_t) + y.abs())
+                zero = r.abs() <= bound
                 index = torch.arange(offset, offset + x.shape[0], device=x.device)
-                off = (index != i) & (index != j)
-                above, below = (r > 0) & off, (r < 0) & off
-                extra = (r == 0) & off
-                if bool(extra.any()):  # more rows on the line (a degenerate vertex): they join the certificate
-                    if len(on) + int(extra.sum()) > 64:
+                zero = zero | (index == i) | (index == j)
+                above, below = (r > 0) & ~zero, (r < 0) & ~zero
+                count = int(zero.sum())
+                if count:
+                    if len(on) + count > VERTEX_ROWS:
                         return None
-                    for k in torch.nonzero(extra).flatten().tolist():
+                    for k in torch.nonzero(zero).flatten().tolist():
                         on[offset + k] = (float(x[k]), float(w[k]))
                 sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
-                for row in (i, j):
-                    if offset <= row < offset + x.shape[0]:
-                        on[row] = (float(x[row - offset]), float(w[row - offset]))
+                scale += np.array([float((w * x.abs()).sum()), float(w.sum())])
+                eps = max(eps, float(torch.finfo(x.dtype).eps))
+        on = {k: v for k, v in on.items() if v[1] > 0 or k in (i, j)}
         up, down = 1 - Fraction(tau), Fraction(tau)
         total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
         total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
+        # the sums are rounded (x is standardised, so a flat face's certificate, on the box's edge, can land a
+        # few ulps outside it): the box is widened by their rounding, carried to the rows' s
+        largest = max(abs(v[0]) for v in on.values())
+        slack_a, slack_b = TIE_ULPS * eps * scale[0], TIE_ULPS * eps * scale[1]
         if len(on) > 2:  # is there s in [−τ, 1 − τ] for each row on the line with Σ s·w·(x, 1) = −(Σa, Σb)? a small LP
             from scipy.optimize import linprog
 
             rows = list(on.values())
             matrix = np.array([[v[1] * v[0] for v in rows], [v[1] for v in rows]])
-            box = [(-tau, 1 - tau)] * len(rows)
+            least = min(v[1] for v in rows if v[1] > 0)
+            widen = (slack_a + largest * slack_b) / least
+            box = [(-tau - widen, 1 - tau + widen)] * len(rows)
             target = -np.array([float(total_a), float(total_b)])
             if linprog(np.zeros(len(rows)), A_eq=matrix, b_eq=target, bounds=box, method="highs").status != 0:
                 return None
@@ -367,10 +398,32 @@ class PiecewiseTraining(Training):
             return None
         sp = (-total_a + xq * total_b) / det / wp
         sq = (total_a - xp * total_b) / det / wq
-        if not (-down <= sp <= up and -down <= sq <= up):
+        widen = Fraction((slack_a + largest * slack_b) / float(abs(det) * min(wp, wq)))
+        if not (-down - widen <= sp <= up + widen and -down - widen <= sq <= up + widen):
             return None
         self.snapped = (i, j)
         return a_t, b_t
+
+    def _nearest_row(self, alpha: float, beta: float, other_than: float | None, by_turn: bool = False) -> tuple[int, float, float] | None:
+        """(index, x, y) of the weighted row nearest the line (α, β), among those whose x is not `other_than`
+        (by_turn: nearest in |r| / |x − other_than|, the first row a turn about x = other_than meets)."""
+        best = (math.inf, -1, 0.0, 0.0)
+        with torch.no_grad():
+            for offset, chunk in _offsets(self.data):
+                r = (beta + alpha * chunk[0] - chunk[1]).abs()
+                if len(chunk) > 2:
+                    r = torch.where(chunk[2] > 0, r, torch.full_like(r, math.inf))
+                if other_than is not None:
+                    r = torch.where(chunk[0] != other_than, r, torch.full_like(r, math.inf))
+                    if by_turn:
+                        r = r / (chunk[0] - other_than).abs()
+                if r.shape[0] == 0:
+                    continue
+                value, k = torch.min(r, 0)
+                if float(value) < best[0]:
+                    k = int(k)
+                    best = (float(value), offset + k, float(chunk[0][k]), float(chunk[1][k]))
+        return None if best[1] < 0 else best[1:]
 
     def error_bounds(self, grad_alpha, grad_beta, alpha, beta):
         """No Newton bound on a and b for the piecewise losses (for huber, the set's Newton step)."""

@@ -67,7 +67,10 @@ def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=Non
         _data_panel(data_ax, samples, result, ols, config.seed)
         _loss_panel(loss_ax, trace, samples, ols, config.loss)
         _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
-    _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file)
+    if config.loss in PIECEWISE:
+        _fitted_line_panels(residual_ax, qq_ax, influence_ax, samples, result, config)
+    else:
+        _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, config, rows_in_file)
     figure.suptitle(
         f"linfit: y = {result.a:.6g}·x + {result.b:.6g} fitted to {Path(samples.source).name} "
         f"({samples.n:,} rows; {config.optimizer}, lr {result.lr:.3g}, {result.stop_reason} at step {result.steps})",
@@ -111,24 +114,56 @@ def _diagnostic_panels(residual_ax, qq_ax, influence_ax, samples, result, ols, c
     _influence_panel(influence_ax, payload, leverage, standardised, config.seed)
 
 
-def _residual_panel(ax, payload, n: int) -> None:
+def _fitted_line_panels(residual_ax, qq_ax, note_ax, samples, result, config) -> None:
+    """A piecewise loss: the residuals of the fitted line against its fitted values and against the normal (the
+    normal's sd a robust one, MAD/0.6745, so that gross outliers stand off it rather than bend it); leverage and
+    Cook's distance belong to least squares and are not drawn."""
+    from linfit.losses import MAD_TO_SD
+    from linfit.reference import moments
+    from linfit.residuals import diagnostics_payload
+
+    x, y = samples.x, samples.y
+    m = moments(x, y) if samples.n else None
+    payload = None
+    if m is not None and samples.n >= 3 and m.sxx > 0:
+        payload = diagnostics_payload(x, y, result.a, result.b, m, None, config.seed, MAX_SCATTER)
+    note_ax.set_axis_off()
+    note_ax.text(
+        0.5,
+        0.5,
+        f"leverage and Cook's distance are least-squares diagnostics:\nnot drawn for the {config.loss} loss",
+        ha="center",
+        va="center",
+    )
+    if payload is None:
+        for ax in (residual_ax, qq_ax):
+            ax.text(0.5, 0.5, "no residual diagnostics\n(fewer than 3 rows, or one x only)", ha="center", va="center")
+            ax.set_axis_off()
+        return
+    residuals = y - (result.a * x + result.b)
+    scale = float(np.median(np.abs(residuals))) / MAD_TO_SD
+    _residual_panel(residual_ax, payload, samples.n, f"the {config.loss} line")
+    _qq_panel(qq_ax, payload["qq"], scale, "MAD/0.6745")
+
+
+def _residual_panel(ax, payload, n: int, line: str = "least squares") -> None:
     fitted, residuals = payload["fitted"], payload["residuals"]
     shown = f" ({len(fitted):,} of {n:,} rows)" if len(fitted) < n else ""
     ax.scatter(fitted, residuals, s=10, alpha=0.5, color="tab:gray")
     ax.axhline(0, color="tab:orange", linestyle="--", linewidth=1.2)
-    ax.set_xlabel("fitted value ŷ (least squares)")
+    ax.set_xlabel(f"fitted value ŷ ({line})")
     ax.set_ylabel("residual y − ŷ")
     dw = payload["durbin_watson"]
     ax.set_title(f"residuals against fitted{shown}; Durbin–Watson {dw:.3g}" if dw is not None else f"residuals against fitted{shown}")
     ax.grid(alpha=0.3)
 
 
-def _qq_panel(ax, qq, sd: float) -> None:
+def _qq_panel(ax, qq, sd: float, sd_name: str = "sd") -> None:
     """The sorted residuals against the normal's quantiles, and the line a normal of the residuals' sd would follow."""
     theoretical = np.array(qq["theoretical"])
     ax.scatter(theoretical, qq["sample"], s=10, color="tab:blue", alpha=0.7, label="sorted residuals")
     ends = np.array([theoretical.min(), theoretical.max()])
-    ax.plot(ends, sd * ends, color="tab:orange", linestyle="--", label=f"normal, sd {sd:.3g}")
+    ax.plot(ends, sd * ends, color="tab:orange", linestyle="--", label=f"normal, {sd_name} {sd:.3g}")
     ax.set_xlabel("normal quantile")
     ax.set_ylabel("residual")
     ax.set_title("normal Q-Q of the residuals")

@@ -244,6 +244,15 @@
     return isAdam() ? { kind: "adam", lr: lr, betas: [momentum, BETAS[1]], eps: EPS } : { kind: "momentum", lr: lr, momentum: momentum };
   }
   function computeWhatIf(keepView) {
+    if (MODEL.robust && MODEL.rows === 0) {  // a saved stream of a piecewise loss, read without --data: no rows to descend over
+      whatif = null;
+      $("whatif-explain").textContent = RUN.without_rows || "This page holds no rows: the what-if needs them.";
+      $("whatif-verdict").textContent = "";
+      if (!keepView) { views = {}; }
+      drawStatic();
+      drawMapMarker();
+      return;
+    }
     var how = howNow(), s = startPoint(), adam = how.kind === "adam";
     // a loss that is not quadratic costs a pass over the rows per step: as many steps as 2e6 row-visits allow
     var cap = MODEL.robust ? Math.max(100, Math.min(WHATIF_CAP, Math.floor(2e6 / Math.max(1, MODEL.rows)))) : adam ? ADAM_CAP : WHATIF_CAP;
@@ -479,7 +488,7 @@
     var series = [], gap = MODEL.lstar !== null;
     RUNS.forEach(function (run, k) {
       var m = models[k];
-      series.push({ pts: run.history.map(function (r) { return [r[0], gap ? m.excess(r[4], r[5]) : MODEL.robust ? MODEL.loss(r[4], r[5]) : r[1]]; }), colour: colourOf(k), dash: dashOf(k), label: RUNS.length > 1 ? run.label : "recorded run", run: k });
+      series.push({ pts: run.history.map(function (r) { return [r[0], gap ? m.excess(r[4], r[5]) : MODEL.robust && MODEL.rows ? MODEL.loss(r[4], r[5]) : r[1]]; }), colour: colourOf(k), dash: dashOf(k), label: RUNS.length > 1 ? run.label : "recorded run", run: k });
     });
     if (whatif) {
       if (!whatif.lossPts) { whatif.lossPts = whatif.shown.map(function (i) { var p = whatif.path[i]; return [i + 1, gap ? MODEL.excess(p[0], p[1]) : MODEL.loss(p[0], p[1])]; }); }
@@ -495,7 +504,7 @@
     var last = 2;
     series.forEach(function (s) { last = Math.max(last, s.pts[s.pts.length - 1][0]); });
     var xr = logX ? [0, Math.log10(last) + 0.05] : [0, last + 0.5];
-    var ylabel = gap ? "loss − least-squares loss (log)" : MODEL.robust ? "loss over the rows shown (log)" : "loss (log)";
+    var ylabel = gap ? "loss − least-squares loss (log)" : MODEL.robust && MODEL.rows ? "loss over the rows shown (log)" : "loss (log)";
     var sc = axes(svg, xr, padded(ev[0], ev[1], 0.05), "step" + (logX ? " (log scale)" : ""), ylabel, logX, true, "loss");
     series.forEach(function (s) {
       var joinable = s.pts.filter(function (p) { return p[1] > 0 && isFinite(p[1]); });
@@ -680,7 +689,7 @@
     });
     var l = panels["loss-plot"];
     if (l) {
-      var x = xFor(l, step).toFixed(1), y = MODEL.lstar !== null ? MODEL.excess(rec[4], rec[5]) : MODEL.robust ? MODEL.loss(rec[4], rec[5]) : rec[1];
+      var x = xFor(l, step).toFixed(1), y = MODEL.lstar !== null ? MODEL.excess(rec[4], rec[5]) : MODEL.robust && MODEL.rows ? MODEL.loss(rec[4], rec[5]) : rec[1];
       l.marker.setAttribute("x1", x); l.marker.setAttribute("x2", x);
       at(l.dot, y > 0 ? [l.logX ? Math.max(step, 1) : step, y] : null, l.sc);
     }
@@ -691,7 +700,7 @@
     $("loss-plot").setAttribute("aria-label", "loss above the least-squares loss per step" + (above !== null ? "; at step " + step + ": " + above : ""));
     readout(index);
     drawGraph(rec);
-    $("loss-note").textContent = MODEL.lstar === null ? (MODEL.robust ? "The loss over the " + count(MODEL.rows) + " rows this page holds." : "The data determine no unique line: the loss itself is drawn.") :
+    $("loss-note").textContent = MODEL.lstar === null ? (MODEL.robust ? (MODEL.rows ? "The loss over the " + count(MODEL.rows) + " rows this page holds." : "The loss each step recorded (the page holds no rows to compute it again).") : "The data determine no unique line: the loss itself is drawn.") :
       "least-squares loss " + fmt(MODEL.lstar, 8) + "; at step " + step + " the loss over every row exceeds it by " + fmt(MODEL.excess(rec[4], rec[5]), 6) + " (from the moments; the recorded loss is in the numbers below).";
   }
   function go(index) { stepInput.value = String(Math.max(0, Math.min(HISTORY.length - 1, index))); update(); }
@@ -746,7 +755,8 @@
     var lines = [];
     lines.push("step " + rec[0] + " of " + LAST_STEP + "   (recorded: the loss and gradient autograd computed at (a, b), before this step's update)");
     lines.push("a = " + fmt(rec[4], 10) + "   b = " + fmt(rec[5], 10));
-    if (m.robust) { lines.push("loss L = " + fmt(rec[1], 10) + "      over the " + count(m.rows) + " rows this page holds: " + fmt(m.loss(rec[4], rec[5]), 10)); }
+    if (m.robust && !m.rows) { lines.push("loss L = " + RUN.loss.formula + " = " + fmt(rec[1], 10) + "      (recorded; the page holds no rows)"); }
+    else if (m.robust) { lines.push("loss L = " + fmt(rec[1], 10) + "      over the " + count(m.rows) + " rows this page holds: " + fmt(m.loss(rec[4], rec[5]), 10)); }
     else { lines.push("loss L = " + RUN.loss.formula + " = " + fmt(rec[1], 10) + "      from the moments: " + fmt(m.loss(rec[4], rec[5]), 10)); }
     if (!m.robust) {
       var hand = m.grad(rec[4], rec[5]);
@@ -1028,7 +1038,7 @@
   lrInput.addEventListener("input", function () { exactLr = null; computeWhatIf(); });
   momentumInput.addEventListener("input", function () { exactMomentum = null; computeWhatIf(); });
   optimizerInput.addEventListener("change", function () {
-    exactLr = whatif.how.lr;  // the same rate, on the other optimizer's scale
+    exactLr = whatif ? whatif.how.lr : exactLr;  // the same rate, on the other optimizer's scale
     exactMomentum = null;
     if (isAdam()) { momentumInput.value = String(Math.round(BETAS[0] * 100)); }
     lrInput.value = String(sliderFromLr(exactLr));
@@ -1062,7 +1072,7 @@
     $("data-note").textContent = s && s.x.length ? "Points: " + s.how + " (" + count(s.x.length) + " of " + count(s.of) + " rows shown; the fit used every row). Click one to see its graph." :
       "No rows were kept for the scatter (the run was read from a saved stream, or streamed without a sample); the lines are drawn over x̄ ± 2.5·sd(x).";
     $("surface-note").textContent = (MODEL.optimum ? "Contours of the loss, from the data's moments (the loss is quadratic); ★ the least-squares optimum, ■ the start (drag it)." :
-      MODEL.robust ? "The " + RUN.loss.name + " loss over the rows the page holds; ■ the start (drag it)." : "The data determine no unique line: no optimum to draw.") +
+      MODEL.robust ? (MODEL.rows ? "The " + RUN.loss.name + " loss over the rows the page holds; ■ the start (drag it)." : "The path each step recorded; the " + RUN.loss.name + " loss's surface needs the rows (give --data).") : "The data determine no unique line: no optimum to draw.") +
       (MODEL.standard ? "" : " Without standardisation the bowl is as elongated as x is far from 0 relative to its spread.") +
       " Solid where every step was logged; faint where steps between two records were not.";
     GRAPH = null;
