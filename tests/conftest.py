@@ -48,7 +48,7 @@ if hasattr(typer.testing, "_get_command"):
 
 # The files whose tests start real processes (torchrun, the benchmark, signals, a browser) run first: with
 # several workers no long test is left to start last, while the other workers have nothing more to do.
-STARTED_FIRST = ("test_scale.py", "test_architecture.py", "test_safety.py", "test_page_browser.py")
+STARTED_FIRST = ("test_scale.py", "test_architecture.py", "test_safety.py", "test_page_browser.py", "test_losses_train.py", "test_cache.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
