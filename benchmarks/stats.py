@@ -81,15 +81,15 @@ def model_file() -> Path:
 def intervals(rows: int, repeats: int) -> dict:
     import statsmodels.api as sm
 
-    from linfit.intervals import IntervalBasis, interval_bounds
+    from linfit.intervals import interval_bounds
     from linfit.reference import least_squares
-    from linfit.stats import fit_stats
+    from linfit.stats import Basis, fit_stats
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 100, 10_000)
     y = 3 * x + 2 + rng.normal(0, 1, x.size)
     ols = least_squares(x, y)
-    basis = IntervalBasis(**vars(fit_stats(x, y, ols.a, ols.b).basis))
+    basis = Basis(**vars(fit_stats(x, y, ols.a, ols.b).basis))
     at = rng.uniform(-50, 150, rows)
     fit = sm.OLS(y, sm.add_constant(x)).fit()
     ours, theirs = [], []

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE
-from linfit.intervals import IntervalBasis, interval_bounds
+from linfit.intervals import interval_bounds
 from linfit.reference import least_squares, moments
 from linfit.residuals import ResidualPass, qq_points
-from linfit.stats import fit_stats, fit_stats_from_moments, restate, stats_from_pass
+from linfit.stats import Basis, fit_stats, fit_stats_from_moments, restate, stats_from_pass
 
 REL = 1e-9
 
@@ -154,7 +154,7 @@ def test_restate_changes_only_the_level_and_kind():
 def test_intervals_equal_summary_frame(name, level, sm):
     shift, x, y = DATASETS[name]()
     ols = least_squares(x, y)
-    basis = IntervalBasis(**asdict(fit_stats(x, y, ols.a, ols.b).basis))
+    basis = Basis(**asdict(fit_stats(x, y, ols.a, ols.b).basis))
     span = np.ptp(x)
     at = shift + np.array([-1e3 * span, -span, 0.0, np.median(x - shift), 2 * span, 1e4 * span, 1e6 * span])
     at = shift + np.round((at - shift) * 64) / 64  # exactly representable both before and after the shift
@@ -167,7 +167,7 @@ def test_intervals_equal_summary_frame(name, level, sm):
 
 
 def test_interval_of_a_missing_x_is_missing():
-    basis = IntervalBasis(n=10, x_mean=0.0, x_low=0.0, sxx=1.0, residual_variance=1.0, y_mean=0.0, y_low=0.0, slope=1.0)
+    basis = Basis(n=10, x_mean=0.0, x_low=0.0, sxx=1.0, residual_variance=1.0, y_mean=0.0, y_low=0.0, slope=1.0)
     lower, upper = interval_bounds(np.array([np.nan, 1.0]), basis, "prediction", 0.95)
     assert np.isnan(lower[0]) and np.isnan(upper[0]) and lower[1] < 1.0 < upper[1]
 

@@ -14,31 +14,18 @@ of 1e9 (or x₀ far outside the data) costs no digits. Imports numpy only (predi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from linfit.errors import DataError, UsageError
-from linfit.stats import SQUARED_LOSSES, level_quantile
+from linfit.stats import SQUARED_LOSSES, Basis, level_quantile
 
 KINDS = ("confidence", "prediction")
 BASIS_KEYS = ("n", "x_mean", "x_low", "sxx", "residual_variance", "y_mean", "y_low", "slope")
 
 
-@dataclass(frozen=True)
-class IntervalBasis:
-    n: int
-    x_mean: float
-    x_low: float
-    sxx: float
-    residual_variance: float
-    y_mean: float
-    y_low: float
-    slope: float
-
-
-def interval_bounds(x: np.ndarray, basis: IntervalBasis, kind: str, level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval_bounds(x: np.ndarray, basis: Basis, kind: str, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) at each x; NaN where x is NaN."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
@@ -54,7 +41,7 @@ def interval_bounds(x: np.ndarray, basis: IntervalBasis, kind: str, level: float
         return centre - half, centre + half
 
 
-def matches_least_squares(basis: IntervalBasis, a: float, b: float, error_bound: Any = None) -> bool:
+def matches_least_squares(basis: Basis, a: float, b: float, error_bound: Any = None) -> bool:
     """Whether the line a·x + b is the basis's least-squares line to the model's error bound (or to 1e-9 of
     the numbers compared, where the bound is smaller or not recorded)."""
     bound = error_bound if isinstance(error_bound, dict) else {}
@@ -70,7 +57,7 @@ def matches_least_squares(basis: IntervalBasis, a: float, b: float, error_bound:
     return close(a, basis.slope, "a", max(abs(a), abs(basis.slope))) and close(b, b_ls, "b", scale_b)
 
 
-def basis_from_record(record: dict[str, Any], name: str) -> IntervalBasis:
+def basis_from_record(record: dict[str, Any], name: str) -> Basis:
     """The interval basis a model file keeps (under stats.basis), or a DataError that says what is missing and what to do."""
     loss = record.get("loss_name")
     if loss not in SQUARED_LOSSES:
@@ -105,4 +92,4 @@ def basis_from_record(record: dict[str, Any], name: str) -> IntervalBasis:
             f"{name}: key 'stats.basis.n' ({values['n']}) does not match the rows the model was trained on (data.rows: {rows!r}).",
             "Train the model again: linfit train DATA -o MODEL.json",
         )
-    return IntervalBasis(**values)
+    return Basis(**values)
