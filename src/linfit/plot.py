@@ -270,24 +270,23 @@ def _surface_panel(ax, trace, samples, result, ols, loss_name: str) -> None:
     spots = _label_spots(samples, loss_name, centre_a, centre_b, contours.levels, half_a, half_b)
     if spots:
         ax.clabel(contours, [level for level, _ in spots], fontsize=7, fmt="%.3g", manual=[spot for _, spot in spots])
+    optimum = None if ols is None else (ols.a, ols.b, "least-squares optimum")
+    _path_over_surface(ax, path_a, path_b, optimum, grid_a, grid_b, "loss surface over (a, b)")
+
+
+def _path_over_surface(ax, path_a, path_b, optimum, grid_a, grid_b, title: str) -> None:
+    """What both surface panels draw over their contours: the path, its start, the optimum (a, b, label) as a
+    star, the grid's limits, the axes' names and the legend."""
     ax.plot(path_a, path_b, marker="o", markersize=3, color="tab:red", linewidth=1.2, label="gradient descent path")
     ax.plot(path_a[0], path_b[0], marker="s", markersize=7, color="tab:red", linestyle="none", label="start")
-    if ols is not None:
-        ax.plot(
-            ols.a,
-            ols.b,
-            marker="*",
-            markersize=16,
-            color="tab:orange",
-            markeredgecolor="black",
-            linestyle="none",
-            label="least-squares optimum",
-        )
+    if optimum is not None:
+        a, b, label = optimum
+        ax.plot(a, b, marker="*", markersize=16, color="tab:orange", markeredgecolor="black", linestyle="none", label=label)
     ax.set_xlim(grid_a[0], grid_a[-1])
     ax.set_ylim(grid_b[0], grid_b[-1])
     ax.set_xlabel("a (slope)")
     ax.set_ylabel("b (intercept)")
-    ax.set_title("loss surface over (a, b)")
+    ax.set_title(title)
     ax.legend(loc="best", fontsize=9)
 
 
@@ -371,22 +370,9 @@ def _piecewise_surface_panel(ax, trace, samples, result, reference, kind) -> Non
     mesh_a, mesh_b = np.meshgrid(grid_a, grid_b)
     contours = ax.contour(mesh_a, mesh_b, surface, levels=levels, cmap="viridis", linewidths=0.9)
     ax.clabel(contours, contours.levels[::4], fontsize=7, fmt="%.3g")
-    ax.plot(path_a, path_b, marker="o", markersize=3, color="tab:red", linewidth=1.2, label="gradient descent path")
-    ax.plot(path_a[0], path_b[0], marker="s", markersize=7, color="tab:red", linestyle="none", label="start")
-    if reference is not None:
-        ax.plot(
-            reference.a,
-            reference.b,
-            marker="*",
-            markersize=16,
-            color="tab:orange",
-            markeredgecolor="black",
-            linestyle="none",
-            label=f"exact {kind.name} optimum" + ("" if reference.unique else " (one of many)"),
-        )
-    ax.set_xlim(grid_a[0], grid_a[-1])
-    ax.set_ylim(grid_b[0], grid_b[-1])
-    ax.set_xlabel("a (slope)")
-    ax.set_ylabel("b (intercept)")
-    ax.set_title(f"true {kind.name} loss over (a, b), {samples.n:,} rows")
-    ax.legend(loc="best", fontsize=9)
+    optimum = (
+        None
+        if reference is None
+        else (reference.a, reference.b, f"exact {kind.name} optimum" + ("" if reference.unique else " (one of many)"))
+    )
+    _path_over_surface(ax, path_a, path_b, optimum, grid_a, grid_b, f"true {kind.name} loss over (a, b), {samples.n:,} rows")
