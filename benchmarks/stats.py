@@ -24,6 +24,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "_data"
+sys.path.insert(0, str(HERE))
+from run import make_csv  # noqa: E402 (the same data benchmarks/run.py trains on)
 
 PYARROW_READ = """
 import sys, time
@@ -51,24 +53,6 @@ assert result.exit_code == 0, result.output
 import json
 print(time.perf_counter() - start, peak(), json.loads(result.stdout)["mse"])
 """
-
-
-def make_csv(rows: int) -> Path:
-    path = DATA / f"eval_{rows}.csv"
-    if not path.exists():
-        DATA.mkdir(exist_ok=True)
-        rng = np.random.default_rng(rows)
-        x = rng.uniform(0, 100, rows)
-        y = 3.0 * x + 2.0 + rng.normal(0, 1.0, rows)
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("w") as handle:
-            handle.write("x,y\n")
-            for start in range(0, rows, 1_000_000):
-                np.savetxt(
-                    handle, np.column_stack([x[start : start + 1_000_000], y[start : start + 1_000_000]]), fmt="%.17g", delimiter=","
-                )
-        temporary.rename(path)
-    return path
 
 
 def model_file() -> Path:
