@@ -400,3 +400,17 @@ def test_the_hessian_and_its_eigenvectors_come_in_the_payload():
         assert np.allclose(curvature["data"]["hessian"], over_ab, rtol=1e-12) and curvature["data"]["lambda_max"] == pytest.approx(
             np.linalg.eigvalsh(over_ab)[-1], rel=1e-12
         )
+
+
+def test_a_subsampled_scatter_carries_the_weights_of_the_rows_it_shows():
+    import numpy as np
+
+    from linfit.page import scatter_sample
+    from linfit.plot import MAX_SCATTER
+
+    n = MAX_SCATTER + 1000
+    x = np.arange(n, dtype=np.float64)
+    sample = scatter_sample(x, -x, seed=7, w=2.0 * x)
+    assert sample["how"] == "a random subsample" and len(sample["w"]) == MAX_SCATTER
+    assert sample["w"] == [2.0 * v for v in sample["x"]] and sample["y"] == [-v for v in sample["x"]]
+    assert "w" not in scatter_sample(x, -x, seed=7)

@@ -33,15 +33,19 @@ STEP_FIELDS = ("step", "loss", "grad_a", "grad_b", "a", "b")
 SCRIPTS = ("format.js", "surface.js", "optim.js", "report.js")
 
 
-def scatter_sample(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """The rows the scatter shows: all of them, or MAX_SCATTER chosen as the --plot figure chooses them."""
+def scatter_sample(x: np.ndarray, y: np.ndarray, seed: int = 0, w: np.ndarray | None = None) -> dict[str, Any]:
+    """The rows the scatter shows: all of them, or MAX_SCATTER chosen as the --plot figure chooses them; with
+    row weights `w`, the weights of those rows too (key "w", for the page's what-if)."""
     from linfit.plot import MAX_SCATTER
 
     n = int(x.shape[0])
     shown = np.arange(n)
     if n > MAX_SCATTER:
         shown = np.sort(np.random.default_rng(seed).choice(n, MAX_SCATTER, replace=False))
-    return {"x": _rounded(x[shown]), "y": _rounded(y[shown]), "of": n, "how": "every row" if n <= MAX_SCATTER else "a random subsample"}
+    sample = {"x": _rounded(x[shown]), "y": _rounded(y[shown]), "of": n, "how": "every row" if n <= MAX_SCATTER else "a random subsample"}
+    if w is not None:
+        sample["w"] = [float(v) for v in w[shown]]
+    return sample
 
 
 def reservoir_sample(chunks: Iterable[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, Any] | None:

@@ -102,9 +102,7 @@ class InMemory(Road):
         if self.sample and self.world == 1:
             from linfit.page import scatter_sample
 
-            self.scatter = scatter_sample(samples.x, samples.y, self.seed)
-            if samples.w is not None:  # the weights of the sampled rows, for the page's what-if
-                self.scatter["w"] = _weights_of_sample(samples, {"seed": self.seed})
+            self.scatter = scatter_sample(samples.x, samples.y, self.seed, samples.w)  # with the rows' weights, if any
         if samples.w is not None and samples.n:
             m, self.weight_scale = weighted_moments([(samples.x, samples.y, samples.w)])
             return m
@@ -460,14 +458,3 @@ def _share(samples: Samples, files: int, rank: int, world: int) -> Samples:
     rows = share(samples.n, rank, world)
     w = None if samples.w is None else samples.w[rows]
     return Samples(samples.x[rows], samples.y[rows], samples.source, samples.x_name, samples.y_name, samples.dropped, w)
-
-
-def _weights_of_sample(samples: Samples, scatter: dict) -> list[float]:
-    """The weights of the rows the report's sample holds: the rows page.scatter_sample chose (the same draw)."""
-    from linfit.plot import MAX_SCATTER
-
-    n = samples.n
-    shown = (
-        np.arange(n) if n <= MAX_SCATTER else np.sort(np.random.default_rng(scatter.get("seed", 0)).choice(n, MAX_SCATTER, replace=False))
-    )
-    return [float(v) for v in samples.w[shown]]
