@@ -611,7 +611,7 @@ def test_closed_or_failing_standard_streams_end_with_a_documented_code(tmp_path)
     linfit = f"{sys.executable} -m linfit"
     cases = {  # name: (shell command, exit code, words stderr must hold; None: stderr is gone)
         "stdout closed": (f"{linfit} config >&-", 7, ["stdout is closed"]),
-        "stdin closed": (f"{linfit} report - -o {tmp_path / 'r.html'} <&-", 3, ["-: no result record"]),
+        "stdin closed": (f"{linfit} report - -o {tmp_path / 'r.html'} <&-", 3, ["stdin: it is closed"]),
         "stderr closed": (f"{linfit} predict {bad_model} --x 1 2>&-", 3, None),
         "stderr full": (f"{linfit} predict {bad_model} --x 1 2>/dev/full", 3, None),
         "bogus MPLBACKEND": (f"MPLBACKEND=bogus {linfit} train {SAMPLE} --plot {tmp_path / 'p.png'}", 2, ["MPLBACKEND='bogus'"]),

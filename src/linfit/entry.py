@@ -7,7 +7,8 @@
 2. Output streams that cannot encode UTF-8 (PYTHONIOENCODING=ascii, a latin-1 or cp437 terminal)
    show the nearest ASCII for what they cannot encode instead of failing (linfit.text).
 3. A standard stream that is closed (`>&-`, `<&-`, `2>&-`) is opened on /dev/null first, so that no file
-   linfit opens can take its number: stdin then reads as empty, stderr's lines go nowhere, and writing
+   linfit opens can take its number: reading a closed stdin is a data error that says it is closed (exit 3),
+   stderr's lines go nowhere, and writing
    to a closed stdout fails as a full disk does (one line, exit 7). A stderr that cannot be written
    (closed, full) never changes the exit code: the error's own code still ends the process.
 4. When the command is done, the streams are flushed and the process ends at once with its exit code
@@ -109,6 +110,25 @@ class _ClosedStdout(io.RawIOBase):
         return False
 
 
+class _ClosedStdin:
+    """What stdin is when the shell closed it: reading it (`-` as the data or the stream) is a data error
+    that says so, rather than an empty file."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def _closed(self, *_):
+        from linfit.errors import DataError
+
+        raise DataError(
+            "stdin: it is closed (the shell started linfit with <&-), so '-' has nothing to read.",
+            "Pipe the data in: linfit train - < data.csv",
+        )
+
+    buffer = property(_closed)
+    read = readline = _closed
+
+
 class _QuietStderr:
     """stderr whose failures (closed, full, a reader gone) are dropped: there is nobody left to tell."""
 
@@ -144,7 +164,7 @@ def _guard_streams() -> None:
                 os.close(null)
             closed.append(fd)
     if 0 in closed:
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdin = _ClosedStdin()
     if 1 in closed:
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStdout()), encoding="utf-8", write_through=True)
     if 2 in closed:
