@@ -38,6 +38,16 @@ NEAREST = {
     "μ": "mu",
     "σ": "sigma",
     "Δ": "delta",
+    "δ": "delta",
+    "ε": "eps",
+    "λ": "lambda",
+    "τ": "tau",
+    "Τ": "T",
+    "ψ": "psi",
+    "ρ": "rho",
+    "ℓ": "l",
+    "ᵢ": "_i",
+    "÷": "/",
     "ŷ": "y^",
     "√": "sqrt",
     "±": "+/-",
@@ -97,6 +107,28 @@ def _replace(error: UnicodeError):
 
 codecs.register_error(HANDLER, _replace)
 
+CODEC = "linfit-ascii"  # ASCII with the nearest characters: a codec of its own, so that click takes the stream as it is
+
+
+class _NearestEncoder(codecs.IncrementalEncoder):
+    def encode(self, text: str, final: bool = False) -> bytes:
+        return text.encode("ascii", HANDLER)
+
+
+def _codec(name: str):
+    if name.replace("_", "-") != CODEC:
+        return None
+    return codecs.CodecInfo(
+        name=CODEC,
+        encode=lambda text, errors="strict": (text.encode("ascii", HANDLER), len(text)),
+        decode=codecs.ascii_decode,
+        incrementalencoder=_NearestEncoder,
+        incrementaldecoder=codecs.getincrementaldecoder("ascii"),
+    )
+
+
+codecs.register(_codec)
+
 
 def can_encode_unicode(stream) -> bool:
     encoding = (getattr(stream, "encoding", None) or "ascii").lower().replace("-", "").replace("_", "")
@@ -109,10 +141,16 @@ def ascii_only() -> bool:
 
 
 def fit_streams() -> None:
-    """Let stdout and stderr fall back to ASCII for the characters their encoding cannot show."""
+    """Let stdout and stderr fall back to ASCII for the characters their encoding cannot show.
+
+    A stream in plain ASCII is given the codec of the same name (click would otherwise take an ASCII
+    stream for a misconfigured one and write its help in UTF-8 around it); the others keep their encoding."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None and not can_encode_unicode(stream) and hasattr(stream, "reconfigure"):
             try:
-                stream.reconfigure(errors=HANDLER)
-            except (ValueError, OSError):
+                if codecs.lookup(stream.encoding or "ascii").name == "ascii":
+                    stream.reconfigure(encoding=CODEC, errors="strict")
+                else:
+                    stream.reconfigure(errors=HANDLER)
+            except (ValueError, OSError, LookupError):
                 pass
