@@ -264,8 +264,6 @@ def prepare(
         warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
         ols = None
     weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)
-    if weighted and batch_size:
-        raise UsageError("--batch-size: mini-batches of weighted rows are not offered.", "Drop --batch-size (full-batch steps).")
     stats = None
     if ols is not None and weighted:  # weighted least squares: the moments are the weighted ones (statsmodels WLS)
         stats = _weighted_stats(m, ols, road, config)
