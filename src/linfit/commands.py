@@ -106,7 +106,7 @@ def train(request: TrainRequest) -> int:
         if valid_path is not None:
             from linfit.holdout import read_valid
 
-            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss)
+            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         _restate_stats(prepared, config, quiet)

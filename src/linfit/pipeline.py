@@ -288,6 +288,7 @@ def prepare(
         info["w"] = facts.w_name or "w"
     if road.held is not None:  # how the held-out rows were chosen: with the data's hash, exactly the rows trained on
         info["holdout"] = road.held.description["holdout"]
+        road.held.w_name = info.get("w")  # weighted rows: the held-out figures say which column weighs them
     if world > 1:
         info["processes"] = world
         info["split"] = split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
@@ -387,10 +388,6 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
         raise UsageError(
             "holdout sets rows aside in the memory of one process: not with --chunk-rows or under torchrun.",
             "Give the held-out rows as a file of their own (train --valid FILE), or run linfit eval on the saved model.",
-        )
-    if config.weight_col is not None and config.holdout:
-        raise UsageError(
-            "holdout does not set weighted rows aside yet.", "Give the held-out rows as a file of their own (train --valid FILE)."
         )
     if chunk_rows:
         agree = group.all_agree if group else (lambda ok: ok)

@@ -158,6 +158,8 @@ def held_out_line(valid: dict) -> Text:
         where = f"held out {valid['holdout']['rows']} rows (--holdout {valid['holdout']['fraction']:g}, seed {valid['holdout']['seed']})"
     else:
         where = f"validation file {valid['valid']['source']} ({valid['valid']['rows']} rows)"
+    if "w" in valid:  # weighted rows: the figures are weighted means
+        where += f", weighted by {valid['w']!r}"
     r2 = "undefined (y constant)" if valid["r2"] is None else num(valid["r2"], 6)
     return Text(f"{where}: loss {num(valid['loss'])}, RMSE {num(valid['rmse'], 6)}, MAE {num(valid['mae'], 6)}, R² {r2}")
 
