@@ -175,7 +175,8 @@ class Streamed(Road):
             consume=consume,
         )
         if self.sample:  # from the one pass, or, when a kept cache was reused, from the cache's blocks
-            self.scatter = sampled[0] if sampled else reservoir_sample(cached_rows(self.passes), config.seed)
+            again = cached_rows_with_weights(self.passes) if self.passes.weights else cached_rows(self.passes)
+            self.scatter = sampled[0] if sampled else reservoir_sample(again, config.seed)  # with the rows' weights, if any
         if self.passes.weights:  # weighted rows: their moments from the cache's (x, y, w) blocks (no second parse)
             if self.world > 1:
                 raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
