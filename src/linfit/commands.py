@@ -639,6 +639,7 @@ def grad(request: GradRequest) -> None:
         with_graph=with_graph,
         delta=request.huber_delta,
         tau=request.quantile,
+        weights=None if request.w is None else list(request.w),
     )
     checked = check_point_gradient(result, request.check_tol) if request.check else None
     steps = worked_step(result, lr) if request.explain or lr is not None else None
