@@ -26,10 +26,37 @@ def test_autograd_equals_hand_and_finite_differences_away_from_kinks(loss):
         assert result.grad_b == pytest.approx(np.mean(np.where(r > 0, 0.2, -0.8)), abs=1e-15)
 
 
-def test_weighted_points_weigh_the_gradient():
-    once = point_gradient([1.0, 2.0, 2.0, 5.0], [0.0, 4.0, 4.0, 1.0], loss="absolute")
-    weighted = point_gradient([1.0, 2.0, 5.0], [0.0, 4.0, 1.0], loss="absolute", weights=[1.0, 2.0, 1.0])
-    assert (weighted.grad_a, weighted.grad_b, weighted.loss) == pytest.approx((once.grad_a, once.grad_b, once.loss))
+@pytest.mark.parametrize("loss", ["half_mse", "mse", "half_sse", "huber", "absolute", "quantile"])
+def test_weighted_points_weigh_the_gradient(loss):
+    """Integer weights are repeated points: every loss and its gradient as over the points repeated (half_sse, whose
+    weights are scaled to mean 1 over the n points with a positive weight, times n/Σw); a zero weight drops its
+    point; autograd, the hand formula and finite differences (one-sided at the kink of point 2) agree."""
+    x, y, w = [1.0, 2.0, 5.0, 3.0], [0.0, 2.5, 1.0, 7.0], [1.0, 2.0, 3.0, 0.0]
+    once = point_gradient([1.0, 2.0, 2.0, 5.0, 5.0, 5.0], [0.0, 2.5, 2.5, 1.0, 1.0, 1.0], loss=loss, tau=0.3)
+    weighted = point_gradient(x, y, loss=loss, weights=w, tau=0.3)
+    scale = 3 / 6 if loss == "half_sse" else 1.0
+    assert (weighted.grad_a, weighted.grad_b, weighted.loss) == pytest.approx((once.grad_a * scale, once.grad_b * scale, once.loss * scale))
+    assert (weighted.hand_grad_a, weighted.hand_grad_b) == pytest.approx((weighted.grad_a, weighted.grad_b), rel=1e-14)
+    check = check_point_gradient(weighted, 1e-7)
+    assert check.passed and bool(check.notes) == (loss in ("absolute", "quantile"))  # r = 0 at (2, 2.5): a kink
+    bent = point_gradient(x, y, loss=loss, weights=[1.0, 2.0, 3.5, 0.0], tau=0.3)  # another weight: another gradient
+    assert bent.grad_a != pytest.approx(weighted.grad_a)
+
+
+def test_grad_takes_a_weight_a_point_and_names_them(invoke):
+    args = ["grad", "--x", "1", "--y", "0", "--x", "2", "--y", "4.5", "--w", "1", "--w", "3"]
+    out = json.loads(invoke(*args, "--check", "-f", "json").stdout)
+    e = np.array([1.5, -2.0])  # a·x + b − y at a = 1, b = 0.5
+    assert out["w"] == [1.0, 3.0] and out["check"]["passed"]
+    assert (out["loss"], out["grad_a"], out["grad_b"]) == pytest.approx(
+        (np.sum([1, 3] * e**2) / 8, np.sum([1, 6] * e) / 4, np.sum([1, 3] * e) / 4)
+    )
+    assert invoke(*args, "-f", "csv").stdout.splitlines()[0] == "x,y,w,prediction,loss,grad_a,grad_b"
+    assert "(x, y, w) = (1, 0, 1), (2, 4.5, 3)" in invoke(*args, env={"COLUMNS": "200"}).stdout
+    assert "w = 1, 3" in invoke(*args, "--explain").stdout
+    for bad, words in ((["-1", "1"], ">= 0"), (["nan", "1"], "finite"), (["1"], "1 --w for 2 points"), (["0", "0"], "every weight is 0")):
+        result = invoke("grad", "--x", "1", "--y", "0", "--x", "2", "--y", "4.5", *[f for v in bad for f in ("--w", v)])
+        assert result.exit_code == 2 and "--w" in result.stderr and words in result.stderr, (bad, result.stderr)
 
 
 def test_check_at_a_kink_says_so_and_does_not_disagree(invoke):

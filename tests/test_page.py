@@ -131,6 +131,8 @@ def test_a_reservoir_sample_is_uniform_over_the_stream():
     counts = np.histogram(xs, bins=4, range=(0, 20_000))[0]
     assert counts.min() > 0.2 * MAX_SCATTER  # each quarter of the stream is represented (expected 25%)
     assert reservoir_sample(iter([])) is None
+    weighted = reservoir_sample(iter([(x, y, x % 7) for x, y in chunks]), seed=1)  # one draw: the same rows, with their weights
+    assert weighted["x"] == sample["x"] and weighted["w"] == [v % 7 for v in weighted["x"]] and "w" not in sample
 
 
 def test_streamed_runs_get_a_reservoir_sample(invoke, tmp_path):
@@ -138,6 +140,20 @@ def test_streamed_runs_get_a_reservoir_sample(invoke, tmp_path):
     run = payload_of(page)["runs"][0]
     assert sorted(run["samples"]["x"]) == sorted(np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 0].tolist())
     assert run["result"]["a"] == fit["a"]
+
+
+def test_a_streamed_weighted_run_samples_the_rows_with_their_weights_as_in_memory(invoke, tmp_path):
+    """The page's what-if weighs the rows as the run did: streamed (a first pass, and a reused pass cache) the
+    sample carries the same rows and weights as in memory."""
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    w = np.arange(50.0) % 4  # zero weights among them
+    data = write_csv(tmp_path / "w.csv", {"x": x, "y": y, "w": w})
+    in_memory = payload_of(train_report(invoke, tmp_path, "--weight-col", "w", data=data)[0])["runs"][0]["samples"]
+    assert in_memory["w"] == w.tolist()
+    for _ in range(2):  # writes the pass cache, then reuses it
+        page, _ = train_report(invoke, tmp_path, "--weight-col", "w", "--chunk-rows", "7", "--cache", tmp_path / "c.bin", data=data)
+        streamed = payload_of(page)["runs"][0]["samples"]
+        assert {key: streamed[key] for key in ("x", "y", "w", "of")} == {key: in_memory[key] for key in ("x", "y", "w", "of")}
 
 
 def test_the_page_builder_takes_plain_data():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from conftest import SAMPLE, lstsq, parse_json, write_csv
 from linfit.evaluate import evaluate
@@ -71,3 +72,60 @@ def test_held_out_refusals(invoke, tmp_path):
     tiny = write_csv(tmp_path / "tiny.csv", {"x": np.arange(3.0), "y": np.arange(3.0)})
     result = invoke("train", tiny, "--holdout", "0.5")
     assert result.exit_code == 3 and "1 to train on" in result.stderr
+
+
+def _weighted_figures(x, y, w, a, b):
+    """The weighted figures by hand: Σw·(…)/Σw over the rows, n those with a positive weight, R² about the weighted mean."""
+    e = y - (a * x + b)
+    mse = np.sum(w * e * e) / w.sum()
+    sst = np.sum(w * (y - np.average(y, weights=w)) ** 2)
+    return {"n": int((w > 0).sum()), "loss": mse / 2, "mse": mse, "mae": np.sum(w * np.abs(e)) / w.sum(), "r2": 1 - mse * w.sum() / sst}
+
+
+@pytest.mark.parametrize("how", ["holdout", "valid"])
+def test_weighted_rows_held_out_keep_their_weights_and_are_scored_weighted(invoke, tmp_path, how):
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 10, 60)
+    y = 2 * x + 1 + rng.normal(size=60) * (0.3 + x / 5)
+    w = 1 / (0.3 + x / 5) ** 2
+    w[::7] = 0.0
+    path = write_csv(tmp_path / "w.csv", {"x": x, "y": y, "w": w})
+    if how == "holdout":
+        fit = parse_json(invoke("train", path, "--weight-col", "w", "--holdout", "0.25", "--seed", "2", "-f", "json").stdout)
+        held = held_out_rows(60, 0.25, 2)
+        train, scored = ~held, held
+        assert fit["data"]["holdout"]["rows"] == 15 and fit["data"]["rows"] == (w[train] > 0).sum()
+    else:
+        other = write_csv(tmp_path / "v.csv", {"x": x[::-1], "y": y[::-1] + 1, "w": np.arange(60.0)})  # its own weights
+        fit = parse_json(invoke("train", path, "--weight-col", "w", "--valid", other, "-o", tmp_path / "m.json", "-f", "json").stdout)
+        x, y, w = np.concatenate([x, x[::-1]]), np.concatenate([y, y[::-1] + 1]), np.concatenate([w, np.arange(60.0)])
+        train, scored = np.arange(120) < 60, np.arange(120) >= 60
+        evaluated = parse_json(invoke("eval", tmp_path / "m.json", other, "-f", "json").stdout)  # the model's weight column
+        assert all(fit["valid"][key] == evaluated[key] for key in KEYS)
+    keep = train & (w > 0)
+    root = np.sqrt(w[keep])
+    a, b = np.linalg.lstsq(np.column_stack([x[keep] * root, root]), y[keep] * root, rcond=None)[0]  # WLS on the rows trained on
+    assert _close(fit["ols"]["a"], a, 1e-10) and _close(fit["ols"]["b"], b, 1e-10)
+    expected = _weighted_figures(x[scored], y[scored], w[scored], fit["a"], fit["b"])
+    assert fit["valid"]["w"] == "w" and fit["valid"]["n"] == expected["n"]
+    for key in ("loss", "mse", "mae", "r2"):
+        assert _close(fit["valid"][key], expected[key], 1e-10), key
+    for step in fit["history"]:
+        assert _close(step["valid_loss"], _weighted_figures(x[scored], y[scored], w[scored], step["a"], step["b"])["loss"], 1e-10)
+    table = invoke("train", path, "--weight-col", "w", "--holdout", "0.25", env={"COLUMNS": "200"}).stdout
+    assert "seed 0), weighted by 'w': loss" in table
+
+
+def test_weighted_held_out_rows_that_weigh_nothing_are_refused(invoke, tmp_path):
+    x = np.arange(20.0)
+    path = write_csv(tmp_path / "w.csv", {"x": x, "y": 2 * x + np.sin(x), "w": np.r_[np.zeros(10), np.ones(10)]})
+    zero = write_csv(tmp_path / "zero.csv", {"x": x, "y": x, "w": np.zeros(20)})
+    no_w = write_csv(tmp_path / "no_w.csv", {"x": x, "y": x})
+    seed = next(s for s in range(100) if np.flatnonzero(held_out_rows(20, 0.1, s)).max() < 10)  # both held-out rows weigh 0
+    for flags, code, words in (
+        (["--holdout", "0.1", "--seed", str(seed)], 3, "--holdout: every held-out row has weight 0"),
+        (["--valid", zero], 3, "--valid file: every held-out row has weight 0"),
+        (["--valid", no_w], 3, "'w'"),
+    ):
+        result = invoke("train", path, "--weight-col", "w", *flags)
+        assert result.exit_code == code and words in result.stderr, (flags, result.stderr)

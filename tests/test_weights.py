@@ -92,5 +92,53 @@ def test_eval_takes_the_weights_from_the_model_or_the_flag(invoke, weighted, tmp
 
 def test_weights_under_torchrun_and_with_mini_batches_are_refused_by_name(invoke, weighted):
     path, *_ = weighted
-    result = invoke("train", path, "--weight-col", "w", "--batch-size", "8")
-    assert result.exit_code == 2 and "--batch-size" in result.stderr
+    result = invoke("train", path, "--weight-col", "w", "--batch-size", "8", "--loss", "huber")  # piecewise losses: full batches only
+    assert result.exit_code == 2 and "--batch-size" in result.stderr and "huber" in result.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--loss", "half_sse", "--optimizer", "momentum"], ["--chunk-rows", "7", "--dtype", "float32"]])
+def test_weighted_mini_batches_converge_to_weighted_least_squares(invoke, weighted, flags):
+    """SVRG over batches that carry the rows' weights lands on the WLS line (lstsq on √w-scaled rows), within a
+    tenth of its standard errors, the zero-weight rows drawn into batches but fitting nothing."""
+    path, x, y, w = weighted
+    keep = w > 0
+    root = np.sqrt(w[keep])
+    a, b = np.linalg.lstsq(np.column_stack([x[keep] * root, root]), y[keep] * root, rcond=None)[0]
+    fit = json.loads(invoke("train", path, "--weight-col", "w", "--batch-size", "8", "--seed", "5", "-f", "json", *flags).stdout)
+    assert fit["converged"] and fit["epochs"] <= 20 and fit["data"]["rows"] == keep.sum()
+    assert abs(fit["a"] - a) <= 0.1 * fit["stats"]["se_a"] and abs(fit["b"] - b) <= 0.1 * fit["stats"]["se_b"]
+    assert fit["a"] != pytest.approx(a, rel=1e-9)  # a mini-batch run, not the exact line copied
+
+
+def test_a_weighted_batch_loss_is_an_unbiased_estimate_and_the_stopping_rule_is_wls(weighted):
+    """Batches that partition the N rows (zero weights among them) average to the full weighted loss and gradient
+    exactly (each batch weighted N/B, not n/B); the statistical error is WLS's rms standard error of the fitted values."""
+    import torch
+
+    from linfit.config import TrainConfig
+    from linfit.pipeline import Arrays, prepare
+    from linfit.train import _weighted_chunk_loss
+
+    sm = pytest.importorskip("statsmodels.api")
+    _, x, y, w = weighted
+    for loss in ("half_mse", "half_sse"):
+        training = prepare(Arrays(x, y, w=w), TrainConfig(loss=loss), batch_size=6).training
+        assert training.total_rows == 60 and training.n == 57
+        alpha, beta = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.3, -0.2))
+        batches = [next(training.batches) for _ in range(10)]  # one epoch: the 60 rows, each once
+        assert sorted(torch.cat([b[0] for b in batches]).tolist()) == sorted(torch.cat([c[0] for c in training.data]).tolist())
+        mean = sum(_weighted_chunk_loss(alpha, beta, *batch, training._batch_weight(6)) for batch in batches) / 10
+        mean.backward()
+        by_batches = (float(mean.detach()), float(alpha.grad), float(beta.grad))
+        alpha.grad = beta.grad = None
+        full = training._forward_backward(alpha, beta)
+        assert by_batches == pytest.approx((float(full.detach()), float(alpha.grad), float(beta.grad)), rel=1e-12)
+        xt = (x - training.frame.x_shift) / training.frame.x_scale  # the full loss itself, from the rows by numpy
+        r = 0.3 * xt - 0.2 - (y - training.frame.y_shift)
+        scaled = w * 57 / w.sum()
+        assert by_batches[0] == pytest.approx(0.5 * np.sum(scaled * r * r) / (57 if loss == "half_mse" else 1), rel=1e-12)
+    keep = w > 0
+    wls = sm.WLS(y[keep], sm.add_constant(x[keep]), weights=w[keep]).fit()
+    se_mean = wls.get_prediction().se_mean
+    scaled = w[keep] * keep.sum() / w.sum()
+    assert training.statistical_error == pytest.approx(np.sqrt(np.mean(scaled * se_mean**2)), rel=1e-9)

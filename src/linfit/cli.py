@@ -640,6 +640,16 @@ class GradRequest:
 
     x: Annotated[list[float], typer.Option("--x", metavar="FLOAT", help="x of a sample; repeat with --y for several.", show_default=False)]
     y: Annotated[list[float], typer.Option("--y", metavar="FLOAT", help="y of a sample, paired with --x in order.", show_default=False)]
+    w: Annotated[
+        Optional[list[float]],
+        typer.Option(
+            "--w",
+            metavar="FLOAT",
+            help="Weight of a sample (finite, >= 0), paired with --x in order; give one for every point or none (each weighs 1). "
+            "The loss becomes Σ w·ℓ(r)/Σ w, as train --weight-col takes it.",
+            show_default=False,
+        ),
+    ] = None
     a: Annotated[float, typer.Option("--a", metavar="FLOAT", help="Slope a at which to evaluate.")] = 1.0
     b: Annotated[float, typer.Option("--b", metavar="FLOAT", help="Intercept b at which to evaluate.")] = 0.5
     loss: Annotated[
@@ -673,6 +683,14 @@ class GradRequest:
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
             raise FlagError(f"got {len(self.x)} --x and {len(self.y)} --y values; give them in pairs.", "--x/--y")
+        if self.w is not None:
+            if len(self.w) != len(self.x):
+                raise FlagError(f"got {len(self.w)} --w for {len(self.x)} points; give one weight a point, or none.", "--w")
+            bad = next((v for v in self.w if not (v >= 0 and math.isfinite(v))), None)
+            if bad is not None:
+                raise FlagError(f"a weight must be a finite number >= 0, got {bad:g}.", "--w")
+            if not sum(self.w) > 0:
+                raise FlagError("every weight is 0: there is nothing to weigh.", "--w")
         if self.lr is not None and self.lr <= 0:
             raise FlagError("must be > 0.", "--lr")
         if self.huber_delta is not None and not (0 < self.huber_delta < math.inf):

@@ -106,7 +106,7 @@ def train(request: TrainRequest) -> int:
         if valid_path is not None:
             from linfit.holdout import read_valid
 
-            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss)
+            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         _restate_stats(prepared, config, quiet)
@@ -639,6 +639,7 @@ def grad(request: GradRequest) -> None:
         with_graph=with_graph,
         delta=request.huber_delta,
         tau=request.quantile,
+        weights=None if request.w is None else list(request.w),
     )
     checked = check_point_gradient(result, request.check_tol) if request.check else None
     steps = worked_step(result, lr) if request.explain or lr is not None else None

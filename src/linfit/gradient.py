@@ -53,9 +53,13 @@ def point_gradient(
 ) -> PointGradient:
     """Build a, b as leaves, compute ŷ and the loss, call backward(), and compare with the hand formula.
 
-    huber takes its δ (default GRAD_HUBER_DELTA), quantile its τ; `weights` weigh the points (piecewise losses)."""
+    huber takes its δ (default GRAD_HUBER_DELTA), quantile its τ. `weights` weigh the points as train's weight
+    column weighs rows: every loss is Σ wᵢ·ℓ(rᵢ)/Σ wᵢ (half_sse: ½·Σ wᵢ·rᵢ² with the weights scaled to mean 1 over
+    the points with a positive weight, as train scales them)."""
     if len(x) != len(y) or not x:
         raise ValueError("x and y need the same, non-zero number of values")
+    if weights is not None and (len(weights) != len(x) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0):
+        raise ValueError("weights: one finite, non-negative weight a point, not all 0")
     if loss in PIECEWISE:
         return _piecewise_gradient(
             x, y, a, b, loss_for(loss, delta=GRAD_HUBER_DELTA if delta is None else delta, tau=tau), dtype, with_graph, weights
@@ -69,12 +73,18 @@ def point_gradient(
     keep = _keeper(kept) if with_graph else (lambda t: t)
     # forward: ŷ = a·x + b as the notebook writes it, then the loss; autograd records the graph
     prediction = keep(torch.add(keep(torch.mul(a_t, x_t)), b_t))
-    value = keep(kind.of_residual(keep(prediction - y_t), keep))
+    if weights is None:
+        value = keep(kind.of_residual(keep(prediction - y_t), keep))
+    else:
+        value = keep(weighted_squared_loss(kind, keep(prediction - y_t), torch.tensor(list(weights), dtype=DTYPES[dtype]), keep))
     value.backward()  # backward: fills a_t.grad and b_t.grad
 
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf, which --check then refuses
         residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
-        hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64))
+        if weights is None:
+            hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64))
+        else:
+            hand_a, hand_b = _weighted_hand_gradient(kind, residual, np.asarray(x, dtype=np.float64), np.asarray(weights, dtype=np.float64))
     return PointGradient(
         a=a,
         b=b,
@@ -89,14 +99,27 @@ def point_gradient(
         hand_grad_b=hand_b,
         graph=_graph(value, a_t, b_t, kept) if with_graph else None,
         kind=kind,
+        weights=None if weights is None else tuple(float(v) for v in weights),
     )
+
+
+def weighted_squared_loss(kind, r, w, keep=lambda t: t):
+    """A squared loss of weighted points, as train takes it: scale·Σ wᵢ·rᵢ²/Σ wᵢ for the means, and for half_sse
+    scale·Σ w̃ᵢ·rᵢ² with w̃ = w·n/Σw (mean 1 over the n points with a positive weight). Torch or numpy."""
+    total = keep(keep(w * keep(r**2)).sum())
+    n = (w > 0).sum()
+    return kind.scale * total / w.sum() * (n if kind.reduction == "sum" else 1)
+
+
+def _weighted_hand_gradient(kind, r: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """(dL/da, dL/db) of a weighted squared loss by hand: 2·scale·Σ wᵢ·rᵢ·xᵢ/Σ wᵢ and 2·scale·Σ wᵢ·rᵢ/Σ wᵢ (times n for half_sse)."""
+    factor = 2.0 * kind.scale * (int(np.count_nonzero(w > 0)) if kind.reduction == "sum" else 1) / w.sum()
+    return float(factor * np.sum(w * r * x)), float(factor * np.sum(w * r))
 
 
 def _piecewise_gradient(x, y, a, b, kind, dtype, with_graph, weights) -> PointGradient:
     """As point_gradient for huber, absolute and quantile: autograd through HuberLossBackward0, AbsBackward0
     or MaximumBackward0, beside ψ(r) written by hand, with the piece each point is on."""
-    if weights is not None and (len(weights) != len(x) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0):
-        raise ValueError("weights: one finite, non-negative weight a point, not all 0")
     a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
     x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
     y_t = torch.tensor(list(y), dtype=DTYPES[dtype])
@@ -231,8 +254,14 @@ def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCh
     kind = LOSSES[result.loss_name]
     x = np.asarray(result.x, dtype=np.float64)
     y = np.asarray(result.y, dtype=np.float64)
+    w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
+
+    def loss_at(p: dict[str, float]) -> float:
+        r = p["a"] * x + p["b"] - y
+        return float(kind.of_residual(r) if w is None else weighted_squared_loss(kind, r, w))
+
     with np.errstate(over="ignore", invalid="ignore"):
-        numeric = central_differences(lambda p: float(kind.of_residual(p["a"] * x + p["b"] - y)), {"a": result.a, "b": result.b})
+        numeric = central_differences(loss_at, {"a": result.a, "b": result.b})
     gradients = {
         "autograd": {"a": result.grad_a, "b": result.grad_b},
         "by hand": {"a": result.hand_grad_a, "b": result.hand_grad_b},
@@ -318,7 +347,19 @@ def explain(result: PointGradient, lr: float | None = None) -> list[str]:
     kind = LOSSES[result.loss_name]
     n = len(result.x)
     f = _short
-    if n == 1:
+    if result.weights is not None:
+        residuals = [p - y for p, y in zip(result.prediction, result.y)]
+        over = "Σ wᵢ·{0}" + (" · n/Σ wᵢ" if kind.reduction == "sum" else " / Σ wᵢ")  # half_sse: w scaled to mean 1 over n
+        factor = f"{kind.gradient_factor:g}·" if kind.gradient_factor != 1 else ""
+        lines = [
+            "ŷ = a·x + b = " + ", ".join(f(p) for p in result.prediction),
+            "r = ŷ − y = " + ", ".join(f(r) for r in residuals),
+            "w = " + ", ".join(f(w) for w in result.weights) + f" (n = {sum(w > 0 for w in result.weights)} with a positive weight)",
+            f"L = {kind.scale_text}{over.format('rᵢ²')} = {f(result.loss)}",
+            f"dL/da = {factor}{over.format('rᵢ·xᵢ')} = {f(result.grad_a)}",
+            f"dL/db = {factor}{over.format('rᵢ')} = {f(result.grad_b)}",
+        ]
+    elif n == 1:
         (x,), (y,), (p,) = result.x, result.y, result.prediction
         r = p - y
         lines = [

@@ -43,6 +43,7 @@ def grad_json(result: PointGradient, check=None, steps: list[str] | None = None,
         "b": result.b,
         "x": list(result.x),
         "y": list(result.y),
+        **({} if result.weights is None else {"w": list(result.weights)}),
         "prediction": list(result.prediction),
         "loss_name": result.loss_name,
         "loss": result.loss,
@@ -92,11 +93,13 @@ def expression_json(expression: str, value: float, partials: dict[str, float], n
 
 def grad_csv(result: PointGradient) -> str:
     """One row per point (x, y, prediction) with the batch's loss and gradients repeated."""
+    weights = result.weights or (1.0,) * len(result.x)
     rows = [
-        {"x": x, "y": y, "prediction": p, "loss": result.loss, "grad_a": result.grad_a, "grad_b": result.grad_b}
-        for x, y, p in zip(result.x, result.y, result.prediction)
+        {"x": x, "y": y, "w": w, "prediction": p, "loss": result.loss, "grad_a": result.grad_a, "grad_b": result.grad_b}
+        for x, y, w, p in zip(result.x, result.y, weights, result.prediction)
     ]
-    return to_csv(rows, ("x", "y", "prediction", "loss", "grad_a", "grad_b"))
+    columns = ("x", "y", *(("w",) if result.weights is not None else ()), "prediction", "loss", "grad_a", "grad_b")
+    return to_csv(rows, columns)
 
 
 def train_json(

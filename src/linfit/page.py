@@ -48,32 +48,36 @@ def scatter_sample(x: np.ndarray, y: np.ndarray, seed: int = 0, w: np.ndarray | 
     return sample
 
 
-def reservoir_sample(chunks: Iterable[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, Any] | None:
+def reservoir_sample(chunks: Iterable[tuple[np.ndarray, ...]], seed: int = 0) -> dict[str, Any] | None:
     """A uniform random sample of MAX_SCATTER rows taken while streaming (reservoir sampling, one pass).
 
-    Each chunk's rows get random keys; the rows with the smallest keys so far are kept.
+    Each chunk's rows get random keys; the rows with the smallest keys so far are kept. Chunks of weighted
+    rows are (x, y, w): the kept rows' weights come with them (key "w", as scatter_sample's), in the same draw.
     """
     from linfit.plot import MAX_SCATTER
 
     rng = np.random.default_rng((seed, 0x5EED))  # a stream of its own: data made with seed 0 must not decide it
     keys = np.empty(0)
-    kept_x, kept_y = np.empty(0), np.empty(0)
+    kept: list[np.ndarray] = []
     rows = 0
-    for x, y in chunks:
-        rows += int(x.shape[0])
-        keys = np.concatenate([keys, rng.random(x.shape[0])])
-        kept_x, kept_y = np.concatenate([kept_x, x]), np.concatenate([kept_y, y])
+    for chunk in chunks:
+        rows += int(chunk[0].shape[0])
+        keys = np.concatenate([keys, rng.random(chunk[0].shape[0])])
+        kept = [np.asarray(c, dtype=np.float64) for c in chunk] if not kept else [np.concatenate([k, c]) for k, c in zip(kept, chunk)]
         if keys.shape[0] > MAX_SCATTER:
             best = np.argpartition(keys, MAX_SCATTER)[:MAX_SCATTER]
-            keys, kept_x, kept_y = keys[best], kept_x[best], kept_y[best]
+            keys, kept = keys[best], [k[best] for k in kept]
     if not rows:
         return None
-    return {
-        "x": _rounded(kept_x),
-        "y": _rounded(kept_y),
+    sample = {
+        "x": _rounded(kept[0]),
+        "y": _rounded(kept[1]),
         "of": rows,
         "how": "a reservoir sample taken while streaming" if rows > MAX_SCATTER else "every row",
     }
+    if len(kept) > 2 and kept[2] is not None:
+        sample["w"] = [float(v) for v in kept[2]]
+    return sample
 
 
 def _rounded(values: np.ndarray) -> list[float]:

@@ -175,7 +175,8 @@ class Streamed(Road):
             consume=consume,
         )
         if self.sample:  # from the one pass, or, when a kept cache was reused, from the cache's blocks
-            self.scatter = sampled[0] if sampled else reservoir_sample(cached_rows(self.passes), config.seed)
+            again = cached_rows_with_weights(self.passes) if self.passes.weights else cached_rows(self.passes)
+            self.scatter = sampled[0] if sampled else reservoir_sample(again, config.seed)  # with the rows' weights, if any
         if self.passes.weights:  # weighted rows: their moments from the cache's (x, y, w) blocks (no second parse)
             if self.world > 1:
                 raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
@@ -264,8 +265,6 @@ def prepare(
         warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
         ols = None
     weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)
-    if weighted and batch_size:
-        raise UsageError("--batch-size: mini-batches of weighted rows are not offered.", "Drop --batch-size (full-batch steps).")
     stats = None
     if ols is not None and weighted:  # weighted least squares: the moments are the weighted ones (statsmodels WLS)
         stats = _weighted_stats(m, ols, road, config)
@@ -290,6 +289,7 @@ def prepare(
         info["w"] = facts.w_name or "w"
     if road.held is not None:  # how the held-out rows were chosen: with the data's hash, exactly the rows trained on
         info["holdout"] = road.held.description["holdout"]
+        road.held.w_name = info.get("w")  # weighted rows: the held-out figures say which column weighs them
     if world > 1:
         info["processes"] = world
         info["split"] = split or ("chunks" if chunk_rows else "files" if len(sources) > 1 else "rows")
@@ -389,10 +389,6 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
         raise UsageError(
             "holdout sets rows aside in the memory of one process: not with --chunk-rows or under torchrun.",
             "Give the held-out rows as a file of their own (train --valid FILE), or run linfit eval on the saved model.",
-        )
-    if config.weight_col is not None and config.holdout:
-        raise UsageError(
-            "holdout does not set weighted rows aside yet.", "Give the held-out rows as a file of their own (train --valid FILE)."
         )
     if chunk_rows:
         agree = group.all_agree if group else (lambda ok: ok)

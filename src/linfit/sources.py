@@ -158,8 +158,8 @@ def cached_pass(
     the SHA-256 of their bytes where this process takes it, must match; `agree` makes every process of a
     run decide together); any other is rebuilt. Without, an unnamed temporary file is filled.
     Either way, building is one pass through the reader, merging each chunk's moments as it goes;
-    `consume`, when given, is handed that pass's (x, y) chunks, in float64, to take what it needs as they go
-    (the report's reservoir sample). A cache that is reused is no pass: `cached_rows` reads its rows back.
+    `consume`, when given, is handed that pass's (x, y) chunks ((x, y, w) for weighted rows), in float64, to take
+    what it needs as they go (the report's reservoir sample). A cache that is reused is no pass: `cached_rows` reads its rows back.
     """
     key = {
         "sources": identity(reading.paths),
@@ -227,7 +227,7 @@ def _fill(handle, reading: Reading, chunk_rows: int, dtype: str, shift: bool, ke
         for x, y, *w in own_chunks(reading, chunk_rows, *share, weights=weights):
             parts.append(moments(x, y))
             writer.add(x, y, *w)
-            yield x, y
+            yield x, y, *w
 
     with np.errstate(over="ignore"):  # a float32 overflow is refused by require_representable, with its cause
         rows = chunks()

@@ -80,28 +80,28 @@ def _digits(bound: float, value: float) -> float:
 
 
 def shuffled_batches(data, batch_rows: int, buffer_rows: int, seed: int):
-    """Endless mini-batches of exactly `batch_rows` rows, shuffled within a buffer of `buffer_rows` (seeded)."""
+    """Endless mini-batches of exactly `batch_rows` rows, shuffled within a buffer of `buffer_rows` (seeded).
+
+    The data's chunks are (x, y) or, for weighted rows, (x, y, w): each batch is a tuple of the same columns."""
     generator = torch.Generator().manual_seed(seed)
-    carry_x = carry_y = None
+    carry = None
     while True:  # one epoch a turn
-        buffered_x, buffered_y, rows = [], [], 0
-        for x, y in itertools.chain(data, [(None, None)]):
-            if x is not None:
-                buffered_x.append(x)
-                buffered_y.append(y)
-                rows += x.shape[0]
-            if rows >= buffer_rows or (x is None and rows):
-                if carry_x is not None:
-                    buffered_x.insert(0, carry_x)
-                    buffered_y.insert(0, carry_y)
-                xs, ys = torch.cat(buffered_x), torch.cat(buffered_y)
-                order = torch.randperm(xs.shape[0], generator=generator).to(xs.device)
-                xs, ys = xs[order], ys[order]
-                whole = xs.shape[0] // batch_rows * batch_rows
+        buffered, rows = [], 0
+        for chunk in itertools.chain(data, [None]):
+            if chunk is not None:
+                buffered.append(chunk)
+                rows += chunk[0].shape[0]
+            if rows >= buffer_rows or (chunk is None and rows):
+                if carry is not None:
+                    buffered.insert(0, carry)
+                columns = [torch.cat(column) for column in zip(*buffered)]
+                order = torch.randperm(columns[0].shape[0], generator=generator).to(columns[0].device)
+                columns = [column[order] for column in columns]
+                whole = columns[0].shape[0] // batch_rows * batch_rows
                 for start in range(0, whole, batch_rows):
-                    yield xs[start : start + batch_rows], ys[start : start + batch_rows]
-                carry_x, carry_y = (xs[whole:], ys[whole:]) if whole < xs.shape[0] else (None, None)
-                buffered_x, buffered_y, rows = [], [], 0
+                    yield tuple(column[start : start + batch_rows] for column in columns)
+                carry = tuple(column[whole:] for column in columns) if whole < columns[0].shape[0] else None
+                buffered, rows = [], 0
 
 
 class Training:
@@ -136,9 +136,13 @@ class Training:
         self.all_reduce = all_reduce
         self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
         self.notes: list[str] = []  # things the user should hear about, for the shell to show
-        if batch_rows >= self.n:  # a batch of every row is full-batch gradient descent: run it as such
+        # weighted rows: (x_t, y_t, w) chunks; n counts the rows with a positive weight, the batches draw from all N rows
+        first = next(iter(source), ()) if batch_rows else ()
+        self.weighted = len(first) == 3
+        self.total_rows = sum(int(chunk[0].shape[0]) for chunk in source) if self.weighted else self.n
+        if batch_rows >= self.total_rows:  # a batch of every row is full-batch gradient descent: run it as such
             self.notes.append(
-                f"note: --batch-size {batch_rows} is not less than the {self.n} rows; each step uses every row "
+                f"note: --batch-size {batch_rows} is not less than the {self.total_rows} rows; each step uses every row "
                 "(full-batch gradient descent, --steps applies)."
             )
             batch_rows = 0
@@ -172,8 +176,8 @@ class Training:
         sgd and momentum take a step in units of 1/curvature, so the default is divided by the loss's
         curvature factor c (1 for half_mse, 2 for mse, n for half_sse). Adam's step is a length in
         training coordinates whatever the gradient's scale, so its default is a fraction of y's spread.
-        Mini-batch runs divide by the largest curvature one batch can have (1 + max x_t²), which keeps
-        every step a contraction.
+        Mini-batch runs divide by the largest curvature one batch can have (1 + max x_t², or with weighted
+        rows max w·(1 + x_t²)·N/n, see largest_row_curvature), which keeps every step a contraction.
         """
         base = DEFAULT_LR[self.config.optimizer]
         if self.config.optimizer == "adam":  # a step length: a fraction of the parameters' scale
@@ -181,19 +185,23 @@ class Training:
             return base * max(self.surface.y_spread, abs(alpha0), abs(beta0))
         lr = base / self.curvature
         if self.batch_rows:
-            lr /= 1.0 + self.largest_x_squared()
+            lr /= self.largest_row_curvature()
         return lr
 
-    def largest_x_squared(self) -> float:
-        """max x_t² over the data (one pass): the curvature of the steepest single row, over c."""
+    def largest_row_curvature(self) -> float:
+        """1 + max x_t² over the data (one pass): the curvature of the steepest single row in a batch, over c.
+        Weighted rows: max wᵢ·(1 + x_tᵢ²)·N/n, the batch loss weighing row i by wᵢ·N/n (see _batch_weight)."""
         largest = 0.0
-        for x, _ in self.data:
-            largest = max(largest, float(x.abs().max()) ** 2 if x.numel() else 0.0)
+        for x, _, *w in self.data:
+            if not x.numel():
+                continue
+            row = 1.0 + x.to(torch.float64) ** 2
+            largest = max(largest, float((row * w[0].to(torch.float64)).max() if w else row.max()))
         if self.all_reduce is not None:  # every process must take the same step: the sum bounds the max
             packed = torch.tensor([largest], dtype=torch.float64, device=self.device)
             self.all_reduce(packed)
             largest = float(packed[0])
-        return largest
+        return max(largest * self.total_rows / self.n if self.weighted else largest, 1.0)
 
     def __iter__(self) -> Iterator[StepRecord]:
         start = self.start
@@ -255,9 +263,11 @@ class Training:
         batch gradients from loss.backward(): an unbiased gradient whose noise shrinks with ‖w − w̃‖, so
         the iterates converge linearly to the least-squares line instead of wandering around it.
         The stopping rule is the full-batch one, checked at each snapshot (where the full gradient is known).
+        Weighted rows: the batches carry the rows' weights, μ is the weighted full gradient, and each batch's
+        loss is an unbiased estimate of the weighted loss (see _batch_weight).
         """
         config = self.config
-        per_epoch = max(1, self.n // self.batch_rows)
+        per_epoch = max(1, self.total_rows // self.batch_rows)
         snapshot = [leaf(0.0, self.dtype, self.device), leaf(0.0, self.dtype, self.device)]
         step = 0
         for epoch in range(config.epochs + 1):
@@ -280,18 +290,20 @@ class Training:
             for _ in range(per_epoch):
                 step += 1
                 self.step = step
-                x, y = next(self.batches)
-                self._variance_reduced_gradient(alpha, beta, snapshot, mean_gradient, x, y)
+                self._variance_reduced_gradient(alpha, beta, snapshot, mean_gradient, next(self.batches))
                 update()
         return "step_limit", step, None
 
-    def _variance_reduced_gradient(self, alpha, beta, snapshot, mean_gradient, x, y) -> None:
-        """alpha.grad, beta.grad ← ∇L_B(w) − ∇L_B(w̃) + μ, each batch gradient by loss.backward()."""
+    def _variance_reduced_gradient(self, alpha, beta, snapshot, mean_gradient, batch) -> None:
+        """alpha.grad, beta.grad ← ∇L_B(w) − ∇L_B(w̃) + μ, each batch gradient by loss.backward().
+        `batch`: (x_t, y_t), or (x_t, y_t, w) for weighted rows."""
+        x, y, *w = batch
         weight = self._batch_weight(x.shape[0])
         for p in snapshot:
             p.grad = None
-        self.chunk_loss(alpha, beta, x, y, weight).backward()  # forward and backward at w
-        self.chunk_loss(*snapshot, x, y, weight).backward()  # and at the snapshot w̃
+        for at in ((alpha, beta), snapshot):  # forward and backward at w, and at the snapshot w̃
+            loss = self.chunk_loss(*at, x, y, weight) if not w else _weighted_chunk_loss(*at, x, y, w[0], weight)
+            loss.backward()
         with torch.no_grad():
             difference = torch.stack([alpha.grad - snapshot[0].grad, beta.grad - snapshot[1].grad])
             if self.all_reduce is not None:  # data-parallel: average the processes' batches
@@ -302,14 +314,21 @@ class Training:
             beta.grad.copy_(difference[1] + mean_gradient[1])
 
     def _batch_weight(self, rows: int) -> float:
-        """The weight that makes a batch's loss an unbiased estimate of the full loss."""
-        kind = self.loss_kind
-        return kind.scale / rows if kind.reduction == "mean" else kind.scale * self.n / rows
+        """The weight that makes a batch's loss an unbiased estimate of the full loss.
+
+        The full loss is W·Σ wᵢ·rᵢ² over all N rows (W = full_weight: ½/n for half_mse, ½ for half_sse; wᵢ = 1
+        without weights, else scaled to mean 1 over the n rows with a positive one, zero-weight rows in N but
+        not in n). A batch of B rows drawn uniformly from the N has E[Σ_B wᵢ·rᵢ²] = (B/N)·Σ wᵢ·rᵢ², so the
+        batch's weight is W·N/B (scale/B for a mean without weights, as N = n)."""
+        if not self.weighted:
+            kind = self.loss_kind
+            return kind.scale / rows if kind.reduction == "mean" else kind.scale * self.n / rows
+        return self.full_weight * self.total_rows / rows
 
     def _result(self, final, stop_reason: str, steps_done: int, wall_time_s: float) -> TrainResult:
         a, b = self.frame.to_data(final[3], final[4])
         error_a, error_b = self.surface.error_bounds(*final[1:])
-        epochs = -(-steps_done * self.batch_rows // self.n) if self.batch_rows else 0
+        epochs = -(-steps_done * self.batch_rows // self.total_rows) if self.batch_rows else 0
         return TrainResult(
             a=a,
             b=b,
@@ -457,7 +476,10 @@ class Trace:
 
 
 def _fitted_value_error(m: Moments) -> float:
-    """The root mean square over the data of the standard error of the fitted line's values, σ̂·√(2/n)."""
+    """The root mean square over the data of the standard error of the fitted line's values, σ̂·√(2/n).
+
+    Weighted rows: from the weighted moments this is WLS's, √(Σ wᵢ·se(ŷᵢ)²/n) with σ̂² = Σ wᵢ·rᵢ²/(n − 2), the
+    weights scaled to mean 1 over the n rows with a positive weight (the trace of the weighted hat matrix is 2)."""
     if m.n < 3 or m.sxx <= 0:
         return 0.0
     sse = max(m.syy - m.sxy * m.sxy / m.sxx, 0.0)

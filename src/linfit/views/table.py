@@ -115,10 +115,14 @@ def gap(value: float) -> str:
 def grad_table(result: PointGradient) -> Table:
     """ŷ and the loss, then dL/da and dL/db by autograd next to the hand-derived formula."""
     loss = result.kind or LOSSES[result.loss_name]
-    points = ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
+    if result.weights is None:
+        points = "(x, y) = " + ", ".join(f"({num(x)}, {num(y)})" for x, y in zip(result.x, result.y))
+    else:  # weighted points: the loss is Σ w·ℓ(r)/Σ w
+        points = "(x, y, w) = " + ", ".join(f"({num(x)}, {num(y)}, {num(w)})" for x, y, w in zip(result.x, result.y, result.weights))
     table = Table(
-        title=f"a = {num(result.a)}, b = {num(result.b)} at (x, y) = {points}",
-        caption=f"{result.loss_name}: L = {loss.formula}",
+        title=f"a = {num(result.a)}, b = {num(result.b)} at {points}",
+        caption=f"{result.loss_name}: L = {loss.formula}"
+        + (", each point weighted by w: Σ w·ℓ(r)/Σ w" if result.weights is not None else ""),
         box=box.SIMPLE_HEAD,
     )
     table.add_column("quantity")
@@ -133,7 +137,10 @@ def grad_table(result: PointGradient) -> Table:
         ("dL/da", result.grad_a, result.hand_grad_a, "(a·x + b − y)·x"),
         ("dL/db", result.grad_b, result.hand_grad_b, "a·x + b − y"),
     ):
-        table.add_row(name, num(auto), num(hand), loss.derivative_text(formula, len(result.x)), gap(auto - hand))
+        text = loss.derivative_text(formula, len(result.x))
+        if result.weights is not None:  # Σ w·ℓ(r)/Σ w: the hand formula weighs each point
+            text = f"Σ w·({loss.derivative_text(formula, 1)}) / Σ w" + (" · n" if getattr(loss, "reduction", "mean") == "sum" else "")
+        table.add_row(name, num(auto), num(hand), text, gap(auto - hand))
     if result.pieces:  # a piecewise loss: which piece each point is on
         table.add_row("piece", "; ".join(result.pieces), "", "", "")
     return table
@@ -158,6 +165,8 @@ def held_out_line(valid: dict) -> Text:
         where = f"held out {valid['holdout']['rows']} rows (--holdout {valid['holdout']['fraction']:g}, seed {valid['holdout']['seed']})"
     else:
         where = f"validation file {valid['valid']['source']} ({valid['valid']['rows']} rows)"
+    if "w" in valid:  # weighted rows: the figures are weighted means
+        where += f", weighted by {valid['w']!r}"
     r2 = "undefined (y constant)" if valid["r2"] is None else num(valid["r2"], 6)
     return Text(f"{where}: loss {num(valid['loss'])}, RMSE {num(valid['rmse'], 6)}, MAE {num(valid['mae'], 6)}, R² {r2}")
 
