@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE, exact_least_squares, lstsq, one_error_line, parse_json, relative
@@ -173,6 +173,7 @@ csv_text = st.lists(st.lists(csv_cell, min_size=0, max_size=4), min_size=0, max_
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=st.sampled_from(["x,y\n", "y,x\n", "x,y,z\n", "", "a,b\n"]), body=csv_text)
+@example(header="x,y,z\n", body='0.0,0.0,"1"')  # one quoted row with no line end after the header
 def test_random_csv_like_text_loads_or_fails_cleanly(header, body, tmp_path):
     path = tmp_path / "fuzz.csv"
     path.write_text(header + body, encoding="utf-8")

@@ -779,7 +779,7 @@ def _may_hold_quoted_breaks(piece: bytes, rows: int, sep: str) -> bool:
     blank = (length == 0) | ((length == 1) & (text[ends - 1] == 13))
     last = starts[-1] if ends.size else 0
     tail = piece[ends[-1] + 1 :] if ends.size else piece
-    if tail.strip(b"\r"):
+    if tail.strip(b"\r") and ends.size:  # the last line has no line end: its quotes are looked at from its start
         last = ends[-1] + 1
     lines = len(ends) - int(blank.sum()) + (1 if tail.strip(b"\r") else 0)
     if lines != rows:
