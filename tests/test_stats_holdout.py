@@ -129,3 +129,25 @@ def test_weighted_held_out_rows_that_weigh_nothing_are_refused(invoke, tmp_path)
     ):
         result = invoke("train", path, "--weight-col", "w", *flags)
         assert result.exit_code == code and words in result.stderr, (flags, result.stderr)
+
+
+@pytest.mark.parametrize("loss, flags", [("huber", []), ("absolute", []), ("quantile", ["--quantile", "0.9"])])
+def test_piecewise_held_out_rows_are_scored_with_the_runs_own_loss(invoke, loss, flags):
+    """--holdout under huber (its default δ, settled from the rows trained on), absolute and quantile τ: the
+    held-out loss at each logged step and at the end is the hand formula's with the run's δ or τ."""
+    fit = parse_json(invoke("train", SAMPLE, "--loss", loss, *flags, "--holdout", "0.3", "--log-every", "5", "-f", "json").stdout)
+    x, y = np.loadtxt(SAMPLE, delimiter=",", skiprows=1).T
+    held = held_out_rows(50, 0.3, 0)
+    delta, tau = fit["config"]["huber_delta"], fit["config"]["quantile"]
+
+    def hand(a, b):
+        r = a * x[held] + b - y[held]
+        if loss == "huber":
+            return np.mean(np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta)))
+        t = 0.5 if loss == "absolute" else tau
+        return np.mean(np.maximum(-t * r, (1 - t) * r)) * (2 if loss == "absolute" else 1)
+
+    assert fit["valid"]["loss_name"] == loss and _close(fit["valid"]["loss"], hand(fit["a"], fit["b"]))
+    assert len(fit["history"]) > 1
+    for step in fit["history"]:
+        assert _close(step["valid_loss"], hand(step["a"], step["b"]))

@@ -107,6 +107,7 @@ def train(request: TrainRequest) -> int:
             from linfit.holdout import read_valid
 
             prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+            prepared.held.kind = getattr(prepared.training, "kind", None)  # huber's δ, quantile's τ, as the run settled them
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         _restate_stats(prepared, config, quiet)

@@ -50,6 +50,7 @@ class HeldOut:
     kept_rows: np.ndarray | None = None  # --holdout: the file rows (0-based) of the rows trained on
     w: np.ndarray | None = None  # the held-out rows' weights (a weight column), scoring them weighted
     w_name: str | None = None  # the weight column's name, for the figures to say they are weighted
+    kind: Any = None  # huber/absolute/quantile: the loss with its δ or τ (set once the run has settled them)
 
     def __post_init__(self) -> None:
         if self.w is not None and not np.any(self.w > 0):
@@ -64,14 +65,14 @@ class HeldOut:
 
     def observe(self, record) -> dict[str, float]:
         """The held-out loss at a logged step's (a, b): kept, and returned as the step's extra field."""
-        value = evaluate(self._blocks(), record.a, record.b, self.loss_name).loss
+        value = evaluate(self._blocks(), record.a, record.b, self.loss_name, self.kind).loss
         self.losses[record.step] = value
         return {"valid_loss": value}
 
     def metrics(self, a: float, b: float) -> dict[str, Any]:
         """The final line's figures on the held-out rows (linfit eval's keys), with where the rows came from;
         weighted rows: "w" names the weight column the figures are weighted by."""
-        figures = asdict(evaluate(self._blocks(), a, b, self.loss_name))
+        figures = asdict(evaluate(self._blocks(), a, b, self.loss_name, self.kind))
         weighted = {} if self.w is None else {"w": self.w_name or "w"}
         return {**self.description, **weighted, **figures}
 

@@ -284,6 +284,8 @@ def prepare(
     }
     source = road.source(m, config)
     training = PiecewiseTraining(source, **run) if piecewise is not None else Training(source, **run)
+    if road.held is not None and piecewise is not None:  # the held-out rows are scored with the run's δ or τ
+        road.held.kind = training.kind
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
     if weighted:  # the weight column, as the model file records it (rows: those with a positive weight)
         info["w"] = facts.w_name or "w"
