@@ -4,6 +4,7 @@ a reused --cache, --drop-na, bad weights and bad δ/τ) giving the in-memory roa
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -128,3 +129,110 @@ def test_loss_grid_property_matches_the_exact_loss(rows, a_values, b_values, whi
     exact = exact_grid(kind, x, y, w, a_values, b_values)
     scale = 1.0 + max(abs(v) for v in [*a_values]) * float(np.abs(x).max()) + float(np.abs(y).max()) + max(abs(v) for v in b_values)
     np.testing.assert_allclose(surface, exact, rtol=1e-12, atol=1e-14 * scale * max(1.0, delta))
+
+
+ROWS = [(0.7 * i + 0.13 * math.sin(i), 2 * i + 1 + math.cos(3 * i) - (50 if i == 7 else 0), 1 + (i % 3) * 0.5) for i in range(20)]
+BAD_LINE = 6  # the fifth row: where a bad weight goes (header is line 1)
+
+
+def _content(bad_weight: str | None = None) -> bytes:
+    """x, y, w rows with one gross outlier; `bad_weight` replaces the weight on line 6."""
+    lines = [f"{x!r},{y!r},{w!r}" for x, y, w in ROWS]
+    if bad_weight is not None:
+        x, y, _ = ROWS[BAD_LINE - 2]
+        lines[BAD_LINE - 2] = f"{x!r},{y!r},{bad_weight}"
+    return ("x,y,w\n" + "\n".join(lines) + "\n").encode()
+
+
+HUBER, WEIGHTS = ["--loss", "huber", "--huber-delta", "1"], ["--weight-col", "w"]
+QUANTILE = ["--loss", "quantile", "--quantile", "0.9"]
+CASES = {  # name: (content, flags, exit code, what the message must say)
+    "quantile 0.9": (_content(), QUANTILE, 0, None),
+    "absolute": (_content(), ["--loss", "absolute"], 0, None),
+    "huber": (_content(), HUBER, 0, None),
+    "huber, weighted rows": (_content(), HUBER + WEIGHTS, 0, None),
+    "quantile 0.9, weighted rows": (_content(), QUANTILE + WEIGHTS, 0, None),
+    "negative weight": (_content("-1"), QUANTILE + WEIGHTS, 3, "is negative"),
+    "missing weight": (_content(""), ["--loss", "absolute", *WEIGHTS], 3, "missing weight"),
+    "non-numeric weight": (_content("abc"), HUBER + WEIGHTS, 3, "not a number"),
+    "--quantile 1.5": (_content(), ["--loss", "quantile", "--quantile", "1.5"], 2, "--quantile"),
+    "--huber-delta -1": (_content(), ["--loss", "huber", "--huber-delta", "-1"], 2, "--huber-delta"),
+}
+ROADS = ["parquet", "glob of two", "cache reused", "drop-na"]
+
+
+def _run(road, content, flags, tmp_path, invoke):
+    """(result, the data's name in messages) of `linfit train` on the rows of `content` along a road."""
+    flags = [*flags, "-f", "json"]
+    if road == "memory":
+        path = tmp_path / "data.csv"
+        path.write_bytes(content)
+        return invoke("train", path, *flags), str(path)
+    if road == "parquet":
+        import io
+
+        import pyarrow.csv
+        import pyarrow.parquet
+
+        path = tmp_path / "data.parquet"
+        table = pyarrow.csv.read_csv(io.BytesIO(content), convert_options=pyarrow.csv.ConvertOptions(strings_can_be_null=True))
+        pyarrow.parquet.write_table(table, path)
+        return invoke("train", path, *flags), str(path)
+    if road == "glob of two":  # the bad line is in the first file
+        header, *lines = content.decode().splitlines(keepends=True)
+        (tmp_path / "part-1.csv").write_text(header + "".join(lines[:10]))
+        (tmp_path / "part-2.csv").write_text(header + "".join(lines[10:]))
+        return invoke("train", tmp_path / "part-*.csv", *flags), str(tmp_path / "part-1.csv")
+    if road == "cache reused":
+        path, cache = tmp_path / "data.csv", tmp_path / "passes.cache"
+        path.write_bytes(content)
+        first = invoke("train", path, *flags, "--chunk-rows", "4", "--cache", cache)
+        again = invoke("train", path, *flags, "--chunk-rows", "4", "--cache", cache)
+        assert again.exit_code == first.exit_code
+        if first.exit_code:  # nothing was cached: the second run stops the same way
+            assert again.stderr.splitlines()[-1:] == first.stderr.splitlines()[-1:]
+        if first.exit_code == 0:
+            assert "wrote the pass cache" in first.stderr and "reusing the pass cache" in again.stderr
+            assert {k: v for k, v in json.loads(first.stdout).items() if "time" not in k} == {
+                k: v for k, v in json.loads(again.stdout).items() if "time" not in k
+            }
+        return again, str(path)
+    if road == "drop-na":  # one more row, its y missing, at the end
+        path = tmp_path / "data.csv"
+        path.write_bytes(content + b"3.5,,1.0\n")
+        result = invoke("train", path, *flags, "--drop-na")
+        if result.exit_code == 0:
+            assert "dropped 1 rows" in result.stderr
+        return result, str(path)
+    raise AssertionError(road)
+
+
+_MEMORY: dict = {}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("road", ROADS)
+def test_the_piecewise_losses_and_weights_give_the_same_answer_or_error_off_the_main_roads(road, case, tmp_path, invoke):
+    """Parquet, a glob of two files, --chunk-rows with a --cache written then reused, --drop-na with a row
+    missing its y: the in-memory road's line and loss, or its exit code and message (Parquet names the
+    data row where CSV names the line; a glob names the file holding it)."""
+    content, flags, code, words = CASES[case]
+    if case not in _MEMORY:
+        (tmp_path / "memory").mkdir()
+        result, name = _run("memory", content, flags, tmp_path / "memory", invoke)
+        _MEMORY[case] = (result.exit_code, result.stdout, result.stderr.replace(name, "DATA"))
+    memory_code, memory_out, memory_err = _MEMORY[case]
+    assert memory_code == code, memory_err
+    result, name = _run(road, content, flags, tmp_path, invoke)
+    assert result.exit_code == code, result.output
+    if code:
+        message = result.stderr.replace(name, "DATA")
+        if road == "parquet":
+            message = message.replace(f"row {BAD_LINE - 1},", f"line {BAD_LINE},")
+        assert words in message and message.strip().splitlines()[-1] == memory_err.strip().splitlines()[-1]
+        if code == 3:
+            assert f"DATA: line {BAD_LINE}, column 'w'" in message
+        return
+    fit, baseline = json.loads(result.stdout), json.loads(memory_out)
+    assert fit["converged"] and fit["loss_name"] == baseline["loss_name"]
+    assert (fit["a"], fit["b"], fit["loss"]) == pytest.approx((baseline["a"], baseline["b"], baseline["loss"]), rel=1e-9)
