@@ -277,23 +277,126 @@ def huber_delta_of(residuals) -> float:
 def loss_grid(kind, blocks, a_values, b_values):
     """The true loss L(a, b) = Σ wᵢ·ℓ(a·xᵢ + b − yᵢ) / Σ wᵢ of a piecewise loss at every point of a grid, in one
     pass over (x, y) or (x, y, w) float64 blocks: an array of shape (len(b_values), len(a_values)). Not from
-    moments: the creases of a piecewise surface are where rows change piece, and they show."""
+    moments: the creases of a piecewise surface are where rows change piece, and they show.
+
+    Exact, without evaluating every (row, grid point) pair. For one a the residual is r = b − u with
+    u = y − a·x, so the loss at every b of the grid is a piecewise function of where u falls among the
+    grid's breakpoints (b itself, and b ± δ for huber). Each row is put in a bin between two consecutive
+    breakpoints (halved at their midpoint) and each bin keeps Σw, Σw·d and Σw·d² of d = the row's distance
+    to the nearer breakpoint of its bin; these sums add up across blocks, and every grid point's loss is a
+    sum over bins of a few products of them. Measuring d from the nearer breakpoint, and x and y from the
+    first block's medians, keeps each bin's share free of cancellation (data far from 0 included): the
+    result agrees with the exact sum to about 1e-15 relative, the direct evaluation's own rounding aside.
+    Cost: rows × len(a_values) × log(len(b_values)) instead of rows × len(a_values) × len(b_values)."""
     import numpy as np
 
-    mesh_a, mesh_b = np.meshgrid(np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64))
-    a, b = mesh_a.ravel(), mesh_b.ravel()
-    total, weight = np.zeros(a.size), 0.0
-    rows = max(1, (1 << 22) // a.size)  # a block of (grid points × rows) stays near 32 MB
+    a_grid = np.asarray(a_values, dtype=np.float64).ravel()
+    b_grid = np.asarray(b_values, dtype=np.float64).ravel()
+    shape = (b_grid.size, a_grid.size)
+    huber = kind.name == "huber"
+    offsets = (-kind.delta, 0.0, kind.delta) if huber else (0.0,)
+    sums = None  # per a: the bins' Σw, Σw·d (and Σw·d² for huber), once the first rows fixed the shifts
+    weight = 0.0
     for x, y, *rest in blocks:
         w = rest[0] if rest else None
-        for start in range(0, x.shape[0], rows):
-            xs, ys = x[start : start + rows], y[start : start + rows]
-            pieces = kind.numpy_pieces(a[:, None] * xs[None, :] + (b[:, None] - ys[None, :]))
-            if w is None:
-                total += pieces.sum(axis=1)
-                weight += xs.shape[0]
-            else:
-                ws = w[start : start + rows]
-                total += pieces @ ws
-                weight += float(ws.sum())
-    return (total / weight).reshape(mesh_a.shape) if weight > 0 else np.full(mesh_a.shape, np.nan)
+        if x.shape[0] == 0:
+            continue
+        if sums is None:
+            shift_x, shift_y = float(np.median(x)), float(np.median(y))
+            grids = [_breakpoints(float(a), shift_x, shift_y, b_grid, offsets) for a in a_grid]
+            sums = np.zeros((a_grid.size, 3 if huber else 2, 2 * b_grid.size * len(offsets)))
+        for start in range(0, x.shape[0], _GRID_ROWS):
+            xs = x[start : start + _GRID_ROWS] - shift_x
+            ys = y[start : start + _GRID_ROWS] - shift_y
+            ws = None if w is None else w[start : start + _GRID_ROWS]
+            weight += float(xs.shape[0]) if ws is None else float(np.sum(ws))
+            for j, a in enumerate(a_grid):
+                edges, anchors, _ = grids[j]
+                v = a * xs
+                v -= ys  # r = v − t at the grid point whose breakpoint is t
+                where = np.searchsorted(edges, v)
+                v -= np.take(anchors, where)
+                bins = anchors.size
+                if ws is None:
+                    sums[j, 0] += np.bincount(where, minlength=bins)
+                    sums[j, 1] += np.bincount(where, weights=v, minlength=bins)
+                    if huber:
+                        sums[j, 2] += np.bincount(where, weights=v * v, minlength=bins)
+                else:
+                    wv = ws * v
+                    sums[j, 0] += np.bincount(where, weights=ws, minlength=bins)
+                    sums[j, 1] += np.bincount(where, weights=wv, minlength=bins)
+                    if huber:
+                        sums[j, 2] += np.bincount(where, weights=wv * v, minlength=bins)
+    if sums is None or not weight > 0:
+        return np.full(shape, np.nan)
+    surface = np.empty(shape)
+    for j in range(a_grid.size):
+        surface[:, j] = _losses_from_bins(kind, grids[j], sums[j]) / weight
+    return surface
+
+
+_GRID_ROWS = 1 << 18  # rows handled at a time: a few arrays of this many float64 per a of the grid
+
+
+def _breakpoints(a: float, shift_x: float, shift_y: float, b_grid, offsets):
+    """For one a: (edges, anchors, (centres, positions)). With x and y measured from (shift_x, shift_y),
+    r = a·x + b − y = v − t for v = a·(x − shift_x) − (y − shift_y) and t = shift_y − a·shift_x − b, each t
+    correctly rounded. The breakpoints are t + each offset (−δ, 0, +δ for huber; 0 otherwise), sorted; the
+    edges interleave them with their midpoints, so that bin i (searchsorted's index) lies between edges
+    i − 1 and i and its anchor, the breakpoint i // 2, is the nearer end of it (the outer ones open-ended)."""
+    import numpy as np
+
+    high, low = _two_product(a, shift_x)
+    centres = np.array([math.fsum((shift_y, -high, -low, -b)) for b in b_grid.tolist()])
+    points = np.array([math.fsum((shift_y, -high, -low, -b, o)) if o else t for o in offsets for b, t in zip(b_grid.tolist(), centres)])
+    order = np.argsort(points, kind="stable")
+    ordered = points[order]
+    positions = np.empty(points.size, dtype=np.int64)
+    positions[order] = np.arange(points.size)  # the sorted index of each (offset, b) breakpoint
+    edges = np.empty(2 * ordered.size - 1)
+    edges[0::2] = ordered
+    edges[1::2] = ordered[:-1] + (ordered[1:] - ordered[:-1]) / 2
+    anchors = np.repeat(ordered, 2)
+    return edges, anchors, (centres, positions.reshape(len(offsets), b_grid.size))
+
+
+def _two_product(a: float, b: float) -> tuple[float, float]:
+    """(p, e) with p = fl(a·b) and p + e = a·b exactly (Dekker's split; no fused multiply-add needed)."""
+    product = a * b
+    if not math.isfinite(product) or product == 0:
+        return product, 0.0
+    split = 134217729.0  # 2**27 + 1
+    a_big = split * a
+    a_high = a_big - (a_big - a)
+    a_low = a - a_high
+    b_big = split * b
+    b_high = b_big - (b_big - b)
+    b_low = b - b_high
+    return product, ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _losses_from_bins(kind, grid, sums):
+    """Σ wᵢ·ℓ(rᵢ) at every b of the grid for one a, from the bins' sums. A bin lies wholly on one piece of
+    every grid point's loss (its ends are breakpoints or midpoints between them); with Δ = anchor − t its
+    rows' Σ w·r is Σw·d + Δ·Σw, and Σ w·r² is Σw·d² + Δ·(2·Σw·d + Δ·Σw)."""
+    import numpy as np
+
+    _, anchors, (centres, positions) = grid
+    counts, first = sums[0], sums[1]
+    bins = np.arange(anchors.size)[None, :]
+    gap = anchors[None, :] - centres[:, None]
+    r_sum = first + gap * counts
+    if kind.name == "huber":
+        delta = kind.delta
+        below = bins <= 2 * positions[0][:, None]  # r ≤ −δ
+        above = bins > 2 * positions[2][:, None]  # r > δ
+        square = sums[2] + gap * (2 * first + gap * counts)
+        pieces = np.where(
+            below, delta * (-r_sum - 0.5 * delta * counts), np.where(above, delta * (r_sum - 0.5 * delta * counts), 0.5 * square)
+        )
+    else:
+        below = bins <= 2 * positions[0][:, None]  # r ≤ 0
+        low, high = (1.0, 1.0) if kind.name == "absolute" else (kind.tau, 1.0 - kind.tau)
+        pieces = np.where(below, -low * r_sum, high * r_sum)
+    return pieces.sum(axis=1)
