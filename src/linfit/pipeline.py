@@ -80,6 +80,7 @@ class Road:
     weight_scale: float = 1.0  # weighted rows: the factor that makes the weights' mean 1 over the rows with a positive one
     weighted: WeightedPart | None = None  # weighted rows: this process's weighted sums (merged across processes in `prepare`)
     world: int = 1
+    held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
 
     def _weighted(self, blocks) -> Moments:
         """The moments of weighted rows and their scale. Under torchrun each process's weighted sums are
@@ -89,7 +90,6 @@ class Road:
             return Moments(self.weighted.rows, 0.0, 0.0, 0.0, 0.0, 0.0)
         m, self.weight_scale = scaled(self.weighted)
         return m
-    held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
 
     def read(self, reading: Reading | None) -> tuple[Moments, Facts]:
         raise NotImplementedError
