@@ -141,13 +141,17 @@ def test_float32_reaches_its_own_rounding_floor(invoke, outlier_file):
         assert fit["converged"] and abs(fit["gap"]["objective"]) <= floor
 
 
-def test_the_continuation_is_not_trained_across_processes_yet(outlier_file):
+def test_the_continuation_through_its_collectives_in_a_world_of_one_is_the_plain_run(outlier_file):
+    """With an all_reduce (a world of one: summing over one process leaves each tensor as it is), every sum,
+    nearest row and vertex check of absolute/quantile goes through the collectives, and the run is the same."""
     path, x, y = outlier_file
-    config = TrainConfig(loss="absolute")
-    from linfit.errors import UsageError
-
-    with pytest.raises(UsageError, match="across processes"):
-        PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
+    for config in (TrainConfig(loss="absolute"), TrainConfig(loss="quantile", quantile=0.9)):
+        plain = prepare(Arrays(x, y), config).training
+        list(plain)
+        reduced = PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
+        list(reduced)
+        assert reduced.result.stop_reason == plain.result.stop_reason == "converged"
+        assert (reduced.result.a, reduced.result.b, reduced.result.steps) == (plain.result.a, plain.result.b, plain.result.steps)
 
 
 def test_weighted_rows_train_as_repeated_rows(invoke, tmp_path):
