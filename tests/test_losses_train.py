@@ -141,13 +141,17 @@ def test_float32_reaches_its_own_rounding_floor(invoke, outlier_file):
         assert fit["converged"] and abs(fit["gap"]["objective"]) <= floor
 
 
-def test_the_continuation_is_not_trained_across_processes_yet(outlier_file):
+def test_the_continuation_through_its_collectives_in_a_world_of_one_is_the_plain_run(outlier_file):
+    """With an all_reduce (a world of one: summing over one process leaves each tensor as it is), every sum,
+    nearest row and vertex check of absolute/quantile goes through the collectives, and the run is the same."""
     path, x, y = outlier_file
-    config = TrainConfig(loss="absolute")
-    from linfit.errors import UsageError
-
-    with pytest.raises(UsageError, match="across processes"):
-        PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
+    for config in (TrainConfig(loss="absolute"), TrainConfig(loss="quantile", quantile=0.9)):
+        plain = prepare(Arrays(x, y), config).training
+        list(plain)
+        reduced = PiecewiseTraining(prepare(Arrays(x, y), config).training.data, all_reduce=lambda tensor: None)
+        list(reduced)
+        assert reduced.result.stop_reason == plain.result.stop_reason == "converged"
+        assert (reduced.result.a, reduced.result.b, reduced.result.steps) == (plain.result.a, plain.result.b, plain.result.steps)
 
 
 def test_weighted_rows_train_as_repeated_rows(invoke, tmp_path):
@@ -281,26 +285,52 @@ ROBUST_ROWS = b"x,y\n" + b"".join(
 )
 
 
-@pytest.mark.parametrize("loss", ["huber", "absolute"])
+@pytest.mark.parametrize("loss", ["huber", "absolute", "quantile"])
 @pytest.mark.parametrize("road", ["memory", "lean float32", "chunk-rows", "stdin", "gzip", "share of 2"])
 def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_path, invoke, monkeypatch):
     """The road × case matrix for the new losses: the same line as in memory on every road (float32 to its
-    digits); under torchrun huber trains on the processes' shares (each dividing by the whole data's Σw),
-    and the continuation of absolute/quantile is refused by name."""
+    digits); under torchrun each process trains on its share (dividing by the whole data's Σw), and the
+    continuation of absolute/quantile takes the same steps to the same vertex as one process."""
     from test_read import run_road
 
-    flags = ["--loss", loss, "--huber-delta", "1", "-f", "json"]
+    flags = ["--loss", loss, "--huber-delta", "1", "--quantile", "0.9", "-f", "json"]
     (tmp_path / "memory").mkdir()
     baseline = json.loads(run_road("memory", ROBUST_ROWS, flags, tmp_path / "memory", invoke, monkeypatch)[0].stdout)
     result, _ = run_road(road, ROBUST_ROWS, flags, tmp_path, invoke, monkeypatch)
-    if road == "share of 2" and loss == "absolute":
-        assert result.exit_code == 2 and "across processes" in result.stderr
-        return
     assert result.exit_code == 0, result.output
     fit = json.loads(result.stdout)
     close = 1e-5 if road == "lean float32" else 1e-9
     assert fit["converged"] and (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=close)
     assert fit["loss"] == pytest.approx(baseline["loss"], rel=close)
+    if road == "share of 2":  # the same steps, and (absolute, quantile) the same snap to a vertex through two rows
+        assert fit["steps"] == baseline["steps"] and fit["data"]["processes"] == 2
+        assert (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=1e-14, abs=1e-14)
+
+
+# small integer data whose absolute loss is flat between vertices, with rows as near the line on both sides
+# of the processes' boundary: which row is taken first decides the vertex, and one process takes the first in the data
+TIED_ROWS = [b"x,y\n2,0\n0,0\n1,2\n1,1\n1,1\n", b"x,y\n3,1\n1,1\n0,0\n1,1\n0,1\n"]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["halves", "every other chunk"])
+@pytest.mark.parametrize("content", TIED_ROWS, ids=["five rows", "five more"])
+def test_ties_across_the_processes_snap_to_the_vertex_one_process_snaps_to(content, streamed, tmp_path, invoke):
+    """Under torchrun the nearest row is every process's nearest, ties broken by the row's place in the whole
+    data (a block of rows, or every world-th chunk of a compressed file), so the run ends on one process's vertex."""
+    import gzip
+
+    from test_read import run_share
+
+    path = tmp_path / ("d.csv.gz" if streamed else "d.csv")
+    path.write_bytes(gzip.compress(content) if streamed else content)
+    flags = ["--loss", "absolute", "-f", "json", *(["--chunk-rows", "2"] if streamed else [])]
+    alone = json.loads(invoke("train", path, *flags).stdout)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        result, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    fit = json.loads(result.stdout)
+    assert fit["converged"] and fit["steps"] == alone["steps"] and fit["data"]["processes"] == 2
+    assert (fit["a"], fit["b"]) == pytest.approx((alone["a"], alone["b"]), rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("loss, flags", [("absolute", []), ("quantile", ["--quantile", "0.9"]), ("huber", ["--huber-delta", "1.5"])])

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import math
 import os
 import re
 import threading
@@ -719,7 +720,7 @@ WEIGHTED_BAD_ROWS = {
 
 def _wls(content: bytes) -> tuple[float, float]:
     """The weighted least-squares line by numpy: lstsq on the rows scaled by √w (an independent oracle)."""
-    table = np.loadtxt(io.BytesIO(content), delimiter=",", skiprows=1)
+    table = np.loadtxt(io.BytesIO(content), delimiter=",", skiprows=1, usecols=(0, 1, 2))
     x, y, w = table.T
     root = np.sqrt(w)
     (a, b), *_ = np.linalg.lstsq(np.column_stack([x * root, root]), y * root, rcond=None)
@@ -728,13 +729,13 @@ def _wls(content: bytes) -> tuple[float, float]:
 
 @pytest.mark.parametrize("road", ROADS)
 def test_a_weight_column_gives_the_same_line_on_every_road(road, tmp_path, invoke, monkeypatch):
-    """Weighted least squares, equal to numpy's on every road that trains weighted rows; under torchrun
-    (one process's share) the run is refused with one line, after the reader has checked every weight."""
+    """Weighted least squares, equal to numpy's on every road, under torchrun too (the processes' weighted
+    sums merged, one scale for every process's weights), with the statistics one process gives."""
     flags = ["--weight-col", "w", "-f", "json"]
+    if road == "share of 2":  # one process's run first (run_road's share makes every later run a rank of two)
+        (tmp_path / "one.csv").write_bytes(WEIGHTED_ROWS)
+        alone = parse_json(invoke("train", tmp_path / "one.csv", *flags).stdout)
     result, _ = run_road(road, WEIGHTED_ROWS, flags, tmp_path, invoke, monkeypatch)
-    if road == "share of 2":
-        assert_clean_error(result, 2, ["across processes"])
-        return
     assert result.exit_code == 0, result.stderr
     out = parse_json(result.stdout)
     a, b = _wls(WEIGHTED_ROWS)
@@ -742,6 +743,46 @@ def test_a_weight_column_gives_the_same_line_on_every_road(road, tmp_path, invok
     assert (out["ols"]["a"], out["ols"]["b"]) == pytest.approx((a, b), rel=1e-12)
     close = 1e-6 if road == "lean float32" else 1e-10
     assert (out["a"], out["b"]) == pytest.approx((a, b), rel=close)
+    if road == "share of 2":
+        assert out["data"]["processes"] == 2 and out["steps"] == alone["steps"]
+        for key in ("se_a", "se_b", "r2", "log_likelihood", "aic", "bic"):
+            assert out["stats"][key] == pytest.approx(alone["stats"][key], rel=1e-12), key
+
+
+def _weighted_rows(weights: list[float], header: bytes = b"x,y,w", end: str = "") -> bytes:
+    rows = [f"{i},{2 * i + 1 + math.sin(3 * i):.6f},{w}{end}" for i, w in enumerate(weights, 1)]
+    return header + b"\n" + "\n".join(rows).encode() + b"\n"
+
+
+# (content, flags, file name) whose shares under torchrun are uneven: a process with no positive weight, or no rows at all
+WEIGHTED_SHARES = {
+    "zero weights on rank 0": (_weighted_rows([0, 0, 0, 0, 0, 0, 1, 2, 0.5, 3]), [], "w.csv"),
+    "no rows on rank 0": (_weighted_rows([1, 2, 0.5, 3, 1], header=b"x,y,w," + b"n" * 400, end=","), [], "w.csv"),
+    # a compressed file is not split by bytes: each process streams every other chunk of 2 rows
+    "streamed, zero weights in rank 0's chunks": (_weighted_rows([0, 0, 1, 2, 0, 0, 0.5, 3, 0]), ["--chunk-rows", "2"], "w.csv.gz"),
+}
+
+
+@pytest.mark.parametrize("loss", ["half_mse", "absolute", "quantile"])
+@pytest.mark.parametrize("case", sorted(WEIGHTED_SHARES))
+def test_weighted_rows_under_torchrun_give_the_one_process_line_however_uneven_the_shares(case, loss, tmp_path, invoke, monkeypatch):
+    """Two processes, one of which holds no positive weight (or no row): the weighted line of one process,
+    numpy's for least squares, the same steps and the same vertex for the piecewise losses."""
+    content, road_flags, name = WEIGHTED_SHARES[case]
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    flags = ["--weight-col", "w", "--loss", loss, "--quantile", "0.9", "-f", "json", *road_flags]
+    alone = invoke("train", path, *flags)
+    assert alone.exit_code == 0, alone.stderr
+    alone = parse_json(alone.stdout)
+    result, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    out = parse_json(result.stdout)
+    assert min(rank["rows"] for rank in out["data"]["ranks"]) == 0  # one process has no row with a positive weight
+    assert out["data"]["rows"] == alone["data"]["rows"] and out["steps"] == alone["steps"]
+    assert (out["a"], out["b"]) == pytest.approx((alone["a"], alone["b"]), rel=1e-12, abs=1e-12)
+    if loss == "half_mse":
+        assert (out["a"], out["b"]) == pytest.approx(_wls(content), rel=1e-10)
 
 
 @pytest.mark.parametrize(("road", "case"), [(road, case) for road in ROADS for case in sorted(WEIGHTED_BAD_ROWS)])

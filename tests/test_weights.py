@@ -90,7 +90,7 @@ def test_eval_takes_the_weights_from_the_model_or_the_flag(invoke, weighted, tmp
         assert out["loss"] == pytest.approx(expected["mse"] / 2, rel=1e-10)
 
 
-def test_weights_under_torchrun_and_with_mini_batches_are_refused_by_name(invoke, weighted):
+def test_mini_batches_of_a_piecewise_loss_are_refused_by_name(invoke, weighted):
     path, *_ = weighted
     result = invoke("train", path, "--weight-col", "w", "--batch-size", "8", "--loss", "huber")  # piecewise losses: full batches only
     assert result.exit_code == 2 and "--batch-size" in result.stderr and "huber" in result.stderr
@@ -142,3 +142,28 @@ def test_a_weighted_batch_loss_is_an_unbiased_estimate_and_the_stopping_rule_is_
     se_mean = wls.get_prediction().se_mean
     scaled = w[keep] * keep.sum() / w.sum()
     assert training.statistical_error == pytest.approx(np.sqrt(np.mean(scaled * se_mean**2)), rel=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["half_mse", "absolute", "huber"])
+def test_weights_under_torchrun_give_the_one_process_answer(invoke, weighted, loss):
+    """Two processes (in-process ranks), each with its share of the rows: the weights scaled by the whole
+    data's Σw, so the line is numpy's weighted least squares (squared) or one process's (absolute, huber),
+    in as many steps, and the statistics (log-likelihood included) are one process's."""
+    from test_read import run_share
+
+    path, x, y, w = weighted
+    flags = ["--weight-col", "w", "--loss", loss, "--huber-delta", "1", "-f", "json"]
+    alone = json.loads(invoke("train", path, *flags).stdout)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        result, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    fit = json.loads(result.stdout)
+    assert fit["data"]["processes"] == 2 and fit["data"]["w"] == "w" and fit["config"]["weight_col"] == "w"
+    assert fit["data"]["rows"] == alone["data"]["rows"] == 57 and fit["steps"] == alone["steps"]
+    assert (fit["a"], fit["b"]) == pytest.approx((alone["a"], alone["b"]), rel=1e-10)
+    if loss == "half_mse":
+        root = np.sqrt(w)
+        (a, b), *_ = np.linalg.lstsq(np.column_stack([x * root, root]), y * root, rcond=None)
+        assert (fit["a"], fit["b"]) == pytest.approx((a, b), rel=1e-10)
+        for key in ("se_a", "r2", "log_likelihood", "aic", "bic"):
+            assert fit["stats"][key] == pytest.approx(alone["stats"][key], rel=1e-12), key

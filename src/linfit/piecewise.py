@@ -47,8 +47,12 @@ def is_piecewise(loss: str) -> bool:
 class PiecewiseTraining(Training):
     """A Training for huber, absolute or quantile (config.huber_delta must be set for huber)."""
 
-    def __init__(self, source, *args, **kwargs) -> None:
+    def __init__(self, source, *args, rank: int = 0, world: int = 1, interleave: int = 0, **kwargs) -> None:
+        """rank, world: this process's place in a torchrun run (see linfit.distributed); `interleave`, when not 0,
+        says it holds every world-th chunk of that many rows (a streamed share), else a contiguous block of
+        rows in rank order. Together they give each row its index in the whole data (ties are broken by it)."""
         super().__init__(source, *args, **kwargs)
+        self.rank, self.world, self.interleave = rank, world, interleave
         config, data, m = self.config, source, source.moments
         self.kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
         self.newton = config.optimizer == "sgd"  # Newton steps on the quadratic pieces (see the module's notes)
@@ -64,17 +68,15 @@ class PiecewiseTraining(Training):
             )
         self.inside = (0.0, 0.0, 0.0, 0.0)  # Σw, Σw·x_t, Σw·x_t², rows inside ±δ (or ±μ), at the last pass
         # Σ wᵢ: chunks may carry a third tensor, the rows' weights (x_t, y_t, w)
-        self.weight_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
-        if self.all_reduce is not None:  # every process divides by the whole data's Σw, not its share's
-            packed = torch.tensor([self.weight_sum], dtype=torch.float64, device=self.device)
-            self.all_reduce(packed)
-            self.weight_sum = float(packed[0])
+        local_sum = sum(float(chunk[2].sum()) if len(chunk) > 2 else float(chunk[0].shape[0]) for chunk in data) if m.n else 0.0
+        # every process divides by the whole data's Σw, not its share's; the rows of lower ranks come first
+        shares = self._gathered([float(sum(chunk[0].shape[0] for chunk in data)), local_sum])
+        self.weight_sum = math.fsum(shares[:, 1])
+        self.offset = int(shares[:rank, 0].sum())  # the whole data's index of this process's first row (a contiguous share)
         from linfit.errors import UsageError
 
         if self.batches is not None:
             raise UsageError(f"--batch-size: mini-batches are not offered for the {config.loss} loss.", "Drop --batch-size.")
-        if self.all_reduce is not None and self.continuation:  # its vertex check and line search read one process's rows
-            raise UsageError(f"the {config.loss} loss is not trained across processes yet.", "Run it in one process (without torchrun).")
 
     # the data's scales, from the surface of the squared losses (they bound the rounding, not the curvature)
     x_rms = property(lambda self: self.surface.x_rms)
@@ -161,7 +163,42 @@ class PiecewiseTraining(Training):
                 if len(chunk) > 2:
                     pieces = pieces * chunk[2]
                 total += float(pieces.to(torch.float64).sum())
-        return total / self.weight_sum
+        return float(self._summed([total])[0]) / self.weight_sum
+
+    # ── across processes: every process calls these in the same order, and decides on the same numbers ──
+
+    def _summed(self, values: list[float]) -> np.ndarray:
+        """Each value summed over the processes (this process's own without torchrun)."""
+        if self.all_reduce is None:
+            return np.array(values, dtype=np.float64)
+        packed = torch.tensor(values, dtype=torch.float64, device=self.device)
+        self.all_reduce(packed)
+        return packed.cpu().numpy()
+
+    def _gathered(self, values: list[float]) -> np.ndarray:
+        """(world, k): row r holds process r's values; each writes its own row of zeros and the rows are summed."""
+        if self.all_reduce is None:
+            return np.array([values], dtype=np.float64)
+        packed = torch.zeros((self.world, len(values)), dtype=torch.float64, device=self.device)
+        packed[self.rank] = torch.tensor(values, dtype=torch.float64, device=self.device)
+        self.all_reduce(packed)
+        return packed.cpu().numpy()
+
+    def _summed_rows(self, rows: np.ndarray) -> np.ndarray:
+        """A float64 array summed over the processes (as it is without torchrun)."""
+        if self.all_reduce is None:
+            return rows
+        packed = torch.from_numpy(rows).to(self.device)
+        self.all_reduce(packed)
+        return packed.cpu().numpy()
+
+    def _indices(self, start: int, count: int, device) -> torch.Tensor:
+        """The whole data's indices of this process's rows start … start + count − 1 (its own order)."""
+        local = torch.arange(start, start + count, device=device)
+        if not self.interleave:
+            return local + self.offset
+        c = self.interleave  # every world-th chunk of c rows: local chunk k is the data's chunk k·world + rank
+        return (local // c * self.world + self.rank) * c + local % c
 
     # ── the loop ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -271,7 +308,7 @@ class PiecewiseTraining(Training):
         with torch.no_grad():
             for chunk in self.data:
                 total += float((beta + alpha * chunk[0] - chunk[1]).abs().to(torch.float64).sum())
-        return total / self.n or self.y_spread
+        return float(self._summed([total])[0]) / self.n or self.y_spread
 
     def _newton_direction(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
         """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
@@ -349,8 +386,10 @@ class PiecewiseTraining(Training):
         # ulps from 0 in standardised x). They all join the certificate; the others are above or below.
         spread = (abs(xi) + abs(xj)) / abs(xi - xj)
         sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
-        scale, eps = np.zeros(2), 0.0  # Σw·|x|, Σw: the size of the sums' rounding, and the data's epsilon
-        on = {}
+        scale = np.zeros(2)  # Σw·|x|, Σw: the size of the sums' rounding
+        eps = float(torch.finfo(self.dtype).eps)
+        on: list[tuple[int, float, float]] = []  # (index, x, w) of this process's rows on the line
+        found = 0  # how many this process has (all of them are listed while the run's total can be within VERTEX_ROWS)
         with torch.no_grad():
             for offset, chunk in _offsets(self.data):
                 x, y = chunk[0], chunk[1]
@@ -358,19 +397,27 @@ class PiecewiseTraining(Training):
                 r = b_t + a_t * x - y
                 bound = TIE_ULPS * torch.finfo(x.dtype).eps * (abs(a_t) * x.abs() * (1 + spread) + abs(b_t) + y.abs())
                 zero = r.abs() <= bound
-                index = torch.arange(offset, offset + x.shape[0], device=x.device)
+                index = self._indices(offset, x.shape[0], x.device)
                 zero = zero | (index == i) | (index == j)
                 above, below = (r > 0) & ~zero, (r < 0) & ~zero
                 count = int(zero.sum())
-                if count:
-                    if len(on) + count > VERTEX_ROWS:
-                        return None
+                found += count
+                if count and found <= VERTEX_ROWS:  # past that many the certificate is not attempted (below)
                     for k in torch.nonzero(zero).flatten().tolist():
-                        on[offset + k] = (float(x[k]), float(w[k]))
+                        on.append((int(index[k]), float(x[k]), float(w[k])))
                 sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
                 scale += np.array([float((w * x.abs()).sum()), float(w.sum())])
-                eps = max(eps, float(torch.finfo(x.dtype).eps))
-        on = {k: v for k, v in on.items() if v[1] > 0 or k in (i, j)}
+        # the sums, and how many rows each process has on the line, from every process
+        counts = self._gathered([*sums, *scale, float(found)])
+        sums, scale, counts = counts[:, :4].sum(axis=0), counts[:, 4:6].sum(axis=0), counts[:, 6].astype(int)
+        if counts.sum() > VERTEX_ROWS:
+            return None
+        # the rows on the line, each process's into its own slice, in the data's order
+        first = int(counts[: self.rank].sum())
+        rows = np.zeros((int(counts.sum()), 3))
+        rows[first : first + len(on)] = np.array(on, dtype=np.float64).reshape(-1, 3)
+        rows = self._summed_rows(rows)
+        on = {int(k): (xk, wk) for k, xk, wk in sorted(rows.tolist()) if wk > 0 or int(k) in (i, j)}
         up, down = 1 - Fraction(tau), Fraction(tau)
         total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
         total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
@@ -406,8 +453,9 @@ class PiecewiseTraining(Training):
 
     def _nearest_row(self, alpha: float, beta: float, other_than: float | None, by_turn: bool = False) -> tuple[int, float, float] | None:
         """(index, x, y) of the weighted row nearest the line (α, β), among those whose x is not `other_than`
-        (by_turn: nearest in |r| / |x − other_than|, the first row a turn about x = other_than meets)."""
-        best = (math.inf, -1, 0.0, 0.0)
+        (by_turn: nearest in |r| / |x − other_than|, the first row a turn about x = other_than meets); of rows
+        as near, the first in the data. Each process finds its own nearest, then every process takes the same."""
+        best = (math.inf, -1.0, 0.0, 0.0)
         with torch.no_grad():
             for offset, chunk in _offsets(self.data):
                 r = (beta + alpha * chunk[0] - chunk[1]).abs()
@@ -422,8 +470,13 @@ class PiecewiseTraining(Training):
                 value, k = torch.min(r, 0)
                 if float(value) < best[0]:
                     k = int(k)
-                    best = (float(value), offset + k, float(chunk[0][k]), float(chunk[1][k]))
-        return None if best[1] < 0 else best[1:]
+                    index = int(self._indices(offset + k, 1, r.device)[0])
+                    best = (float(value), float(index), float(chunk[0][k]), float(chunk[1][k]))
+        found = [row for row in self._gathered(list(best)).tolist() if row[1] >= 0]
+        if not found:
+            return None
+        _, index, x, y = min(found, key=lambda row: (row[0], row[1]))
+        return int(index), x, y
 
     def error_bounds(self, grad_alpha, grad_beta, alpha, beta):
         """No Newton bound on a and b for the piecewise losses (for huber, the set's Newton step)."""

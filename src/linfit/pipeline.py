@@ -31,12 +31,21 @@ from linfit.holdout import HeldOut
 from linfit.model import Start
 from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
 from linfit.read import STDIN, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
-from linfit.reference import LeastSquares, Moments, least_squares_from, merge_moments, moments, weighted_moments
+from linfit.reference import (
+    LeastSquares,
+    Moments,
+    WeightedPart,
+    least_squares_from,
+    merge_moments,
+    merge_weighted,
+    moments,
+    scaled,
+    weighted_part,
+)
 from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cached_rows, cached_rows_with_weights, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import StepRecord, Training, TrainResult
 
-WEIGHTS_IN_ONE_PROCESS = "weighted rows are not trained across processes yet (the weights' scale would differ by process)."
 LEAN_ABOVE_BYTES = 64 << 20  # a float32 run on a file this big keeps no float64 copy of x and y
 
 
@@ -69,7 +78,18 @@ class Road:
     samples: Samples | None = None  # float64 rows in memory, when this road keeps them
     scatter: dict | None = None
     weight_scale: float = 1.0  # weighted rows: the factor that makes the weights' mean 1 over the rows with a positive one
+    weighted: WeightedPart | None = None  # weighted rows: this process's weighted sums (merged across processes in `prepare`)
+    world: int = 1
     held: HeldOut | None = None  # the rows config.holdout set aside (in memory only)
+
+    def _weighted(self, blocks) -> Moments:
+        """The moments of weighted rows and their scale. Under torchrun each process's weighted sums are
+        merged first (`prepare`: one scale for all of them, the whole data's); here only its count of rows."""
+        self.weighted = weighted_part(blocks)
+        if self.world > 1:
+            return Moments(self.weighted.rows, 0.0, 0.0, 0.0, 0.0, 0.0)
+        m, self.weight_scale = scaled(self.weighted)
+        return m
 
     def read(self, reading: Reading | None) -> tuple[Moments, Facts]:
         raise NotImplementedError
@@ -103,9 +123,8 @@ class InMemory(Road):
             from linfit.page import scatter_sample
 
             self.scatter = scatter_sample(samples.x, samples.y, self.seed, samples.w)  # with the rows' weights, if any
-        if samples.w is not None and samples.n:
-            m, self.weight_scale = weighted_moments([(samples.x, samples.y, samples.w)])
-            return m
+        if samples.w is not None and (samples.n or self.world > 1):  # a share may hold no rows
+            return self._weighted([(samples.x, samples.y, samples.w)])
         return moments(samples.x, samples.y) if samples.n else merge_moments([])  # a share may hold no rows
 
     def source(self, m, config):
@@ -178,10 +197,7 @@ class Streamed(Road):
             again = cached_rows_with_weights(self.passes) if self.passes.weights else cached_rows(self.passes)
             self.scatter = sampled[0] if sampled else reservoir_sample(again, config.seed)  # with the rows' weights, if any
         if self.passes.weights:  # weighted rows: their moments from the cache's (x, y, w) blocks (no second parse)
-            if self.world > 1:
-                raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
-            m, self.weight_scale = weighted_moments(cached_rows_with_weights(self.passes))
-            return m, facts
+            return self._weighted(cached_rows_with_weights(self.passes)), facts
         return self.passes.moments, facts
 
     def source(self, m, config):
@@ -246,14 +262,16 @@ def prepare(
         group.fail(error)
     label = display_name(facts.source)
     ranks = group.gathered(mine_info) if group else [mine_info]
-    if config.weight_col is not None and world > 1:  # every process has read and checked its weights: the same error on every road first
-        raise UsageError(WEIGHTS_IN_ONE_PROCESS, "Run it in one process (without torchrun).")
     disjoint = bool(split) or (len(sources) > 1 and not chunk_rows)  # each process read other rows
     dropped = sum(r["dropped"] for r in ranks) if disjoint else facts.dropped
     largest = [max(r["largest"][0] for r in ranks), max(r["largest"][1] for r in ranks)]
     require_representable(*largest, config.dtype, config.standardize, stored=isinstance(road, (Streamed, Lean)))
     warnings = [f"dropped {dropped} rows with a missing value."] if dropped else []
-    m = group.merged(local) if group else local
+    if group and config.weight_col is not None:  # weighted rows: every process's sums merged, one scale for all
+        whole = merge_weighted(group.gathered(road.weighted))
+        m, road.weight_scale = scaled(whole) if whole.read or not split else (merge_moments([]), 1.0)
+    else:
+        m = group.merged(local) if group else local
     if split and m.n == 0:  # each process saw only its share; the whole file has no rows
         raise no_rows_error(label, dropped)
     try:
@@ -267,7 +285,7 @@ def prepare(
     weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)
     stats = None
     if ols is not None and weighted:  # weighted least squares: the moments are the weighted ones (statsmodels WLS)
-        stats = _weighted_stats(m, ols, road, config)
+        stats = _weighted_stats(m, ols, road, group)
     elif ols is not None:
         exact = road.samples is not None and world == 1
         stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
@@ -283,7 +301,11 @@ def prepare(
         "buffer_rows": max(16 * batch_size, chunk_rows),
     }
     source = road.source(m, config)
-    training = PiecewiseTraining(source, **run) if piecewise is not None else Training(source, **run)
+    if piecewise is not None:  # each row's index in the whole data: a streamed share holds every world-th chunk
+        interleave = chunk_rows if isinstance(road, Streamed) and world > 1 and not split else 0
+        training = PiecewiseTraining(source, **run, rank=rank, world=world, interleave=interleave)
+    else:
+        training = Training(source, **run)
     if road.held is not None and piecewise is not None:  # the held-out rows are scored with the run's δ or τ
         road.held.kind = training.kind
     info = {"source": facts.source, "rows": m.n, "x": facts.x_name, "y": facts.y_name, "dropped": dropped}
@@ -402,11 +424,11 @@ def _road(data, sources, config, sep, drop_na, chunk_rows, batch_size, group, ne
     return road, reading
 
 
-def _weighted_stats(m: Moments, ols: LeastSquares, road: Road, config: TrainConfig) -> FitStats:
+def _weighted_stats(m: Moments, ols: LeastSquares, road: Road, group: Group | None) -> FitStats:
     """Weighted least squares' statistics from the weighted moments, as statsmodels WLS on the rows with a
     positive weight: σ̂² = Σw·r²/(n − 2), cov = σ̂²·(XᵀWX)⁻¹, R² about the weighted mean; its log-likelihood
     adds ½·Σ log wᵢ (weights scaled to mean 1), and AIC and BIC follow. No HC3 or diagnostics (they are the
-    unweighted residuals')."""
+    unweighted residuals'). Under torchrun Σ log wᵢ is every process's, summed (each has its rows in memory)."""
     import math
     from dataclasses import replace
 
@@ -415,7 +437,10 @@ def _weighted_stats(m: Moments, ols: LeastSquares, road: Road, config: TrainConf
     if stats.log_likelihood is None or w is None:
         return replace(stats, log_likelihood=None, aic=None, bic=None)
     positive = w[w > 0] * road.weight_scale
-    llf = stats.log_likelihood + 0.5 * math.fsum(np.log(positive))
+    logs = math.fsum(np.log(positive))
+    if group is not None:
+        logs = math.fsum(group.gathered(logs))
+    llf = stats.log_likelihood + 0.5 * logs
     return replace(stats, log_likelihood=llf, aic=-2 * llf + 4, bic=-2 * llf + 2 * math.log(m.n))
 
 

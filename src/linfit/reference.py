@@ -212,17 +212,26 @@ def _require_weights(w: np.ndarray | None, n: int) -> np.ndarray | None:
     return w
 
 
-def weighted_moments(blocks) -> tuple[Moments, float]:
-    """The moments of weighted rows from (x, y, w) float64 blocks in one pass, and the factor c = n/Σw.
+@dataclass(frozen=True)
+class WeightedPart:
+    """What the weighted rows of one part of the data contribute: `rows`, how many have a positive weight,
+    and `sums`, Moments whose n is Σw (a float), with the weighted means and the unscaled centred sums
+    Σw·(…). Parts merge as Moments do with Σw as the count (`merge_weighted`); `scaled` gives the moments
+    to fit on."""
 
-    n counts the rows with a positive weight (a zero weight leaves a row out of the fit); the means are
-    weighted and the centred sums are Σ c·wᵢ·(…), the weights scaled to mean 1 over those rows. On these
-    moments least squares is weighted least squares, and the statistics from moments are statsmodels WLS's
-    (on the rows with positive weight). Shift: the first block's weighted mean; corrected two-pass sums, fsum."""
+    rows: int
+    sums: Moments
+    read: int = 0  # every row, a zero weight or not
+
+
+def weighted_part(blocks) -> WeightedPart:
+    """The weighted sums of (x, y, w) float64 blocks in one pass (no positive weight: rows 0, Σw 0).
+    Shift: the first block's weighted mean; corrected two-pass sums, fsum."""
     shift = None
     parts: list[list[float]] = [[] for _ in range(6)]
-    n = 0
+    n = read = 0
     for x, y, w in blocks:
+        read += len(x)
         if not len(x):
             continue
         x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
@@ -236,14 +245,37 @@ def weighted_moments(blocks) -> tuple[Moments, float]:
         for part, value in zip(parts, (w.sum(), wdx.sum(), wdy.sum(), (wdx * dx).sum(), (wdx * dy).sum(), (wdy * dy).sum())):
             part.append(float(value))
     if shift is None or n == 0:
-        raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
+        return WeightedPart(0, Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0), read)
     sw, sx, sy, sxx, sxy, syy = (math.fsum(part) for part in parts)
     x_low, y_low = sx / sw, sy / sw
-    scale = n / sw
-    sxx, sxy, syy = (sxx - sx * x_low) * scale, (sxy - sx * y_low) * scale, (syy - sy * y_low) * scale
+    sxx, sxy, syy = sxx - sx * x_low, sxy - sx * y_low, syy - sy * y_low
     x_mean, x_low = _two_sum(shift[0], x_low)
     y_mean, y_low = _two_sum(shift[1], y_low)
-    return Moments(n, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), scale
+    return WeightedPart(n, Moments(sw, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), read)
+
+
+def merge_weighted(parts: list[WeightedPart]) -> WeightedPart:
+    """The weighted sums of disjoint parts of the data (under torchrun, every process's): merge_moments with Σw as the count."""
+    if len(parts) == 1:
+        return parts[0]
+    return WeightedPart(sum(p.rows for p in parts), merge_moments([p.sums for p in parts]), sum(p.read for p in parts))
+
+
+def scaled(part: WeightedPart) -> tuple[Moments, float]:
+    """The moments to fit on, and the factor c = n/Σw: n counts the rows with a positive weight, the
+    centred sums are Σ c·wᵢ·(…), the weights scaled to mean 1 over those rows. On these moments least
+    squares is weighted least squares, and the statistics from moments are statsmodels WLS's."""
+    n, m = part.rows, part.sums
+    if n == 0 or not m.n > 0:
+        raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
+    scale = n / m.n
+    return Moments(n, m.x_mean, m.y_mean, m.sxx * scale, m.sxy * scale, m.syy * scale, m.x_low, m.y_low), scale
+
+
+def weighted_moments(blocks) -> tuple[Moments, float]:
+    """The moments of weighted rows from (x, y, w) float64 blocks in one pass, and the factor c = n/Σw
+    (see `weighted_part` and `scaled`); a zero weight leaves a row out of the fit."""
+    return scaled(weighted_part(blocks))
 
 
 def weighted_least_squares(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> LeastSquares:

@@ -61,6 +61,7 @@ class ArrayChunks(Source):
         self.x = affine_tensor(x, frame.x_shift, frame.x_scale, dtype).to(device)
         self.y = affine_tensor(y, frame.y_shift, 1.0, dtype).to(device)
         columns = [self.x, self.y]
+        self.weighted = w is not None  # the chunks are (x_t, y_t, w) triples
         if w is not None:
             columns.append(torch.from_numpy(np.asarray(w, dtype=np.float64) * weight_scale).to(dtype).to(device))
         # whole: one piece, for torch.compile, whose fused step makes no big temporaries
@@ -118,6 +119,7 @@ class CachedChunks(Source):
         """A cache that holds weights gives (x_t, y_t, w) triples, w scaled by `weight_scale`."""
         self.cache = cache
         self.weight_scale = weight_scale
+        self.weighted = bool(cache.weights)  # the chunks are (x_t, y_t, w) triples
         self._built_for(config, m, frame)
 
     def __iter__(self):

@@ -137,9 +137,8 @@ class Training:
         self.chunk_loss = _compiled(self._chunk_loss) if config.compile else self._chunk_loss
         self.notes: list[str] = []  # things the user should hear about, for the shell to show
         # weighted rows: (x_t, y_t, w) chunks; n counts the rows with a positive weight, the batches draw from all N rows
-        first = next(iter(source), ()) if batch_rows else ()
-        self.weighted = len(first) == 3
-        self.total_rows = sum(int(chunk[0].shape[0]) for chunk in source) if self.weighted else self.n
+        self.weighted = bool(getattr(source, "weighted", False))
+        self.total_rows = self._all_rows(source, all_reduce) if self.weighted and batch_rows else self.n
         if batch_rows >= self.total_rows:  # a batch of every row is full-batch gradient descent: run it as such
             self.notes.append(
                 f"note: --batch-size {batch_rows} is not less than the {self.total_rows} rows; each step uses every row "
@@ -169,6 +168,15 @@ class Training:
         self.trace = Trace() if trace else None  # (step, loss, a, b) of every step read, for pictures
         self.first: tuple | None = None  # the first step's values read back (for divergence advice)
         self.result: TrainResult | None = None
+
+    def _all_rows(self, source, all_reduce) -> int:
+        """N, every row of the data, zero weights included (one pass; under torchrun every process's, summed)."""
+        rows = sum(int(chunk[0].shape[0]) for chunk in source)
+        if all_reduce is not None:  # every process takes as many batches an epoch: the whole data's count
+            packed = torch.tensor([float(rows)], dtype=torch.float64, device=self.device)
+            all_reduce(packed)
+            rows = int(packed[0])
+        return rows
 
     def default_lr(self) -> float:
         """The optimizer's default step, for this loss (see config.DEFAULT_LR).
