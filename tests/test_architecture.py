@@ -172,6 +172,13 @@ def test_frame_device_and_surface_lie_below_sources_and_train():
     assert "sources" not in reach(INSIDE, "train") and "train" not in reach(INSIDE, "sources")
 
 
+def test_the_builder_of_a_run_reaches_no_picture_or_page():
+    """The pipeline takes the report's sample of the rows from `sample`, below it; the page and the pictures are
+    the shell's to draw, after the run."""
+    assert not reach(INSIDE, BUILDER) & {"page", "plot"}, reach(INSIDE, BUILDER) & {"page", "plot"}
+    assert "sample" in INSIDE[BUILDER]
+
+
 def test_a_run_is_built_only_by_the_pipeline():
     """`Training(...)` is called in one module of the package; the CLI, linfit.fit and the benchmark go through it."""
     builders = set()

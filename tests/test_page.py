@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SAMPLE, parse_json, write_csv
-from linfit.page import MAX_STEPS_SHOWN, read_jsonl, render, reservoir_sample, run_payload, thin
-from linfit.plot import MAX_SCATTER
+from linfit.page import MAX_STEPS_SHOWN, read_jsonl, render, run_payload, thin
+from linfit.sample import MAX_SCATTER, reservoir_sample
 
 
 def payload_of(page: str) -> dict:
@@ -258,7 +258,7 @@ def test_no_output_overwrites_an_input(invoke, tmp_path):
 
 
 def test_the_scatter_keeps_the_digits_that_tell_points_apart_at_an_offset():
-    from linfit.page import scatter_sample
+    from linfit.sample import scatter_sample
 
     x = 1e9 + np.arange(10.0) * 0.37
     y = np.array([1e-9, 2e-9, 3.3e-9] * 3 + [4e-9])
@@ -421,8 +421,7 @@ def test_the_hessian_and_its_eigenvectors_come_in_the_payload():
 def test_a_subsampled_scatter_carries_the_weights_of_the_rows_it_shows():
     import numpy as np
 
-    from linfit.page import scatter_sample
-    from linfit.plot import MAX_SCATTER
+    from linfit.sample import MAX_SCATTER, scatter_sample
 
     n = MAX_SCATTER + 1000
     x = np.arange(n, dtype=np.float64)

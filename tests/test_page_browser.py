@@ -597,8 +597,9 @@ def test_payload_extras_draw_when_present(tab, tmp_path):
     """Other losses (the what-if then runs on the rows the page holds) and residual diagnostics, when a payload carries them."""
     import numpy as np
 
-    from linfit.page import render, run_payload, scatter_sample
+    from linfit.page import render, run_payload
     from linfit.reference import moments
+    from linfit.sample import scatter_sample
 
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 10, 60)

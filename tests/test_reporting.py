@@ -150,7 +150,7 @@ def test_the_plot_shows_the_data_the_fitted_line_the_loss_and_the_optimum(plotte
 def test_plot_of_large_data_subsamples_the_scatter_only(tmp_path, invoke, monkeypatch):
     from matplotlib.axes import Axes
 
-    from linfit.plot import MAX_SCATTER
+    from linfit.sample import MAX_SCATTER
 
     drawn = []
     scatter = Axes.scatter

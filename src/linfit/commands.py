@@ -469,7 +469,8 @@ def make_report(request: ReportRequest) -> None:
     """`linfit report`: the HTML page of saved --format jsonl runs, without training again."""
     from linfit.files import plan_outputs
     from linfit.losses import PIECEWISE
-    from linfit.page import read_jsonl, render, run_payload, scatter_sample
+    from linfit.page import read_jsonl, render, run_payload
+    from linfit.sample import scatter_sample
 
     data, sep, names = request.data, request.sep, [*request.streams, *(request.compare or ())]
     for name in names:

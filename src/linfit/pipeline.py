@@ -42,6 +42,7 @@ from linfit.reference import (
     scaled,
     weighted_part,
 )
+from linfit.sample import reservoir_sample, scatter_sample
 from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cached_rows, cached_rows_with_weights, require_representable
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import StepRecord, Training, TrainResult
@@ -120,8 +121,6 @@ class InMemory(Road):
             samples, self.held = split_samples(samples, self.holdout, self.seed, self.loss)
         self.samples = samples
         if self.sample and self.world == 1:
-            from linfit.page import scatter_sample
-
             self.scatter = scatter_sample(samples.x, samples.y, self.seed, samples.w)  # with the rows' weights, if any
         if samples.w is not None and (samples.n or self.world > 1):  # a share may hold no rows
             return self._weighted([(samples.x, samples.y, samples.w)])
@@ -176,8 +175,6 @@ class Streamed(Road):
         self.note: str | None = None
 
     def read(self, reading):
-        from linfit.page import reservoir_sample
-
         config = self.config
         shift = config.standardize and config.dtype == "float32"
         sampled: list = []

@@ -12,8 +12,7 @@ import numpy as np
 
 from linfit.errors import UsageError
 from linfit.losses import LOSSES, PIECEWISE
-
-MAX_SCATTER = 5000  # points drawn; the fit always uses every row
+from linfit.sample import MAX_SCATTER
 
 
 def require_matplotlib() -> None:
