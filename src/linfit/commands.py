@@ -486,25 +486,19 @@ def make_report(request: ReportRequest) -> None:
             from linfit.data import load_samples
             from linfit.page import require_same_rows
 
-            columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"))
+            weight_col = (fit.get("config") or {}).get("weight_col")  # a weighted run: the rows with their weights
+            columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"), weight_col)
             if columns not in loaded:
-                loaded[columns] = load_samples(data, *columns, drop_na=bool(fit["data"].get("dropped")), sep=sep)
+                loaded[columns] = load_samples(data, *columns[:2], drop_na=bool(fit["data"].get("dropped")), sep=sep, weight_col=weight_col)
             rows = loaded[columns]
-            require_same_rows(moments, rows.x, rows.y, data, name)
-            samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0))
-        weighted = (fit.get("config") or {}).get("weight_col") is not None
-        if fit["loss_name"] in PIECEWISE and weighted:
-            samples = None  # the rows read back carry no weights: a surface or what-if from them would be another loss
+            require_same_rows(moments, rows.x, rows.y, data, name, rows.w)
+            samples = scatter_sample(rows.x, rows.y, (fit.get("config") or {}).get("seed", 0), rows.w)
         payload = run_payload(fit, moments, samples)
         if fit["loss_name"] in PIECEWISE:
-            if weighted:
-                payload["without_rows"] = (
-                    f"The run weighted its rows by column {fit['config']['weight_col']!r}; the report reads x and y only, so the "
-                    f"{fit['loss_name']} loss's surface, the what-if and the loss over the rows are left out."
-                )
-            elif data is not None:  # the true loss over every row of --data, as train's own report draws it
+            if data is not None:  # the true loss over every row of --data (weighted as the run was), as train's own report draws it
                 whole = loaded[columns]
-                payload["surface_grid"] = _loss_grid_of(fit, lambda whole=whole: [(whole.x, whole.y)], moments["n"])
+                blocks = [(whole.x, whole.y)] if whole.w is None else [(whole.x, whole.y, whole.w)]
+                payload["surface_grid"] = _loss_grid_of(fit, lambda blocks=blocks: blocks, moments["n"])
             else:  # a saved stream holds the moments, not the rows: what needs the rows is left out, and said so
                 payload["without_rows"] = (
                     f"The {fit['loss_name']} loss is not quadratic: its surface, the what-if and the loss over the rows need the rows, "

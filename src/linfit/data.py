@@ -32,10 +32,16 @@ class Samples:
 
 
 def load_samples(
-    source: str | Path, x_col: str | int = "x", y_col: str | int = "y", drop_na: bool = False, sep: str | None = None
+    source: str | Path,
+    x_col: str | int = "x",
+    y_col: str | int = "y",
+    drop_na: bool = False,
+    sep: str | None = None,
+    weight_col: str | int | None = None,
 ) -> Samples:
-    """Every row of a DATA argument (file, '-', glob, compressed, Parquet) as float64 x and y, validated."""
-    return read_samples(Reading(str(source), x_col, y_col, sep=sep, drop_na=drop_na))
+    """Every row of a DATA argument (file, '-', glob, compressed, Parquet) as float64 x and y (and the
+    weights, given their column), validated."""
+    return read_samples(Reading(str(source), x_col, y_col, sep=sep, drop_na=drop_na, weight_col=weight_col))
 
 
 def rechunked(blocks, rows: int):

@@ -236,11 +236,17 @@ def _alike(first: dict[str, Any], other: dict[str, Any]) -> bool:
     )
 
 
-def require_same_rows(run_moments: dict[str, Any], x: np.ndarray, y: np.ndarray, data_name: str, run_name: str) -> None:
-    """--data must be the data the run was trained on: its rows give the run's moments, or the scatter would lie."""
-    from linfit.reference import moments
+def require_same_rows(run_moments: dict[str, Any], x: np.ndarray, y: np.ndarray, data_name: str, run_name: str, w=None) -> None:
+    """--data must be the data the run was trained on: its rows give the run's moments (weighted ones, for
+    a run that weighted its rows by `w`), or the scatter would lie."""
+    from linfit.errors import DataError
+    from linfit.reference import moments, weighted_moments
 
-    if x.shape[0] == 0 or not _alike(run_moments, asdict(moments(x, y))):
+    try:
+        theirs = moments(x, y) if w is None else weighted_moments([(x, y, w)])[0]
+    except DataError:  # every weight 0: no moments, and not the run's rows
+        theirs = None
+    if x.shape[0] == 0 or theirs is None or not _alike(run_moments, asdict(theirs)):
         raise UsageError(
             f"--data {data_name}: not the data {run_name} was trained on ("
             + (
