@@ -305,6 +305,46 @@ def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_p
     if road == "share of 2":  # the same steps, and (absolute, quantile) the same snap to a vertex through two rows
         assert fit["steps"] == baseline["steps"] and fit["data"]["processes"] == 2
         assert (fit["a"], fit["b"]) == pytest.approx((baseline["a"], baseline["b"]), rel=1e-14, abs=1e-14)
+        # the rows gathered from both processes: rank 0 solves the exact reference and its statistics as one process does
+        assert fit["reference"] == baseline["reference"] and fit["reference"] is not None
+        assert fit["gap"] == pytest.approx(baseline["gap"], abs=1e-12) and fit["loss_stats"].keys() == baseline["loss_stats"].keys()
+        for key, value in baseline["loss_stats"].items():
+            assert fit["loss_stats"][key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+
+
+@pytest.mark.parametrize(
+    "road, limit",
+    [("halves", None), ("every other chunk", None), ("halves", 7), ("every other chunk", 7)],
+    ids=["halves", "every other chunk", "halves, over the reference's rows", "every other chunk, over the reference's rows"],
+)
+def test_huber_default_delta_under_torchrun_is_one_processs(road, limit, tmp_path, invoke, monkeypatch):
+    """huber without --huber-delta under torchrun: every process settles the δ one process would, from the rows
+    gathered in the data's order (over the reference's row limit: from every k-th row of the whole data)."""
+    import gzip
+
+    import linfit.reference
+    from test_read import run_share
+
+    if limit is not None:  # 20 rows, more than the limit: no reference, δ from every k-th row (k = 3 for 7 a sample)
+        monkeypatch.setattr(linfit.reference, "LP_ROW_LIMIT", limit)
+        monkeypatch.setattr(linfit.reference, "DELTA_SAMPLE_ROWS", limit)
+    path = tmp_path / "d.csv"
+    path.write_bytes(ROBUST_ROWS)
+    flags = ["--loss", "huber", "-f", "json"]
+    if road == "every other chunk":  # a compressed file streamed: each process holds every other chunk of 3 rows
+        path = tmp_path / "d.csv.gz"
+        path.write_bytes(gzip.compress(ROBUST_ROWS))
+        flags += ["--chunk-rows", "3"]
+    alone = json.loads(invoke("train", path, *flags).stdout)
+    result, rank_one = run_share(path, flags, invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    fit = json.loads(result.stdout)
+    assert fit["config"]["huber_delta"] == alone["config"]["huber_delta"] and fit["data"]["processes"] == 2
+    assert (fit["a"], fit["b"], fit["steps"]) == pytest.approx((alone["a"], alone["b"], alone["steps"]), rel=1e-12)
+    if limit is None:
+        assert fit["reference"] == alone["reference"] and fit["reference"] is not None
+    else:  # the rows are not gathered to solve it
+        assert fit["reference"] is None and "more than the 7" in fit["reference_reason"]
 
 
 # small integer data whose absolute loss is flat between vertices, with rows as near the line on both sides

@@ -51,7 +51,7 @@ class Group:
         """
         parts = self._exchange(mine)
         for part in parts:
-            if isinstance(part, tuple) and part and part[0] == FAILED:
+            if isinstance(part, tuple) and part and isinstance(part[0], str) and part[0] == FAILED:
                 raise part[1](part[2], part[3]) from None
         return parts
 

@@ -516,10 +516,11 @@ def _logged(step: int, config) -> bool:
 # ── what a run on a piecewise loss needs besides the loop: δ, the exact reference, the statistics ─────
 
 
-def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None = None, why_not: str | None = None):
+def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None = None, why_not: str | None = None, solve: bool = True):
     """(config with huber's δ fixed, the exact reference or None, the reason when None, notes for people).
 
-    x, y: the rows in float64 when this road has them in memory (None: `why_not` says why not)."""
+    x, y: the rows in float64 when this road has them in memory (None: `why_not` says why not). `solve`
+    False: δ only (a torchrun process other than rank 0, which alone solves and shows the reference)."""
     from linfit.errors import DataError
     from linfit.reference import ReferenceUnavailable, default_huber_delta, huber_line, quantile_line
 
@@ -532,8 +533,8 @@ def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | N
         delta = default_huber_delta(x, y, w)
         config = config.model_copy(update={"huber_delta": delta})
         notes.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
-    if x is None:
-        return config, None, why_not, notes
+    if x is None or not solve:
+        return config, None, why_not or "the reference is solved by rank 0", notes
     try:
         if config.loss == "huber":
             reference = huber_line(x, y, config.huber_delta, w)

@@ -288,7 +288,8 @@ def prepare(
         stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
     piecewise = None
     if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
-        config, piecewise = _piecewise(config, road, world, warnings)
+        interleave = chunk_rows if isinstance(road, Streamed) and world > 1 and not split else 0
+        config, piecewise = _piecewise(config, road, group, warnings, interleave)
     run = {
         "stop_requested": stop_requested,
         "start": start,
@@ -299,7 +300,6 @@ def prepare(
     }
     source = road.source(m, config)
     if piecewise is not None:  # each row's index in the whole data: a streamed share holds every world-th chunk
-        interleave = chunk_rows if isinstance(road, Streamed) and world > 1 and not split else 0
         training = PiecewiseTraining(source, **run, rank=rank, world=world, interleave=interleave)
     else:
         training = Training(source, **run)
@@ -329,45 +329,85 @@ def prepare(
     return prepared
 
 
-def _piecewise(config: TrainConfig, road: Road, world: int, warnings: list[str]):
+def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: list[str], interleave: int = 0):
     """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
-    the rows in float64: in memory, or read back from the pass cache when the reference can take them."""
-    from linfit.reference import LP_ROW_LIMIT
+    the rows in float64: in memory, or read back from the pass cache when the reference can take them.
+    Under torchrun every process's rows are gathered (in the whole data's order) when the reference can
+    take them; every process settles the same δ from them, and rank 0 alone solves the reference."""
+    from linfit.reference import LP_ROW_LIMIT, default_huber_delta, delta_stride
     from linfit.robust_stats import piecewise_stats
 
-    samples, passes = road.samples, getattr(road, "passes", None)
     x = y = w = None
     why_not = None
-    if world > 1:
-        why_not = "each process holds only its share of the rows"
-    elif samples is not None:
-        x, y, w = samples.x, samples.y, samples.w
-    elif passes is not None and passes.rows <= LP_ROW_LIMIT:
-        parts = list(cached_rows_with_weights(passes))
-        x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        w = np.concatenate([p[2] for p in parts]) if passes.weights else None
-    elif passes is not None:
-        why_not = f"the {passes.rows:,} streamed rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
-        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row, as in memory
-            from linfit.reference import default_huber_delta, delta_stride
-
-            k = delta_stride(passes.rows)
-            parts, start = [], 0
-            for bx, by, bw in cached_rows_with_weights(passes):
-                first = (-start) % k
-                parts.append((bx[first::k], by[first::k], None if bw is None else bw[first::k]))
-                start += bx.shape[0]
-            sx, sy = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-            sw = np.concatenate([p[2] for p in parts]) if passes.weights else None
-            delta = default_huber_delta(sx, sy, sw)
+    mine = _row_count(road)
+    counts = group.gathered(mine) if group is not None else [mine]
+    place = _place_in_data(counts, group, interleave)
+    if group is None and road.samples is not None:  # one process, every row in memory
+        x, y, w = road.samples.x, road.samples.y, road.samples.w
+    elif any(count is None for count in counts):
+        why_not = "this float32 run keeps no float64 copy of the rows"
+    elif sum(counts) <= LP_ROW_LIMIT:
+        x, y, w = _gathered(_rows_from(road, 1, place), group)
+    else:
+        why_not = f"the {sum(counts):,} rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
+        if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row of the whole data, as in memory
+            delta = default_huber_delta(*_gathered(_rows_from(road, delta_stride(sum(counts)), place), group))
             config = config.model_copy(update={"huber_delta": delta})
             warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
-    else:
-        why_not = "this float32 run keeps no float64 copy of the rows"
-    config, reference, reason, notes = settle(config, x, y, w, why_not)
+    solve = group is None or group.rank == 0
+    config, reference, reason, notes = settle(config, x, y, w, why_not, solve=solve)
     warnings.extend(notes)
     statistics = piecewise_stats(config, x, y, reference, w) if reference is not None else None
     return config, (reference, reason, statistics)
+
+
+def _row_count(road: Road) -> int | None:
+    """This process's rows that have a float64 copy (in memory or in the pass cache); None when there is none."""
+    if road.samples is not None:
+        return road.samples.n
+    passes = getattr(road, "passes", None)
+    return None if passes is None else passes.rows
+
+
+def _place_in_data(counts: list, group: Group | None, interleave: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Each of this process's rows' index in the whole data: after the rows of the processes before it, or
+    (a streamed share of a file read whole by each process) in every world-th chunk of `interleave` rows.
+    The files of a glob shared by process are taken in process order."""
+    if group is None:
+        return lambda i: i
+    if interleave:
+        rank, world = group.rank, group.world
+        return lambda i: ((i // interleave) * world + rank) * interleave + i % interleave
+    offset = sum(count or 0 for count in counts[: group.rank])
+    return lambda i: i + offset
+
+
+def _rows_from(road: Road, k: int, place: Callable[[np.ndarray], np.ndarray]):
+    """(x, y, w or None, index) in float64: this process's rows whose index in the data (`place` of the row's
+    number here) is a multiple of k — every row for k = 1 — from memory or the pass cache, with those indices."""
+    samples = road.samples
+    blocks = [(samples.x, samples.y, samples.w)] if samples is not None else cached_rows_with_weights(road.passes)
+    weighted = samples.w is not None if samples is not None else bool(road.passes.weights)
+    parts, start = [], 0
+    for bx, by, bw in blocks:
+        index = place(np.arange(start, start + bx.shape[0]))
+        keep = index % k == 0 if k > 1 else slice(None)
+        parts.append((bx[keep], by[keep], bw[keep] if weighted else None, index[keep]))
+        start += bx.shape[0]
+    x, y, index = (np.concatenate([p[c] for p in parts]) if parts else np.empty(0) for c in (0, 1, 3))
+    w = (np.concatenate([p[2] for p in parts]) if parts else np.empty(0)) if weighted else None
+    return x, y, w, index
+
+
+def _gathered(rows, group: Group | None):
+    """(x, y, w): every process's rows put together in the data's order (this process's alone, without torchrun)."""
+    if group is None:
+        return rows[:3]
+    shares = group.gathered(rows)
+    order = np.argsort(np.concatenate([share[3] for share in shares]), kind="stable")
+    x, y = (np.concatenate([share[c] for share in shares])[order] for c in (0, 1))
+    w = np.concatenate([share[2] for share in shares])[order] if shares[0][2] is not None else None
+    return x, y, w
 
 
 def fit(x, y, config: TrainConfig) -> tuple[TrainResult, list[StepRecord]]:
