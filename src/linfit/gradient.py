@@ -60,31 +60,33 @@ def point_gradient(
         raise ValueError("x and y need the same, non-zero number of values")
     if weights is not None and (len(weights) != len(x) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0):
         raise ValueError("weights: one finite, non-negative weight a point, not all 0")
-    if loss in PIECEWISE:
-        return _piecewise_gradient(
-            x, y, a, b, loss_for(loss, delta=GRAD_HUBER_DELTA if delta is None else delta, tau=tau), dtype, with_graph, weights
-        )
-    kind = LOSSES[loss]
+    piecewise = loss in PIECEWISE
+    kind = loss_for(loss, delta=GRAD_HUBER_DELTA if delta is None else delta, tau=tau) if piecewise else LOSSES[loss]
     a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
     x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
     y_t = torch.tensor(list(y), dtype=DTYPES[dtype])
+    w_t = None if weights is None else torch.tensor(list(weights), dtype=DTYPES[dtype])
 
     kept: list[torch.Tensor] = []
     keep = _keeper(kept) if with_graph else (lambda t: t)
-    # forward: ŷ = a·x + b as the notebook writes it, then the loss; autograd records the graph
+    # forward: ŷ = a·x + b as the notebook writes it, then the loss; autograd records the graph (huber, absolute and
+    # quantile through HuberLossBackward0, AbsBackward0 or MaximumBackward0)
     prediction = keep(torch.add(keep(torch.mul(a_t, x_t)), b_t))
-    if weights is None:
-        value = keep(kind.of_residual(keep(prediction - y_t), keep))
+    r_t = keep(prediction - y_t)
+    if piecewise:
+        value = keep(kind.of_residual(r_t, keep, w=w_t))
     else:
-        value = keep(weighted_squared_loss(kind, keep(prediction - y_t), torch.tensor(list(weights), dtype=DTYPES[dtype]), keep))
+        value = keep(kind.of_residual(r_t, keep) if w_t is None else weighted_squared_loss(kind, r_t, w_t, keep))
     value.backward()  # backward: fills a_t.grad and b_t.grad
 
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    x64 = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as inf, which --check then refuses
         residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
-        if weights is None:
-            hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64))
+        if piecewise:  # ψ(r) by hand, with the piece each point is on
+            hand_a, hand_b = kind.hand_gradient(residual, x64, w)
         else:
-            hand_a, hand_b = _weighted_hand_gradient(kind, residual, np.asarray(x, dtype=np.float64), np.asarray(weights, dtype=np.float64))
+            hand_a, hand_b = kind.hand_gradient(residual, x64) if w is None else _weighted_hand_gradient(kind, residual, x64, w)
     return PointGradient(
         a=a,
         b=b,
@@ -99,6 +101,7 @@ def point_gradient(
         hand_grad_b=hand_b,
         graph=_graph(value, a_t, b_t, kept) if with_graph else None,
         kind=kind,
+        pieces=tuple(kind.piece(residual)) if piecewise else (),
         weights=None if weights is None else tuple(float(v) for v in weights),
     )
 
@@ -115,41 +118,6 @@ def _weighted_hand_gradient(kind, r: np.ndarray, x: np.ndarray, w: np.ndarray) -
     """(dL/da, dL/db) of a weighted squared loss by hand: 2·scale·Σ wᵢ·rᵢ·xᵢ/Σ wᵢ and 2·scale·Σ wᵢ·rᵢ/Σ wᵢ (times n for half_sse)."""
     factor = 2.0 * kind.scale * (int(np.count_nonzero(w > 0)) if kind.reduction == "sum" else 1) / w.sum()
     return float(factor * np.sum(w * r * x)), float(factor * np.sum(w * r))
-
-
-def _piecewise_gradient(x, y, a, b, kind, dtype, with_graph, weights) -> PointGradient:
-    """As point_gradient for huber, absolute and quantile: autograd through HuberLossBackward0, AbsBackward0
-    or MaximumBackward0, beside ψ(r) written by hand, with the piece each point is on."""
-    a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
-    x_t = torch.tensor(list(x), dtype=DTYPES[dtype])
-    y_t = torch.tensor(list(y), dtype=DTYPES[dtype])
-    w_t = None if weights is None else torch.tensor(list(weights), dtype=DTYPES[dtype])
-    kept: list[torch.Tensor] = []
-    keep = _keeper(kept) if with_graph else (lambda t: t)
-    prediction = keep(torch.add(keep(torch.mul(a_t, x_t)), b_t))
-    value = keep(kind.of_residual(keep(prediction - y_t), keep, w=w_t))
-    value.backward()
-    residual = prediction.detach().to(torch.float64).numpy() - np.asarray(y, dtype=np.float64)
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        hand_a, hand_b = kind.hand_gradient(residual, np.asarray(x, dtype=np.float64), w)
-    return PointGradient(
-        a=a,
-        b=b,
-        x=tuple(float(v) for v in x),
-        y=tuple(float(v) for v in y),
-        prediction=tuple(prediction.detach().tolist()),
-        loss_name=kind.name,
-        loss=float(value.item()),
-        grad_a=float(a_t.grad.item()),
-        grad_b=float(b_t.grad.item()),
-        hand_grad_a=hand_a,
-        hand_grad_b=hand_b,
-        graph=_graph(value, a_t, b_t, kept) if with_graph else None,
-        kind=kind,
-        pieces=tuple(kind.piece(residual)),
-        weights=None if weights is None else tuple(float(v) for v in weights),
-    )
 
 
 def _keeper(kept: list[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
