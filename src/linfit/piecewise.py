@@ -203,24 +203,9 @@ class PiecewiseTraining(Training):
     # ── the loop ──────────────────────────────────────────────────────────────────────────────────────
 
     def _full_batch_steps(self, alpha, beta, update):
-        if not self.newton:
-            return (yield from self._plain_steps(alpha, beta, update))
+        if not self.newton:  # huber under momentum or adam; absolute/quantile's subgradient descent: train's own loop
+            return (yield from super()._full_batch_steps(alpha, beta, update))
         return (yield from self._continuation_steps(alpha, beta))
-
-    def _plain_steps(self, alpha, beta, update):
-        """As train's loop (huber with any optimizer; absolute/quantile with momentum or adam)."""
-        config = self.config
-        for step in range(1, config.steps + 1):
-            self.step = step
-            if self.stop_requested():
-                return "interrupted", step - 1, None
-            loss = self._forward_backward(alpha, beta)
-            values = self._read(loss, alpha, beta)
-            converged = yield from self._look(step, values, _logged(step, config) or step == config.steps)
-            if converged:
-                return "converged", step, values
-            update()
-        return "step_limit", config.steps, None
 
     def _continuation_steps(self, alpha, beta):
         config = self.config
