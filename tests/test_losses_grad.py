@@ -41,6 +41,10 @@ def test_weighted_points_weigh_the_gradient(loss):
     assert check.passed and bool(check.notes) == (loss in ("absolute", "quantile"))  # r = 0 at (2, 2.5): a kink
     bent = point_gradient(x, y, loss=loss, weights=[1.0, 2.0, 3.5, 0.0], tau=0.3)  # another weight: another gradient
     assert bent.grad_a != pytest.approx(weighted.grad_a)
+    for factor in (1e308 / 3, 1e-320):  # a common factor changes nothing: Σw does not overflow, nor w·r² fall subnormal
+        far = point_gradient(x, y, loss=loss, weights=[v * factor for v in w], tau=0.3)
+        assert (far.loss, far.grad_a, far.grad_b) == pytest.approx((weighted.loss, weighted.grad_a, weighted.grad_b), rel=1e-14)
+        assert check_point_gradient(far, 1e-7).passed and far.weights == tuple(v * factor for v in w), factor
 
 
 def test_grad_takes_a_weight_a_point_and_names_them(invoke):

@@ -670,6 +670,7 @@ def test_a_weight_column_is_read_beside_x_and_y_on_every_road(tmp_path, monkeypa
         (b"x,w,y\n1,1,2\n2,1,4\n3,heavy,6\n", {}, 4, "'heavy' is not a number"),
         (b"x,w,y\n1,1,2\n2,1,4\n3,inf,6\n", {}, 4, "not a finite number"),
         (b"x,w,y\n1,1,2\n2,1,4\n3,2,6\n4,-1e-300,8\n", {}, 5, "is negative"),
+        (b"x,w,y\n1,1,2\n2,1,4\n3,1e-320,6\n", {}, 4, "the weight 1e-320 is too small"),  # subnormal: n/sum(w) overflows
     ],
 )
 def test_a_bad_weight_is_the_same_error_naming_its_row_on_every_road(content, options, line, words, tmp_path, monkeypatch):

@@ -197,3 +197,30 @@ def test_report_of_a_saved_weighted_run_reads_its_rows_with_their_weights(invoke
     other = write_csv(tmp_path / "other.csv", {"x": x, "w": w[::-1], "y": y})  # the same x and y, other weights: not the run's rows
     refused = invoke("report", stream, "--data", other, "-o", tmp_path / "no.html")
     assert refused.exit_code == 2 and "not the data" in refused.stderr
+
+
+@pytest.mark.parametrize("factor", [1e-305, 2.5e-308, 1e150])
+def test_weights_scaled_by_a_common_factor_give_the_same_line_and_statistics(factor):
+    """Σw·(x − x̄)² of tiny weights would fall into the subnormal range (and lose its digits): the sums are taken of the
+    weights brought near 1 by a power of two, so 1e-305·w is w's fit; parts merged across processes (one part of tiny
+    weights, one of large) are numpy's weighted least squares on every row."""
+    from linfit.config import TrainConfig
+    from linfit.pipeline import Arrays, prepare
+    from linfit.reference import least_squares_from, merge_weighted, scaled, weighted_part
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40) * 1e-9
+    y = 2e9 * x + 1 + rng.normal(size=40)
+    w = rng.uniform(1, 3, 40)
+    base = prepare(Arrays(x, y, w=w), TrainConfig())
+    tiny = prepare(Arrays(x, y, w=w * factor), TrainConfig())
+    assert (tiny.ols.a, tiny.ols.b) == pytest.approx((base.ols.a, base.ols.b), rel=1e-12)
+    assert (tiny.stats.se_a, tiny.stats.log_likelihood) == pytest.approx((base.stats.se_a, base.stats.log_likelihood), rel=1e-12)
+    both = w.copy()
+    both[:20] *= factor  # the first process's weights are `factor` times the second's
+    parts = [weighted_part([(x[:20], y[:20], both[:20])]), weighted_part([(x[20:25], y[20:25], both[20:25]), (x[25:], y[25:], both[25:])])]
+    m, scale = scaled(merge_weighted(parts))
+    root = np.sqrt(both / both.max())
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([x * root, root]), y * root, rcond=None)
+    line = least_squares_from(m)
+    assert (line.a, line.b) == pytest.approx((a, b), rel=1e-9) and scale * both.sum() == pytest.approx(40, rel=1e-14)

@@ -60,6 +60,7 @@ def point_gradient(
         raise ValueError("x and y need the same, non-zero number of values")
     if weights is not None and (len(weights) != len(x) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or not sum(weights) > 0):
         raise ValueError("weights: one finite, non-negative weight a point, not all 0")
+    shown, weights = weights, unit_weights(weights)  # computed with the weights near 1 (exact: the loss does not change)
     piecewise = loss in PIECEWISE
     kind = loss_for(loss, delta=GRAD_HUBER_DELTA if delta is None else delta, tau=tau) if piecewise else LOSSES[loss]
     a_t, b_t = leaf(a, DTYPES[dtype]), leaf(b, DTYPES[dtype])
@@ -102,8 +103,23 @@ def point_gradient(
         graph=_graph(value, a_t, b_t, kept) if with_graph else None,
         kind=kind,
         pieces=tuple(kind.piece(residual)) if piecewise else (),
-        weights=None if weights is None else tuple(float(v) for v in weights),
+        weights=None if shown is None else tuple(float(v) for v in shown),
     )
+
+
+def unit_weights(weights) -> np.ndarray | None:
+    """The weights times one power of two (exact), the largest brought into [0.5, 1): Σ w·ℓ/Σ w is the same, and
+    neither Σ w (1e308 + 1e308) overflows nor w·r² (1e-300·1e-10) falls below float64's normal range. A scaling
+    down stops where it would take the smallest positive weight below the normal range."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    positive = w[w > 0]
+    if not positive.size:
+        return w
+    k = -int(np.frexp(positive.max())[1])
+    smallest = int(np.frexp(positive.min())[1])
+    return np.ldexp(w, max(k, -1021 - smallest) if k < 0 else k)
 
 
 def weighted_squared_loss(kind, r, w, keep=lambda t: t):
@@ -222,7 +238,7 @@ def check_point_gradient(result: PointGradient, tol: float = 1e-6) -> GradientCh
     kind = LOSSES[result.loss_name]
     x = np.asarray(result.x, dtype=np.float64)
     y = np.asarray(result.y, dtype=np.float64)
-    w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
+    w = unit_weights(result.weights)
 
     def loss_at(p: dict[str, float]) -> float:
         r = p["a"] * x + p["b"] - y
@@ -245,7 +261,7 @@ def _check_piecewise(result: PointGradient, tol: float) -> GradientCheck:
     must lie between them (it takes a subgradient: the middle of the kink's)."""
     kind = result.kind
     x, y = np.asarray(result.x, dtype=np.float64), np.asarray(result.y, dtype=np.float64)
-    w = None if result.weights is None else np.asarray(result.weights, dtype=np.float64)
+    w = unit_weights(result.weights)
     r = result.a * x + result.b - y
 
     def loss_at(p: dict[str, float]) -> float:

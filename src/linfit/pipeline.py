@@ -30,7 +30,7 @@ from linfit.frame import frame_for
 from linfit.holdout import HeldOut
 from linfit.model import Start
 from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
-from linfit.read import STDIN, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
+from linfit.read import STDIN, TINY_WEIGHT, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import (
     LeastSquares,
     Moments,
@@ -140,8 +140,8 @@ class Arrays(InMemory):
         y = np.require(np.asarray(y, dtype=np.float64), requirements="W")
         if w is not None:  # weights as the reader takes them: finite and >= 0, one a row
             w = np.require(np.asarray(w, dtype=np.float64), requirements="W")
-            if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise DataError(f"{names[2]}: the weights must be finite numbers >= 0, one a row.", "Check the weights.")
+            if w.shape != x.shape or not np.all(np.isfinite(w)) or np.any(w < 0) or np.any((w > 0) & (w < TINY_WEIGHT)):
+                raise DataError(f"{names[2]}: the weights must be finite numbers >= 0, one a row, 0 or normal.", "Check the weights.")
         self.samples = Samples(x, y, names[2], names[0], names[1], w=w)
 
     def read(self, reading):

@@ -27,7 +27,7 @@ The rules, decided here alone:
 - a cell is a decimal number (sign, digits, point, exponent; surrounding spaces allowed) — not
   hexadecimal, not '1_000'; empty, 'NA', 'nan' and the like are missing (an error, or dropped
   with --drop-na); inf and numbers beyond 1e150 (whose squares overflow) are refused;
-- a weight (weight_col) is such a number, and present and >= 0, --drop-na or not;
+- a weight (weight_col) is such a number, present and >= 0, --drop-na or not, and 0 or normal (not below 2.2e-308);
 - Parquet integers are rounded to the nearest float64 (beyond 2^53), as their decimal digits would be.
 """
 
@@ -344,7 +344,7 @@ class Reading:
         """Fast-parsed columns (values, missing mask) → the kept values, or None when a cell needs a closer look."""
         if self.weight_col is not None:  # a weight missing or below 0: the careful path names its line
             w, mask = columns[-1]
-            if mask is not None or (w.size and not w.min() >= 0):
+            if mask is not None or (w.size and not (w.min() >= 0 and not np.any((w > 0) & (w < TINY_WEIGHT)))):
                 return None, 0
         missing = None
         for _, mask in columns:
@@ -447,7 +447,7 @@ class Reading:
         problems = [(row, rank, error) for rank, (_, _, (row, error)) in enumerate(cells) if error is not None]
         if self.weight_col is not None:  # a missing or negative weight: an error, --drop-na or not
             w, mask, _ = cells[-1]
-            bad = np.flatnonzero(mask | ~(w >= 0))
+            bad = np.flatnonzero(mask | ~(w >= 0) | ((w > 0) & (w < TINY_WEIGHT)))
             if bad.size:
                 row = int(bad[0])
                 try:
@@ -675,12 +675,20 @@ def _cell(text: str, name: str, where: str, column: str) -> float | None:
     return value
 
 
+TINY_WEIGHT = sys.float_info.min  # the smallest normal float64: a positive weight below it is subnormal
+
+
 def _weight(value: float | None, name: str, where: str, column: str) -> None:
     """A weight by the rule: present and >= 0 (0 allowed); the cell rule has made it a finite number."""
     if value is None:
         raise DataError(f"{name}: {where}, column '{column}': missing weight.", "Give every row a weight (0 leaves a row out of the fit).")
     if not value >= 0:
         raise DataError(f"{name}: {where}, column '{column}': the weight {value!r} is negative.", "Weights must be 0 or more.")
+    if 0 < value < TINY_WEIGHT:
+        raise DataError(
+            f"{name}: {where}, column '{column}': the weight {value!r} is too small (below {TINY_WEIGHT:.4g}, float64 keeps few of its digits).",
+            "Rescale the weight column (a common factor does not change the fit), or give 0 to leave the row out.",
+        )
 
 
 def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str) -> int:

@@ -217,24 +217,43 @@ class WeightedPart:
     """What the weighted rows of one part of the data contribute: `rows`, how many have a positive weight,
     and `sums`, Moments whose n is Σw (a float), with the weighted means and the unscaled centred sums
     Σw·(…). Parts merge as Moments do with Σw as the count (`merge_weighted`); `scaled` gives the moments
-    to fit on."""
+    to fit on. The sums are of the weights times 2^`exponent` (exact): tiny weights (1e-305) are brought
+    near 1 first, so that w·(x − x̄)² does not fall into the subnormal range and lose its digits."""
 
     rows: int
     sums: Moments
     read: int = 0  # every row, a zero weight or not
+    exponent: int = 0
+
+
+def _unit_exponent(w: np.ndarray) -> int:
+    """k ≥ 0 with the largest weight times 2^k in [0.5, 1) when it is below 0.5 (0 otherwise): an exact scaling up."""
+    largest = float(np.max(w)) if w.size else 0.0
+    return max(-int(np.frexp(largest)[1]), 0) if largest > 0 else 0
+
+
+def _rescaled(m: Moments, exponent: int) -> Moments:
+    """Moments with the weights times 2^exponent (exact, but for a part whose weights are negligible beside the others')."""
+    if exponent == 0:
+        return m
+    n, sxx, sxy, syy = (float(np.ldexp(v, exponent)) for v in (m.n, m.sxx, m.sxy, m.syy))
+    return Moments(n, m.x_mean, m.y_mean, sxx, sxy, syy, m.x_low, m.y_low)
 
 
 def weighted_part(blocks) -> WeightedPart:
     """The weighted sums of (x, y, w) float64 blocks in one pass (no positive weight: rows 0, Σw 0).
-    Shift: the first block's weighted mean; corrected two-pass sums, fsum."""
+    Shift: the first block's weighted mean; corrected two-pass sums, fsum. Each block's weights are scaled
+    by a power of two of its own (exact) and the blocks' sums brought to the smallest of them at the end."""
     shift = None
-    parts: list[list[float]] = [[] for _ in range(6)]
+    blocks_sums: list[tuple[int, tuple[float, ...]]] = []
     n = read = 0
     for x, y, w in blocks:
         read += len(x)
         if not len(x):
             continue
         x, y, w = (np.asarray(v, dtype=np.float64) for v in (x, y, w))
+        k = _unit_exponent(w)
+        w = np.ldexp(w, k)
         if shift is None and w.sum() > 0:
             shift = _centres(x, y, w)
         if shift is None:
@@ -242,34 +261,42 @@ def weighted_part(blocks) -> WeightedPart:
         n += int(np.count_nonzero(w > 0))
         dx, dy = x - shift[0], y - shift[1]
         wdx, wdy = w * dx, w * dy
-        for part, value in zip(parts, (w.sum(), wdx.sum(), wdy.sum(), (wdx * dx).sum(), (wdx * dy).sum(), (wdy * dy).sum())):
-            part.append(float(value))
+        values = (w.sum(), wdx.sum(), wdy.sum(), (wdx * dx).sum(), (wdx * dy).sum(), (wdy * dy).sum())
+        blocks_sums.append((k, tuple(float(v) for v in values)))
     if shift is None or n == 0:
         return WeightedPart(0, Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0), read)
+    exponent = min(k for k, _ in blocks_sums)
+    parts = zip(*(tuple(float(np.ldexp(v, exponent - k)) for v in values) for k, values in blocks_sums))
     sw, sx, sy, sxx, sxy, syy = (math.fsum(part) for part in parts)
     x_low, y_low = sx / sw, sy / sw
     sxx, sxy, syy = sxx - sx * x_low, sxy - sx * y_low, syy - sy * y_low
     x_mean, x_low = _two_sum(shift[0], x_low)
     y_mean, y_low = _two_sum(shift[1], y_low)
-    return WeightedPart(n, Moments(sw, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), read)
+    return WeightedPart(n, Moments(sw, x_mean, y_mean, max(sxx, 0.0), sxy, max(syy, 0.0), x_low, y_low), read, exponent)
 
 
 def merge_weighted(parts: list[WeightedPart]) -> WeightedPart:
-    """The weighted sums of disjoint parts of the data (under torchrun, every process's): merge_moments with Σw as the count."""
+    """The weighted sums of disjoint parts of the data (under torchrun, every process's): merge_moments with Σw as the count,
+    each part's sums first brought to the smallest scaling of the weights among them."""
     if len(parts) == 1:
         return parts[0]
-    return WeightedPart(sum(p.rows for p in parts), merge_moments([p.sums for p in parts]), sum(p.read for p in parts))
+    exponent = min((p.exponent for p in parts if p.rows), default=0)
+    sums = [_rescaled(p.sums, exponent - p.exponent) for p in parts]
+    return WeightedPart(sum(p.rows for p in parts), merge_moments(sums), sum(p.read for p in parts), exponent)
 
 
 def scaled(part: WeightedPart) -> tuple[Moments, float]:
     """The moments to fit on, and the factor c = n/Σw: n counts the rows with a positive weight, the
     centred sums are Σ c·wᵢ·(…), the weights scaled to mean 1 over those rows. On these moments least
-    squares is weighted least squares, and the statistics from moments are statsmodels WLS's."""
+    squares is weighted least squares, and the statistics from moments are statsmodels WLS's. (c applies
+    to the weights as read: the sums' own scaling of the weights, 2^exponent, is taken out of it.)"""
     n, m = part.rows, part.sums
     if n == 0 or not m.n > 0:
         raise DataError("every weight is 0: there is nothing to fit.", "Give some rows a positive weight.")
     scale = n / m.n
-    return Moments(n, m.x_mean, m.y_mean, m.sxx * scale, m.sxy * scale, m.syy * scale, m.x_low, m.y_low), scale
+    return Moments(n, m.x_mean, m.y_mean, m.sxx * scale, m.sxy * scale, m.syy * scale, m.x_low, m.y_low), float(
+        np.ldexp(scale, part.exponent)
+    )
 
 
 def weighted_moments(blocks) -> tuple[Moments, float]:
@@ -283,6 +310,7 @@ def weighted_least_squares(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Least
     centred on floats near the means and corrected two-pass (as `moments`), block sums added with fsum."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     w = _require_weights(w, x.shape[0])
+    w = np.ldexp(w, _unit_exponent(w))  # an exact scaling (the line does not change): no subnormal products
     x_shift, y_shift = _centres(x, y, w)
     sums = np.zeros((6, (x.shape[0] + BLOCK_ROWS - 1) // BLOCK_ROWS))
     for block, start in enumerate(range(0, x.shape[0], BLOCK_ROWS)):
