@@ -335,7 +335,8 @@ def _flag(key) -> Any:
     if key.choices:
         metavar = "[" + "|".join(key.choices) + "]"
     meaning = describe(key)
-    help_text = f"{meaning[:1].upper()}{meaning[1:]}.  [default: {_shown_default(key)}]"
+    first = meaning[:1].upper() if meaning[:1].isascii() else meaning[:1]  # a Greek symbol keeps its case (τ, not Τ)
+    help_text = f"{first}{meaning[1:]}.  [default: {_shown_default(key)}]"
     return Annotated[Optional[kind], typer.Option(declaration, help=help_text, metavar=metavar, show_default=False)]
 
 

@@ -88,12 +88,12 @@ class TrainConfig(BaseModel):
         "With sgd (the default): huber steps by the gradient scaled by the inverse curvature of the rows inside ±δ, halved on "
         "a rise, and stops by that set's Newton step; absolute and quantile run a smoothing continuation (the same steps on the "
         "kink rounded over ±μ, μ ÷10 a stage) and stop at a two-point line that passes the subgradient check",
-        unit="y units²",
+        unit="y units² for the squared losses and huber's inside, y units for absolute and quantile",
     )
     huber_delta: Optional[float] = setting(
         None,
-        "huber's δ, where the loss turns from ½r² to linear; unset = 1.345 × MAD/0.6745 of the least-squares residuals "
-        "(statsmodels' HuberT with a fixed scale)",
+        "huber's δ, where the loss turns from ½r² to linear; unset = 1.345 × MAD/0.6745 of the residuals about the "
+        "least-absolute-deviations line (a robust scale of a robust line, fixed for the run)",
         unit="y units",
         shown="from the data",
         gt=0,
