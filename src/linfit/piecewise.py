@@ -228,7 +228,7 @@ class PiecewiseTraining(Training):
                 self.boost = max(self.boost / 4, 1.0)  # the last step had to be halved: try a shorter gradient step
             elif self.fallback:
                 self.boost *= 4  # a gradient step (no curvature to use) that was accepted: try a longer one
-            direction = self._newton_direction(values[1], values[2])
+            direction = self._newton_direction(values[1], values[2], values[3], values[4])
             previous = (loss.item(), values[3], values[4], direction)
             lr = self.lr  # a step was accepted: the next one is tried whole
             moved = math.sqrt(direction[0] ** 2 + direction[1] ** 2)
@@ -273,11 +273,16 @@ class PiecewiseTraining(Training):
                 total += float((beta + alpha * chunk[0] - chunk[1]).abs().to(torch.float64).sum())
         return total / self.n or self.y_spread
 
-    def _newton_direction(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
+    def _newton_direction(
+        self, grad_alpha: float, grad_beta: float, alpha: float = math.nan, beta: float = math.nan
+    ) -> tuple[float, float]:
         """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
-        by μ, when fewer than two rows are inside (no curvature to use)."""
+        by μ, when fewer than two rows are inside (no curvature to use). huber, with fewer than two distinct x
+        inside ±δ: the loss is linear across the curvature, so the step is the exact minimum along the
+        direction (the Newton step along the curvature, if any, plus the descent across it): `_exact_step`."""
         s0, s1, s2, count = self.inside
-        scale = (1.0 if self.kind.name == "huber" else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
+        huber = self.kind.name == "huber"
+        scale = (1.0 if huber else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
         h = scale * np.array([[s2, s1], [s1, s0]])
         g = np.array([grad_alpha, grad_beta])
         self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
@@ -296,23 +301,85 @@ class PiecewiseTraining(Training):
         else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
             self.boost = min(self.boost, 1e12)
             d = -self.mu * self.boost * g
+        if huber and self.fallback and math.isfinite(alpha) and np.any(d != 0):
+            d = self._exact_step(alpha, beta, d) * d
         return float(d[0]), float(d[1])
+
+    def _exact_step(self, alpha: float, beta: float, d: np.ndarray) -> float:
+        """huber: t ≥ 0 minimising L(α + t·d₀, β + t·d₁). φ′(t) = Σ w·c·ψ(r + t·c)/Σw (c = d₀·x + d₁) is
+        continuous, non-decreasing, affine between the t where a row crosses ±δ; one pass gives φ′ and its
+        slope Σ_in w·c²/Σw there. Bracket the root (doubling), then Newton on the current piece (exact once on
+        the root's piece), or the secant of the bracket when no row is inside (φ′ flat there), bisecting
+        when either leaves the bracket. At most 64 passes; the lower end of the bracket when it runs out."""
+        delta = self.kind.delta
+
+        def probe(t: float) -> tuple[float, float]:
+            a_, b_ = alpha + t * d[0], beta + t * d[1]
+            sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+            with torch.no_grad():
+                for chunk in self.data:
+                    x, y = chunk[0], chunk[1]
+                    c = d[0] * x + d[1]
+                    r = b_ + a_ * x - y
+                    parts = torch.stack([c * r.clamp(-delta, delta), c * c * (r.abs() < delta)])
+                    if len(chunk) > 2:
+                        parts = parts * chunk[2]
+                    sums += parts.sum(dim=1).to(torch.float64)
+            if self.all_reduce is not None:
+                self.all_reduce(sums)
+            return float(sums[0]), float(sums[1])
+
+        slope0, curve = probe(0.0)
+        if not slope0 < 0:
+            return 0.0
+        lo, low_slope, hi, high_slope = 0.0, slope0, math.inf, math.nan
+        trial = -slope0 / curve if curve > 0 else 1.0  # Newton's from 0, or the step given
+        for _ in range(64):
+            t = trial
+            slope, curve = probe(t)
+            if abs(slope) <= 4 * self.eps * abs(slope0):
+                return t
+            if slope < 0:
+                lo, low_slope = t, slope
+            else:
+                hi, high_slope = t, slope
+            newton = t - slope / curve if curve > 0 else math.nan
+            if not math.isfinite(hi):
+                trial = newton if newton > t else 2 * t
+                continue
+            if hi - lo <= 4 * self.eps * hi:
+                break
+            secant = lo - low_slope * (hi - lo) / (high_slope - low_slope)
+            trial = newton if lo < newton < hi else secant if lo < secant < hi else 0.5 * (lo + hi)
+        return lo
 
     # ── stopping ──────────────────────────────────────────────────────────────────────────────────────
 
     def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
         """huber: the Newton step of the rows inside ±δ (exact once that set is right) within tol of y's
-        spread, or below the rounding floor. absolute/quantile stop by a verified vertex (or the floor) only."""
+        spread, or below the rounding floor. When the rows inside fix no line (they share one x, or none is
+        inside) the loss is linear along the directions without curvature, its slope there δ·Σ w·sign(r)·u
+        over the rows outside: a minimum needs that slope 0 to rounding, and the Newton step along the
+        direction with curvature (if any) within tol. absolute/quantile stop by a verified vertex (or the
+        floor) only."""
         if self.kind.name != "huber" or not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
             return False
         s0, s1, s2, count = self.inside
-        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):
-            return False
         h = np.array([[s2, s1], [s1, s0]]) / self.weight_sum
         g = np.array([grad_alpha, grad_beta])
-        e = np.linalg.solve(h, g)
-        error = math.sqrt(abs(float(e @ g)))
-        return error <= self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+        allowed = self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+        if count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300):
+            e = np.linalg.solve(h, g)
+            return math.sqrt(abs(float(e @ g))) <= allowed
+        # the gradient's rounding: the rows inside carry their residuals' rounding, the sum its own
+        flat_tol = (1 + self.x_rms) * (s0 / self.weight_sum * self.rounding_floor(alpha, beta) + 16 * self.eps * self.kind.delta)
+        if count == 0 or s0 <= 0:
+            return float(np.linalg.norm(g)) <= flat_tol
+        v = np.array([s1 / s0, 1.0])
+        v /= np.linalg.norm(v)
+        along = float(v @ g)
+        across = g - along * v
+        return float(np.linalg.norm(across)) <= flat_tol and abs(along) / math.sqrt(float(v @ h @ v)) <= allowed
 
     def _try_vertex(self, alpha: float, beta: float) -> tuple[float, float] | None:
         """The line through the two rows nearest (α, β), if the subgradient condition proves it optimal.
