@@ -4,9 +4,10 @@ reference: the stopping rules use only what the optimizer sees (gradients, the r
 
 huber — with sgd (the default), each step is the gradient (by autograd) scaled by the inverse curvature
   of the rows inside ±δ, H_in⁻¹·∇L — on standardised x the squared losses' sgd step at lr 0.9 is nearly
-  this — taken whole (lr 1), halved when the loss rises; with fewer than two rows inside, a gradient step
-  whose length grows while it is accepted (far from the line every row is on a linear piece and plain
-  gradient descent crawls, δ a step). momentum/adam: their steps, at their rates. Stopping: the loss is
+  this — taken whole (lr 1), halved when the loss rises; where the rows inside fix no line (fewer than two
+  distinct x), exact line searches (the loss is piecewise quadratic along a line): along the curvature of
+  the rows at the one x inside, then across it (a turn about that x), or along −∇L when none is inside
+  (far from the line every row is on a linear piece and plain gradient descent crawls). momentum/adam: their steps, at their rates. Stopping: the loss is
   quadratic on the set of rows inside ±δ, so that set's Newton step is the exact distance to the optimum
   once the set is right; the run stops when its error of the predictions is within tol of y's spread, or
   below the rounding floor, as for the squared losses.
@@ -278,14 +279,15 @@ class PiecewiseTraining(Training):
     ) -> tuple[float, float]:
         """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
         by μ, when fewer than two rows are inside (no curvature to use). huber, with fewer than two distinct x
-        inside ±δ: the loss is linear across the curvature, so the step is the exact minimum along the
-        direction (the Newton step along the curvature, if any, plus the descent across it): `_exact_step`."""
+        inside ±δ: `_flat_step` (exact line searches along the curvature and across it)."""
         s0, s1, s2, count = self.inside
         huber = self.kind.name == "huber"
         scale = (1.0 if huber else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
         h = scale * np.array([[s2, s1], [s1, s0]])
         g = np.array([grad_alpha, grad_beta])
         self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
+        if huber and self.fallback and math.isfinite(alpha):
+            return self._flat_step(alpha, beta, g)
         if not self.fallback:
             self.boost = 1.0
             d = -np.linalg.solve(h, g)
@@ -301,42 +303,128 @@ class PiecewiseTraining(Training):
         else:  # a gradient step whose length grows while it is accepted and shrinks when the loss rises
             self.boost = min(self.boost, 1e12)
             d = -self.mu * self.boost * g
-        if huber and self.fallback and math.isfinite(alpha) and np.any(d != 0):
-            d = self._exact_step(alpha, beta, d) * d
         return float(d[0]), float(d[1])
 
-    def _exact_step(self, alpha: float, beta: float, d: np.ndarray) -> float:
-        """huber: t ≥ 0 minimising L(α + t·d₀, β + t·d₁). φ′(t) = Σ w·c·ψ(r + t·c)/Σw (c = d₀·x + d₁) is
-        continuous, non-decreasing, affine between the t where a row crosses ±δ; one pass gives φ′ and its
-        slope Σ_in w·c²/Σw there. Bracket the root (doubling), then Newton on the current piece (exact once on
-        the root's piece), or the secant of the bracket when no row is inside (φ′ flat there), bisecting
-        when either leaves the bracket. At most 64 passes; the lower end of the bracket when it runs out."""
+    def _flat_step(self, alpha: float, beta: float, g: np.ndarray) -> tuple[float, float]:
+        """huber, the rows inside ±δ sharing one x₀ (H = Σw_in·u₀·u₀ᵀ, u₀ = (x₀, 1): rank one) or none inside.
+        Rank one: the exact minimum along u₀ (the Newton step along the curvature, or less where the set
+        changes), then from there the exact minimum across it, along n = (1, −x₀) (a turn about x₀: the
+        rows inside keep their residuals, the loss is linear there until another row reaches ±δ). Mixing the
+        two in one direction makes rows at different x take turns inside ±δ (a zig-zag); one after the other,
+        the turn brings the second x inside and the next step is Newton's on a full-rank set. None inside:
+        the exact minimum along −∇L. The rows counted are those inside ±δ or on its edge to rounding (an exact
+        line search ends with a row on the edge; counted outside, the next search would turn back from it):
+        when they hold two x, the exact minimum along their Newton step. Returns the whole move."""
+        theta = np.array([alpha, beta])
+        s0, s1, s2, spread = self._band(theta)
+        if spread:  # rows at two x or more on the band's edge or inside: the exact minimum along their Newton step
+            d = -np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, g)
+            theta = theta + self._line_minimum(theta, d, float(d @ g)) * d
+        elif s0 > 0:
+            x0 = s1 / s0
+            along = np.array([x0, 1.0]) / math.hypot(x0, 1.0)
+            theta = theta + self._line_minimum(theta, along, float(along @ g)) * along
+            across = np.array([1.0, -x0]) / math.hypot(x0, 1.0)
+            theta = theta + self._line_minimum(theta, across) * across
+        elif np.any(g != 0):
+            down = -g / float(np.linalg.norm(g))
+            theta = theta + self._line_minimum(theta, down, float(down @ g)) * down
+        return float(theta[0] - alpha), float(theta[1] - beta)
+
+    def _band(self, theta: np.ndarray) -> tuple[float, float, float, bool]:
+        """(Σw, Σw·x, Σw·x², whether they fix a line: two x or more) over the rows inside ±δ or within rounding
+        of its edge, one pass."""
         delta = self.kind.delta
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        for x, r, w in self._line_terms(theta, np.array([1.0, 0.0])):
+            near = 8 * self.eps * (2 * (abs(float(theta[0])) * x.abs() + abs(float(theta[1]))) + r.abs())
+            wb = w * (r.abs() <= delta + near)
+            sums += torch.stack([wb.sum(), (wb * x).sum(), (wb * x * x).sum()])
+        if self.all_reduce is not None:
+            self.all_reduce(sums)
+        s0, s1, s2 = (float(v) for v in sums)
+        return s0, s1, s2, s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300)
 
-        def probe(t: float) -> tuple[float, float]:
-            a_, b_ = alpha + t * d[0], beta + t * d[1]
-            sums = torch.zeros(2, dtype=torch.float64, device=self.device)
-            with torch.no_grad():
-                for chunk in self.data:
-                    x, y = chunk[0], chunk[1]
-                    c = d[0] * x + d[1]
-                    r = b_ + a_ * x - y
-                    parts = torch.stack([c * r.clamp(-delta, delta), c * c * (r.abs() < delta)])
-                    if len(chunk) > 2:
-                        parts = parts * chunk[2]
-                    sums += parts.sum(dim=1).to(torch.float64)
-            if self.all_reduce is not None:
-                self.all_reduce(sums)
-            return float(sums[0]), float(sums[1])
+    def _line_terms(self, theta: np.ndarray, d: np.ndarray):
+        """Per chunk, in float64: (c, r, w) with c = d₀·x + d₁ (a row's residual moves by t·c), r at θ."""
+        with torch.no_grad():
+            for chunk in self.data:
+                x, y = chunk[0].to(torch.float64), chunk[1].to(torch.float64)
+                w = chunk[2].to(torch.float64) if len(chunk) > 2 else torch.ones_like(x)
+                yield float(d[0]) * x + float(d[1]), float(theta[1]) + float(theta[0]) * x - y, w
 
-        slope0, curve = probe(0.0)
-        if not slope0 < 0:
+    def _line_probe(self, theta: np.ndarray, d: np.ndarray, t: float, t_mid: float) -> tuple[float, float]:
+        """(φ′(t), φ″ on the piece that holds t_mid) of φ(t) = Σ w·huber_δ(r + t·c)/… (unnormalised): one pass."""
+        delta = self.kind.delta
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        for c, r, w in self._line_terms(theta, d):
+            sums += torch.stack([(w * c * (r + t * c).clamp(-delta, delta)).sum(), (w * c * c * ((r + t_mid * c).abs() < delta)).sum()])
+        if self.all_reduce is not None:
+            self.all_reduce(sums)
+        return float(sums[0]), float(sums[1])
+
+    def _line_minimum(self, theta: np.ndarray, d: np.ndarray, slope0: float | None = None) -> float:
+        """t minimising φ(t) = L(θ + t·d), exactly. φ′(t) = Σ w·c·ψ(r + t·c) is continuous, non-decreasing and
+        affine between the t where a row enters or leaves ±δ (row i is inside on (t_in, t_out), t_in/out =
+        (∓sign(c)·δ − r)/c), its slope there Σ_in w·c². One pass gathers those breakpoints (on the descent's
+        side) with their slope changes; sorted, a cumulative sum walks φ′ to the first piece where it reaches 0;
+        a second pass reads φ′ at that piece's start and its slope exactly, and the root is one division there
+        (kept inside the piece). 0 when φ′(0) is 0. Across processes the breakpoints are not gathered:
+        `_line_minimum_by_probes`."""
+        if slope0 is None:
+            slope0 = self._line_probe(theta, d, 0.0, 0.0)[0]
+        if slope0 == 0 or not math.isfinite(slope0):
             return 0.0
+        sign = -1.0 if slope0 > 0 else 1.0  # walk downhill: t·sign ≥ 0
+        d = sign * d
+        if self.all_reduce is not None:
+            return sign * self._line_minimum_by_probes(theta, d)
+        delta = self.kind.delta
+        times, jumps = [], []
+        p0 = curve0 = 0.0
+        for c, r, w in self._line_terms(theta, d):
+            moving = (c != 0) & (w > 0)
+            c, r, w = c[moving], r[moving], w[moving]
+            s = torch.sign(c)
+            t_in, t_out = (-s * delta - r) / c, (s * delta - r) / c
+            k = w * c * c
+            p0 += float((w * c * r.clamp(-delta, delta)).sum())
+            curve0 += float(k[(t_in <= 0) & (t_out > 0)].sum())
+            times += [t_in[t_in > 0], t_out[t_out > 0]]
+            jumps += [k[t_in > 0], -k[t_out > 0]]
+        if not p0 < 0:
+            return 0.0
+        times, order = torch.sort(torch.cat(times)) if times else (torch.zeros(0, dtype=torch.float64), None)
+        jumps = torch.cat(jumps)[order] if order is not None else torch.zeros(0, dtype=torch.float64)
+        # φ′ at each breakpoint: p0 + Σ (slope on the piece before it) × (its length)
+        starts = torch.cat([torch.zeros(1, dtype=torch.float64, device=times.device), times[:-1]])
+        slopes = curve0 + torch.cat([torch.zeros(1, dtype=torch.float64, device=times.device), torch.cumsum(jumps, 0)[:-1]])
+        values = p0 + torch.cumsum(slopes * (times - starts), 0)
+        reached = torch.nonzero(values >= 0)
+        if reached.shape[0] == 0:  # past the last breakpoint (every row beyond ±δ there, φ′ = δ·Σw·|c| > 0): rounding
+            j = times.shape[0]
+            left, right = (float(times[-1]) if j else 0.0), math.inf
+        else:
+            j = int(reached[0])
+            left, right = float(starts[j]), float(times[j])
+        mid = 0.5 * (left + right) if math.isfinite(right) else left + 1.0
+        value, curve = self._line_probe(theta, d, left, mid)
+        if value >= 0:
+            return sign * left
+        if not curve > 0:
+            return sign * (right if math.isfinite(right) else left)
+        return sign * min(left - value / curve, right)
+
+    def _line_minimum_by_probes(self, theta: np.ndarray, d: np.ndarray) -> float:
+        """t ≥ 0 minimising L(θ + t·d) (φ′(0) < 0) by probes of φ′ alone (rows on other processes): bracket the
+        root (doubling), then Newton on the current piece (exact once on the root's piece), the secant of the
+        bracket where φ′ is flat, bisecting when either leaves the bracket. At most 64 passes."""
+        slope0, curve = self._line_probe(theta, d, 0.0, 0.0)
         lo, low_slope, hi, high_slope = 0.0, slope0, math.inf, math.nan
-        trial = -slope0 / curve if curve > 0 else 1.0  # Newton's from 0, or the step given
+        trial = -slope0 / curve if curve > 0 else 1.0
         for _ in range(64):
             t = trial
-            slope, curve = probe(t)
+            slope, curve = self._line_probe(theta, d, t, t)
             if abs(slope) <= 4 * self.eps * abs(slope0):
                 return t
             if slope < 0:
@@ -497,7 +585,7 @@ class PiecewiseTraining(Training):
         if self.kind.name != "huber":
             return math.nan, math.nan
         s0, s1, s2, count = self.inside
-        if count < 2 or s0 * s2 - s1 * s1 <= 0:
+        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):  # fewer than two x inside ±δ: no Newton bound
             return math.inf, math.inf
         e = np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, np.array([grad_alpha, grad_beta]))
         floor = self.rounding_floor(alpha, beta)

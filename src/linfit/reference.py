@@ -342,7 +342,11 @@ def huber_line(x: np.ndarray, y: np.ndarray, delta: float, w: np.ndarray | None 
     r = theta[0] * xc + theta[1] - yc
     psi = np.clip(r, -delta, delta) * ww
     scale = delta * math.fsum(ww) * (1.0 + float(np.sqrt(np.mean(xc * xc))))
-    if abs(math.fsum(psi * xc)) + abs(math.fsum(psi)) > 1e-9 * scale:  # the gradient must vanish at a minimiser
+    allowed = [
+        max(1e-9 * scale, min(bound, GRADIENT_ROUNDING_CAP * scale)) for bound in _huber_gradient_rounding(xc, yc, ww, delta, *theta)
+    ]
+    # the gradient must vanish at a minimiser: to 1e-9 of its scale, or to its rounding where that is larger (tiny δ)
+    if abs(math.fsum(psi * xc)) > allowed[0] or abs(math.fsum(psi)) > allowed[1]:
         raise ReferenceUnavailable("huber's minimiser: the iteration stopped where the gradient is not 0.")
     unique = _huber_unique(xc, yc, ww, delta, theta)
     a = float(theta[0])
@@ -392,16 +396,32 @@ def _huber_intercept(z: np.ndarray, w: np.ndarray, delta: float) -> float:
     return min(max(b, left), right)
 
 
+GRADIENT_ROUNDING_CAP = 1e-6  # huber's gradient counts as 0 within its rounding up to this × δ·Σw·|x| (no further: a wild line's)
+
+
+def _huber_gradient_rounding(xs, ys, w, delta: float, a: float, b: float) -> tuple[float, float]:
+    """Bounds on the rounding of the gradient (Σ w·x·ψ(r), Σ w·ψ(r)) at (a, b), ψ(r) = clip(r, ±δ). A row's
+    residual carries e = 8·eps·(|a·x| + |b| + |y|); ψ moves by at most that, and only for the rows within e
+    of ±δ or inside (beyond, ψ is ±δ exactly); each product w·x·ψ adds its own ulp (fsum adds none)."""
+    eps = float(np.finfo(np.float64).eps)
+    e = 8 * eps * (np.abs(a * xs) + abs(b) + np.abs(ys))
+    moved = np.where(np.abs(a * xs + b - ys) <= delta + e, np.minimum(e, 2 * delta), 0.0)
+    own = 2 * eps * delta
+    return math.fsum(w * np.abs(xs) * (moved + own)), math.fsum(w * (moved + own))
+
+
 def _huber_profile(xc, yc, ww, delta: float, a: float, max_iterations: int) -> tuple[np.ndarray, int]:
     """The exact minimiser by profiling: g(a) = min_b L(a, b) (the inner minimum exact, `_huber_intercept`)
     is convex and differentiable, g′(a) = Σ w·x·ψ(r) at (a, b*(a)), continuous, non-decreasing and affine
-    between finitely many breakpoints, with slope Σ_in w·x² − (Σ_in w·x)²/Σ_in w over the rows inside there.
-    Its root is bracketed, then approached by Newton steps on the current piece (exact once on the root's
-    piece), bisecting whenever a step leaves the bracket; it stops when g′ is 0 to rounding (or the bracket
-    is a few ulps wide). Returns (θ, iterations)."""
+    between finitely many breakpoints, with slope Σ_in w·(x − x̄_in)² over the rows inside there (0 exactly
+    when they share one x). Its root is bracketed, then approached by Newton steps on the current piece (exact
+    once on the root's piece), bisecting whenever a step leaves the bracket; it stops when g′ is 0 to its
+    rounding (`_huber_gradient_rounding`: a wild trial's large residuals add none) or the bracket is a few
+    ulps wide. Returns (θ, iterations)."""
     keep = ww > 0
     xs, ys, wv = xc[keep], yc[keep], ww[keep]
     eps = float(np.finfo(np.float64).eps)
+    cap = GRADIENT_ROUNDING_CAP * delta * math.fsum(wv * np.abs(xs))  # beyond this the rounding decides nothing
 
     def at(a_: float) -> tuple[float, float, float, float]:
         """(g′(a), its slope on the piece at a, b*(a), the rounding of g′)"""
@@ -409,10 +429,11 @@ def _huber_profile(xc, yc, ww, delta: float, a: float, max_iterations: int) -> t
         r = a_ * xs + b_ - ys
         value = math.fsum(wv * xs * np.clip(r, -delta, delta))
         inside = np.abs(r) < delta
-        s0, s1, s2 = math.fsum(wv[inside]), math.fsum(wv[inside] * xs[inside]), math.fsum(wv[inside] * xs[inside] ** 2)
-        slope = max(s2 - s1 * s1 / s0, 0.0) if s0 > 0 else 0.0
-        rounding = 16 * eps * math.fsum(wv * np.abs(xs) * (delta + np.abs(a_ * xs) + abs(b_) + np.abs(ys)))
-        return value, slope, b_, rounding
+        slope = 0.0
+        if np.unique(xs[inside]).shape[0] >= 2:  # Σ_in w·(x − x̄_in)²; 0 when the rows inside share one x (g′ is flat there)
+            xi, wi = xs[inside], wv[inside]
+            slope = math.fsum(wi * (xi - math.fsum(wi * xi) / math.fsum(wi)) ** 2)
+        return value, slope, b_, min(_huber_gradient_rounding(xs, ys, wv, delta, a_, b_)[0], cap)
 
     value, slope, b, rounding = at(a)
     iterations = 1
