@@ -122,11 +122,13 @@ HUBER_CASES = {
     "one x inside on the way (δ = 1e-6)": ([0, -3, -3, 3, 2, -3, 0, 0, 1, -3], [3, 0, 0, -1, -4, 4, 3, 3, 2, 100], 1e-6),
     # two rows at different x take turns inside ±δ under a step that mixes the curvature's direction with the turn
     "rows at two x take turns inside": ([2, 3, 0, 3, 0], [2, -1, -4, 2, 0], 1e-6),
+    # a full Newton step overshoots across a crease and its half lands where the next one mirrors it (a cycle)
+    "halved Newton steps cycle": ([3, 0, 1, -1, -1, -3, 1, -1], [0, 2, -1, 0, -4, 0, 1, 2], 1.0),
 }
 
 
 @pytest.mark.parametrize("name", list(HUBER_CASES))
-def test_huber_reference_and_trainer_where_the_rows_inside_share_one_x(name):
+def test_huber_reference_and_trainer_on_sets_that_trip_newton(name):
     x, y, delta = HUBER_CASES[name]
     _, result = _check_huber(np.array(x, dtype=float), np.array(y, dtype=float), delta)
     assert result.steps <= 20

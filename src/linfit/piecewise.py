@@ -291,6 +291,17 @@ class PiecewiseTraining(Training):
         if not self.fallback:
             self.boost = 1.0
             d = -np.linalg.solve(h, g)
+            if huber and math.isfinite(alpha):
+                # the last Newton step was cut (the loss rose: the set changed on the way): the exact minimum along
+                # this one instead, so that halving cannot cycle between points on either side of a crease
+                expected, self.expected = (
+                    getattr(self, "expected", None),
+                    (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d))),
+                )
+                if expected is not None and math.hypot(alpha - expected[0], beta - expected[1]) > 0.25 * expected[2]:
+                    d = self._line_minimum(np.array([alpha, beta]), d, float(d @ g)) * d
+                    self.expected = (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d)))
+                return float(d[0]), float(d[1])
         elif count >= 1 and s0 > 0:
             # the rows inside share one x (or one row is inside): H has rank one, along v = (x, 1) of those rows.
             # The Newton step along v, a gradient step (growing while accepted) across it
@@ -315,6 +326,7 @@ class PiecewiseTraining(Training):
         the exact minimum along −∇L. The rows counted are those inside ±δ or on its edge to rounding (an exact
         line search ends with a row on the edge; counted outside, the next search would turn back from it):
         when they hold two x, the exact minimum along their Newton step. Returns the whole move."""
+        self.expected = None
         theta = np.array([alpha, beta])
         s0, s1, s2, spread = self._band(theta)
         if spread:  # rows at two x or more on the band's edge or inside: the exact minimum along their Newton step
