@@ -4,7 +4,8 @@ reference: the stopping rules use only what the optimizer sees (gradients, the r
 
 huber — with sgd (the default), each step is the gradient (by autograd) scaled by the inverse curvature
   of the rows inside ±δ, H_in⁻¹·∇L — on standardised x the squared losses' sgd step at lr 0.9 is nearly
-  this — taken whole (lr 1), halved when the loss rises; where the rows inside fix no line (fewer than two
+  this — taken whole (lr 1), halved when the loss rises (the step after a cut goes to the exact minimum
+  along Newton's direction: halving cannot cycle across a crease); where the rows inside fix no line (fewer than two
   distinct x), exact line searches (the loss is piecewise quadratic along a line): along the curvature of
   the rows at the one x inside, then across it (a turn about that x), or along −∇L when none is inside
   (far from the line every row is on a linear piece and plain gradient descent crawls). momentum/adam: their steps, at their rates. Stopping: the loss is
