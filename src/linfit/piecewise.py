@@ -4,9 +4,11 @@ reference: the stopping rules use only what the optimizer sees (gradients, the r
 
 huber — with sgd (the default), each step is the gradient (by autograd) scaled by the inverse curvature
   of the rows inside ±δ, H_in⁻¹·∇L — on standardised x the squared losses' sgd step at lr 0.9 is nearly
-  this — taken whole (lr 1), halved when the loss rises; with fewer than two rows inside, a gradient step
-  whose length grows while it is accepted (far from the line every row is on a linear piece and plain
-  gradient descent crawls, δ a step). momentum/adam: their steps, at their rates. Stopping: the loss is
+  this — taken whole (lr 1), halved when the loss rises (the step after a cut goes to the exact minimum
+  along Newton's direction: halving cannot cycle across a crease); where the rows inside fix no line (fewer than two
+  distinct x), exact line searches (the loss is piecewise quadratic along a line): along the curvature of
+  the rows at the one x inside, then across it (a turn about that x), or along −∇L when none is inside
+  (far from the line every row is on a linear piece and plain gradient descent crawls). momentum/adam: their steps, at their rates. Stopping: the loss is
   quadratic on the set of rows inside ±δ, so that set's Newton step is the exact distance to the optimum
   once the set is right; the run stops when its error of the predictions is within tol of y's spread, or
   below the rounding floor, as for the squared losses.
@@ -250,7 +252,7 @@ class PiecewiseTraining(Training):
                 self.boost = max(self.boost / 4, 1.0)  # the last step had to be halved: try a shorter gradient step
             elif self.fallback:
                 self.boost *= 4  # a gradient step (no curvature to use) that was accepted: try a longer one
-            direction = self._newton_direction(values[1], values[2])
+            direction = self._newton_direction(values[1], values[2], values[3], values[4])
             previous = (loss.item(), values[3], values[4], direction)
             lr = self.lr  # a step was accepted: the next one is tried whole
             moved = math.sqrt(direction[0] ** 2 + direction[1] ** 2)
@@ -295,17 +297,34 @@ class PiecewiseTraining(Training):
                 total += float((beta + alpha * chunk[0] - chunk[1]).abs().to(torch.float64).sum())
         return float(self._summed([total])[0]) / self.n or self.y_spread
 
-    def _newton_direction(self, grad_alpha: float, grad_beta: float) -> tuple[float, float]:
+    def _newton_direction(
+        self, grad_alpha: float, grad_beta: float, alpha: float = math.nan, beta: float = math.nan
+    ) -> tuple[float, float]:
         """−H⁻¹·∇L with H the curvature of the rows inside ±μ (per unit weight); the gradient itself, scaled
-        by μ, when fewer than two rows are inside (no curvature to use)."""
+        by μ, when fewer than two rows are inside (no curvature to use). huber, with fewer than two distinct x
+        inside ±δ: `_flat_step` (exact line searches along the curvature and across it)."""
         s0, s1, s2, count = self.inside
-        scale = (1.0 if self.kind.name == "huber" else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
+        huber = self.kind.name == "huber"
+        scale = (1.0 if huber else (0.5 if self.kind.name == "quantile" else 1.0) / self.mu) / self.weight_sum
         h = scale * np.array([[s2, s1], [s1, s0]])
         g = np.array([grad_alpha, grad_beta])
         self.fallback = not (count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300))
+        if huber and self.fallback and math.isfinite(alpha):
+            return self._flat_step(alpha, beta, g)
         if not self.fallback:
             self.boost = 1.0
             d = -np.linalg.solve(h, g)
+            if huber and math.isfinite(alpha):
+                # the last Newton step was cut (the loss rose: the set changed on the way): the exact minimum along
+                # this one instead, so that halving cannot cycle between points on either side of a crease
+                expected, self.expected = (
+                    getattr(self, "expected", None),
+                    (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d))),
+                )
+                if expected is not None and math.hypot(alpha - expected[0], beta - expected[1]) > 0.25 * expected[2]:
+                    d = self._line_minimum(np.array([alpha, beta]), d, float(d @ g)) * d
+                    self.expected = (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d)))
+                return float(d[0]), float(d[1])
         elif count >= 1 and s0 > 0:
             # the rows inside share one x (or one row is inside): H has rank one, along v = (x, 1) of those rows.
             # The Newton step along v, a gradient step (growing while accepted) across it
@@ -320,21 +339,170 @@ class PiecewiseTraining(Training):
             d = -self.mu * self.boost * g
         return float(d[0]), float(d[1])
 
+    def _flat_step(self, alpha: float, beta: float, g: np.ndarray) -> tuple[float, float]:
+        """huber, the rows inside ±δ sharing one x₀ (H = Σw_in·u₀·u₀ᵀ, u₀ = (x₀, 1): rank one) or none inside.
+        Rank one: the exact minimum along u₀ (the Newton step along the curvature, or less where the set
+        changes), then from there the exact minimum across it, along n = (1, −x₀) (a turn about x₀: the
+        rows inside keep their residuals, the loss is linear there until another row reaches ±δ). Mixing the
+        two in one direction makes rows at different x take turns inside ±δ (a zig-zag); one after the other,
+        the turn brings the second x inside and the next step is Newton's on a full-rank set. None inside:
+        the exact minimum along −∇L. The rows counted are those inside ±δ or on its edge to rounding (an exact
+        line search ends with a row on the edge; counted outside, the next search would turn back from it):
+        when they hold two x, the exact minimum along their Newton step. Returns the whole move."""
+        self.expected = None
+        theta = np.array([alpha, beta])
+        s0, s1, s2, spread = self._band(theta)
+        if spread:  # rows at two x or more on the band's edge or inside: the exact minimum along their Newton step
+            d = -np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, g)
+            theta = theta + self._line_minimum(theta, d, float(d @ g)) * d
+        elif s0 > 0:
+            x0 = s1 / s0
+            along = np.array([x0, 1.0]) / math.hypot(x0, 1.0)
+            theta = theta + self._line_minimum(theta, along, float(along @ g)) * along
+            across = np.array([1.0, -x0]) / math.hypot(x0, 1.0)
+            theta = theta + self._line_minimum(theta, across) * across
+        elif np.any(g != 0):
+            down = -g / float(np.linalg.norm(g))
+            theta = theta + self._line_minimum(theta, down, float(down @ g)) * down
+        return float(theta[0] - alpha), float(theta[1] - beta)
+
+    def _band(self, theta: np.ndarray) -> tuple[float, float, float, bool]:
+        """(Σw, Σw·x, Σw·x², whether they fix a line: two x or more) over the rows inside ±δ or within rounding
+        of its edge, one pass."""
+        delta = self.kind.delta
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        for x, r, w in self._line_terms(theta, np.array([1.0, 0.0])):
+            near = 8 * self.eps * (2 * (abs(float(theta[0])) * x.abs() + abs(float(theta[1]))) + r.abs())
+            wb = w * (r.abs() <= delta + near)
+            sums += torch.stack([wb.sum(), (wb * x).sum(), (wb * x * x).sum()])
+        if self.all_reduce is not None:
+            self.all_reduce(sums)
+        s0, s1, s2 = (float(v) for v in sums)
+        return s0, s1, s2, s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300)
+
+    def _line_terms(self, theta: np.ndarray, d: np.ndarray):
+        """Per chunk, in float64: (c, r, w) with c = d₀·x + d₁ (a row's residual moves by t·c), r at θ."""
+        with torch.no_grad():
+            for chunk in self.data:
+                x, y = chunk[0].to(torch.float64), chunk[1].to(torch.float64)
+                w = chunk[2].to(torch.float64) if len(chunk) > 2 else torch.ones_like(x)
+                yield float(d[0]) * x + float(d[1]), float(theta[1]) + float(theta[0]) * x - y, w
+
+    def _line_probe(self, theta: np.ndarray, d: np.ndarray, t: float, t_mid: float) -> tuple[float, float]:
+        """(φ′(t), φ″ on the piece that holds t_mid) of φ(t) = Σ w·huber_δ(r + t·c)/… (unnormalised): one pass."""
+        delta = self.kind.delta
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        for c, r, w in self._line_terms(theta, d):
+            sums += torch.stack([(w * c * (r + t * c).clamp(-delta, delta)).sum(), (w * c * c * ((r + t_mid * c).abs() < delta)).sum()])
+        if self.all_reduce is not None:
+            self.all_reduce(sums)
+        return float(sums[0]), float(sums[1])
+
+    def _line_minimum(self, theta: np.ndarray, d: np.ndarray, slope0: float | None = None) -> float:
+        """t minimising φ(t) = L(θ + t·d), exactly. φ′(t) = Σ w·c·ψ(r + t·c) is continuous, non-decreasing and
+        affine between the t where a row enters or leaves ±δ (row i is inside on (t_in, t_out), t_in/out =
+        (∓sign(c)·δ − r)/c), its slope there Σ_in w·c². One pass gathers those breakpoints (on the descent's
+        side) with their slope changes; sorted, a cumulative sum walks φ′ to the first piece where it reaches 0;
+        a second pass reads φ′ at that piece's start and its slope exactly, and the root is one division there
+        (kept inside the piece). 0 when φ′(0) is 0. Across processes the breakpoints are not gathered:
+        `_line_minimum_by_probes`."""
+        if slope0 is None:
+            slope0 = self._line_probe(theta, d, 0.0, 0.0)[0]
+        if slope0 == 0 or not math.isfinite(slope0):
+            return 0.0
+        sign = -1.0 if slope0 > 0 else 1.0  # walk downhill: t·sign ≥ 0
+        d = sign * d
+        if self.all_reduce is not None:
+            return sign * self._line_minimum_by_probes(theta, d)
+        delta = self.kind.delta
+        times, jumps = [], []
+        p0 = curve0 = 0.0
+        for c, r, w in self._line_terms(theta, d):
+            moving = (c != 0) & (w > 0)
+            c, r, w = c[moving], r[moving], w[moving]
+            s = torch.sign(c)
+            t_in, t_out = (-s * delta - r) / c, (s * delta - r) / c
+            k = w * c * c
+            p0 += float((w * c * r.clamp(-delta, delta)).sum())
+            curve0 += float(k[(t_in <= 0) & (t_out > 0)].sum())
+            times += [t_in[t_in > 0], t_out[t_out > 0]]
+            jumps += [k[t_in > 0], -k[t_out > 0]]
+        if not p0 < 0:
+            return 0.0
+        times, order = torch.sort(torch.cat(times)) if times else (torch.zeros(0, dtype=torch.float64), None)
+        jumps = torch.cat(jumps)[order] if order is not None else torch.zeros(0, dtype=torch.float64)
+        # φ′ at each breakpoint: p0 + Σ (slope on the piece before it) × (its length)
+        starts = torch.cat([torch.zeros(1, dtype=torch.float64, device=times.device), times[:-1]])
+        slopes = curve0 + torch.cat([torch.zeros(1, dtype=torch.float64, device=times.device), torch.cumsum(jumps, 0)[:-1]])
+        values = p0 + torch.cumsum(slopes * (times - starts), 0)
+        reached = torch.nonzero(values >= 0)
+        if reached.shape[0] == 0:  # past the last breakpoint (every row beyond ±δ there, φ′ = δ·Σw·|c| > 0): rounding
+            j = times.shape[0]
+            left, right = (float(times[-1]) if j else 0.0), math.inf
+        else:
+            j = int(reached[0])
+            left, right = float(starts[j]), float(times[j])
+        mid = 0.5 * (left + right) if math.isfinite(right) else left + 1.0
+        value, curve = self._line_probe(theta, d, left, mid)
+        if value >= 0:
+            return sign * left
+        if not curve > 0:
+            return sign * (right if math.isfinite(right) else left)
+        return sign * min(left - value / curve, right)
+
+    def _line_minimum_by_probes(self, theta: np.ndarray, d: np.ndarray) -> float:
+        """t ≥ 0 minimising L(θ + t·d) (φ′(0) < 0) by probes of φ′ alone (rows on other processes): bracket the
+        root (doubling), then Newton on the current piece (exact once on the root's piece), the secant of the
+        bracket where φ′ is flat, bisecting when either leaves the bracket. At most 64 passes."""
+        slope0, curve = self._line_probe(theta, d, 0.0, 0.0)
+        lo, low_slope, hi, high_slope = 0.0, slope0, math.inf, math.nan
+        trial = -slope0 / curve if curve > 0 else 1.0
+        for _ in range(64):
+            t = trial
+            slope, curve = self._line_probe(theta, d, t, t)
+            if abs(slope) <= 4 * self.eps * abs(slope0):
+                return t
+            if slope < 0:
+                lo, low_slope = t, slope
+            else:
+                hi, high_slope = t, slope
+            newton = t - slope / curve if curve > 0 else math.nan
+            if not math.isfinite(hi):
+                trial = newton if newton > t else 2 * t
+                continue
+            if hi - lo <= 4 * self.eps * hi:
+                break
+            secant = lo - low_slope * (hi - lo) / (high_slope - low_slope)
+            trial = newton if lo < newton < hi else secant if lo < secant < hi else 0.5 * (lo + hi)
+        return lo
+
     # ── stopping ──────────────────────────────────────────────────────────────────────────────────────
 
     def _converged(self, grad_alpha: float, grad_beta: float, alpha: float, beta: float) -> bool:
         """huber: the Newton step of the rows inside ±δ (exact once that set is right) within tol of y's
-        spread, or below the rounding floor. absolute/quantile stop by a verified vertex (or the floor) only."""
+        spread, or below the rounding floor. When the rows inside fix no line (they share one x, or none is
+        inside) the loss is linear along the directions without curvature, its slope there δ·Σ w·sign(r)·u
+        over the rows outside: a minimum needs that slope 0 to rounding, and the Newton step along the
+        direction with curvature (if any) within tol. absolute/quantile stop by a verified vertex (or the
+        floor) only."""
         if self.kind.name != "huber" or not (math.isfinite(grad_alpha) and math.isfinite(grad_beta)):
             return False
         s0, s1, s2, count = self.inside
-        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):
-            return False
         h = np.array([[s2, s1], [s1, s0]]) / self.weight_sum
         g = np.array([grad_alpha, grad_beta])
-        e = np.linalg.solve(h, g)
-        error = math.sqrt(abs(float(e @ g)))
-        return error <= self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+        allowed = self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
+        if count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300):
+            e = np.linalg.solve(h, g)
+            return math.sqrt(abs(float(e @ g))) <= allowed
+        # the gradient's rounding: the rows inside carry their residuals' rounding, the sum its own
+        flat_tol = (1 + self.x_rms) * (s0 / self.weight_sum * self.rounding_floor(alpha, beta) + 16 * self.eps * self.kind.delta)
+        if count == 0 or s0 <= 0:
+            return float(np.linalg.norm(g)) <= flat_tol
+        v = np.array([s1 / s0, 1.0])
+        v /= np.linalg.norm(v)
+        along = float(v @ g)
+        across = g - along * v
+        return float(np.linalg.norm(across)) <= flat_tol and abs(along) / math.sqrt(float(v @ h @ v)) <= allowed
 
     def _try_vertex(self, alpha: float, beta: float) -> tuple[float, float] | None:
         """The line through the two rows nearest (α, β), if the subgradient condition proves it optimal.
@@ -468,7 +636,7 @@ class PiecewiseTraining(Training):
         if self.kind.name != "huber":
             return math.nan, math.nan
         s0, s1, s2, count = self.inside
-        if count < 2 or s0 * s2 - s1 * s1 <= 0:
+        if count < 2 or s0 * s2 - s1 * s1 <= 1e-12 * max(s0 * s2, 1e-300):  # fewer than two x inside ±δ: no Newton bound
             return math.inf, math.inf
         e = np.linalg.solve(np.array([[s2, s1], [s1, s0]]) / self.weight_sum, np.array([grad_alpha, grad_beta]))
         floor = self.rounding_floor(alpha, beta)

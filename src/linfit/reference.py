@@ -345,12 +345,19 @@ def loss_objective(loss, x: np.ndarray, y: np.ndarray, a: float, b: float, w: np
 
 
 def huber_line(x: np.ndarray, y: np.ndarray, delta: float, w: np.ndarray | None = None, max_iterations: int = 200) -> Reference:
-    """The exact minimiser of Σ wᵢ·huber_δ(a·xᵢ + b − yᵢ) by active-set Newton.
+    """The exact minimiser of Σ wᵢ·huber_δ(a·xᵢ + b − yᵢ), and whether it is the only one.
 
     The loss is quadratic on each set of rows inside ±δ (with fixed signs outside): for that set the
-    minimiser solves the 2×2 system Σ_in w·u·uᵀ·θ = Σ_in w·u·y − δ·Σ_out w·sign(r)·u, u = (x, 1). Iterate
-    (with step halving when the objective would rise) until the set the solution lands in is the set it
-    was solved for: then it is the minimiser, to rounding, after finitely many steps.
+    minimiser solves the 2×2 system Σ_in w·u·uᵀ·θ = Σ_in w·u·y − δ·Σ_out w·sign(r)·u, u = (x, 1). Active-set
+    Newton iterates (with step halving when the objective would rise) until the set the solution lands in is
+    the set it was solved for: then it is the minimiser, to rounding. When a set's rows inside fix no line
+    (fewer than two distinct x inside ±δ: the objective is flat or linear along a direction, as on a flat
+    face of the absolute loss when δ is tiny) or the iteration does not settle, the exact profile solve
+    takes over: for each slope a the best intercept is a 1-D piecewise-quadratic minimisation solved
+    exactly over its sorted breakpoints, and the slope's derivative (continuous, non-decreasing, affine
+    between breakpoints) is driven to 0 by Newton steps on its pieces inside a bracket. Either way the
+    gradient is then checked to vanish, and `_huber_unique` decides from the rows on each piece whether
+    other lines reach the same objective.
     """
     from linfit.losses import loss_for
 
@@ -360,49 +367,52 @@ def huber_line(x: np.ndarray, y: np.ndarray, delta: float, w: np.ndarray | None 
     x_shift, y_shift = _centres(x, y, w)
     xc, yc = x - x_shift, y - y_shift
     ww = np.ones_like(xc) if w is None else w
+    if np.unique(xc[ww > 0]).shape[0] < 2:
+        raise DataError("x is constant among the weighted rows: the line is undetermined.", "Add rows with other x.")
 
     def objective(theta: np.ndarray) -> float:
         return loss_objective(loss, xc, yc, float(theta[0]), float(theta[1]), w)
 
     theta = _solve_set(xc, yc, ww, np.ones(xc.shape, dtype=bool), np.zeros_like(xc), delta)  # least squares
-    if theta is None:
-        raise DataError("x is constant among the weighted rows: the line is undetermined.", "Add rows with other x.")
-    value = objective(theta)
-    for iteration in range(1, max_iterations + 1):  # noqa: B007 (the count is reported)
-        r = theta[0] * xc + theta[1] - yc
-        inside = np.abs(r) <= delta
-        signs = np.sign(r) * ~inside
-        candidate = _solve_set(xc, yc, ww, inside, signs, delta)
-        if candidate is None:  # fewer than two distinct x inside ±δ: an IRLS step (weights ψ(r)/r) descends instead
-            scaled = ww * np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300))
-            candidate = _solve_set(xc, yc, scaled, np.ones(xc.shape, dtype=bool), np.zeros_like(xc), delta)
-            if candidate is None:
-                raise ReferenceUnavailable("huber's minimiser: the rows that carry weight do not determine a line.")
-        else:
+    settled = False
+    method = "active-set Newton (exact for δ)"
+    if theta is not None:
+        value = objective(theta)
+        for iteration in range(1, max_iterations + 1):  # noqa: B007 (the count is reported)
+            r = theta[0] * xc + theta[1] - yc
+            inside = np.abs(r) <= delta
+            signs = np.sign(r) * ~inside
+            candidate = _solve_set(xc, yc, ww, inside, signs, delta)
+            if candidate is None:  # fewer than two distinct x inside ±δ: the exact profile solve takes over
+                break
             r_new = candidate[0] * xc + candidate[1] - yc
             if np.array_equal(np.abs(r_new) <= delta, inside) and np.array_equal(np.sign(r_new) * ~inside, signs):
-                theta = candidate  # the set it was solved for is the set it lands in: the minimiser
+                theta, settled = candidate, True  # the set it was solved for is the set it lands in: the minimiser
                 break
-        step, new_value = 1.0, objective(candidate)
-        while new_value > value and step > 1e-12:  # a Newton step across a crease can overshoot: halve it
-            step /= 2
-            new_value = objective(theta + step * (candidate - theta))
-        if new_value >= value and step <= 1e-12:
-            break
-        theta, value = theta + step * (candidate - theta), new_value
-    else:
-        raise ReferenceUnavailable(f"the active-set Newton iteration did not settle in {max_iterations} steps.")
+            step, new_value = 1.0, objective(candidate)
+            while new_value > value and step > 1e-12:  # a Newton step across a crease can overshoot: halve it
+                step /= 2
+                new_value = objective(theta + step * (candidate - theta))
+            if new_value >= value and step <= 1e-12:
+                break
+            theta, value = theta + step * (candidate - theta), new_value
+    if not settled:
+        theta, iteration = _huber_profile(xc, yc, ww, delta, 0.0 if theta is None else float(theta[0]), max_iterations)
+        method = "exact profile solve (intercept by sorted breakpoints, slope by Newton on its derivative's pieces)"
     r = theta[0] * xc + theta[1] - yc
     psi = np.clip(r, -delta, delta) * ww
     scale = delta * math.fsum(ww) * (1.0 + float(np.sqrt(np.mean(xc * xc))))
-    if abs(math.fsum(psi * xc)) + abs(math.fsum(psi)) > 1e-9 * scale:  # the gradient must vanish at a minimiser
-        raise ReferenceUnavailable("huber's minimiser: the active-set iteration stopped where the gradient is not 0.")
+    allowed = [
+        max(1e-9 * scale, min(bound, GRADIENT_ROUNDING_CAP * scale)) for bound in _huber_gradient_rounding(xc, yc, ww, delta, *theta)
+    ]
+    # the gradient must vanish at a minimiser: to 1e-9 of its scale, or to its rounding where that is larger (tiny δ)
+    if abs(math.fsum(psi * xc)) > allowed[0] or abs(math.fsum(psi)) > allowed[1]:
+        raise ReferenceUnavailable("huber's minimiser: the iteration stopped where the gradient is not 0.")
+    unique = _huber_unique(xc, yc, ww, delta, theta)
     a = float(theta[0])
     b = float(Fraction(y_shift) + Fraction(float(theta[1])) - Fraction(a) * Fraction(x_shift))
     inside_rows = int(np.count_nonzero(np.abs(theta[0] * xc + theta[1] - yc) <= delta))
-    return Reference(
-        "huber", a, b, loss_objective(loss, x, y, a, b, w), "active-set Newton (exact for δ)", True, (), inside_rows, iteration
-    )
+    return Reference("huber", a, b, loss_objective(loss, x, y, a, b, w), method, unique, (), inside_rows, iteration)
 
 
 def _solve_set(xc, yc, w, inside, signs, delta) -> np.ndarray | None:
@@ -414,6 +424,149 @@ def _solve_set(xc, yc, w, inside, signs, delta) -> np.ndarray | None:
     t1 = math.fsum(wi * xc * yc) - delta * math.fsum(w * signs * xc)
     t0 = math.fsum(wi * yc) - delta * math.fsum(w * signs)
     return np.linalg.solve(np.array([[s2, s1], [s1, s0]]), np.array([t1, t0]))
+
+
+def _huber_intercept(z: np.ndarray, w: np.ndarray, delta: float) -> float:
+    """argmin_b Σ wᵢ·huber_δ(b − zᵢ) (w > 0), exactly: the derivative Σ w·clip(b − z, ±δ) is continuous,
+    non-decreasing and affine between the sorted breakpoints z ± δ; a binary search over them (each probe
+    summed with fsum) finds the piece where it crosses 0, and on that piece the root is one division. Where
+    it is 0 over an interval (no row inside ±δ there) that interval's right end is returned."""
+    points = np.unique(np.concatenate([z - delta, z + delta]))
+
+    def derivative(b: float) -> float:
+        return math.fsum(w * np.clip(b - z, -delta, delta))
+
+    lo, hi = 0, points.shape[0] - 1  # the derivative is −δ·Σw at the first breakpoint and +δ·Σw at the last
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if derivative(float(points[mid])) <= 0:
+            lo = mid
+        else:
+            hi = mid
+    left, right = float(points[lo]), float(points[hi])
+    if derivative(left) == 0:
+        return left
+    r = 0.5 * (left + right) - z  # the rows' pieces are those at the middle of (left, right)
+    inside = np.abs(r) < delta
+    w_in = math.fsum(w[inside])
+    if w_in <= 0:
+        return left
+    outside = math.fsum(w[r > delta]) - math.fsum(w[r < -delta])
+    b = (math.fsum(w[inside] * z[inside]) - delta * outside) / w_in
+    return min(max(b, left), right)
+
+
+GRADIENT_ROUNDING_CAP = 1e-6  # huber's gradient counts as 0 within its rounding up to this × δ·Σw·|x| (no further: a wild line's)
+
+
+def _huber_gradient_rounding(xs, ys, w, delta: float, a: float, b: float) -> tuple[float, float]:
+    """Bounds on the rounding of the gradient (Σ w·x·ψ(r), Σ w·ψ(r)) at (a, b), ψ(r) = clip(r, ±δ). A row's
+    residual carries e = 8·eps·(|a·x| + |b| + |y|); ψ moves by at most that, and only for the rows within e
+    of ±δ or inside (beyond, ψ is ±δ exactly); each product w·x·ψ adds its own ulp (fsum adds none)."""
+    eps = float(np.finfo(np.float64).eps)
+    e = 8 * eps * (np.abs(a * xs) + abs(b) + np.abs(ys))
+    moved = np.where(np.abs(a * xs + b - ys) <= delta + e, np.minimum(e, 2 * delta), 0.0)
+    own = 2 * eps * delta
+    return math.fsum(w * np.abs(xs) * (moved + own)), math.fsum(w * (moved + own))
+
+
+def _huber_profile(xc, yc, ww, delta: float, a: float, max_iterations: int) -> tuple[np.ndarray, int]:
+    """The exact minimiser by profiling: g(a) = min_b L(a, b) (the inner minimum exact, `_huber_intercept`)
+    is convex and differentiable, g′(a) = Σ w·x·ψ(r) at (a, b*(a)), continuous, non-decreasing and affine
+    between finitely many breakpoints, with slope Σ_in w·(x − x̄_in)² over the rows inside there (0 exactly
+    when they share one x). Its root is bracketed, then approached by Newton steps on the current piece (exact
+    once on the root's piece), bisecting whenever a step leaves the bracket; it stops when g′ is 0 to its
+    rounding (`_huber_gradient_rounding`: a wild trial's large residuals add none) or the bracket is a few
+    ulps wide. Returns (θ, iterations)."""
+    keep = ww > 0
+    xs, ys, wv = xc[keep], yc[keep], ww[keep]
+    eps = float(np.finfo(np.float64).eps)
+    cap = GRADIENT_ROUNDING_CAP * delta * math.fsum(wv * np.abs(xs))  # beyond this the rounding decides nothing
+
+    def at(a_: float) -> tuple[float, float, float, float]:
+        """(g′(a), its slope on the piece at a, b*(a), the rounding of g′)"""
+        b_ = _huber_intercept(ys - a_ * xs, wv, delta)
+        r = a_ * xs + b_ - ys
+        value = math.fsum(wv * xs * np.clip(r, -delta, delta))
+        inside = np.abs(r) < delta
+        slope = 0.0
+        if np.unique(xs[inside]).shape[0] >= 2:  # Σ_in w·(x − x̄_in)²; 0 when the rows inside share one x (g′ is flat there)
+            xi, wi = xs[inside], wv[inside]
+            slope = math.fsum(wi * (xi - math.fsum(wi * xi) / math.fsum(wi)) ** 2)
+        return value, slope, b_, min(_huber_gradient_rounding(xs, ys, wv, delta, a_, b_)[0], cap)
+
+    value, slope, b, rounding = at(a)
+    iterations = 1
+    if abs(value) <= rounding:
+        return np.array([a, b]), iterations
+    # the bracket: step downhill, doubling, until g′ changes sign
+    span = float(np.ptp(ys)) / max(float(np.ptp(xs)), 1e-300) + abs(a) + 1.0
+    step = -value / slope if slope > 0 else -math.copysign(span, value)
+    lo = hi = None
+    if value < 0:
+        lo = (a, value, slope, b)
+    else:
+        hi = (a, value, slope, b)
+    current = (a, value, slope, b)
+    while lo is None or hi is None:
+        iterations += 1
+        if iterations > max_iterations:
+            raise ReferenceUnavailable("huber's minimiser: the slope's derivative could not be bracketed.")
+        trial = current[0] + step
+        v, k, bb, rounding = at(trial)
+        current = (trial, v, k, bb)
+        if abs(v) <= rounding:
+            return np.array([trial, bb]), iterations
+        if v < 0:
+            lo = current
+        else:
+            hi = current
+        step *= 2
+    best = current
+    while iterations < max_iterations:
+        iterations += 1
+        trial = best[0] - best[1] / best[2] if best[2] > 0 else math.nan
+        if not (min(lo[0], hi[0]) < trial < max(lo[0], hi[0])):
+            trial = 0.5 * (lo[0] + hi[0])
+        v, k, bb, rounding = at(trial)
+        best = (trial, v, k, bb)
+        if abs(v) <= rounding or abs(hi[0] - lo[0]) <= 4 * eps * max(abs(lo[0]), abs(hi[0])):
+            return np.array([trial, bb]), iterations
+        if v < 0:
+            lo = best
+        else:
+            hi = best
+    raise ReferenceUnavailable(f"huber's minimiser: the profile solve did not settle in {max_iterations} steps.")
+
+
+def _huber_unique(xc, yc, ww, delta: float, theta: np.ndarray) -> bool:
+    """Whether θ is huber's only minimiser. The minimisers share ψ(rᵢ) (the dual's solution, unique), so
+    they are the lines with the same residual as θ's on every row strictly inside ±δ and a residual still
+    beyond ±δ, on its side, on every row outside: the set is one point when the rows strictly inside have two
+    distinct x; else the directions left free (rotations about the one x inside, or every direction with
+    none inside) must each move some row on the edge ±δ inwards, i.e. those rows' normals s·(x, 1), within
+    the free directions, must not all lie in one closed half-plane. Rows within rounding (and 1e-9·δ) of
+    ±δ count as on the edge."""
+    keep = ww > 0
+    xs, ys = xc[keep], yc[keep]
+    r = theta[0] * xs + theta[1] - ys
+    eps = float(np.finfo(np.float64).eps)
+    near = 1e-9 * delta + 64 * eps * (np.abs(theta[0] * xs) + abs(theta[1]) + np.abs(ys))
+    strict = np.abs(r) < delta - near
+    edge = ~strict & (np.abs(r) <= delta + near)
+    fixed = np.unique(xs[strict])
+    if fixed.shape[0] >= 2:
+        return True
+    signs = np.sign(r[edge])
+    if fixed.shape[0] == 1:  # free: turning about x = x0; it moves an edge row by t·(x − x0)
+        moves = signs * (xs[edge] - fixed[0])
+        return bool(np.any(moves > 0) and np.any(moves < 0))
+    normals = signs[:, None] * np.column_stack([xs[edge], np.ones(int(np.count_nonzero(edge)))])
+    if normals.shape[0] < 3:
+        return False  # two half-planes through the origin always leave a direction free
+    angles = np.sort(np.arctan2(normals[:, 1], normals[:, 0]))
+    gaps = np.diff(np.concatenate([angles, [angles[0] + 2 * math.pi]]))
+    return bool(np.max(gaps) < math.pi - 1e-12)
 
 
 def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray | None = None, name: str = "quantile") -> Reference:
