@@ -377,28 +377,20 @@ def test_ties_across_the_processes_snap_to_the_vertex_one_process_snaps_to(conte
 def test_report_reads_a_saved_piecewise_stream_with_and_without_its_rows(invoke, tmp_path, loss, flags):
     """`linfit report RUN.jsonl` of a piecewise run: with --data the true loss over every row on the grid (the hand
     formula), without it the page is drawn from the records and says what needs the rows."""
-    from test_page import payload_of
+    from test_page import report_of_saved_run
 
     x, y = _outliers(n=60, seed=5)
     path = write_csv(tmp_path / "d.csv", {"x": x, "y": y})
     run = invoke("train", path, "--loss", loss, *flags, "-f", "jsonl")
     assert run.exit_code == 0, run.output
-    stream = tmp_path / "run.jsonl"
-    stream.write_text(run.stdout, encoding="utf-8")
-    page = tmp_path / "with.html"
-    result = invoke("report", stream, "--data", path, "-o", page)
-    assert result.exit_code == 0, result.output
-    payload = payload_of(page.read_text(encoding="utf-8"))["runs"][0]
+    payload = report_of_saved_run(invoke, tmp_path, run.stdout, "--data", path, page="with.html")
     grid = payload["surface_grid"]
     a, b, surface = np.array(grid["a"]), np.array(grid["b"]), np.array(grid["loss"])
     for i, j in ((0, 0), (13, 29), (40, 3)):
         hand = _hand_loss(loss, x, y, a[i], b[j], delta=1.5, tau=0.9 if loss == "quantile" else 0.5)
         assert surface[j, i] == pytest.approx(hand, rel=1e-12)
     assert "without_rows" not in payload and len(payload["samples"]["x"]) == 60
-    bare = tmp_path / "without.html"
-    result = invoke("report", stream, "-o", bare)
-    assert result.exit_code == 0, result.output
-    payload = payload_of(bare.read_text(encoding="utf-8"))["runs"][0]
+    payload = report_of_saved_run(invoke, tmp_path, run.stdout, page="without.html")
     assert "surface_grid" not in payload and "--data" in payload["without_rows"]
 
 

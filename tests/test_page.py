@@ -21,6 +21,15 @@ def payload_of(page: str) -> dict:
     return json.loads(text)
 
 
+def report_of_saved_run(invoke, tmp_path, stream: str, *flags, page: str = "report.html") -> dict:
+    """`linfit report RUN.jsonl FLAGS -o PAGE` of a run's saved stream: the first run the page carries."""
+    saved = tmp_path / "run.jsonl"
+    saved.write_text(stream, encoding="utf-8")
+    result = invoke("report", saved, *flags, "-o", tmp_path / page)
+    assert result.exit_code == 0, result.output
+    return payload_of((tmp_path / page).read_text(encoding="utf-8"))["runs"][0]
+
+
 def train_report(invoke, tmp_path, *args: str, data=SAMPLE) -> tuple[str, dict]:
     page_path = tmp_path / "run.html"
     result = invoke("train", data, "--report", page_path, "-f", "json", *args)

@@ -174,18 +174,14 @@ def test_report_of_a_saved_weighted_run_reads_its_rows_with_their_weights(invoke
     """`linfit report RUN.jsonl --data FILE` of a weighted run: the rows are matched by their weighted moments (an
     unweighted match would refuse the run's own file), the scatter carries the weights, and a piecewise loss's
     surface is the weighted loss over every row — what train's own --report draws."""
-    from test_page import payload_of
+    from test_page import payload_of, report_of_saved_run
 
     path, x, y, w = weighted
     page = tmp_path / "train.html"
     run = invoke("train", path, "--weight-col", "w", "--loss", loss, "--huber-delta", "1", "--report", page, "-f", "jsonl")
     assert run.exit_code == 0, run.output
-    stream = tmp_path / "run.jsonl"
-    stream.write_text(run.stdout, encoding="utf-8")
-    again = tmp_path / "again.html"
-    result = invoke("report", stream, "--data", path, "-o", again)
-    assert result.exit_code == 0, result.output
-    own, read = (payload_of(p.read_text(encoding="utf-8"))["runs"][0] for p in (page, again))
+    own = payload_of(page.read_text(encoding="utf-8"))["runs"][0]
+    read = report_of_saved_run(invoke, tmp_path, run.stdout, "--data", path)
     assert read["samples"]["w"] == pytest.approx(w.tolist(), rel=1e-15) and read["samples"]["w"] == own["samples"]["w"]
     assert "without_rows" not in read
     if loss == "huber":
@@ -195,7 +191,7 @@ def test_report_of_a_saved_weighted_run_reads_its_rows_with_their_weights(invoke
         hand = np.sum(w * np.where(np.abs(r) <= 1, 0.5 * r * r, np.abs(r) - 0.5)) / np.sum(w)
         assert surface == pytest.approx(hand, rel=1e-12)
     other = write_csv(tmp_path / "other.csv", {"x": x, "w": w[::-1], "y": y})  # the same x and y, other weights: not the run's rows
-    refused = invoke("report", stream, "--data", other, "-o", tmp_path / "no.html")
+    refused = invoke("report", tmp_path / "run.jsonl", "--data", other, "-o", tmp_path / "no.html")
     assert refused.exit_code == 2 and "not the data" in refused.stderr
 
 
