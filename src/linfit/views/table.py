@@ -142,7 +142,7 @@ def grad_table(result: PointGradient) -> Table:
             text = f"Σ w·({loss.derivative_text(formula, 1)}) / Σ w" + (" · n" if getattr(loss, "reduction", "mean") == "sum" else "")
         table.add_row(name, num(auto), num(hand), text, gap(auto - hand))
     if result.pieces:  # a piecewise loss: which piece each point is on
-        table.add_row("piece", "; ".join(result.pieces), "", "", "")
+        table.add_row("piece", "", "", "; ".join(result.pieces), "")  # words, beside the formulas: the numbers' columns stay narrow
     return table
 
 
