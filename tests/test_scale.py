@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -284,3 +285,14 @@ def test_the_float32_reader_steps_aside_for_files_it_cannot_take(tmp_path, invok
     result = invoke("train", gaps, "--dtype", "float32")
     assert result.exit_code == 3 and "line 3" in result.stderr  # the careful path's precise error
     assert invoke("train", gaps, "--dtype", "float32", "--drop-na", "-q").exit_code == 0
+
+
+def test_the_summary_says_how_the_processes_shared_the_rows(data, invoke, monkeypatch):
+    from test_read import run_share
+
+    path, x, _ = data
+    result, rank_one = run_share(path, ["--log-every", "0"], invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    shares = re.search(r"2 processes, split by bytes \((\d+), (\d+) rows\)", " ".join(result.stdout.split()))
+    assert shares is not None, result.stdout
+    assert int(shares[1]) + int(shares[2]) == x.size and min(int(shares[1]), int(shares[2])) > 0.4 * x.size

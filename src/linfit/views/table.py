@@ -64,6 +64,9 @@ def train_result(fit: dict, run) -> None:
     line = f"data {info['source']}: {info['rows']} rows, x = '{info['x']}', y = '{info['y']}'"
     if info.get("w"):  # weighted rows: the rows counted are those with a positive weight
         line += f", weights = '{info['w']}' (rows with a positive weight)"
+    if info.get("processes"):  # torchrun: how the rows were shared
+        shares = ", ".join(str(r["rows"]) for r in info.get("ranks", []))
+        line += f"; {info['processes']} processes, split by {info.get('split', 'rows')} ({shares} rows)"
     curve = [point[1] for point in run.trace.points] if run.trace is not None and sys.stdout.isatty() else []
     if "loss_stats" in fit:  # huber, absolute, quantile: held against their own exact line
         out.print(piecewise_summary(run.result, fit, line))
