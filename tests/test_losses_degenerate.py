@@ -208,3 +208,14 @@ def test_huber_default_delta_is_not_rounding_when_the_lad_line_holds_most_rows(x
     expected = 1.0 if len(x) == 2 else 1.345 * 9999.1 / 5 * np.sqrt(np.pi / 2)
     assert delta == pytest.approx(expected, rel=1e-9)
     assert huber_line(x, y, delta).unique
+
+
+def test_huber_pieces_with_a_huge_delta_warn_of_nothing():
+    """δ = 1e300: the linear piece δ·(|r| − ½δ) overflows, but no row takes it; numpy's warning reached stderr."""
+    import warnings
+
+    from linfit.losses import loss_for
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss_for("huber", delta=1e300).numpy_pieces(np.array([2.0, -4.0])).tolist() == [2.0, 8.0]
