@@ -192,3 +192,30 @@ def test_small_integer_data_reach_the_lp_objective(points, outlier, case):
     result = _train(x, y, loss=loss, quantile=tau)
     assert result.converged and result.stop_reason == "converged"
     assert _close(result.loss, exact.objective, 1e-12), (result.loss, exact.objective)
+
+
+@pytest.mark.parametrize(
+    "x, y", [([1, 4], [2, -3]), ([0.1, 0.2, 0.3, 0.4, 0.25], [0.3, 0.7, 1.1, 1.5, 1e4])], ids=["two rows", "four on a line, one outlier"]
+)
+def test_huber_default_delta_is_not_rounding_when_the_lad_line_holds_most_rows(x, y):
+    """The LAD line passes through the rows (their residuals are rounding alone, 1e-16: δ was 2.2e-16): they count as 0, so δ is
+    the documented fallback (1.0 when every residual is 0, else the mean |r| as a normal σ), not 1.345 × 4e-16/0.6745,
+    and the two rows' line, which nothing else fits exactly, is said to be the only minimiser."""
+    from linfit.reference import default_huber_delta
+
+    x, y = np.array(x, dtype=float), np.array(y, dtype=float)
+    delta = default_huber_delta(x, y)
+    expected = 1.0 if len(x) == 2 else 1.345 * 9999.1 / 5 * np.sqrt(np.pi / 2)
+    assert delta == pytest.approx(expected, rel=1e-9)
+    assert huber_line(x, y, delta).unique
+
+
+def test_huber_pieces_with_a_huge_delta_warn_of_nothing():
+    """δ = 1e300: the linear piece δ·(|r| − ½δ) overflows, but no row takes it; numpy's warning reached stderr."""
+    import warnings
+
+    from linfit.losses import loss_for
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loss_for("huber", delta=1e300).numpy_pieces(np.array([2.0, -4.0])).tolist() == [2.0, 8.0]

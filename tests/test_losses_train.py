@@ -314,8 +314,15 @@ def test_the_piecewise_losses_give_the_same_line_on_every_road(road, loss, tmp_p
 
 @pytest.mark.parametrize(
     "road, limit",
-    [("halves", None), ("every other chunk", None), ("halves", 7), ("every other chunk", 7)],
-    ids=["halves", "every other chunk", "halves, over the reference's rows", "every other chunk, over the reference's rows"],
+    [("halves", None), ("every other chunk", None), ("halves", 7), ("every other chunk", 7), ("three files", 7), ("row groups", 7)],
+    ids=[
+        "halves",
+        "every other chunk",
+        "halves, over the reference's rows",
+        "every other chunk, over the reference's rows",
+        "a glob's files, over the reference's rows",
+        "Parquet row groups, over the reference's rows",
+    ],
 )
 def test_huber_default_delta_under_torchrun_is_one_processs(road, limit, tmp_path, invoke, monkeypatch):
     """huber without --huber-delta under torchrun: every process settles the δ one process would, from the rows
@@ -335,6 +342,18 @@ def test_huber_default_delta_under_torchrun_is_one_processs(road, limit, tmp_pat
         path = tmp_path / "d.csv.gz"
         path.write_bytes(gzip.compress(ROBUST_ROWS))
         flags += ["--chunk-rows", "3"]
+    lines = ROBUST_ROWS.split(b"\n")[1:-1]
+    if road == "three files":  # in memory each process reads its own files: rank 0 the first and the third
+        for k, part in enumerate([lines[:5], lines[5:9], lines[9:]]):
+            (tmp_path / f"p{k}.csv").write_bytes(b"x,y\n" + b"\n".join(part) + b"\n")
+        path = str(tmp_path / "p*.csv")
+    if road == "row groups":  # rank 0 reads row groups 0, 2, 4; rank 1 groups 1, 3
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = np.array([[float(v) for v in line.split(b",")] for line in lines])
+        path = tmp_path / "d.parquet"
+        pq.write_table(pa.table({"x": rows[:, 0], "y": rows[:, 1]}), path, row_group_size=4)
     alone = json.loads(invoke("train", path, *flags).stdout)
     result, rank_one = run_share(path, flags, invoke, monkeypatch)
     assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)

@@ -167,7 +167,8 @@ class Piecewise:
 
         if self.name == "huber":
             small = np.abs(r) <= self.delta
-            return np.where(small, 0.5 * r * r, self.delta * (np.abs(r) - 0.5 * self.delta))
+            with np.errstate(over="ignore"):  # δ·(|r| − ½δ) overflows for δ near 1e300, on rows where it is not taken
+                return np.where(small, 0.5 * r * r, self.delta * (np.abs(r) - 0.5 * self.delta))
         if self.name == "absolute":
             return np.abs(r)
         return np.maximum(-self.tau * r, (1 - self.tau) * r)

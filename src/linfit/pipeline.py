@@ -111,6 +111,8 @@ class InMemory(Road):
 
     def read(self, reading):
         samples = read_samples(reading)
+        # the rows' place in the whole data: this process's own files of a glob, or Parquet row groups, are not one block
+        self.parts = dict(reading.parts) if reading.split or self.files > 1 else None
         return self._keep(samples if reading.split else _share(samples, self.files, self.rank, self.world)), reading.facts
 
     def _keep(self, samples: Samples) -> Moments:
@@ -193,6 +195,8 @@ class Streamed(Road):
         if self.sample:  # from the one pass, or, when a kept cache was reused, from the cache's blocks
             again = cached_rows_with_weights(self.passes) if self.passes.weights else cached_rows(self.passes)
             self.scatter = sampled[0] if sampled else reservoir_sample(again, config.seed)  # with the rows' weights, if any
+        # a split file's rows by part (Parquet row groups are every world-th): none when a kept cache was reused
+        self.parts = dict(reading.parts) if reading.split and reading.parts else None
         if self.passes.weights:  # weighted rows: their moments from the cache's (x, y, w) blocks (no second parse)
             return self._weighted(cached_rows_with_weights(self.passes)), facts
         return self.passes.moments, facts
@@ -341,7 +345,7 @@ def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: l
     why_not = None
     mine = _row_count(road)
     counts = group.gathered(mine) if group is not None else [mine]
-    place = _place_in_data(counts, group, interleave)
+    place = _place_in_data(counts, group, interleave, getattr(road, "parts", None))
     if group is None and road.samples is not None:  # one process, every row in memory
         x, y, w = road.samples.x, road.samples.y, road.samples.w
     elif any(count is None for count in counts):
@@ -369,12 +373,25 @@ def _row_count(road: Road) -> int | None:
     return None if passes is None else passes.rows
 
 
-def _place_in_data(counts: list, group: Group | None, interleave: int) -> Callable[[np.ndarray], np.ndarray]:
+def _place_in_data(counts: list, group: Group | None, interleave: int, parts: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Each of this process's rows' index in the whole data: after the rows of the processes before it, or
-    (a streamed share of a file read whole by each process) in every world-th chunk of `interleave` rows.
-    The files of a glob shared by process are taken in process order."""
+    (a streamed share of a file read whole by each process) in every world-th chunk of `interleave` rows, or
+    (`parts`: the rows this process read from each (input, row group or byte range), in its order — its own
+    files of a glob, every world-th row group of a Parquet file) after the rows of every part before theirs."""
     if group is None:
         return lambda i: i
+    shares = group.gathered(parts)
+    if all(share is not None for share in shares):  # every process holds its parts' rows as read: place each part among all of them
+        sizes = sorted(item for share in shares for item in share.items())
+        starts = dict(zip((key for key, _ in sizes), np.cumsum([0] + [size for _, size in sizes[:-1]]).tolist()))
+        local = np.cumsum([0] + list(parts.values()))
+        begin = np.array([starts[key] for key in parts] + [0], dtype=np.int64)
+
+        def place(i: np.ndarray) -> np.ndarray:
+            which = np.searchsorted(local, i, side="right") - 1
+            return begin[which] + (i - local[which])
+
+        return place
     if interleave:
         rank, world = group.rank, group.world
         return lambda i: ((i // interleave) * world + rank) * interleave + i % interleave

@@ -191,6 +191,7 @@ class Reading:
         # shard (rank, world): this process's part of one file, read alone — see `split_of`
         self.rank, self.world = shard if shard else (0, 1)
         self.split = split_of(self.paths, self.world)
+        self.parts: dict[tuple[int, int], int] = {}  # rows of the last pass from each (input, byte range or row group), in order
         if self.split == "bytes":
             low, high = self.byte_range()
             self._size = high - low
@@ -222,9 +223,13 @@ class Reading:
         facts.rows = facts.dropped = 0
         facts.sha256 = None
         self._text_read = self._header_bytes = 0
+        self.parts = {}
         digest = hashlib.sha256()
-        for path in self.paths:
-            yield from self._one_input(path, digest)
+        for index, path in enumerate(self.paths):
+            self._part = (index, self.rank if self.split == "bytes" else 0)
+            for block in self._one_input(path, digest):
+                self.parts[self._part] = self.parts.get(self._part, 0) + len(block[0])
+                yield block
         facts.sha256 = digest.hexdigest() if self.hashing else None
 
     def expected_rows(self, rows_so_far: int) -> int:
@@ -427,6 +432,7 @@ class Reading:
                 continue
             meta = parquet.metadata.row_group(group)
             self._text_read += sum(meta.column(i).total_compressed_size for i in range(meta.num_columns))
+            self._part = (self._part[0], group)  # (input, row group): the rows' place in the whole data
             wanted = sorted(set(indices)) if not self.keep_rows else list(range(len(names)))
             table = parquet.read_row_group(group, columns=[raw_names[i] for i in wanted])
             cells = [_parquet_column(table.column(wanted.index(i)), names[i], name) for i in indices]

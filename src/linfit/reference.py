@@ -752,6 +752,9 @@ def default_huber_delta(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = Non
     except (DataError, ReferenceUnavailable):
         return huber_delta_of(ys - np.median(ys))
     residual = a * xs + b - ys
+    # a row on the line has a residual of rounding alone (two rows: 4e-16, which made δ 6.6e-16): 0
+    eps = float(np.finfo(np.float64).eps)
+    residual[np.abs(residual) <= 16 * eps * (np.abs(a * xs) + abs(b) + np.abs(ys))] = 0.0
     return huber_delta_of(residual if ws is None else residual[ws > 0])
 
 
