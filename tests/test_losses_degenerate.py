@@ -5,6 +5,8 @@ only to compare)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -219,3 +221,26 @@ def test_huber_pieces_with_a_huge_delta_warn_of_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert loss_for("huber", delta=1e300).numpy_pieces(np.array([2.0, -4.0])).tolist() == [2.0, 8.0]
+
+
+@pytest.mark.parametrize(
+    "rows, delta, refused",
+    [
+        ("x,y\n1,2\n4,-3\n", "1e-300", True),  # far below any rounding: once "converged" at the start, at a loss of 4e-300
+        ("x,y\n1,2\n4,-3\n", "2e-8", True),  # below 1e-8 of y's standard deviation (2.5)
+        ("x,y\n1,2\n4,-3\n", "3e-8", False),
+        ("x,y\n3,-0.002\n-2,-0.002\n", "6e-16", True),  # y constant: the floor is |y|'s (once "converged" a whole unit off)
+    ],
+)
+def test_a_huber_delta_lost_in_the_rounding_is_refused_by_name(rows, delta, refused, invoke, tmp_path):
+    """A δ the residuals' rounding swallows (which rows are inside ±δ would be rounding) is refused with exit 2,
+    naming --huber-delta and the floor; just above the floor the run reaches the exact line."""
+    path = tmp_path / "d.csv"
+    path.write_text(rows)
+    result = invoke("train", path, "--loss", "huber", "--huber-delta", delta, "-f", "json")
+    if refused:
+        assert result.exit_code == 2 and "--huber-delta" in result.stderr and "too small" in result.stderr, result.output
+        return
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    assert fit["converged"] and fit["gap"]["objective"] == pytest.approx(0, abs=1e-9) and fit["reference"]["unique"]

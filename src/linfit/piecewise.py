@@ -319,18 +319,18 @@ class PiecewiseTraining(Training):
                 # this one instead, so that halving cannot cycle between points on either side of a crease
                 expected, self.expected = (
                     getattr(self, "expected", None),
-                    (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d))),
+                    (alpha + float(d[0]), beta + float(d[1]), float(_norm(d))),
                 )
                 if expected is not None and math.hypot(alpha - expected[0], beta - expected[1]) > 0.25 * expected[2]:
                     d = self._line_minimum(np.array([alpha, beta]), d, float(d @ g)) * d
-                    self.expected = (alpha + float(d[0]), beta + float(d[1]), float(np.linalg.norm(d)))
+                    self.expected = (alpha + float(d[0]), beta + float(d[1]), float(_norm(d)))
                 return float(d[0]), float(d[1])
         elif count >= 1 and s0 > 0:
             # the rows inside share one x (or one row is inside): H has rank one, along v = (x, 1) of those rows.
             # The Newton step along v, a gradient step (growing while accepted) across it
             self.boost = min(self.boost, 1e12)
             v = np.array([s1 / s0, 1.0])
-            v /= np.linalg.norm(v)
+            v /= _norm(v)
             curvature = float(v @ h @ v)
             along, across = float(v @ g), g - float(v @ g) * v
             d = -(along / curvature) * v - self.mu * self.boost * across
@@ -362,7 +362,7 @@ class PiecewiseTraining(Training):
             across = np.array([1.0, -x0]) / math.hypot(x0, 1.0)
             theta = theta + self._line_minimum(theta, across) * across
         elif np.any(g != 0):
-            down = -g / float(np.linalg.norm(g))
+            down = -g / float(_norm(g))
             theta = theta + self._line_minimum(theta, down, float(down @ g)) * down
         return float(theta[0] - alpha), float(theta[1] - beta)
 
@@ -492,17 +492,16 @@ class PiecewiseTraining(Training):
         g = np.array([grad_alpha, grad_beta])
         allowed = self.config.tol * self.y_spread + self.rounding_floor(alpha, beta)
         if count >= 2 and s0 * s2 - s1 * s1 > 1e-12 * max(s0 * s2, 1e-300):
-            e = np.linalg.solve(h, g)
-            return math.sqrt(abs(float(e @ g))) <= allowed
+            return _newton_error(h, g) <= allowed
         # the gradient's rounding: the rows inside carry their residuals' rounding, the sum its own
         flat_tol = (1 + self.x_rms) * (s0 / self.weight_sum * self.rounding_floor(alpha, beta) + 16 * self.eps * self.kind.delta)
         if count == 0 or s0 <= 0:
-            return float(np.linalg.norm(g)) <= flat_tol
+            return float(_norm(g)) <= flat_tol
         v = np.array([s1 / s0, 1.0])
-        v /= np.linalg.norm(v)
+        v /= _norm(v)
         along = float(v @ g)
         across = g - along * v
-        return float(np.linalg.norm(across)) <= flat_tol and abs(along) / math.sqrt(float(v @ h @ v)) <= allowed
+        return float(_norm(across)) <= flat_tol and abs(along) / math.sqrt(float(v @ h @ v)) <= allowed
 
     def _try_vertex(self, alpha: float, beta: float) -> tuple[float, float] | None:
         """The line through the two rows nearest (α, β), if the subgradient condition proves it optimal.
@@ -643,6 +642,20 @@ class PiecewiseTraining(Training):
         frame = self.frame
         d_alpha, d_beta = abs(e[0]) + floor / max(self.x_sd, 1e-300), abs(e[1]) + floor
         return d_alpha / frame.x_scale + math.ulp(alpha / frame.x_scale), d_beta + d_alpha * abs(frame.x_shift) / frame.x_scale
+
+
+def _norm(v) -> float:
+    """The length of a 2-vector, without the underflow of squaring (a gradient of 1e-300 has length 1e-300, not 0)."""
+    return math.hypot(float(v[0]), float(v[1]))
+
+
+def _newton_error(h: np.ndarray, g: np.ndarray) -> float:
+    """√(gᵀ·H⁻¹·g), scaled so that tiny gradients (a tiny δ) neither underflow nor pass for 0."""
+    scale = float(np.max(np.abs(g)))
+    if scale == 0 or not math.isfinite(scale):
+        return scale
+    unit = g / scale
+    return scale * math.sqrt(abs(float(np.linalg.solve(h, unit) @ unit)))
 
 
 def _true_pieces(kind, r: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ The source carries the configuration it was built for, so that no run trains on 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -47,6 +48,8 @@ from linfit.sources import ArrayChunks, CachedChunks, Source, cached_pass, cache
 from linfit.stats import FitStats, fit_stats, fit_stats_from_moments
 from linfit.train import StepRecord, Training, TrainResult
 
+DELTA_SMALLEST = 1e-150  # and at least this, whatever the data (½δ² stays a normal number)
+DELTA_BELOW_SPREAD = 1e-8  # huber's δ must be at least this fraction of y's standard deviation (of |y|, when y is constant) (see _require_delta_above_rounding)
 LEAN_ABOVE_BYTES = 64 << 20  # a float32 run on a file this big keeps no float64 copy of x and y
 
 
@@ -291,6 +294,8 @@ def prepare(
         exact = road.samples is not None and world == 1
         stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
     piecewise = None
+    if config.loss == "huber" and config.huber_delta is not None:
+        _require_delta_above_rounding(config.huber_delta, largest[1], math.sqrt(max(m.syy, 0.0) / m.n) if m.n else 0.0)
     if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
         interleave = chunk_rows if isinstance(road, Streamed) and world > 1 and not split else 0
         config, piecewise = _piecewise(config, road, group, warnings, interleave)
@@ -363,6 +368,20 @@ def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: l
     warnings.extend(notes)
     statistics = piecewise_stats(config, x, y, reference, w) if reference is not None else None
     return config, (reference, reason, statistics)
+
+
+def _require_delta_above_rounding(delta: float, y_largest: float, y_sd: float) -> None:
+    """A δ too small beside the residuals' rounding cannot be told from 0: which rows are inside ±δ is then
+    rounding, huber is δ·|r| to the last digits, and neither the trainer nor the exact reference can settle
+    it. The floor: 64 ulps of the largest |y|, DELTA_BELOW_SPREAD of y's standard deviation (of |y| when y is
+    constant), and DELTA_SMALLEST (½δ² must not underflow). Refused, with what to do instead."""
+    floor = max(64 * math.ulp(y_largest), DELTA_BELOW_SPREAD * (y_sd if y_sd > 0 else y_largest), DELTA_SMALLEST)
+    if delta < floor:
+        raise UsageError(
+            f"--huber-delta {delta:g} is too small for these data (below {floor:.2g}: {DELTA_BELOW_SPREAD:g} of y's standard "
+            f"deviation, or 64 ulps of |y|, or 1e-150): which rows lie inside ±δ would be rounding, and huber would be δ·|r| to the last digit.",
+            f"Use --loss absolute for that line, or a δ of at least {floor:.2g}.",
+        )
 
 
 def _row_count(road: Road) -> int | None:

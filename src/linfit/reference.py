@@ -557,11 +557,15 @@ def _huber_unique(xc, yc, ww, delta: float, theta: np.ndarray) -> bool:
     fixed = np.unique(xs[strict])
     if fixed.shape[0] >= 2:
         return True
-    signs = np.sign(r[edge])
+    # a row whose residual is 0 to rounding while δ is no wider than that rounding sits on both edges at once:
+    # any move takes it outwards on one side, so it holds the line from both sides (as a row on an L1 line does)
+    both = edge & (np.abs(r) <= near)
+    signs = np.concatenate([np.sign(r[edge & ~both]), np.ones(int(both.sum())), -np.ones(int(both.sum()))])
+    on_edge = np.concatenate([xs[edge & ~both], xs[both], xs[both]])
     if fixed.shape[0] == 1:  # free: turning about x = x0; it moves an edge row by t·(x − x0)
-        moves = signs * (xs[edge] - fixed[0])
+        moves = signs * (on_edge - fixed[0])
         return bool(np.any(moves > 0) and np.any(moves < 0))
-    normals = signs[:, None] * np.column_stack([xs[edge], np.ones(int(np.count_nonzero(edge)))])
+    normals = signs[:, None] * np.column_stack([on_edge, np.ones(on_edge.shape[0])])
     if normals.shape[0] < 3:
         return False  # two half-planes through the origin always leave a direction free
     angles = np.sort(np.arctan2(normals[:, 1], normals[:, 0]))
