@@ -148,3 +148,11 @@ def test_the_reports_scatter_comes_from_the_one_pass(invoke, tmp_path, monkeypat
     scatter = scatter_of(report.read_text())
     assert scatter["of"] == 4 and sorted(zip(scatter["x"], scatter["y"])) == [(1, 2), (3, 6.1), (4, 8), (5, 9.9)]
     assert json.loads(model.read_text())["a"] == pytest.approx(json.loads(result.stdout)["a"])
+
+
+def test_arrays_report_no_dropped_rows_and_their_own_largest_values():
+    """Arrays in memory (linfit.fit's road) drop nothing: no "dropped N rows" from a value taken for a count."""
+    prepared = prepare(Arrays(np.array([0.0, 10.0, 20.0]), np.array([1.0, 3.0, 700.0])), TrainConfig())
+    assert prepared.warnings == [] and prepared.data_info["dropped"] == 0 and prepared.data_info["rows"] == 3
+    fitted = linfit.fit([0.0, 10.0, 20.0], [1.0, 3.0, 700.0])
+    assert fitted.converged and fitted.to_dict()["data"]["dropped"] == 0

@@ -152,7 +152,8 @@ class Arrays(InMemory):
     def read(self, reading):
         x, y = self.samples.x, self.samples.y
         largest = [float(np.abs(v).max()) if v.size else 0.0 for v in (x, y)]
-        facts = Facts(self.samples.source, self.samples.x_name, self.samples.y_name, len(x), 0, *largest)
+        samples = self.samples
+        facts = Facts(samples.source, samples.x_name, samples.y_name, rows=len(x), x_largest=largest[0], y_largest=largest[1])
         return self._keep(self.samples), facts
 
 
