@@ -244,3 +244,20 @@ def test_a_huber_delta_lost_in_the_rounding_is_refused_by_name(rows, delta, refu
     assert result.exit_code == 0, result.output
     fit = json.loads(result.stdout)
     assert fit["converged"] and fit["gap"]["objective"] == pytest.approx(0, abs=1e-9) and fit["reference"]["unique"]
+
+
+def test_a_default_delta_below_the_rounding_floor_is_raised_to_it_and_said():
+    """Rows on an exact line to 1e-13 and a tenth far off: the MAD rule gives δ ≈ 1e-13, which the residuals'
+    rounding cannot resolve; the default is raised to the floor (1e-8 of y's sd), the note says so, and the
+    trainer and the exact reference then agree."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 200)
+    y = 2 * x + 1 + rng.normal(size=200) * 1e-13
+    y[::10] += 100
+    prepared = prepare(Arrays(x, y), TrainConfig(loss="huber"))
+    list(prepared.training)
+    delta = prepared.training.config.huber_delta
+    assert delta == pytest.approx(1e-8 * y.std(), rel=1e-12)
+    assert any("raised to that floor" in note for note in prepared.warnings)
+    assert prepared.reference is not None and prepared.training.result.converged
+    assert _close(prepared.training.result.loss, prepared.reference.objective, 1e-9)

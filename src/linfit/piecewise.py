@@ -682,11 +682,20 @@ def _logged(step: int, config) -> bool:
 # ── what a run on a piecewise loss needs besides the loop: δ, the exact reference, the statistics ─────
 
 
-def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | None = None, why_not: str | None = None, solve: bool = True):
+def settle(
+    config,
+    x: np.ndarray | None,
+    y: np.ndarray | None,
+    w: np.ndarray | None = None,
+    why_not: str | None = None,
+    solve: bool = True,
+    delta_floor: float = 0.0,
+):
     """(config with huber's δ fixed, the exact reference or None, the reason when None, notes for people).
 
     x, y: the rows in float64 when this road has them in memory (None: `why_not` says why not). `solve`
-    False: δ only (a torchrun process other than rank 0, which alone solves and shows the reference)."""
+    False: δ only (a torchrun process other than rank 0, which alone solves and shows the reference).
+    `delta_floor`: the least δ the residuals' rounding allows; a smaller default is raised to it, and said."""
     from linfit.errors import DataError
     from linfit.reference import ReferenceUnavailable, default_huber_delta, huber_line, quantile_line
 
@@ -696,9 +705,9 @@ def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | N
             from linfit.errors import UsageError
 
             raise UsageError(f"huber's default δ comes from the rows in memory, and {why_not}.", "Give --huber-delta in y units.")
-        delta = default_huber_delta(x, y, w)
+        delta, note = floored_default_delta(default_huber_delta(x, y, w), delta_floor)
         config = config.model_copy(update={"huber_delta": delta})
-        notes.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+        notes.append(note)
     if x is None or not solve:
         return config, None, why_not or "the reference is solved by rank 0", notes
     try:
@@ -709,6 +718,18 @@ def settle(config, x: np.ndarray | None, y: np.ndarray | None, w: np.ndarray | N
     except (ReferenceUnavailable, DataError) as error:
         return config, None, str(getattr(error, "message", error)), notes
     return config, reference, None, notes
+
+
+def floored_default_delta(delta: float, floor: float) -> tuple[float, str]:
+    """huber's default δ, raised to `floor` when the residuals about the LAD line are themselves at the rounding
+    level (rows on an exact line, a few off it), with the note that says which."""
+    rule = "1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line"
+    if delta >= floor:
+        return delta, f"huber: δ = {delta:.6g} ({rule})."
+    return (
+        floor,
+        f"huber: δ = {floor:.6g} ({rule} is {delta:.3g}, below what the residuals' rounding can tell apart: raised to that floor).",
+    )
 
 
 def piecewise_json(fit: dict, prepared, config) -> dict:

@@ -30,7 +30,7 @@ from linfit.files import plan_outputs
 from linfit.frame import frame_for
 from linfit.holdout import HeldOut
 from linfit.model import Start
-from linfit.piecewise import PiecewiseTraining, is_piecewise, settle
+from linfit.piecewise import PiecewiseTraining, floored_default_delta, is_piecewise, settle
 from linfit.read import STDIN, TINY_WEIGHT, Facts, Reading, display_name, expand, is_regular_file, no_rows_error
 from linfit.reference import (
     LeastSquares,
@@ -295,11 +295,12 @@ def prepare(
         exact = road.samples is not None and world == 1
         stats = fit_stats(road.samples.x, road.samples.y, ols.a, ols.b) if exact else fit_stats_from_moments(m, ols.a, ols.b)
     piecewise = None
+    delta_floor = huber_delta_floor(largest[1], math.sqrt(max(m.syy, 0.0) / m.n) if m.n else 0.0)
     if config.loss == "huber" and config.huber_delta is not None:
-        _require_delta_above_rounding(config.huber_delta, largest[1], math.sqrt(max(m.syy, 0.0) / m.n) if m.n else 0.0)
+        _require_delta_above_rounding(config.huber_delta, delta_floor)
     if is_piecewise(config.loss):  # huber, absolute, quantile: δ, the exact reference and their statistics
         interleave = chunk_rows if isinstance(road, Streamed) and world > 1 and not split else 0
-        config, piecewise = _piecewise(config, road, group, warnings, interleave)
+        config, piecewise = _piecewise(config, road, group, warnings, interleave, delta_floor)
     run = {
         "stop_requested": stop_requested,
         "start": start,
@@ -339,7 +340,7 @@ def prepare(
     return prepared
 
 
-def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: list[str], interleave: int = 0):
+def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: list[str], interleave: int = 0, delta_floor: float = 0.0):
     """huber's δ, the exact reference (or why there is none) and the statistics of a piecewise loss, from
     the rows in float64: in memory, or read back from the pass cache when the reference can take them.
     Under torchrun every process's rows are gathered (in the whole data's order) when the reference can
@@ -361,22 +362,27 @@ def _piecewise(config: TrainConfig, road: Road, group: Group | None, warnings: l
     else:
         why_not = f"the {sum(counts):,} rows are more than the {LP_ROW_LIMIT:,} the exact reference is solved for"
         if config.loss == "huber" and config.huber_delta is None:  # δ from every k-th row of the whole data, as in memory
-            delta = default_huber_delta(*_gathered(_rows_from(road, delta_stride(sum(counts)), place), group))
+            sampled = default_huber_delta(*_gathered(_rows_from(road, delta_stride(sum(counts)), place), group))
+            delta, note = floored_default_delta(sampled, delta_floor)
             config = config.model_copy(update={"huber_delta": delta})
-            warnings.append(f"huber: δ = {delta:.6g} (1.345 × MAD/0.6745 of the residuals about the least-absolute-deviations line).")
+            warnings.append(note)
     solve = group is None or group.rank == 0
-    config, reference, reason, notes = settle(config, x, y, w, why_not, solve=solve)
+    config, reference, reason, notes = settle(config, x, y, w, why_not, solve=solve, delta_floor=delta_floor)
     warnings.extend(notes)
     statistics = piecewise_stats(config, x, y, reference, w) if reference is not None else None
     return config, (reference, reason, statistics)
 
 
-def _require_delta_above_rounding(delta: float, y_largest: float, y_sd: float) -> None:
-    """A δ too small beside the residuals' rounding cannot be told from 0: which rows are inside ±δ is then
-    rounding, huber is δ·|r| to the last digits, and neither the trainer nor the exact reference can settle
-    it. The floor: 64 ulps of the largest |y|, DELTA_BELOW_SPREAD of y's standard deviation (of |y| when y is
-    constant), and DELTA_SMALLEST (½δ² must not underflow). Refused, with what to do instead."""
-    floor = max(64 * math.ulp(y_largest), DELTA_BELOW_SPREAD * (y_sd if y_sd > 0 else y_largest), DELTA_SMALLEST)
+def huber_delta_floor(y_largest: float, y_sd: float) -> float:
+    """The least δ these data allow: below it the residuals' rounding decides which rows lie inside ±δ, huber
+    is δ·|r| to the last digits, and neither the trainer nor the exact reference can settle it. 64 ulps of
+    the largest |y|, DELTA_BELOW_SPREAD of y's standard deviation (of |y| when y is constant), and
+    DELTA_SMALLEST (½δ² must not underflow)."""
+    return max(64 * math.ulp(y_largest), DELTA_BELOW_SPREAD * (y_sd if y_sd > 0 else y_largest), DELTA_SMALLEST)
+
+
+def _require_delta_above_rounding(delta: float, floor: float) -> None:
+    """A δ given below huber_delta_floor is refused, with what to do instead (a default one is raised to it)."""
     if delta < floor:
         raise UsageError(
             f"--huber-delta {delta:g} is too small for these data (below {floor:.2g}: {DELTA_BELOW_SPREAD:g} of y's standard "
