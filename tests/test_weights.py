@@ -220,3 +220,11 @@ def test_weights_scaled_by_a_common_factor_give_the_same_line_and_statistics(fac
     (a, b), *_ = np.linalg.lstsq(np.column_stack([x * root, root]), y * root, rcond=None)
     line = least_squares_from(m)
     assert (line.a, line.b) == pytest.approx((a, b), rel=1e-9) and scale * both.sum() == pytest.approx(40, rel=1e-14)
+
+
+def test_rows_of_positive_weight_at_one_x_are_said_to_be_the_rows_fitted(invoke, tmp_path):
+    """A zero-weight row at another x does not make a slope: refused, naming the x of the rows fitted."""
+    path = tmp_path / "d.csv"
+    path.write_text("x,y,w\n1,2,1\n1,3,1\n2,5,0\n")
+    result = invoke("train", path, "--weight-col", "w")
+    assert result.exit_code == 3 and "every row fitted has x = 1" in result.stderr and "weight 0" in result.stderr, result.stderr

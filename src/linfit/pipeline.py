@@ -284,7 +284,9 @@ def prepare(
         ols = least_squares_from(m)
     except DataError as error:
         if config.standardize:
-            raise DataError(f"{label}: {error.message}", _no_line_hint(m)) from None
+            weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)
+            unweighed = " Rows of weight 0 are not fitted." if weighted else ""
+            raise DataError(f"{label}: {error.message}{unweighed}", _no_line_hint(m)) from None
         warnings.append(f"warning: {label}: {error.message} The least-squares line is not unique.")
         ols = None
     weighted = config.weight_col is not None or (road.samples is not None and road.samples.w is not None)

@@ -112,7 +112,7 @@ def require_spread(m: Moments) -> None:
         )
     if m.sxx == 0:
         raise DataError(
-            f"x is constant (every value is {m.x_mean:g}): the slope is undetermined.",
+            f"x is constant (every row fitted has x = {m.x_mean:g}): the slope is undetermined.",
             "Add rows with other x, or pass --no-standardize to run plain gradient descent anyway.",
         )
 
