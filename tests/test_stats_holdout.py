@@ -151,3 +151,25 @@ def test_piecewise_held_out_rows_are_scored_with_the_runs_own_loss(invoke, loss,
     assert len(fit["history"]) > 1
     for step in fit["history"]:
         assert _close(step["valid_loss"], hand(step["a"], step["b"]))
+
+
+def test_valid_under_torchrun_is_scored_by_rank_0_as_one_process_scores_it(invoke, tmp_path, monkeypatch):
+    """Two processes (in-process ranks): rank 0 reads the --valid file and scores each logged step as one
+    process does; a --valid file rank 0 cannot read stops both processes with its error (no rank left waiting)."""
+    from test_read import run_share
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 10, 40)
+    valid = write_csv(tmp_path / "valid.csv", {"x": x, "y": 3 * x - 1 + rng.normal(size=40)})
+    flags = ["--valid", str(valid), "--log-every", "3", "-f", "json"]
+    alone = parse_json(invoke("train", SAMPLE, *flags).stdout)
+    result, rank_one = run_share(SAMPLE, flags, invoke, monkeypatch)
+    assert result.exit_code == 0 and rank_one == [None], (result.stderr, rank_one)
+    fit = parse_json(result.stdout)
+    assert fit["data"]["processes"] == 2 and fit["valid"]["n"] == 40
+    for key in KEYS:
+        assert _close(fit["valid"][key], alone["valid"][key], 1e-9), key
+    assert [s["valid_loss"] for s in fit["history"]] == pytest.approx([s["valid_loss"] for s in alone["history"]], rel=1e-9)
+    no_y = write_csv(tmp_path / "no_y.csv", {"x": x, "z": x})
+    result, rank_one = run_share(SAMPLE, ["--valid", str(no_y)], invoke, monkeypatch)
+    assert result.exit_code == 3 and "no column 'y'" in result.stderr and len(rank_one) == 1 and rank_one[0] is not None

@@ -99,15 +99,10 @@ def train(request: TrainRequest) -> int:
             cache=cache_path,
             sources=files,
         )
-        if group is not None and valid_path is not None:
-            from linfit.errors import UsageError
-
-            raise UsageError("--valid scores one process's rows: not under torchrun.", "Run linfit eval on the saved model instead.")
         if valid_path is not None:
-            from linfit.holdout import read_valid
-
-            prepared.held = read_valid(valid_path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
-            prepared.held.kind = getattr(prepared.training, "kind", None)  # huber's δ, quantile's τ, as the run settled them
+            prepared.held = _read_valid(valid_path, config, sep, drop_na, group)
+            if prepared.held is not None:
+                prepared.held.kind = getattr(prepared.training, "kind", None)  # huber's δ, quantile's τ, as the run settled them
         for warning in prepared.warnings + prepared.training.notes:
             _notice(quiet, warning)
         _restate_stats(prepared, config, quiet)
@@ -158,6 +153,27 @@ def _check_held_out(holdout: float, valid_path: Optional[str], chunk_rows: int, 
             f"{named('holdout')} sets rows aside in memory; a run with {named('chunk_rows')} streams them.",
             "Use --valid FILE (a separate file) instead.",
         )
+
+
+def _read_valid(path, config, sep, drop_na, group):
+    """train --valid's rows, read by the process that reports (rank 0 under torchrun: the others train alone and
+    show nothing); a file it cannot read stops every process with the same error."""
+    from linfit.errors import LinfitError
+    from linfit.holdout import read_valid
+
+    held = failure = None
+    if group is None or group.is_main:
+        try:
+            held = read_valid(path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+        except LinfitError as error:
+            if group is None:
+                raise
+            failure = error
+    if group is not None:
+        if failure is not None:
+            group.fail(failure)  # the others, waiting below, raise it too
+        group.gathered(None)
+    return held
 
 
 def _restate_stats(prepared, config, quiet: bool) -> None:
