@@ -148,7 +148,14 @@ def test_predict_interval_equals_summary_frame(invoke, trained, sm):
     for kind, prefix in (("confidence", "mean_ci_"), ("prediction", "obs_ci_")):
         args = [a for value in at for a in ("--x", repr(value))]
         out = parse_json(invoke("predict", model, *args, "--interval", kind, "--level", "0.9", "-f", "json").stdout)
-        assert out["interval"] == {"kind": kind, "level": 0.9, "centre": "least_squares", "se": "nonrobust", "model_is_least_squares": True}
+        assert out["interval"] == {
+            "kind": kind,
+            "level": 0.9,
+            "centre": "least_squares",
+            "se": "nonrobust",
+            "model_is_least_squares": True,
+            "weight_col": None,
+        }
         np.testing.assert_allclose(out["lower"], frame[prefix + "lower"], rtol=1e-9)
         np.testing.assert_allclose(out["upper"], frame[prefix + "upper"], rtol=1e-9)
 

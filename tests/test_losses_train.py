@@ -85,6 +85,7 @@ def test_json_and_model_file_record_the_loss_its_parameter_and_the_reference(inv
     assert fit["stats"] is None and fit["error_vs_se"] is None  # least squares' statistics do not apply
     assert fit["ols"] is not None  # still the least-squares line, for comparison
     assert "pseudo_r1" in fit["loss_stats"] and "Koenker" in fit["loss_stats"]["method"]
+    assert fit["error_bound"] == fit["digits"] == {"a": None, "b": None}  # no bound: no digits (they read 0.0)
     saved = json.loads(model.read_text())
     assert saved["config"]["loss"] == "quantile" and saved["config"]["quantile"] == 0.75
     assert saved["reference"]["points"] == fit["reference"]["points"]
@@ -97,10 +98,13 @@ def test_huber_statistics_are_statsmodels_rlm_sandwich(invoke, outlier_file):
     path, x, y = outlier_file
     ols = least_squares(x, y)
     delta = huber_delta_of(y - ols.a * x - ols.b)  # RLM's fixed scale (update_scale=False) times 1.345
-    result = invoke("train", path, "--loss", "huber", "--huber-delta", repr(delta), "--format", "json")
+    result = invoke("train", path, "--loss", "huber", "--huber-delta", repr(delta), "--level", "0.8", "--format", "json")
     stats = json.loads(result.stdout)["loss_stats"]
     fit = sm.RLM(y, sm.add_constant(x), M=sm.robust.norms.HuberT(t=1.345)).fit(update_scale=False, conv="coefs", tol=1e-13, maxiter=500)
     assert (stats["se_b"], stats["se_a"]) == pytest.approx(tuple(fit.bse), rel=1e-6)
+    # at --level (was 95 % always)
+    assert stats["ci_b"] + stats["ci_a"] == pytest.approx(fit.conf_int(alpha=0.2).ravel().tolist(), rel=1e-6)
+    assert stats["level"] == 0.8 and "80 %" in stats["interval_method"]
     assert "sandwich" in stats["method"]
 
 
@@ -118,6 +122,31 @@ def test_bootstrap_intervals_are_seeded_and_cover_the_line(invoke, outlier_file)
     stats = runs[0]["loss_stats"]
     assert stats == runs[1]["loss_stats"] and stats["bootstrap"] == 15 and "bootstrap" in stats["interval_method"]
     assert stats["ci_a"][0] <= runs[0]["a"] <= stats["ci_a"][1]
+
+
+def test_a_weighted_bootstrap_at_a_level_is_the_hand_bootstrap(invoke, tmp_path):
+    """Weighted rows were silently not bootstrapped, and the percentiles were 95 % whatever --level: the hand
+    bootstrap (the same seeded multinomial counts over the rows of positive weight, each resample's weighted
+    quantile line by HiGHS) gives the intervals to rounding."""
+    linprog = pytest.importorskip("scipy.optimize").linprog
+    x, y = _outliers(n=30, seed=5)
+    w = np.tile([1.0, 0.0, 2.5], 10)
+    path = write_csv(tmp_path / "w.csv", {"x": x, "y": y, "w": w})
+    result = invoke("train", path, "--loss", "quantile", "--quantile", "0.7", "--weight-col", "w", "--bootstrap", "8", "--seed", "3",
+                    "--level", "0.8", "-f", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)["loss_stats"]
+    keep = w > 0
+    xk, yk, wk, m = x[keep], y[keep], w[keep], int(keep.sum())
+    counts = np.random.default_rng(3).multinomial(m, np.full(m, 1 / m), size=8)
+    lines = []
+    for c in counts * wk:
+        cost = np.concatenate([[0, 0], 0.7 * c, 0.3 * c])
+        equal = np.hstack([xk[:, None], np.ones((m, 1)), np.eye(m), -np.eye(m)])
+        lines.append(linprog(cost, A_eq=equal, b_eq=yk, bounds=[(None, None)] * 2 + [(0, None)] * 2 * m, method="highs").x[:2])
+    low, high = np.percentile(lines, [10, 90], axis=0)
+    assert stats["ci_a"] == pytest.approx([low[0], high[0]], rel=1e-7) and stats["ci_b"] == pytest.approx([low[1], high[1]], rel=1e-7)
+    assert stats["bootstrap"] == 8 and stats["level"] == 0.8 and stats["n"] == m  # n counted the zero-weight rows
 
 
 def test_table_names_the_method_and_shows_no_least_squares_statistics(invoke, outlier_file):
@@ -226,6 +255,13 @@ def test_eval_scores_a_model_with_its_own_loss_and_parameter(invoke, outlier_fil
             hand = np.maximum(-tau * r, (1 - tau) * r).mean() * (1 if loss == "quantile" else 2)
         assert scored["loss_name"] == loss and scored["loss"] == pytest.approx(hand, rel=1e-12)
         assert scored["loss"] == pytest.approx(fit["loss"], rel=1e-9)
+    saved = json.loads((tmp_path / "quantile.json").read_text())
+    for edit, said in ((0.2, "disagree"), (1.5, "(0, 1)")):  # τ edited in the config only (eval used the other), then in both
+        saved["config"]["quantile"] = edit
+        saved["loss_parameters"]["quantile"] = 1.5 if edit == 1.5 else 0.8
+        (tmp_path / "edited.json").write_text(json.dumps(saved))
+        out = invoke("eval", tmp_path / "edited.json", path)
+        assert out.exit_code == 3 and said in out.output, out.output
 
 
 def _hand_loss(loss, x, y, a, b, delta=1.0, tau=0.5, w=None):

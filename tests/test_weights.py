@@ -88,6 +88,25 @@ def test_eval_takes_the_weights_from_the_model_or_the_flag(invoke, weighted, tmp
             assert out[key] == pytest.approx(expected[key], rel=1e-10), key
         assert out["bias"] == pytest.approx(expected["bias"], abs=1e-12)
         assert out["loss"] == pytest.approx(expected["mse"] / 2, rel=1e-10)
+    zero = write_csv(tmp_path / "zero.csv", {"x": x, "w": 0 * w, "y": y})
+    for flags in ([], ["--chunk-rows", "7"]):  # every weight 0: nothing to score (was a ZeroDivisionError, exit 1)
+        out = invoke("eval", model, zero, *flags)
+        assert out.exit_code == 3 and "every weight is 0" in out.output, out.output
+
+
+def test_a_weighted_models_prediction_interval_is_for_a_row_of_the_mean_weight_and_says_so(invoke, weighted, tmp_path):
+    """σ̂² is per unit of the weights scaled to mean 1: statsmodels WLS with those weights (not the file's)."""
+    sm = pytest.importorskip("statsmodels.api")
+    path, x, y, w = weighted
+    model = tmp_path / "m.json"
+    invoke("train", path, "--weight-col", "w", "-o", model, "-q")
+    out = invoke("predict", model, "--x", "2", "--x", "9", "--interval", "prediction", "-f", "json")
+    keep = w > 0
+    wls = sm.WLS(y[keep], sm.add_constant(x[keep]), weights=w[keep] / w[keep].mean()).fit()
+    frame = wls.get_prediction(np.array([[1.0, 2.0], [1.0, 9.0]])).summary_frame(alpha=0.05)
+    got = json.loads(out.stdout)
+    assert got["lower"] == pytest.approx(list(frame["obs_ci_lower"]), rel=1e-9) and got["interval"]["weight_col"] == "w"
+    assert "mean weight" in out.stderr
 
 
 def test_mini_batches_of_a_piecewise_loss_are_refused_by_name(invoke, weighted):

@@ -627,6 +627,16 @@ def _bounds(values, basis, interval: Optional[str], level: Optional[float], save
                 f"note: the intervals are the least-squares line's (a = {basis.slope:.6g}); this model's line (a = {saved.a:.6g}, "
                 f"b = {saved.b:.6g}) differs from it beyond the rounding error of a converged fit, so its predictions may lie outside them.",
             )
+        config = saved.record.get("config")
+        weight_col = config.get("weight_col") if isinstance(config, dict) else None
+        bounds["weight_col"] = weight_col
+        if weight_col is not None and interval == "prediction":  # σ̂² is per unit of the weights scaled to mean 1
+            _notice(
+                quiet,
+                f"note: the model's rows were weighted (column {weight_col!r}): the prediction interval is for a new row of the "
+                "training rows' mean weight (statsmodels' WLS with the weights scaled to mean 1); a row of k times that weight has "
+                "the spread of its new observation divided by √k.",
+            )
         stats = saved.record.get("stats")
         if isinstance(stats, dict) and stats.get("se_type") == "hc3":
             _notice(quiet, "note: the model was trained with --se hc3, but the intervals use the classical (nonrobust) standard errors.")
@@ -704,17 +714,25 @@ def _saved_loss(saved, loss_name: str):
     key = {"huber": "huber_delta", "quantile": "quantile"}.get(loss_name)
     if key is None:
         return loss_for(loss_name)
-    places = [saved.record.get("loss_parameters"), saved.record.get("config")]
-    value = next((place[key] for place in places if isinstance(place, dict) and key in place), None)
-    try:
-        return loss_for(loss_name, delta=value, tau=value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    except ValueError:
-        value = None
-    if value is None:
+    places = {name: saved.record.get(name) for name in ("loss_parameters", "config")}
+    found = {f"{name}.{key}": place[key] for name, place in places.items() if isinstance(place, dict) and place.get(key) is not None}
+    if len(found) == 2 and found[f"loss_parameters.{key}"] != found[f"config.{key}"]:  # an edited file: which was trained with?
         raise DataError(
-            f"{saved.path}: key 'loss_parameters': the {loss_name} loss needs its {key} (a number), and this model file has none.",
+            f"{saved.path}: the keys {' and '.join(f'{k!r} ({v!r})' for k, v in found.items())} disagree: the {loss_name} "
+            "loss's parameter the model was trained with is not known.",
+            "Make them equal, or train the model again with linfit train -o.",
+        )
+    value = next(iter(found.values()), None)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise DataError(
+            f"{saved.path}: key 'loss_parameters': the {loss_name} loss needs its {key} (a number), and this model file has "
+            f"{'none' if value is None else repr(value)}.",
             "Train the model again with linfit train -o.",
         )
+    try:
+        return loss_for(loss_name, delta=value, tau=value)
+    except ValueError as why:
+        raise DataError(f"{saved.path}: key '{next(iter(found))}': {why}", "Train the model again with linfit train -o.") from None
 
 
 def evaluate(request: EvalRequest) -> None:
@@ -739,13 +757,15 @@ def evaluate(request: EvalRequest) -> None:
     if request.chunk_rows and weight_col is not None:  # one pass, a chunk at a time, with the weights
         from linfit.read import rechunked_with_weights
 
-        evaluation = score(rechunked_with_weights(reading.with_weights(), request.chunk_rows), saved.a, saved.b, loss_name, kind)
+        evaluation = score(
+            rechunked_with_weights(reading.with_weights(), request.chunk_rows), saved.a, saved.b, loss_name, kind, request.data
+        )
     elif request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
-        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind)
+        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind, request.data)
     else:
         samples = read_samples(reading)
         blocks = [(samples.x, samples.y)] if samples.w is None else [(samples.x, samples.y, samples.w)]
-        evaluation = score(blocks, saved.a, saved.b, loss_name, kind)
+        evaluation = score(blocks, saved.a, saved.b, loss_name, kind, request.data)
     facts = reading.facts
     info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
     if weight_col is not None:  # weighted figures: the rows counted are those with a positive weight

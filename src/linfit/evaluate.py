@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from linfit.errors import DataError
 from linfit.losses import LOSSES
 from linfit.reference import BLOCK_ROWS
 
@@ -111,8 +112,10 @@ class EvalPass:
             deviation = dy - mean
             self.y_parts.append((total, mean, float((w * np.square(deviation)).sum()) - float((w * deviation).sum()) ** 2 / total))
 
-    def finish(self) -> Evaluation:
+    def finish(self, source: str = "the data") -> Evaluation:
         weights = getattr(self, "weights", None)
+        if self.n == 0:  # the reader refuses a file without rows: here every row's weight was 0
+            raise DataError(f"{source}: every weight is 0: there is no row to score.", "Give some rows a positive weight.")
         n = math.fsum(weights) if weights else self.n  # the figures' divisor: Σw for weighted rows
         sse = math.fsum(self.sse)
         mse = sse / n
@@ -146,12 +149,14 @@ def _merged_spread(parts: list[tuple[int, float, float]]) -> float:
     return max(total, 0.0)
 
 
-def evaluate(blocks: Iterable[tuple[np.ndarray, np.ndarray]], a: float, b: float, loss_name: str, kind=None) -> Evaluation:
+def evaluate(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray]], a: float, b: float, loss_name: str, kind=None, source: str = "the data"
+) -> Evaluation:
     """The Evaluation of the line over (x, y) blocks in row order (`kind`: the loss object, for huber's δ or quantile's τ)."""
     scoring = EvalPass(a, b, loss_name, kind)
     for x, y, *w in blocks:  # (x, y) or (x, y, w) blocks
         scoring.add(x, y, w[0] if w else None)
-    return scoring.finish()
+    return scoring.finish(source)
 
 
 def evaluation_json(evaluation: Evaluation, model: str, data: dict[str, Any]) -> dict[str, Any]:

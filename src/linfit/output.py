@@ -122,7 +122,10 @@ def train_json(
         "ols": None if ols is None else {"a": ols.a, "b": ols.b},
         "gap": None if ols is None else {"a": relative_gap(result.a, ols.a), "b": relative_gap(result.b, ols.b)},
         "error_bound": {"a": or_null(result.error_a), "b": or_null(result.error_b)},
-        "digits": dict(zip("ab", result.digits())),
+        # no bound (absolute/quantile's subgradient stop, a diverged run): no digits, rather than a claim of 0
+        "digits": {
+            k: (None if or_null(bound) is None else d) for k, d, bound in zip("ab", result.digits(), (result.error_a, result.error_b))
+        },
         "lr": or_null(result.lr),
         "lr_source": "set" if config.lr is not None else "default",  # config.lr records the lr used either way
         "epochs": result.epochs,

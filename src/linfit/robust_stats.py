@@ -3,20 +3,20 @@ and t intervals assume squared errors and are not shown under these losses):
 
 huber — the sandwich covariance of the M-estimator, statsmodels RLM's default "H1" (Huber 1973):
     cov = k²·[Σψ(rᵢ)²/(n − p)] / [mean ψ'(rᵢ)]² · (XᵀX)⁻¹,  k = 1 + (p/n)·var(ψ')/mean(ψ')²,
-  with ψ = clamp(r, −δ, δ), ψ' = 1 inside ±δ, p = 2; normal 95 % intervals (as RLM's conf_int).
+  with ψ = clamp(r, −δ, δ), ψ' = 1 inside ±δ, p = 2; normal intervals at --level (as RLM's conf_int).
 absolute, quantile — the objective, Koenker and Machado's pseudo-R¹ = 1 − V(τ)/Ṽ(τ) (Ṽ: the objective of
-  the best constant, the τ-quantile of y), and with --bootstrap N percentile intervals from N seeded
-  resamples of the rows (each resample's exact line: weights drawn as multinomial counts, all at once).
+  the best constant, the τ-quantile of y), and with --bootstrap N percentile intervals at --level from N
+  seeded resamples of the rows (each resample's exact line: weights drawn as multinomial counts, all at
+  once; weighted rows: the rows of positive weight are resampled, each keeping its weight).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-
-Z95 = 1.959963984540054  # the normal's 97.5 % quantile
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class PiecewiseStats:
     pseudo_r1: float | None = None  # quantile and absolute: 1 − V(τ)/Ṽ(τ)
     inside: int | None = None  # huber: rows inside ±δ
     bootstrap: int = 0
+    level: float | None = None  # the intervals' coverage (--level), where there are intervals
 
 
 def huber_sandwich(x: np.ndarray, y: np.ndarray, a: float, b: float, delta: float) -> tuple[float, float, float]:
@@ -71,17 +72,22 @@ def _weighted_quantile(y: np.ndarray, tau: float, w: np.ndarray | None) -> float
     return float(y[order][np.searchsorted(cumulative, tau * cumulative[-1], side="left")])
 
 
-def bootstrap_intervals(loss_name: str, x, y, tau: float, resamples: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """95 % percentile intervals of a and b from seeded resamples of the rows: the counts of each resample
+def bootstrap_intervals(
+    loss_name: str, x, y, tau: float, resamples: int, seed: int, w=None, level: float = 0.95
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Percentile intervals at `level` of a and b from seeded resamples of the rows: the counts of each resample
     are drawn at once (a multinomial per resample), and each resample's exact line is the LP vertex with
-    those counts as weights."""
+    those counts (times the rows' weights, with `w`: the rows of positive weight are resampled) as weights."""
     from linfit.reference import quantile_line
 
+    if w is not None:
+        keep = np.asarray(w) > 0
+        x, y, w = x[keep], y[keep], np.asarray(w, dtype=np.float64)[keep]
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(x.shape[0], np.full(x.shape[0], 1 / x.shape[0]), size=resamples).astype(np.float64)
-    lines = np.array([_line(quantile_line, x, y, tau, c, loss_name) for c in counts])
+    lines = np.array([_line(quantile_line, x, y, tau, c if w is None else c * w, loss_name) for c in counts])
     lines = lines[np.isfinite(lines).all(axis=1)]
-    low, high = np.percentile(lines, [2.5, 97.5], axis=0)
+    low, high = np.percentile(lines, [50 * (1 - level), 50 * (1 + level)], axis=0)
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
@@ -98,29 +104,41 @@ def piecewise_stats(config, x: np.ndarray, y: np.ndarray, reference, w: np.ndarr
     from linfit.losses import loss_for
 
     loss = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
-    n = int(x.shape[0])
+    n = int(x.shape[0] if w is None else np.count_nonzero(np.asarray(w) > 0))  # the rows that count, as data.rows
+    level = config.level
     if config.loss == "huber":
         if w is not None:
             return PiecewiseStats("objective only (no sandwich covariance with weights)", n, reference.objective, inside=reference.inside)
         se_a, se_b, _ = huber_sandwich(x, y, reference.a, reference.b, loss.delta)
         ok = math.isfinite(se_a)
+        z = NormalDist().inv_cdf(0.5 + level / 2)
         return PiecewiseStats(
             "M-estimator sandwich covariance (H1, as statsmodels RLM with HuberT at a fixed scale)",
             n,
             reference.objective,
             se_a if ok else None,
             se_b if ok else None,
-            (reference.a - Z95 * se_a, reference.a + Z95 * se_a) if ok else None,
-            (reference.b - Z95 * se_b, reference.b + Z95 * se_b) if ok else None,
-            "normal 95 %" if ok else None,
+            (reference.a - z * se_a, reference.a + z * se_a) if ok else None,
+            (reference.b - z * se_b, reference.b + z * se_b) if ok else None,
+            f"normal {level * 100:.4g} %" if ok else None,
             inside=reference.inside,
+            level=level if ok else None,
         )
     r1 = pseudo_r1(loss, x, y, reference.objective, w)
-    if config.bootstrap and w is None:
-        ci_a, ci_b = bootstrap_intervals(config.loss, x, y, loss.tau, config.bootstrap, config.seed)
-        how = f"bootstrap 95 % percentile, {config.bootstrap} resamples (seed {config.seed})"
+    if config.bootstrap:
+        ci_a, ci_b = bootstrap_intervals(config.loss, x, y, loss.tau, config.bootstrap, config.seed, w, level)
+        how = f"bootstrap {level * 100:.4g} % percentile, {config.bootstrap} resamples (seed {config.seed})"
+        how += ", rows resampled with their weights" if w is not None else ""
         return PiecewiseStats(
-            "objective and pseudo-R¹ (Koenker–Machado)", n, reference.objective, None, None, ci_a, ci_b, how, r1, None, config.bootstrap
+            "objective and pseudo-R¹ (Koenker–Machado)",
+            n,
+            reference.objective,
+            ci_a=ci_a,
+            ci_b=ci_b,
+            interval_method=how,
+            pseudo_r1=r1,
+            bootstrap=config.bootstrap,
+            level=level,
         )
     return PiecewiseStats("objective and pseudo-R¹ (Koenker–Machado)", n, reference.objective, pseudo_r1=r1)
 

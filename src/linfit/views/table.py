@@ -245,7 +245,7 @@ def piecewise_summary(result: TrainResult, fit: dict, data_line: str) -> Group:
     if stats is not None and stats.get("se_a") is not None:
         table.add_row("standard error", num(stats["se_a"], 4), num(stats["se_b"], 4), "")
     if stats is not None and stats.get("ci_a") is not None:
-        table.add_row("95% interval", _interval(stats["ci_a"]), _interval(stats["ci_b"]), "")
+        table.add_row(f"{(stats.get('level') or 0.95) * 100:.4g}% interval", _interval(stats["ci_a"]), _interval(stats["ci_b"]), "")
     table.add_row("start", f"{num(result.start.a)}", f"{num(result.start.b)}  ({result.start.method})", "")
     parameters = ", ".join(f"{'δ' if k == 'huber_delta' else 'τ'} = {num(v)}" for k, v in fit.get("loss_parameters", {}).items())
     lines = [f"loss {fit['loss_name']}{' (' + parameters + ')' if parameters else ''} = {num(result.loss)}\n"]
