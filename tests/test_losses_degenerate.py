@@ -261,3 +261,81 @@ def test_a_default_delta_below_the_rounding_floor_is_raised_to_it_and_said():
     assert any("raised to that floor" in note for note in prepared.warnings)
     assert prepared.reference is not None and prepared.training.result.converged
     assert _close(prepared.training.result.loss, prepared.reference.objective, 1e-9)
+
+
+# ── the exact reference against brute force: every two-point line, its objective in Fractions ──────────────
+
+
+def _brute_force(x, y, tau, w):
+    """(the least objective over all two-point lines, whether one line alone reaches it), exact."""
+    from fractions import Fraction
+
+    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    ws = [Fraction(float(v)) for v in (np.ones_like(x) if w is None else w)]
+    t = Fraction(tau)
+
+    def objective(a, b):
+        rs = [a * xk + b - yk for xk, yk in zip(xs, ys)]
+        return sum(wk * ((1 - t) * r if r > 0 else -t * r) for wk, r in zip(ws, rs)) / sum(ws)
+
+    lines = {}
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            if xs[i] != xs[j] and ws[i] and ws[j]:
+                a = (ys[j] - ys[i]) / (xs[j] - xs[i])
+                lines[(a, ys[i] - a * xs[i])] = None
+    values = {line: objective(*line) for line in lines}
+    best = min(values.values())
+    return best, sum(v == best for v in values.values()) == 1, values
+
+
+_X8 = np.array([-0.4, 0.1, 0.9, 2.1, 0.9, -0.3, 0.0, -0.5])
+_Y8 = np.array([-0.2, 1.3, 8.7, 7.3, 8.7, 0.1, 1.0, -0.5])
+
+
+@pytest.mark.parametrize(
+    "x, y, tau, w, unique",
+    [
+        # weights of 1e-300 (a duplicated point puts three rows on a vertex: its check must not lose them to tolerances)
+        (_X8, _Y8, 0.1, np.full(8, 1e-300), True),
+        (_X8, _Y8, 0.1, np.linspace(1, 9, 8) * 1e-172, True),
+        # x and y of 1e-200
+        (np.array([2, 2, 1, 2, 0, 1, 2.0]) * 1e-200, np.array([2, 1, 1, 0, 1, 2, 0.0]) * 1e-200, 0.25, None, True),
+        # x ≈ 1e9, y ≈ 1e12 with weights 1e12 : 1 (the reference had been unavailable)
+        (1e9 + np.array([1, 4, 1.0]), 1e12 + np.array([11, 24, 37.0]), 0.9, np.array([1e12, 1, 1e12]), True),
+        (1e9 + np.array([3, 0, 4, 4.0]), 1e12 + np.array([2, 14, 27, 0.0]), 0.9, np.array([1, 1, 1e12, 1e12]), True),
+        # tied rows at one x, weights 1e12 : 1
+        (
+            np.array([1, 1, 1, 1, 1, 1, 0, 1.0]),
+            np.array([2, 3, 3, 1, 1, 4, 0, 4.0]),
+            0.25,
+            np.array([1, 1, 1e12, 1e12, 1e12, 1e12, 1, 1e12]),
+            True,
+        ),
+        # flat faces: the median of two rows at each x; a τ of 0.1 over ten rows at one x
+        (np.array([1, 1, 3, 3.0]), np.array([0, 1, 0, 1.0]), 0.5, None, False),
+        (np.repeat([0.0, 1.0], [10, 9]), np.r_[np.arange(10.0), np.arange(9.0)], 0.1, None, False),
+    ],
+)
+def test_quantile_reference_is_the_best_two_point_line(x, y, tau, w, unique):
+    from fractions import Fraction
+
+    best, alone, values = _brute_force(x, y, tau, w)
+    ref = quantile_line(x, y, tau, w)
+    i, j = ref.points
+    a = (Fraction(y[j]) - Fraction(y[i])) / (Fraction(x[j]) - Fraction(x[i]))
+    assert values[(a, Fraction(y[i]) - a * Fraction(x[i]))] == best  # the line through its two rows is optimal, exactly
+    assert ref.objective == pytest.approx(float(best), rel=1e-12)
+    assert ref.unique == unique
+    assert alone or not unique  # a flat face has other optimal two-point lines
+
+
+def test_reference_objective_is_taken_about_the_centres():
+    """x ≈ 1e9, y ≈ 1e12: in the data's units each residual carries b's rounding (1e-4); the objectives are exact
+    to rounding, the same as on the data shifted to 0 first."""
+    rng = np.random.default_rng(5)
+    x = 1e9 + rng.integers(0, 50, 40)
+    y = 1e12 + 0.7 * (x - 1e9) + rng.integers(0, 30, 40)
+    dx, dy = x - 1e9, y - 1e12  # exact
+    for line, near in ((quantile_line(x, y, 0.3), quantile_line(dx, dy, 0.3)), (huber_line(x, y, 5.0), huber_line(dx, dy, 5.0))):
+        assert line.objective == pytest.approx(near.objective, rel=1e-13)

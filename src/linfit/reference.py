@@ -232,6 +232,12 @@ def _unit_exponent(w: np.ndarray) -> int:
     return max(-int(np.frexp(largest)[1]), 0) if largest > 0 else 0
 
 
+def _to_unit(v: np.ndarray) -> int:
+    """k with max|v|·2^k in [0.5, 1) (0 when v is all 0): an exact scaling up or down."""
+    largest = float(np.max(np.abs(v))) if v.size else 0.0
+    return -int(np.frexp(largest)[1]) if largest > 0 and math.isfinite(largest) else 0
+
+
 def _rescaled(m: Moments, exponent: int) -> Moments:
     """Moments with the weights times 2^exponent (exact, but for a part whose weights are negligible beside the others')."""
     if exponent == 0:
@@ -412,7 +418,8 @@ def huber_line(x: np.ndarray, y: np.ndarray, delta: float, w: np.ndarray | None 
     a = float(theta[0])
     b = float(Fraction(y_shift) + Fraction(float(theta[1])) - Fraction(a) * Fraction(x_shift))
     inside_rows = int(np.count_nonzero(np.abs(theta[0] * xc + theta[1] - yc) <= delta))
-    return Reference("huber", a, b, loss_objective(loss, x, y, a, b, w), method, unique, (), inside_rows, iteration)
+    # the objective about the centres: in the data's units (x ≈ 1e9, y ≈ 1e12) the rounding of b would be in every residual
+    return Reference("huber", a, b, objective(theta), method, unique, (), inside_rows, iteration)
 
 
 def _solve_set(xc, yc, w, inside, signs, delta) -> np.ndarray | None:
@@ -597,6 +604,8 @@ def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray 
         )
     loss = loss_for(name, tau=tau)
     tau = loss.tau
+    if w is not None:
+        w = np.ldexp(w, _to_unit(w))  # an exact scaling (the optimum does not change): no subnormal products
     positive = np.ones(n, dtype=bool) if w is None else w > 0
     if np.unique(x[positive]).shape[0] < 2:
         raise DataError("x is constant among the weighted rows: the line is undetermined.", "Add rows with other x.")
@@ -629,10 +638,22 @@ def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray 
         verdict = _vertex_optimal(x, y, w, i, j, tau)
         if verdict is None:
             continue
-        a, b, unique = verdict
+        a, b, unique, on_line = verdict
         method = "LP vertex (HiGHS start, exact two-point line, optimality proven by the subgradient condition)"
-        return Reference(name, a, b, loss_objective(loss, x, y, a, b, w), method, unique, (min(i, j), max(i, j)), -1, iteration)
+        objective = _vertex_objective(loss, x, y, w, i, j, x_shift, y_shift, on_line)
+        return Reference(name, a, b, objective, method, unique, (min(i, j), max(i, j)), -1, iteration)
     raise ReferenceUnavailable("the linear programme's solution could not be confirmed as an optimal two-point line.")
+
+
+def _vertex_objective(loss, x, y, w, i: int, j: int, x_shift: float, y_shift: float, on_line: np.ndarray) -> float:
+    """The objective of the exact line through rows i and j, from residuals about the centres (with x ≈ 1e9 and
+    y ≈ 1e12, a·x + b − y in the data's units would carry the rounding of b, 1e-4, into every residual), the rows
+    exactly on the line counted with a residual of 0 (a heavy row's rounding would outweigh light rows' losses)."""
+    a_exact = (Fraction(y[j]) - Fraction(y[i])) / (Fraction(x[j]) - Fraction(x[i]))
+    a, beta = float(a_exact), float(Fraction(y[i]) - Fraction(y_shift) - a_exact * (Fraction(x[i]) - Fraction(x_shift)))
+    xc, yc = x - x_shift, y - y_shift
+    yc[on_line] = a * xc[on_line] + beta  # a·x + β − y is then 0 exactly on those rows
+    return loss_objective(loss, xc, yc, a, beta, w)
 
 
 HIGHS_ROWS = 5_000  # HiGHS solves the LP over at most this many rows (beyond, a sample's optimum starts the vertex walk)
@@ -662,7 +683,10 @@ def _highs(xc: np.ndarray, yc: np.ndarray, tau: float, w: np.ndarray | None) -> 
     from scipy.sparse import csr_matrix, hstack, identity
 
     n = xc.shape[0]
-    ww = np.ones(n) if w is None else w
+    # x and y brought near 1 by powers of two (1e-200 would sit below HiGHS's tolerances), the line scaled back
+    px, py = _to_unit(xc), _to_unit(yc)
+    xc, yc = np.ldexp(xc, px), np.ldexp(yc, py)
+    ww = np.ones(n) if w is None else np.ldexp(w, _to_unit(w))
     cost = np.concatenate([[0.0, 0.0], (1 - tau) * ww, tau * ww])
     eye = identity(n, format="csr")
     matrix = hstack([csr_matrix(np.column_stack([xc, np.ones(n)])), -eye, eye], format="csr")
@@ -670,12 +694,12 @@ def _highs(xc: np.ndarray, yc: np.ndarray, tau: float, w: np.ndarray | None) -> 
     solution = linprog(cost, A_eq=matrix, b_eq=yc, bounds=bounds, method="highs")
     if solution.status != 0:
         raise ReferenceUnavailable(f"HiGHS did not solve the linear programme: {solution.message}")
-    return float(solution.x[0]), float(solution.x[1])
+    return float(np.ldexp(solution.x[0], px - py)), float(np.ldexp(solution.x[1], -py))
 
 
-def _vertex_optimal(x, y, w, i: int, j: int, tau: float) -> tuple[float, float, bool] | None:
+def _vertex_optimal(x, y, w, i: int, j: int, tau: float) -> tuple[float, float, bool, np.ndarray] | None:
     """The line through rows i and j, formed exactly, when the subgradient condition proves it optimal:
-    (a, b, unique); None when it is not optimal."""
+    (a, b, unique, the rows exactly on it); None when it is not optimal."""
     a_exact = (Fraction(y[j]) - Fraction(y[i])) / (Fraction(x[j]) - Fraction(x[i]))
     b_exact = Fraction(y[i]) - a_exact * Fraction(x[i])
     a, b = float(a_exact), float(b_exact)
@@ -692,46 +716,84 @@ def _vertex_optimal(x, y, w, i: int, j: int, tau: float) -> tuple[float, float, 
         sign[k] = (exact > 0) - (exact < 0)
     ww = np.ones_like(x) if w is None else w
     zero = sign == 0
-    # Σ over rows off the line of w·ψ(r)·u, with ψ = 1 − τ above and −τ below
+    # Σ over rows off the line of w·ψ(r)·u, with ψ = 1 − τ above and −τ below, summed exactly
     above, below = (sign > 0) & ~zero, (sign < 0) & ~zero
+    tau_ = Fraction(tau)
+    low, high = -tau_, 1 - tau_
     sums = {}
     for name, u in (("a", x), ("b", np.ones_like(x))):
-        sums[name] = (1 - Fraction(tau)) * Fraction(math.fsum(ww[above] * u[above])) - Fraction(tau) * Fraction(
-            math.fsum(ww[below] * u[below])
-        )
-    zero_rows = np.flatnonzero(zero)
-    low, high = -Fraction(tau), 1 - Fraction(tau)
-    if zero_rows.shape[0] == 2:
-        # s_i·w_i·(x_i, 1) + s_j·w_j·(x_j, 1) = −(Σa, Σb): a 2×2 system, solved exactly
-        p, q = (int(k) for k in zero_rows)
-        xp, xq = Fraction(x[p]), Fraction(x[q])
-        wp, wq = Fraction(ww[p]), Fraction(ww[q])
-        det = xp - xq
-        sp = (-sums["a"] + xq * sums["b"]) / det / wp
-        sq = (sums["a"] - xp * sums["b"]) / det / wq
-        if not (low <= sp <= high and low <= sq <= high):
-            return None
-        unique = low < sp < high and low < sq < high
-        return a, b, unique
-    # more than two rows on the line (a degenerate vertex): is there any s in the box? a small LP decides
-    from scipy.optimize import linprog
-
-    matrix = np.array([[float(ww[k] * x[k]) for k in zero_rows], [float(ww[k]) for k in zero_rows]])
-    target = -np.array([float(sums["a"]), float(sums["b"])])
-
-    # the widest margin m with every s inside [−τ + m, 1 − τ − m]: none (infeasible) → not optimal; m > 0 → a
-    # certificate strictly inside, so every direction climbs and the line is the only optimum; m ≈ 0 → a flat face
-    k = zero_rows.shape[0]
-    cost = np.zeros(k + 1)
-    cost[-1] = -1.0  # maximise m
-    equality = np.hstack([matrix, np.zeros((2, 1))])
-    inequality = np.vstack([np.hstack([-np.eye(k), np.ones((k, 1))]), np.hstack([np.eye(k), np.ones((k, 1))])])
-    limits = np.concatenate([np.full(k, tau), np.full(k, 1 - tau)])
-    bounds = [(None, None)] * k + [(None, None)]
-    solution = linprog(cost, A_ub=inequality, b_ub=limits, A_eq=equality, b_eq=target, bounds=bounds, method="highs")
-    if solution.status != 0 or solution.x[-1] < -1e-9:
+        sums[name] = high * _exact_dot(ww[above], u[above]) + low * _exact_dot(ww[below], u[below])
+    # the rows on the line, their weights added up per x: is there s_k in [−τ, 1 − τ] with
+    # Σ s_k·W_k·(X_k, 1) = −(Σa, Σb)? That set is a zonogon (a centrally symmetric polygon) whose edges are parallel
+    # to the W_k·(X_k, 1): the point is in it when, for each normal (1, −X_k), |n·d| ≤ ½·Σ_j W_j·|X_j − X_k| (d: the
+    # target less the centre, the s_k all ½ − τ), and strictly inside (an s strictly inside the box: the only optimum)
+    # when every one of those holds strictly. Exact, in Fractions, with prefix sums over the sorted X. A margin below
+    # FLAT_MARGIN of the bound counts as none: a face that rises by 1e-12 of the objective (weights 1e12:1, or τ = 1/3
+    # rounded to a float with three rows at one x) is flat to every purpose but the exact arithmetic's.
+    weights: dict[float, Fraction] = {}
+    for k in np.flatnonzero(zero):
+        if ww[k] > 0:
+            weights[float(x[k])] = weights.get(float(x[k]), Fraction(0)) + Fraction(float(ww[k]))
+    if len(weights) < 2:
         return None
-    return a, b, bool(solution.x[-1] > 1e-7 * min(tau, 1 - tau))
+    xs = sorted(weights)
+    big_x = [Fraction(v) for v in xs]
+    big_w = [weights[v] for v in xs]
+    total_w = sum(big_w)
+    total_wx = sum(wk * xk for wk, xk in zip(big_w, big_x))
+    mid = (low + high) / 2
+    d_a, d_b = -sums["a"] - mid * total_wx, -sums["b"] - mid * total_w
+    left_w = left_wx = Fraction(0)
+    strict = True
+    for xk, wk in zip(big_x, big_w):
+        right_w, right_wx = total_w - left_w - wk, total_wx - left_wx - wk * xk
+        support = (xk * (left_w - right_w) - left_wx + right_wx) / 2
+        side = abs(d_a - xk * d_b)
+        if side > support:
+            return None
+        strict = strict and side < support * (1 - FLAT_MARGIN)
+        left_w, left_wx = left_w + wk, left_wx + wk * xk
+    return a, b, strict, zero
+
+
+FLAT_MARGIN = 1e-9  # an optimum whose certificate is inside the bounds by less than this (relative) is called a flat face
+
+
+def _exact_dot(w: np.ndarray, u: np.ndarray) -> Fraction:
+    """Σ wᵢ·uᵢ exactly: each product split into two floats (Dekker), the floats added without rounding by repeated
+    fsum of what is left. Products that overflow or underflow the split are added in Fractions."""
+    w, u = np.asarray(w, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    if not w.size:
+        return Fraction(0)
+    p = w * u
+    safe = (np.abs(w) < 2.0**500) & (np.abs(u) < 2.0**500) & ((p == 0) & ((w == 0) | (u == 0)) | (np.abs(p) > 2.0**-900))
+    if not np.all(safe):
+        return _exact_dot(w[safe], u[safe]) + sum(
+            (Fraction(float(a)) * Fraction(float(b)) for a, b in zip(w[~safe], u[~safe])), Fraction(0)
+        )
+    terms = [p, _product_error(w, u, p)]
+    total, rest = Fraction(0), []
+    for _ in range(64):
+        part = math.fsum(np.concatenate([*terms, np.array(rest)]))
+        if part == 0:
+            break
+        total += Fraction(part)
+        rest.append(-part)
+    return total
+
+
+def _product_error(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """e with a·b = p + e exactly (Dekker's two-product, p = fl(a·b)), for operands and products within range."""
+    split = 134217729.0  # 2^27 + 1
+
+    def halves(v):
+        c = split * v
+        high = c - (c - v)
+        return high, v - high
+
+    ah, al = halves(a)
+    bh, bl = halves(b)
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 DELTA_SAMPLE_ROWS = 200_000  # the default δ is taken from the residuals of a sample of this many rows at most
