@@ -339,3 +339,26 @@ def test_reference_objective_is_taken_about_the_centres():
     dx, dy = x - 1e9, y - 1e12  # exact
     for line, near in ((quantile_line(x, y, 0.3), quantile_line(dx, dy, 0.3)), (huber_line(x, y, 5.0), huber_line(dx, dy, 5.0))):
         assert line.objective == pytest.approx(near.objective, rel=1e-13)
+
+
+def test_quantile_reference_over_many_repeated_rows(monkeypatch):
+    """Integer rows repeated many times (HiGHS solving a sample of them, as it does beyond HIGHS_ROWS rows): the
+    turn about one row stalls on a vertex that many rows share; the reference must still be had, and be the LP's optimum."""
+    from scipy.optimize import linprog
+
+    import linfit.reference
+
+    monkeypatch.setattr(linfit.reference, "HIGHS_ROWS", 50)
+    rng = np.random.default_rng(131)
+    n, k = int(rng.integers(100, 600)), int(rng.integers(3, 12))  # 332 rows, each x and y one of k = 8 integers
+    x, y = rng.integers(0, k, n).astype(float), rng.integers(0, k, n).astype(float)
+    ref = quantile_line(x, y, 0.5)
+    cost = np.concatenate([[0, 0], np.full(n, 0.5), np.full(n, 0.5)])  # min Σ ½·u⁺ + ½·u⁻, a·x + b − u⁺ + u⁻ = y
+    lp = linprog(
+        cost,
+        A_eq=np.hstack([np.column_stack([x, np.ones(n)]), -np.eye(n), np.eye(n)]),
+        b_eq=y,
+        bounds=[(None, None)] * 2 + [(0, None)] * (2 * n),
+        method="highs",
+    )
+    assert ref.objective == pytest.approx(lp.fun / n, rel=1e-9)

@@ -580,7 +580,9 @@ def _huber_unique(xc, yc, ww, delta: float, theta: np.ndarray) -> bool:
     return bool(np.max(gaps) < math.pi - 1e-12)
 
 
-def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray | None = None, name: str = "quantile") -> Reference:
+def quantile_line(
+    x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray | None = None, name: str = "quantile", deduplicate: bool = True
+) -> Reference:
     """The exact minimiser of Σ wᵢ·ρ_τ(a·xᵢ + b − yᵢ) (τ = ½ with name 'absolute': Σ wᵢ·|rᵢ|).
 
     The minimum of this linear programme is attained at a vertex: a line through two data points.
@@ -632,7 +634,10 @@ def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray 
     # the rows nearest HiGHS's line, in pairs, should the walk have stalled on a degenerate vertex
     order = np.argsort(residual, kind="stable")[: min(n, 8)]
     candidates += [(int(i), int(j)) for k, i in enumerate(order) for j in order[k + 1 :]]
-    for i, j in candidates:
+    # rows repeated many times over (integer data) put many rows on every vertex, where turning about one row can
+    # stall: then the same programme over the distinct points, each with its rows' weight, gives a pair to check
+    repeated = _over_distinct_points(x, y, ww, positive, tau, name) if deduplicate else None
+    for i, j in [*candidates, *([repeated] if repeated else [])]:
         if x[i] == x[j] or not (positive[i] and positive[j]):
             continue
         verdict = _vertex_optimal(x, y, w, i, j, tau)
@@ -643,6 +648,21 @@ def quantile_line(x: np.ndarray, y: np.ndarray, tau: float = 0.5, w: np.ndarray 
         objective = _vertex_objective(loss, x, y, w, i, j, x_shift, y_shift, on_line)
         return Reference(name, a, b, objective, method, unique, (min(i, j), max(i, j)), -1, iteration)
     raise ReferenceUnavailable("the linear programme's solution could not be confirmed as an optimal two-point line.")
+
+
+def _over_distinct_points(x, y, w, positive, tau: float, name: str) -> tuple[int, int] | None:
+    """The rows (of x, y) that the exact line over the distinct points (x, y) of positive weight passes through, each
+    point weighing the sum of its rows' weights; None when no point is repeated or that line cannot be had."""
+    rows = np.flatnonzero(positive)
+    points, first, inverse = np.unique(np.column_stack([x[rows], y[rows]]), axis=0, return_index=True, return_inverse=True)
+    if points.shape[0] == rows.shape[0]:
+        return None
+    merged = np.bincount(inverse.ravel(), weights=w[rows], minlength=points.shape[0])
+    try:
+        line = quantile_line(points[:, 0], points[:, 1], tau, merged, name=name, deduplicate=False)
+    except (ReferenceUnavailable, DataError):
+        return None
+    return int(rows[first[line.points[0]]]), int(rows[first[line.points[1]]])
 
 
 def _vertex_objective(loss, x, y, w, i: int, j: int, x_shift: float, y_shift: float, on_line: np.ndarray) -> float:
