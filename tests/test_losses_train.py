@@ -55,6 +55,14 @@ def test_defaults_reach_the_exact_objective_in_memory_and_streamed(invoke, outli
         assert reference["unique"] and len(reference["points"]) == 2
     assert (reference["a"], reference["b"]) == pytest.approx((exact.a, exact.b), rel=1e-12)
     assert (fits[0]["a"], fits[0]["b"]) == pytest.approx((exact.a, exact.b), rel=1e-7)
+    # linfit.fit reports as `linfit train` does: the exact reference and its gap, not least squares' gap and statistics
+    import linfit
+
+    api = linfit.fit(x, y, loss=loss, quantile=tau)
+    record = api.to_dict()
+    for key in ("reference", "gap", "loss_parameters", "loss_stats", "stats", "error_vs_se"):
+        assert json.loads(json.dumps(record[key])) == fits[0][key], key
+    assert api.stats is None
 
 
 def test_the_optimizer_stops_without_any_reference():

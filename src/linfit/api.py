@@ -96,7 +96,14 @@ def fit(x: Any, y: Any = None, **config: Any) -> Fit:
     except DivergedError as error:  # the advice is data: here it reads as the keywords to change
         raise DivergedError(error.message, f"{error.why} Call fit(..., {_keywords(error.advice)}).") from None
     record = train_json(training.result, history, prepared.ols, settings, prepared.data_info, prepared.stats)
-    return Fit(record, training.result, history, prepared.ols, prepared.stats, prepared.moments, settings, prepared.scatter)
+    stats = prepared.stats
+    if training.config.loss in ("huber", "absolute", "quantile"):  # as `linfit train`: the exact reference, the loss's statistics
+        from linfit.piecewise import piecewise_json
+
+        settings = training.config  # huber's δ as run
+        piecewise_json(record, prepared, settings)
+        stats = None  # least squares' R², standard errors and intervals do not hold under these losses
+    return Fit(record, training.result, history, prepared.ols, stats, prepared.moments, settings, prepared.scatter)
 
 
 def _keywords(changes: dict) -> str:
