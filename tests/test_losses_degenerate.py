@@ -325,7 +325,7 @@ def test_quantile_reference_is_the_best_two_point_line(x, y, tau, w, unique):
     i, j = ref.points
     a = (Fraction(y[j]) - Fraction(y[i])) / (Fraction(x[j]) - Fraction(x[i]))
     assert values[(a, Fraction(y[i]) - a * Fraction(x[i]))] == best  # the line through its two rows is optimal, exactly
-    assert ref.objective == pytest.approx(float(best), rel=1e-12)
+    assert ref.objective == pytest.approx(float(best), rel=1e-12, abs=0)
     assert ref.unique == unique
     assert alone or not unique  # a flat face has other optimal two-point lines
 
@@ -362,3 +362,21 @@ def test_quantile_reference_over_many_repeated_rows(monkeypatch):
         method="highs",
     )
     assert ref.objective == pytest.approx(lp.fun / n, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "x, y, tau, w",
+    [
+        # a row of weight 1 on a vertex beside rows of weight 1e12: its subgradient's rounding must not widen theirs
+        (np.array([0, 0, 0, 3, 0, 2.0]), np.array([3, 1, 2, 0, 0, 1.0]), 0.999, np.array([1, 1, 1e12, 1e12, 1e12, 1e12])),
+        # rows of weight 1e12 on the vertex: their residuals' rounding is not the loss of the light rows
+        (np.array([2, 0, 0, 1, 0.0]), np.array([3, 1, 2, 0, 3.0]), 0.75, np.array([1e12, 1e12, 1, 1, 1])),
+    ],
+)
+def test_trainer_reaches_the_best_two_point_line_under_weights_1e12_to_1(x, y, tau, w):
+    best = float(_brute_force(x, y, tau, w)[0])
+    for road in ({}, {"chunk_rows": 2}, {"standardize": False}):
+        training = prepare(Arrays(x, y, w=w), TrainConfig(loss="quantile", quantile=tau, **road)).training
+        list(training)
+        assert training.result.converged
+        assert training.result.loss == pytest.approx(best, rel=1e-9, abs=0), road

@@ -242,7 +242,7 @@ class PiecewiseTraining(Training):
             snapped = self._try_vertex(values[3], values[4]) if self.continuation and self.inside[3] <= SNAP_BELOW_ROWS else None
             if snapped is not None:
                 a_t, b_t = snapped
-                final = (self.full_loss(a_t, b_t), 0.0, 0.0, a_t, b_t)
+                final = (self.vertex_loss, 0.0, 0.0, a_t, b_t)  # the true loss there, the rows on the line at 0
                 yield from self._look(step, final, True, force=True)
                 return "converged", step, final
             converged = yield from self._look(step, shown, _logged(step, config) or step == config.steps)
@@ -538,6 +538,7 @@ class PiecewiseTraining(Training):
         # ulps from 0 in standardised x). They all join the certificate; the others are above or below.
         spread = (abs(xi) + abs(xj)) / abs(xi - xj)
         sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
+        losses = np.zeros(2)  # Σw·r above, Σw·r below: the loss at the vertex, the rows on the line counted at 0
         scale = np.zeros(2)  # Σw·|x|, Σw: the size of the sums' rounding
         eps = float(torch.finfo(self.dtype).eps)
         on: list[tuple[int, float, float]] = []  # (index, x, w) of this process's rows on the line
@@ -558,10 +559,21 @@ class PiecewiseTraining(Training):
                     for k in torch.nonzero(zero).flatten().tolist():
                         on.append((int(index[k]), float(x[k]), float(w[k])))
                 sums += np.array([float((w * x)[above].sum()), float(w[above].sum()), float((w * x)[below].sum()), float(w[below].sum())])
+                wr = (w * r).to(torch.float64)
+                losses += np.array([float(wr[above].sum()), float(wr[below].sum())])
                 scale += np.array([float((w * x.abs()).sum()), float(w.sum())])
         # the sums, and how many rows each process has on the line, from every process
-        counts = self._gathered([*sums, *scale, float(found)])
-        sums, scale, counts = counts[:, :4].sum(axis=0), counts[:, 4:6].sum(axis=0), counts[:, 6].astype(int)
+        counts = self._gathered([*sums, *scale, float(found), *losses])
+        sums, scale, losses, counts = (
+            counts[:, :4].sum(axis=0),
+            counts[:, 4:6].sum(axis=0),
+            counts[:, 7:9].sum(axis=0),
+            counts[:, 6].astype(int),
+        )
+        # a row on the line has a residual of rounding alone, which a weight of 1e12 would make 1e-5 of the loss of the rest
+        up_weight = 1.0 if self.kind.name == "absolute" else 1 - tau
+        down_weight = 1.0 if self.kind.name == "absolute" else tau
+        self.vertex_loss = (up_weight * losses[0] - down_weight * losses[1]) / self.weight_sum
         if counts.sum() > VERTEX_ROWS:
             return None
         # the rows on the line, each process's into its own slice, in the data's order
@@ -574,19 +586,22 @@ class PiecewiseTraining(Training):
         total_a = up * Fraction(sums[0]) - down * Fraction(sums[2])
         total_b = up * Fraction(sums[1]) - down * Fraction(sums[3])
         # the sums are rounded (x is standardised, so a flat face's certificate, on the box's edge, can land a
-        # few ulps outside it): the box is widened by their rounding, carried to the rows' s
-        largest = max(abs(v[0]) for v in on.values())
+        # few ulps outside it): the equations hold up to that rounding, each row's s stays in its box (widening every
+        # row's box by the rounding over the lightest row's weight let rows of weight 1e12 beside rows of weight 1 leave it)
         slack_a, slack_b = TIE_ULPS * eps * scale[0], TIE_ULPS * eps * scale[1]
         if len(on) > 2:  # is there s in [−τ, 1 − τ] for each row on the line with Σ s·w·(x, 1) = −(Σa, Σb)? a small LP
             from scipy.optimize import linprog
 
             rows = list(on.values())
             matrix = np.array([[v[1] * v[0] for v in rows], [v[1] for v in rows]])
-            least = min(v[1] for v in rows if v[1] > 0)
-            widen = (slack_a + largest * slack_b) / least
-            box = [(-tau - widen, 1 - tau + widen)] * len(rows)
             target = -np.array([float(total_a), float(total_b)])
-            if linprog(np.zeros(len(rows)), A_eq=matrix, b_eq=target, bounds=box, method="highs").status != 0:
+            slack = np.array([slack_a, slack_b])
+            # each equation scaled by a power of two to coefficients near 1 (HiGHS's tolerances are absolute)
+            unit = np.ldexp(1.0, -np.frexp(np.max(np.abs(matrix), axis=1))[1])[:, None]
+            matrix, target, slack = matrix * unit, target * unit[:, 0], slack * unit[:, 0]
+            box = [(-tau, 1 - tau)] * len(rows)
+            bounds = np.concatenate([target + slack, slack - target])
+            if linprog(np.zeros(len(rows)), A_ub=np.vstack([matrix, -matrix]), b_ub=bounds, bounds=box, method="highs").status != 0:
                 return None
             self.snapped = (i, j)
             return a_t, b_t
@@ -597,8 +612,10 @@ class PiecewiseTraining(Training):
             return None
         sp = (-total_a + xq * total_b) / det / wp
         sq = (total_a - xp * total_b) / det / wq
-        widen = Fraction((slack_a + largest * slack_b) / float(abs(det) * min(wp, wq)))
-        if not (-down - widen <= sp <= up + widen and -down - widen <= sq <= up + widen):
+        # each s moves by the sums' rounding over its own row's weight
+        widen_p = Fraction((slack_a + abs(on[j][0]) * slack_b) / float(abs(det) * wp))
+        widen_q = Fraction((slack_a + abs(on[i][0]) * slack_b) / float(abs(det) * wq))
+        if not (-down - widen_p <= sp <= up + widen_p and -down - widen_q <= sq <= up + widen_q):
             return None
         self.snapped = (i, j)
         return a_t, b_t
