@@ -380,3 +380,16 @@ def test_trainer_reaches_the_best_two_point_line_under_weights_1e12_to_1(x, y, t
         list(training)
         assert training.result.converged
         assert training.result.loss == pytest.approx(best, rel=1e-9, abs=0), road
+
+
+def test_unstandardised_offset_data_do_not_make_every_row_a_tie():
+    """x ≈ 1e9, y ≈ 1e12 unstandardised: a residual's rounding is the slope's times the row's lever |x − xᵢ|, not
+    times |x| (which counted every row on the line and passed a wrong vertex as converged, with a loss of 0)."""
+    x = 1e9 + np.array([1, 1, 3, 1, 2, 0.0])
+    y = 1e12 + np.array([26, 16, 44, 0, 45, 22.0])
+    w = np.array([1, 1e12, 1, 1, 1, 1])
+    best = float(_brute_force(x, y, 0.001, w)[0])
+    training = prepare(Arrays(x, y, w=w), TrainConfig(loss="quantile", quantile=0.001, standardize=False, steps=50)).training
+    list(training)
+    assert training.result.loss >= best * (1 - 1e-9)
+    assert not training.result.converged or training.result.loss == pytest.approx(best, rel=1e-6, abs=0)

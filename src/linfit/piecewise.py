@@ -537,6 +537,7 @@ class PiecewiseTraining(Training):
         # of the residual itself (ties: integer data put many rows on one line, their float residuals a few
         # ulps from 0 in standardised x). They all join the certificate; the others are above or below.
         spread = (abs(xi) + abs(xj)) / abs(xi - xj)
+        slope_y = (abs(yi) + abs(yj)) / abs(xi - xj)  # y's part of the slope's rounding, over eps
         sums = np.zeros(4)  # Σw·x above, Σw above, Σw·x below, Σw below (rows off the line)
         losses = np.zeros(2)  # Σw·r above, Σw·r below: the loss at the vertex, the rows on the line counted at 0
         scale = np.zeros(2)  # Σw·|x|, Σw: the size of the sums' rounding
@@ -548,7 +549,14 @@ class PiecewiseTraining(Training):
                 x, y = chunk[0], chunk[1]
                 w = chunk[2] if len(chunk) > 2 else torch.ones_like(x)
                 r = b_t + a_t * x - y
-                bound = TIE_ULPS * torch.finfo(x.dtype).eps * (abs(a_t) * x.abs() * (1 + spread) + abs(b_t) + y.abs())
+                # the slope's rounding (its rows' differences, relative eps·spread, and y's) moves a row's residual by
+                # its lever |x − xᵢ| times it, not |x| times it: with x ≈ 1e9 unstandardised that had been 1e5, every row a tie
+                lever = (x - xi).abs()
+                bound = (
+                    TIE_ULPS
+                    * torch.finfo(x.dtype).eps
+                    * (abs(a_t) * (x.abs() + abs(xi)) + abs(yi) + abs(b_t) + y.abs() + lever * (abs(a_t) * (1 + spread) + slope_y))
+                )
                 zero = r.abs() <= bound
                 index = self._indices(offset, x.shape[0], x.device)
                 zero = zero | (index == i) | (index == j)
