@@ -371,6 +371,8 @@ def test_quantile_reference_over_many_repeated_rows(monkeypatch):
         (np.array([0, 0, 0, 3, 0, 2.0]), np.array([3, 1, 2, 0, 0, 1.0]), 0.999, np.array([1, 1, 1e12, 1e12, 1e12, 1e12])),
         # rows of weight 1e12 on the vertex: their residuals' rounding is not the loss of the light rows
         (np.array([2, 0, 0, 1, 0.0]), np.array([3, 1, 2, 0, 3.0]), 0.75, np.array([1e12, 1e12, 1, 1, 1])),
+        # a Newton step that overshoots by 1e12 is halved, not taken for divergence
+        (np.array([2, 1, 1, 1, 1.0]), np.array([2, 1, 0, 0, 3.0]), 0.5, np.array([1, 1, 1e12, 1, 1])),
     ],
 )
 def test_trainer_reaches_the_best_two_point_line_under_weights_1e12_to_1(x, y, tau, w):

@@ -232,7 +232,7 @@ class PiecewiseTraining(Training):
                     alpha.copy_(torch.tensor(previous[1] + lr * previous[3][0]))
                     beta.copy_(torch.tensor(previous[2] + lr * previous[3][1]))
                 alpha.grad = beta.grad = None
-                yield from self._look(step, shown, _logged(step, config))
+                yield from self._look(step, shown, _logged(step, config), rejected=True)
                 continue
             if self.continuation and self.inside[3] == 0 and abs(values[1]) + abs(values[2]) <= 4 * self.eps * (1 + self.x_rms):
                 # no row within ±μ (so none on a kink): L is differentiable here, its gradient is the one read, and 0
@@ -275,13 +275,14 @@ class PiecewiseTraining(Training):
         final = self._read(self._forward_backward(alpha, beta), alpha, beta)
         return (self.true_loss if self.continuation else final[0], *final[1:])
 
-    def _look(self, step, values, logged, force=False):
-        """As train's, with the record's loss the true loss."""
+    def _look(self, step, values, logged, force=False, rejected=False):
+        """As train's, with the record's loss the true loss. `rejected`: a point whose loss rose, which the loop
+        leaves for a halved step; however high its (finite) loss, the run has not diverged."""
         self.last_loss = values[0]
         if self.trace is not None:
             self.trace.add(step, values[0], *self.frame.to_data(values[3], values[4]))
         self.first = values if self.first is None else self.first
-        diverged = self._divergence(values[0], step)
+        diverged = None if rejected and math.isfinite(values[0]) else self._divergence(values[0], step)
         converged = diverged is None and not force and self._converged(*values[1:])
         if logged or converged or force or diverged is not None:
             yield self._record(step, *values)
