@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from conftest import ROOT, SAMPLE, parse_json
+from conftest import ROOT, SAMPLE, one_error_line, parse_json
 from linfit.config import KEYS, TrainConfig, resolve_config, to_yaml
 from linfit.errors import ConfigError
 
@@ -81,6 +81,12 @@ def test_unknown_key_is_rejected_by_name_with_the_closest_key(tmp_path, invoke):
         ("lr: 0.1\nsteps: 3: 4\n", "line 2"),
         ("- lr\n- 0.1\n", "mapping"),
         ("!!python/object/apply:os.system ['echo hacked']\n", "not valid YAML"),
+        # a loss's own key under a loss that does not read it: the run would ignore it and record it
+        ("loss: mse\nquantile: 0.3\n", "key 'quantile'"),
+        ("huber_delta: 2\n", "key 'huber_delta'"),
+        ("loss: huber\nbootstrap: 10\n", "key 'bootstrap'"),
+        ("loss: absolute\nbootstrap: 1\n", "key 'bootstrap'"),  # one resample: an interval of width 0
+        ("loss: quantile\nbootstrap: 100001\n", "key 'bootstrap'"),  # 1e10 was a MemoryError, exit 1
     ],
 )
 def test_bad_config_files_name_the_key(tmp_path, invoke, text, needle):
@@ -100,6 +106,18 @@ def test_bad_flag_values_name_the_flag(invoke):
     assert result.exit_code == 2 and "--log-every" in result.stderr
     result = invoke("train", SAMPLE, "--optimizer", "lbfgs")
     assert result.exit_code == 2 and "--optimizer" in result.stderr
+    # accepted and ignored before: each ran the other loss and recorded the unused value in its config
+    for flags, named in [
+        (("--loss", "mse", "--quantile", "0.3"), "--quantile"),
+        (("--loss", "absolute", "--huber-delta", "2"), "--huber-delta"),
+        (("--loss", "huber", "--bootstrap", "20"), "--bootstrap"),
+        (("--bootstrap", "20"), "--bootstrap"),
+    ]:
+        one_error_line(invoke("train", SAMPLE, *flags), 2, named, "would be ignored")
+    quantile = resolve_config(None, {"loss": "quantile", "quantile": 0.3, "bootstrap": 2})  # where they are read they pass
+    assert (quantile.quantile, quantile.bootstrap) == (0.3, 2) and resolve_config(
+        None, {"loss": "huber", "huber_delta": 2}
+    ).huber_delta == 2
 
 
 def test_missing_config_file(invoke, tmp_path):

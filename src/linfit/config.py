@@ -41,6 +41,8 @@ def setting(
     return Field(default, description=meaning, json_schema_extra=extra or None, **rules)
 
 
+MAX_BOOTSTRAP = 100_000  # resamples: percentiles need no more, and each is an exact LP solve over every row
+
 # Each optimizer's default learning rate, chosen for the standardised half_mse surface (Hessian = identity):
 #   sgd 0.9: the error shrinks 10× a step (1.0 would be Newton's step, 2.0 the edge of divergence);
 #   momentum 1.0 with momentum 0.1: heavy ball's error shrinks by √m ≈ 0.32 a step for any curvature λ
@@ -103,7 +105,10 @@ class TrainConfig(BaseModel):
         None, "a column of row weights (finite, ≥ 0): every loss becomes Σ wᵢ·ℓᵢ / Σ wᵢ; unset = every row weighs 1", shown="none"
     )
     bootstrap: int = setting(
-        0, "quantile and absolute losses: this many seeded bootstrap resamples for the intervals of a and b; 0 = none", ge=0
+        0,
+        "quantile and absolute losses: this many seeded bootstrap resamples for the intervals of a and b; 0 = none",
+        allowed=f"0, or 2 ≤ bootstrap ≤ {MAX_BOOTSTRAP:,}",
+        ge=0,
     )
     standardize: bool = setting(True, "train on centred, unit-variance x; report a, b and dL/da, dL/db in the data's units")
     init: Init = setting("values", "starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")
@@ -168,6 +173,13 @@ class TrainConfig(BaseModel):
         if not 0 < level < 1:
             raise ValueError("must lie strictly between 0 and 1 (0.95 is 95%)")
         return level
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_in_range(cls, bootstrap: int) -> int:
+        if bootstrap == 1 or bootstrap > MAX_BOOTSTRAP:  # one resample's interval is a point; 1e10 of them, the memory of (N × rows)
+            raise ValueError(f"must be 0 (no bootstrap) or from 2 to {MAX_BOOTSTRAP:,} resamples")
+        return bootstrap
 
     @field_validator("betas")
     @classmethod
@@ -403,7 +415,38 @@ def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None
     _reject_unknown(from_flags, source="flags")
     if path is not None:
         _validate(from_file, describe=lambda key: f"{path}: key '{key}'")
-    return _validate({**from_file, **from_flags}, describe=lambda key: _describe(key, from_flags, path))
+    config = _validate({**from_file, **from_flags}, describe=lambda key: _describe(key, from_flags, path))
+    _require_used(config, from_file, from_flags, path)
+    return config
+
+
+USED_BY = {"huber_delta": ("huber",), "quantile": ("quantile",), "bootstrap": ("absolute", "quantile")}  # keys only these losses read
+
+
+def _require_used(config: TrainConfig, from_file: Mapping[str, Any], from_flags: Mapping[str, Any], path: Path | None) -> None:
+    """A loss's own setting given for a loss that does not read it (--quantile 0.3 with --loss mse) is refused: the run
+    would ignore it while its recorded config said otherwise. A file's value equal to the default (what `linfit config`
+    writes for every key) passes."""
+    for key, losses in USED_BY.items():
+        if config.loss in losses:
+            continue
+        default = TrainConfig.model_fields[key].default
+        if key in from_flags:
+            where, fix = flag_name(key), f"Drop {flag_name(key)}, or add --loss {' or --loss '.join(losses)}."
+        elif key in from_file and from_file[key] != default:
+            where = f"{path}: key '{key}'"
+            fix = f"Remove the key (or set it to {_yaml_value(default)}), or set loss to {' or '.join(losses)}."
+        else:
+            continue
+        raise ConfigError(
+            f"{where}: {key} is read only by the {' and '.join(losses)} loss{'es' if len(losses) > 1 else ''}, and this run's loss is "
+            f"'{config.loss}': it would be ignored.",
+            fix,
+        )
+
+
+def _yaml_value(value: Any) -> str:
+    return "null" if value is None else str(value)
 
 
 def _describe(key: str, from_flags: Mapping[str, Any], path: Path | None) -> str:
