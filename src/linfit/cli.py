@@ -613,6 +613,10 @@ class EvalRequest:
             show_default=False,
         ),
     ] = None
+    unweighted: Annotated[
+        bool,
+        typer.Option("--unweighted", help="Score every row with weight 1, even for a model trained with a weight column."),
+    ] = False
     sep: Sep = None
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
     chunk_rows: Annotated[
