@@ -159,12 +159,11 @@ def _read_valid(path, config, sep, drop_na, group):
     """train --valid's rows, read by the process that reports (rank 0 under torchrun: the others train alone and
     show nothing); a file it cannot read stops every process with the same error."""
     from linfit.errors import LinfitError
-    from linfit.holdout import read_valid
 
     held = failure = None
     if group is None or group.is_main:
         try:
-            held = read_valid(path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+            held = _weighted_valid(path, config, sep, drop_na)
         except LinfitError as error:
             if group is None:
                 raise
@@ -174,6 +173,23 @@ def _read_valid(path, config, sep, drop_na, group):
             group.fail(failure)  # the others, waiting below, raise it too
         group.gathered(None)
     return held
+
+
+def _weighted_valid(path, config, sep, drop_na):
+    """--valid's rows; a weighted run needs the file's own weight column, and says so by name where it is missing."""
+    from linfit.holdout import read_valid
+    from linfit.read import MissingColumnError
+
+    try:
+        return read_valid(path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+    except MissingColumnError as missing:
+        if missing.role != "weight":
+            raise
+        raise DataError(
+            f"{path}: no column {config.weight_col!r} for weights; the columns are {missing.columns}. The run's rows are weighted "
+            "(--weight-col), so the --valid file's held-out figures are weighted by its own column of that name.",
+            "Add the column to the --valid file (1 on every row weighs them equally).",
+        ) from None
 
 
 def _restate_stats(prepared, config, quiet: bool) -> None:
@@ -660,7 +676,7 @@ def grad(request: GradRequest) -> None:
         dtype=request.dtype,
         with_graph=with_graph,
         delta=request.huber_delta,
-        tau=request.quantile,
+        tau=0.5 if request.quantile is None else request.quantile,
         weights=None if request.w is None else list(request.w),
     )
     checked = check_point_gradient(result, request.check_tol) if request.check else None
