@@ -263,3 +263,20 @@ def test_eval_scores_huber_at_the_models_delta_above_the_floor(invoke, trained, 
     r = np.abs(record["a"] * x + record["b"] - y)
     out = parse_json(invoke("eval", model, SAMPLE, "-f", "json").stdout)
     assert _close(out["loss"], float(np.mean(np.where(r <= 1.0, 0.5 * r**2, r - 0.5))), 1e-12)
+
+
+def test_eval_accepts_a_default_delta_train_raised_to_the_floor(invoke, tmp_path):
+    """Rows on a line to 1e-13, a tenth far off: train raises huber's default δ to the floor (1e-8 of y's sd);
+    streamed, the δ it records is that floor an ulp low, and eval must not refuse the model it was just given."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 200)
+    y = 2 * x + 1 + rng.normal(size=200) * 1e-13
+    y[::10] += 100
+    data = write_csv(tmp_path / "floor.csv", {"x": x, "y": y})
+    model = tmp_path / "m.json"
+    assert invoke("train", data, "--loss", "huber", "--chunk-rows", "7", "-o", model, "-q").exit_code == 0
+    delta = json.loads(model.read_text())["loss_parameters"]["huber_delta"]
+    assert delta == pytest.approx(1e-8 * y.std(), rel=1e-12)
+    out = parse_json(invoke("eval", model, data, "--chunk-rows", "7", "-f", "json").stdout)
+    r = np.abs(y - (json.loads(model.read_text())["a"] * x + json.loads(model.read_text())["b"]))
+    assert _close(out["loss"], float(np.mean(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)))), 1e-9)

@@ -767,9 +767,9 @@ def _require_delta_above_floor(saved, delta: float, scoring) -> None:
     from linfit.pipeline import huber_delta_floor
 
     floor = huber_delta_floor(scoring.y_largest, scoring.y_sd())
-    if delta < floor:
+    if delta < floor * (1 - 1e-6):  # a default δ raised to the floor in training is the floor up to the sums' rounding
         raise DataError(
-            f"{saved.path}: key 'loss_parameters.huber_delta': δ = {delta:g} is below {floor:.2g}, the least δ these data allow "
+            f"{saved.path}: key 'loss_parameters.huber_delta': δ = {delta:.6g} is below {floor:.6g}, the least δ these data allow "
             "(1e-8 of y's standard deviation, or 64 ulps of |y|, or 1e-150; train refuses it as --huber-delta): which rows lie "
             "inside ±δ would be rounding.",
             "Train the model again with linfit train -o (below that floor huber is δ·|r|: --loss absolute fits that line).",
