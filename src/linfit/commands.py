@@ -518,7 +518,8 @@ def make_report(request: ReportRequest) -> None:
             from linfit.data import load_samples
             from linfit.page import require_same_rows
 
-            weight_col = (fit.get("config") or {}).get("weight_col")  # a weighted run: the rows with their weights
+            recorded = (fit.get("config") or {}).get("weight_col")  # a weighted run: the rows with their weights, by the column's
+            weight_col = fit["data"].get("w", recorded) if recorded is not None else None  # name, as x and y (an index may differ)
             columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"), weight_col)
             if columns not in loaded:
                 loaded[columns] = load_samples(data, *columns[:2], drop_na=bool(fit["data"].get("dropped")), sep=sep, weight_col=weight_col)
