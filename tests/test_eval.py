@@ -234,6 +234,10 @@ def test_eval_weighs_rows_by_the_models_weight_column_by_name_or_refuses_by_name
         out = parse_json(invoke("eval", model, bare, "--unweighted", *road, "-f", "json").stdout)
         assert "w" not in out["data"] and _close(out["mse"], float(np.mean(e**2)), 1e-12)
     one_error_line(invoke("eval", model, bare, "--unweighted", "--weight-col", "w"), 2, "--unweighted", "--weight-col")
+    weighted = write_csv(tmp_path / "xyw.csv", {"x": x, "y": y, "w": w})  # the table and csv said nothing of the weights
+    assert "weighted by column 'w'" in " ".join(invoke("eval", model, weighted).stdout.split())
+    assert "weighted by column" not in invoke("eval", model, weighted, "--unweighted").stdout
+    assert "weighted by column 'w'" in invoke("eval", model, weighted, "-f", "csv").stderr
 
 
 @pytest.mark.parametrize(

@@ -858,6 +858,12 @@ def evaluate(request: EvalRequest) -> None:
     info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
     if weight_col is not None:  # weighted figures: the rows counted are those with a positive weight
         info["w"] = facts.w_name
+        if request.output_format == "csv":  # its columns cannot say it (the table's title and the JSON's data.w do)
+            _notice(
+                request.quiet,
+                f"note: the means (loss, MSE, RMSE, MAE, bias, R²) are weighted by column {facts.w_name!r}, and n counts the rows of "
+                "positive weight (--unweighted: each row weighs 1).",
+            )
     if facts.dropped:
         _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
     shown.evaluation(evaluation_json(evaluation, saved.path, info))
