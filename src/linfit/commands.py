@@ -21,11 +21,16 @@ if TYPE_CHECKING:  # the requests are declared with the command line's options
     from linfit.cli import ConfigRequest, EvalRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
 
 
-def _config(path: Optional[Path], arguments: dict[str, Any]):
+def _config(path: Optional[Path], arguments: dict[str, Any], quiet: bool = False):
     """The command's configuration: defaults < file < the flags among its arguments (named as the keys)."""
     from linfit.config import KEYS, resolve_config
 
-    return resolve_config(path, {key: value for key, value in arguments.items() if key in KEYS})
+    notes: list[str] = []
+    config = resolve_config(path, {key: value for key, value in arguments.items() if key in KEYS}, notes)
+    quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 speaks
+    for note in notes:  # a loss's own setting under another loss: said, not silently kept in the record
+        _notice(quiet, note)
+    return config
 
 
 def _notice(quiet: bool, message: str) -> None:
@@ -47,7 +52,7 @@ def train(request: TrainRequest) -> int:
     data, config_path, settings = request.data, request.config_path, request.settings
     model_path, history_path, report_path, plot_path = request.model_path, request.history_path, request.report_path, request.plot_path
     cache_path, init_from, quiet = request.cache_path, request.init_from, request.quiet
-    config = _config(config_path, settings)
+    config = _config(config_path, settings, request.quiet)
     sep, drop_na, chunk_rows, batch_size = config.sep, config.drop_na, config.chunk_rows, config.batch_size
     valid_path = request.valid_path
     _check_held_out(config.holdout, valid_path, chunk_rows, settings, config_path)

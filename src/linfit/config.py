@@ -403,11 +403,12 @@ def _limited_loader():
     return _LimitedLoader
 
 
-def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None, notes: list[str] | None = None) -> TrainConfig:
     """Merge defaults < file < flags into a validated TrainConfig.
 
     `overrides` holds the flags the user gave (None values are ignored, so a flag
-    left out never hides the file's value). Errors name the file and key, or the flag.
+    left out never hides the file's value). Errors name the file and key, or the flag. A loss's own setting
+    given for a loss that does not read it is set back to its default, and `notes` (when given) gets a line saying so.
     """
     from_file = read_config_file(path) if path is not None else {}
     from_flags = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -416,33 +417,34 @@ def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None
     if path is not None:
         _validate(from_file, describe=lambda key: f"{path}: key '{key}'")
     config = _validate({**from_file, **from_flags}, describe=lambda key: _describe(key, from_flags, path))
-    _require_used(config, from_file, from_flags, path)
-    return config
+    return _drop_unused(config, from_file, from_flags, path, notes if notes is not None else [])
 
 
 USED_BY = {"huber_delta": ("huber",), "quantile": ("quantile",), "bootstrap": ("absolute", "quantile")}  # keys only these losses read
 
 
-def _require_used(config: TrainConfig, from_file: Mapping[str, Any], from_flags: Mapping[str, Any], path: Path | None) -> None:
-    """A loss's own setting given for a loss that does not read it (--quantile 0.3 with --loss mse) is refused: the run
-    would ignore it while its recorded config said otherwise. A file's value equal to the default (what `linfit config`
-    writes for every key) passes."""
+def _drop_unused(config: TrainConfig, from_file: Mapping[str, Any], from_flags: Mapping[str, Any], path: Path | None, notes: list[str]):
+    """A loss's own setting given for a loss that does not read it (--quantile 0.3 with --loss mse) was ignored while the
+    recorded config kept it, so the record said 0.3 of a run that never used it: it goes back to its default (what a
+    run without it records) and a note says so. A file's value equal to the default (`linfit config` writes every key) is silent."""
+    unused = {}
     for key, losses in USED_BY.items():
         if config.loss in losses:
             continue
         default = TrainConfig.model_fields[key].default
         if key in from_flags:
-            where, fix = flag_name(key), f"Drop {flag_name(key)}, or add --loss {' or --loss '.join(losses)}."
+            where = flag_name(key)
         elif key in from_file and from_file[key] != default:
             where = f"{path}: key '{key}'"
-            fix = f"Remove the key (or set it to {_yaml_value(default)}), or set loss to {' or '.join(losses)}."
         else:
             continue
-        raise ConfigError(
-            f"{where}: {key} is read only by the {' and '.join(losses)} loss{'es' if len(losses) > 1 else ''}, and this run's loss is "
-            f"'{config.loss}': it would be ignored.",
-            fix,
+        unused[key] = default
+        reader = " and ".join(losses) + (" losses" if len(losses) > 1 else " loss")
+        notes.append(
+            f"note: {where} ({_yaml_value(getattr(config, key))}) is ignored: only the {reader} read{'' if len(losses) > 1 else 's'} it, "
+            f"and this run's loss is '{config.loss}' (the config records {_yaml_value(default)})."
         )
+    return config.model_copy(update=unused) if unused else config
 
 
 def _yaml_value(value: Any) -> str:

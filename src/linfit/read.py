@@ -726,7 +726,9 @@ class MissingColumnError(DataError):
     """A wanted column the header does not have; `role` (x, y, weight) and the header's `columns` let a caller
     say where the name came from (eval: the model file)."""
 
-    def __init__(self, message: str, hint: str | None = None, *, role: str, columns: str) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, role: str = "", columns: str = ""
+    ) -> None:  # rebuilt from (message, hint) across processes
         super().__init__(message, hint)
         self.role, self.columns = role, columns
 
