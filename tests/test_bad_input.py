@@ -298,3 +298,29 @@ def test_fit_takes_numpy_scalars_and_bounds_integers_as_the_command_line_does():
         linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], steps=2**70)
     with pytest.raises(ConfigError, match=r"fit\(seed=\.\.\.\)"):
         linfit.fit([0, 1, 2, 3], [1, 3, 5, 7], seed=-(2**64))
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--loss", "mse", "--quantile", "0.3"], "--quantile"),  # both were accepted and ignored: the table showed the other loss
+        (["--huber-delta", "2"], "--huber-delta"),
+        (["--loss", "quantile", "--huber-delta", "2"], "--huber-delta"),
+    ],
+)
+def test_grad_refuses_a_loss_setting_its_loss_does_not_read(invoke, flags, named):
+    assert_clean_error(invoke("grad", "--x", "1", "--y", "2", *flags), 2, [named, "would be ignored"])
+    loss = "huber" if named == "--huber-delta" else "quantile"
+    given = [flags[-2], flags[-1]]
+    out = parse_json(invoke("grad", "--x", "1", "--y", "2", "--loss", loss, *given, "-f", "json").stdout)
+    r = 1.5 - 2  # a·x + b − y at the defaults a = 1, b = 0.5
+    expected = 0.5 * r * r if loss == "huber" else max(0.3 * -r, (0.3 - 1) * -r)  # |r| < δ = 2; pinball at τ = 0.3 of y − ŷ
+    assert out["loss"] == pytest.approx(expected, rel=1e-15)
+
+
+def test_valid_file_without_the_weight_column_says_why_it_is_needed(invoke, tmp_path):
+    data = tmp_path / "w.csv"
+    data.write_text("x,y,w\n1,2,1\n2,3.9,2\n3,6.2,1\n4,8.1,0.5\n")
+    valid = tmp_path / "v.csv"
+    valid.write_text("x,y\n1,2\n2,4\n")
+    assert_clean_error(invoke("train", data, "--weight-col", "w", "--valid", valid), 3, ["v.csv", "'w'", "--valid", "weighted"])

@@ -194,3 +194,18 @@ def test_the_readmes_first_step_on_the_notebook_point_is_grad_there(invoke):
     first = train["history"][0]
     assert (first["loss"], first["grad_a"], first["grad_b"]) == (grad["loss"], grad["grad_a"], grad["grad_b"])
     assert (grad["loss"], grad["grad_a"], grad["grad_b"]) == pytest.approx((0.02, -0.28, -0.2), rel=1e-12)
+
+
+def test_report_data_finds_a_weighted_runs_weight_column_by_name(invoke, tmp_path):
+    """A run trained with --weight-col 2 recorded the index; `report --data` read column 2 of the --data file, so
+    the same rows with another column before w were refused as other data (or, x, y, w reordered, as --weight-col = --y-col)."""
+    rows = [(x, 2 * x + 1 + (-1) ** x * 0.3, 0.5 + (x % 3)) for x in range(12)]
+    trained = tmp_path / "xyw.csv"
+    trained.write_text("x,y,w\n" + "".join(f"{x},{y!r},{w}\n" for x, y, w in rows))
+    other = tmp_path / "xyvw.csv"
+    other.write_text("x,y,v,w\n" + "".join(f"{x},{y!r},7,{w}\n" for x, y, w in rows))
+    run = tmp_path / "run.jsonl"
+    run.write_text(invoke("train", trained, "--weight-col", "2", "-f", "jsonl", "-q").stdout)
+    result = invoke("report", run, "--data", other, "-o", tmp_path / "page.html")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "page.html").stat().st_size > 0

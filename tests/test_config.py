@@ -81,6 +81,8 @@ def test_unknown_key_is_rejected_by_name_with_the_closest_key(tmp_path, invoke):
         ("lr: 0.1\nsteps: 3: 4\n", "line 2"),
         ("- lr\n- 0.1\n", "mapping"),
         ("!!python/object/apply:os.system ['echo hacked']\n", "not valid YAML"),
+        ("loss: absolute\nbootstrap: 1\n", "key 'bootstrap'"),  # one resample: an interval of width 0
+        ("loss: quantile\nbootstrap: 100001\n", "key 'bootstrap'"),  # 1e10 was a MemoryError, exit 1
     ],
 )
 def test_bad_config_files_name_the_key(tmp_path, invoke, text, needle):
@@ -93,13 +95,31 @@ def test_bad_config_files_name_the_key(tmp_path, invoke, text, needle):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_bad_flag_values_name_the_flag(invoke):
+def test_bad_flag_values_name_the_flag(invoke, tmp_path):
     result = invoke("train", SAMPLE, "--lr", "-0.1")
     assert result.exit_code == 2 and "--lr" in result.stderr
     result = invoke("train", SAMPLE, "--log-every", "-2")
     assert result.exit_code == 2 and "--log-every" in result.stderr
     result = invoke("train", SAMPLE, "--optimizer", "lbfgs")
     assert result.exit_code == 2 and "--optimizer" in result.stderr
+    # a loss's own setting under another loss was ignored in silence while the config recorded it: now a note says
+    # so and the record holds the default, as a run without it records (so the record repeats the run)
+    plain = parse_json(invoke("train", SAMPLE, "--loss", "mse", "-f", "json", "-q").stdout)["config"]
+    for flags, named in [
+        (("--loss", "mse", "--quantile", "0.3"), "--quantile"),
+        (("--loss", "mse", "--huber-delta", "2"), "--huber-delta"),
+        (("--loss", "mse", "--bootstrap", "20"), "--bootstrap"),
+    ]:
+        result = invoke("train", SAMPLE, *flags, "-f", "json")
+        assert result.exit_code == 0 and named in result.stderr and "ignored" in result.stderr
+        assert parse_json(result.stdout)["config"] == plain
+    path = tmp_path / "mixed.yaml"
+    path.write_text("loss: mse\nquantile: 0.3\nhuber_delta: 2\nbootstrap: 5\n")
+    notes: list[str] = []
+    assert resolve_config(path, {}, notes) == TrainConfig(loss="mse") and len(notes) == 3 and "key 'quantile'" in notes[1]
+    quantile = resolve_config(None, {"loss": "quantile", "quantile": 0.3, "bootstrap": 2}, notes)  # where they are read they stay
+    assert (quantile.quantile, quantile.bootstrap, len(notes)) == (0.3, 2, 3)
+    assert resolve_config(None, {"loss": "huber", "huber_delta": 2}).huber_delta == 2
 
 
 def test_missing_config_file(invoke, tmp_path):

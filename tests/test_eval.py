@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, parse_json, write_csv
+from conftest import SAMPLE, one_error_line, parse_json, write_csv
 
 KEYS = ("loss", "n", "mse", "rmse", "mae", "max_abs_residual", "bias", "r2")
 
@@ -206,3 +206,81 @@ def test_eval_keeps_every_digit_at_an_offset_of_1e9(invoke, tmp_path):
     for key in ("mse", "mae", "max_abs_residual", "r2", "loss"):
         assert _close(out[key], exact[key], 1e-12), key
     assert _close(out["bias"], exact["bias"], 1e-9, floor=1e-12)
+
+
+def _edited(trained, tmp_path, name, **changes):
+    """The trained model file with keys changed (`config`, `data`, `loss_parameters` merged one level deep)."""
+    record = json.loads(trained[0].read_text())
+    for key, value in changes.items():
+        record[key] = {**record.get(key, {}), **value} if isinstance(value, dict) and isinstance(record.get(key), dict) else value
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(record))
+    return path, record
+
+
+def test_eval_weighs_rows_by_the_models_weight_column_by_name_or_refuses_by_name(invoke, trained, tmp_path, sample_xy):
+    """A model trained with --weight-col 2 (recorded as the index, its data's name 'w') was scored by column 2 of
+    any file: on one ordered x, y, v, w that is v, silently. A file without the column said nothing of the model."""
+    x, y = sample_xy
+    rng = np.random.default_rng(3)
+    v, w = rng.uniform(0, 2, x.size), rng.uniform(0, 2, x.size)
+    model, record = _edited(trained, tmp_path, "weighted", config={"weight_col": 2}, data={"w": "w"})
+    e = y - (record["a"] * x + record["b"])
+    out = parse_json(invoke("eval", model, write_csv(tmp_path / "xyvw.csv", {"x": x, "y": y, "v": v, "w": w}), "-f", "json").stdout)
+    assert out["data"]["w"] == "w" and _close(out["mse"], np.average(e**2, weights=w), 1e-12)
+    bare = write_csv(tmp_path / "xy.csv", {"x": x, "y": y})
+    for road in ((), ("--chunk-rows", "7")):
+        one_error_line(invoke("eval", model, bare, *road), 3, "xy.csv", "'w'", str(model), "--weight-col", "--unweighted")
+        out = parse_json(invoke("eval", model, bare, "--unweighted", *road, "-f", "json").stdout)
+        assert "w" not in out["data"] and _close(out["mse"], float(np.mean(e**2)), 1e-12)
+    one_error_line(invoke("eval", model, bare, "--unweighted", "--weight-col", "w"), 2, "--unweighted", "--weight-col")
+    weighted = write_csv(tmp_path / "xyw.csv", {"x": x, "y": y, "w": w})  # the table and csv said nothing of the weights
+    assert "weighted by column 'w'" in " ".join(invoke("eval", model, weighted).stdout.split())
+    assert "weighted by column" not in invoke("eval", model, weighted, "--unweighted").stdout
+    assert "weighted by column 'w'" in invoke("eval", model, weighted, "-f", "csv").stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"loss_name": "Huber"}, "'loss_name'"),  # was scored with loss null, exit 0
+        ({"loss_name": 3}, "'loss_name'"),
+        ({"loss_name": "huber", "config": {"loss": "absolute"}, "loss_parameters": {"huber_delta": 1.0}}, "'config.loss'"),
+        ({"data": {"w": "w"}}, "'config.weight_col'"),  # the run says weighted by data.w and unweighted by its config
+        ({"config": {"weight_col": ["w"]}, "data": {"w": "w"}}, "'config.weight_col'"),
+        # a huber δ below the floor train refuses as --huber-delta (1e-8 of y's sd, 64 ulps of |y|, 1e-150) was scored
+        ({"loss_name": "huber", "config": {"loss": "huber", "huber_delta": 1e-200}, "loss_parameters": {"huber_delta": 1e-200}}, "1e-200"),
+        ({"loss_name": "huber", "config": {"loss": "huber", "huber_delta": 1e-12}, "loss_parameters": {"huber_delta": 1e-12}}, "1e-12"),
+        ({"loss_name": "huber", "config": {"loss": "huber", "huber_delta": -1}, "loss_parameters": {"huber_delta": -1}}, "δ > 0."),
+    ],
+)
+def test_eval_refuses_a_hand_edited_model_by_its_key(invoke, trained, tmp_path, changes, needle):
+    model, _ = _edited(trained, tmp_path, "edited", **changes)
+    one_error_line(invoke("eval", model, SAMPLE), 3, str(model), needle)
+
+
+def test_eval_scores_huber_at_the_models_delta_above_the_floor(invoke, trained, tmp_path, sample_xy):
+    x, y = sample_xy
+    model, record = _edited(
+        trained, tmp_path, "huber", loss_name="huber", config={"loss": "huber", "huber_delta": 1.0}, loss_parameters={"huber_delta": 1.0}
+    )
+    r = np.abs(record["a"] * x + record["b"] - y)
+    out = parse_json(invoke("eval", model, SAMPLE, "-f", "json").stdout)
+    assert _close(out["loss"], float(np.mean(np.where(r <= 1.0, 0.5 * r**2, r - 0.5))), 1e-12)
+
+
+def test_eval_accepts_a_default_delta_train_raised_to_the_floor(invoke, tmp_path):
+    """Rows on a line to 1e-13, a tenth far off: train raises huber's default δ to the floor (1e-8 of y's sd);
+    streamed, the δ it records is that floor an ulp low, and eval must not refuse the model it was just given."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 200)
+    y = 2 * x + 1 + rng.normal(size=200) * 1e-13
+    y[::10] += 100
+    data = write_csv(tmp_path / "floor.csv", {"x": x, "y": y})
+    model = tmp_path / "m.json"
+    assert invoke("train", data, "--loss", "huber", "--chunk-rows", "7", "-o", model, "-q").exit_code == 0
+    delta = json.loads(model.read_text())["loss_parameters"]["huber_delta"]
+    assert delta == pytest.approx(1e-8 * y.std(), rel=1e-12)
+    out = parse_json(invoke("eval", model, data, "--chunk-rows", "7", "-f", "json").stdout)
+    r = np.abs(y - (json.loads(model.read_text())["a"] * x + json.loads(model.read_text())["b"]))
+    assert _close(out["loss"], float(np.mean(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)))), 1e-9)

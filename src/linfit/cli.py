@@ -613,6 +613,10 @@ class EvalRequest:
             show_default=False,
         ),
     ] = None
+    unweighted: Annotated[
+        bool,
+        typer.Option("--unweighted", help="Score every row with weight 1, even for a model trained with a weight column."),
+    ] = False
     sep: Sep = None
     drop_na: Annotated[bool, typer.Option("--drop-na", help="Drop rows with a missing x or y (and say how many).")] = False
     chunk_rows: Annotated[
@@ -678,7 +682,10 @@ class GradRequest:
     huber_delta: Annotated[
         Optional[float], typer.Option("--huber-delta", metavar="FLOAT", help="huber's δ in y units (default 1).", show_default=False)
     ] = None
-    quantile: Annotated[float, typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).")] = 0.5
+    quantile: Annotated[
+        Optional[float],
+        typer.Option("--quantile", metavar="FLOAT", help="τ of the quantile loss, in (0, 1).  [default: 0.5]", show_default=False),
+    ] = None
     output_format: format_option("grad") = "table"
 
     def __post_init__(self) -> None:
@@ -696,8 +703,11 @@ class GradRequest:
             raise FlagError("must be > 0.", "--lr")
         if self.huber_delta is not None and not (0 < self.huber_delta < math.inf):
             raise FlagError("must be a finite number > 0.", "--huber-delta")
-        if not 0 < self.quantile < 1:
+        if self.quantile is not None and not 0 < self.quantile < 1:
             raise FlagError("must lie in (0, 1).", "--quantile")
+        for flag, value, loss in (("--huber-delta", self.huber_delta, "huber"), ("--quantile", self.quantile, "quantile")):
+            if value is not None and self.loss != loss:  # was accepted and ignored: the table showed the other loss
+                raise FlagError(f"is read only by the {loss} loss, and this loss is '{self.loss}': it would be ignored.", flag)
 
 
 @command(

@@ -21,11 +21,16 @@ if TYPE_CHECKING:  # the requests are declared with the command line's options
     from linfit.cli import ConfigRequest, EvalRequest, GradRequest, GraphRequest, PredictRequest, ReportRequest, TrainRequest
 
 
-def _config(path: Optional[Path], arguments: dict[str, Any]):
+def _config(path: Optional[Path], arguments: dict[str, Any], quiet: bool = False):
     """The command's configuration: defaults < file < the flags among its arguments (named as the keys)."""
     from linfit.config import KEYS, resolve_config
 
-    return resolve_config(path, {key: value for key, value in arguments.items() if key in KEYS})
+    notes: list[str] = []
+    config = resolve_config(path, {key: value for key, value in arguments.items() if key in KEYS}, notes)
+    quiet = quiet or os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 speaks
+    for note in notes:  # a loss's own setting under another loss: said, not silently kept in the record
+        _notice(quiet, note)
+    return config
 
 
 def _notice(quiet: bool, message: str) -> None:
@@ -47,7 +52,7 @@ def train(request: TrainRequest) -> int:
     data, config_path, settings = request.data, request.config_path, request.settings
     model_path, history_path, report_path, plot_path = request.model_path, request.history_path, request.report_path, request.plot_path
     cache_path, init_from, quiet = request.cache_path, request.init_from, request.quiet
-    config = _config(config_path, settings)
+    config = _config(config_path, settings, request.quiet)
     sep, drop_na, chunk_rows, batch_size = config.sep, config.drop_na, config.chunk_rows, config.batch_size
     valid_path = request.valid_path
     _check_held_out(config.holdout, valid_path, chunk_rows, settings, config_path)
@@ -159,12 +164,11 @@ def _read_valid(path, config, sep, drop_na, group):
     """train --valid's rows, read by the process that reports (rank 0 under torchrun: the others train alone and
     show nothing); a file it cannot read stops every process with the same error."""
     from linfit.errors import LinfitError
-    from linfit.holdout import read_valid
 
     held = failure = None
     if group is None or group.is_main:
         try:
-            held = read_valid(path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+            held = _weighted_valid(path, config, sep, drop_na)
         except LinfitError as error:
             if group is None:
                 raise
@@ -174,6 +178,23 @@ def _read_valid(path, config, sep, drop_na, group):
             group.fail(failure)  # the others, waiting below, raise it too
         group.gathered(None)
     return held
+
+
+def _weighted_valid(path, config, sep, drop_na):
+    """--valid's rows; a weighted run needs the file's own weight column, and says so by name where it is missing."""
+    from linfit.holdout import read_valid
+    from linfit.read import MissingColumnError
+
+    try:
+        return read_valid(path, config.x_col, config.y_col, sep, drop_na, config.loss, config.weight_col)
+    except MissingColumnError as missing:
+        if missing.role != "weight":
+            raise
+        raise DataError(
+            f"{path}: no column {config.weight_col!r} for weights; the columns are {missing.columns}. The run's rows are weighted "
+            "(--weight-col), so the --valid file's held-out figures are weighted by its own column of that name.",
+            "Add the column to the --valid file (1 on every row weighs them equally).",
+        ) from None
 
 
 def _restate_stats(prepared, config, quiet: bool) -> None:
@@ -502,7 +523,8 @@ def make_report(request: ReportRequest) -> None:
             from linfit.data import load_samples
             from linfit.page import require_same_rows
 
-            weight_col = (fit.get("config") or {}).get("weight_col")  # a weighted run: the rows with their weights
+            recorded = (fit.get("config") or {}).get("weight_col")  # a weighted run: the rows with their weights, by the column's
+            weight_col = fit["data"].get("w", recorded) if recorded is not None else None  # name, as x and y (an index may differ)
             columns = (fit["data"].get("x", "x"), fit["data"].get("y", "y"), weight_col)
             if columns not in loaded:
                 loaded[columns] = load_samples(data, *columns[:2], drop_na=bool(fit["data"].get("dropped")), sep=sep, weight_col=weight_col)
@@ -660,7 +682,7 @@ def grad(request: GradRequest) -> None:
         dtype=request.dtype,
         with_graph=with_graph,
         delta=request.huber_delta,
-        tau=request.quantile,
+        tau=0.5 if request.quantile is None else request.quantile,
         weights=None if request.w is None else list(request.w),
     )
     checked = check_point_gradient(result, request.check_tol) if request.check else None
@@ -704,6 +726,62 @@ def show_config(request: ConfigRequest) -> None:
     emit(sys.stdout, to_commented_yaml(config) if request.commented else to_yaml(config))
 
 
+def _saved_loss_name(saved) -> str:
+    """The model's loss: `loss_name`, which a hand-edited file must keep one of linfit's and agree with `config.loss`."""
+    from linfit.losses import LOSSES, PIECEWISE
+
+    known = sorted(set(LOSSES) | set(PIECEWISE))
+    name = saved.record.get("loss_name", "half_mse")
+    if not isinstance(name, str) or name not in known:
+        raise DataError(
+            f"{saved.path}: key 'loss_name' is {name!r}, not one of linfit's losses ({', '.join(repr(k) for k in known)}).",
+            "Restore the name the model was trained with, or train it again with linfit train -o.",
+        )
+    config = saved.record.get("config") if isinstance(saved.record.get("config"), dict) else {}
+    if config.get("loss") is not None and config["loss"] != name:  # an edited file: which loss was trained?
+        raise DataError(
+            f"{saved.path}: the keys 'loss_name' ({name!r}) and 'config.loss' ({config['loss']!r}) disagree: the loss the model "
+            "was trained with is not known.",
+            "Make them equal, or train the model again with linfit train -o.",
+        )
+    return name
+
+
+def _saved_weight_col(saved):
+    """The weight column the model was trained with: the name its data had (`data.w`, as x and y are found by name),
+    else `config.weight_col`; None for an unweighted model. A file where one says weighted and the other not is refused."""
+    data = saved.record.get("data") if isinstance(saved.record.get("data"), dict) else {}
+    config = saved.record.get("config") if isinstance(saved.record.get("config"), dict) else {}
+    setting = config.get("weight_col")
+    if setting is not None and (isinstance(setting, bool) or not isinstance(setting, (str, int))):
+        raise DataError(
+            f"{saved.path}: key 'config.weight_col' must be a column name or index, got {setting!r}.",
+            "Train the model again with linfit train -o.",
+        )
+    if (setting is None) != (data.get("w") is None):
+        raise DataError(
+            f"{saved.path}: the keys 'config.weight_col' ({setting!r}) and 'data.w' ({data.get('w')!r}) disagree: whether the "
+            "model's rows were weighted is not known.",
+            "Make them agree, or train the model again with linfit train -o.",
+        )
+    return data["w"] if data.get("w") is not None else setting
+
+
+def _require_delta_above_floor(saved, delta: float, scoring) -> None:
+    """huber's δ from the model file, held to the floor train holds a given δ to, on the rows scored (a hand-edited
+    δ = 1e-200 gave a loss of ~1e-200 as if it meant something)."""
+    from linfit.pipeline import huber_delta_floor
+
+    floor = huber_delta_floor(scoring.y_largest, scoring.y_sd())
+    if delta < floor * (1 - 1e-6):  # a default δ raised to the floor in training is the floor up to the sums' rounding
+        raise DataError(
+            f"{saved.path}: key 'loss_parameters.huber_delta': δ = {delta:.6g} is below {floor:.6g}, the least δ these data allow "
+            "(1e-8 of y's standard deviation, or 64 ulps of |y|, or 1e-150; train refuses it as --huber-delta): which rows lie "
+            "inside ±δ would be rounding.",
+            "Train the model again with linfit train -o (below that floor huber is δ·|r|: --loss absolute fits that line).",
+        )
+
+
 def _saved_loss(saved, loss_name: str):
     """The model's own loss object: huber with the δ it was trained with, quantile with its τ (from the file's
     `loss_parameters`, else its `config`); None for a loss eval does not know (its loss is then not computed)."""
@@ -732,16 +810,17 @@ def _saved_loss(saved, loss_name: str):
     try:
         return loss_for(loss_name, delta=value, tau=value)
     except ValueError as why:
-        raise DataError(f"{saved.path}: key '{next(iter(found))}': {why}", "Train the model again with linfit train -o.") from None
+        raise DataError(
+            f"{saved.path}: key '{next(iter(found))}': {str(why).rstrip('.')}.", "Train the model again with linfit train -o."
+        ) from None
 
 
 def evaluate(request: EvalRequest) -> None:
     """`linfit eval`: the saved model's loss and errors on a data file (see linfit.evaluate), as the view shows them."""
     from linfit.data import read_samples, rechunked
-    from linfit.evaluate import evaluate as score
-    from linfit.evaluate import evaluation_json
+    from linfit.evaluate import EvalPass, evaluation_json
     from linfit.model_file import load_model
-    from linfit.read import Reading, display_name
+    from linfit.read import MissingColumnError, Reading, display_name
     from linfit.views import view
 
     shown = view(request.output_format)
@@ -749,27 +828,47 @@ def evaluate(request: EvalRequest) -> None:
     columns = saved.record.get("data") if isinstance(saved.record.get("data"), dict) else {}
     wanted_x = request.x_col if request.x_col is not None else columns.get("x", "x")
     wanted_y = request.y_col if request.y_col is not None else columns.get("y", "y")
-    loss_name = saved.record.get("loss_name", "half_mse")
+    loss_name = _saved_loss_name(saved)
     kind = _saved_loss(saved, loss_name)
-    trained = saved.record.get("config") if isinstance(saved.record.get("config"), dict) else {}
-    weight_col = request.weight_col if request.weight_col is not None else trained.get("weight_col")
+    recorded = _saved_weight_col(saved)
+    if request.unweighted and request.weight_col is not None:
+        raise UsageError("--unweighted and --weight-col contradict each other.", "Give one of them.")
+    weight_col = None if request.unweighted else request.weight_col if request.weight_col is not None else recorded
     reading = Reading(request.data, wanted_x, wanted_y, sep=request.sep, drop_na=request.drop_na, weight_col=weight_col)
-    if request.chunk_rows and weight_col is not None:  # one pass, a chunk at a time, with the weights
-        from linfit.read import rechunked_with_weights
+    scoring = EvalPass(saved.a, saved.b, loss_name, kind)
+    try:
+        if request.chunk_rows and weight_col is not None:  # one pass, a chunk at a time, with the weights
+            from linfit.read import rechunked_with_weights
 
-        evaluation = score(
-            rechunked_with_weights(reading.with_weights(), request.chunk_rows), saved.a, saved.b, loss_name, kind, request.data
-        )
-    elif request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
-        evaluation = score(rechunked(reading, request.chunk_rows), saved.a, saved.b, loss_name, kind, request.data)
-    else:
-        samples = read_samples(reading)
-        blocks = [(samples.x, samples.y)] if samples.w is None else [(samples.x, samples.y, samples.w)]
-        evaluation = score(blocks, saved.a, saved.b, loss_name, kind, request.data)
+            blocks = rechunked_with_weights(reading.with_weights(), request.chunk_rows)
+        elif request.chunk_rows:  # one pass, a chunk at a time: memory independent of the file's size
+            blocks = rechunked(reading, request.chunk_rows)
+        else:
+            samples = read_samples(reading)
+            blocks = [(samples.x, samples.y)] if samples.w is None else [(samples.x, samples.y, samples.w)]
+        for x, y, *w in blocks:
+            scoring.add(x, y, w[0] if w else None)
+    except MissingColumnError as missing:
+        if missing.role != "weight" or request.weight_col is not None:
+            raise
+        raise DataError(
+            f"{display_name(request.data)}: no column {weight_col!r} for the weights the model {saved.path} was trained with "
+            f"(its data.w / config.weight_col); the columns are {missing.columns}.",
+            "Name this file's weight column with --weight-col NAME, or score every row with weight 1 with --unweighted.",
+        ) from None
+    evaluation = scoring.finish(request.data)
+    if loss_name == "huber":
+        _require_delta_above_floor(saved, kind.delta, scoring)
     facts = reading.facts
     info = {"source": display_name(facts.source), "rows": evaluation.n, "x": facts.x_name, "y": facts.y_name, "dropped": facts.dropped}
     if weight_col is not None:  # weighted figures: the rows counted are those with a positive weight
         info["w"] = facts.w_name
+        if request.output_format == "csv":  # its columns cannot say it (the table's title and the JSON's data.w do)
+            _notice(
+                request.quiet,
+                f"note: the means (loss, MSE, RMSE, MAE, bias, R²) are weighted by column {facts.w_name!r}, and n counts the rows of "
+                "positive weight (--unweighted: each row weighs 1).",
+            )
     if facts.dropped:
         _notice(request.quiet, f"dropped {facts.dropped} rows with a missing value.")
     shown.evaluation(evaluation_json(evaluation, saved.path, info))

@@ -41,6 +41,8 @@ def setting(
     return Field(default, description=meaning, json_schema_extra=extra or None, **rules)
 
 
+MAX_BOOTSTRAP = 100_000  # resamples: percentiles need no more, and each is an exact LP solve over every row
+
 # Each optimizer's default learning rate, chosen for the standardised half_mse surface (Hessian = identity):
 #   sgd 0.9: the error shrinks 10× a step (1.0 would be Newton's step, 2.0 the edge of divergence);
 #   momentum 1.0 with momentum 0.1: heavy ball's error shrinks by √m ≈ 0.32 a step for any curvature λ
@@ -103,7 +105,10 @@ class TrainConfig(BaseModel):
         None, "a column of row weights (finite, ≥ 0): every loss becomes Σ wᵢ·ℓᵢ / Σ wᵢ; unset = every row weighs 1", shown="none"
     )
     bootstrap: int = setting(
-        0, "quantile and absolute losses: this many seeded bootstrap resamples for the intervals of a and b; 0 = none", ge=0
+        0,
+        "quantile and absolute losses: this many seeded bootstrap resamples for the intervals of a and b; 0 = none",
+        allowed=f"0, or 2 ≤ bootstrap ≤ {MAX_BOOTSTRAP:,}",
+        ge=0,
     )
     standardize: bool = setting(True, "train on centred, unit-variance x; report a, b and dL/da, dL/db in the data's units")
     init: Init = setting("values", "starting point: values (init_a, init_b), zeros, or xavier_normal (seeded)")
@@ -168,6 +173,13 @@ class TrainConfig(BaseModel):
         if not 0 < level < 1:
             raise ValueError("must lie strictly between 0 and 1 (0.95 is 95%)")
         return level
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_in_range(cls, bootstrap: int) -> int:
+        if bootstrap == 1 or bootstrap > MAX_BOOTSTRAP:  # one resample's interval is a point; 1e10 of them, the memory of (N × rows)
+            raise ValueError(f"must be 0 (no bootstrap) or from 2 to {MAX_BOOTSTRAP:,} resamples")
+        return bootstrap
 
     @field_validator("betas")
     @classmethod
@@ -391,11 +403,12 @@ def _limited_loader():
     return _LimitedLoader
 
 
-def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None, notes: list[str] | None = None) -> TrainConfig:
     """Merge defaults < file < flags into a validated TrainConfig.
 
     `overrides` holds the flags the user gave (None values are ignored, so a flag
-    left out never hides the file's value). Errors name the file and key, or the flag.
+    left out never hides the file's value). Errors name the file and key, or the flag. A loss's own setting
+    given for a loss that does not read it is set back to its default, and `notes` (when given) gets a line saying so.
     """
     from_file = read_config_file(path) if path is not None else {}
     from_flags = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -403,7 +416,39 @@ def resolve_config(path: Path | None = None, overrides: Mapping[str, Any] | None
     _reject_unknown(from_flags, source="flags")
     if path is not None:
         _validate(from_file, describe=lambda key: f"{path}: key '{key}'")
-    return _validate({**from_file, **from_flags}, describe=lambda key: _describe(key, from_flags, path))
+    config = _validate({**from_file, **from_flags}, describe=lambda key: _describe(key, from_flags, path))
+    return _drop_unused(config, from_file, from_flags, path, notes if notes is not None else [])
+
+
+USED_BY = {"huber_delta": ("huber",), "quantile": ("quantile",), "bootstrap": ("absolute", "quantile")}  # keys only these losses read
+
+
+def _drop_unused(config: TrainConfig, from_file: Mapping[str, Any], from_flags: Mapping[str, Any], path: Path | None, notes: list[str]):
+    """A loss's own setting given for a loss that does not read it (--quantile 0.3 with --loss mse) was ignored while the
+    recorded config kept it, so the record said 0.3 of a run that never used it: it goes back to its default (what a
+    run without it records) and a note says so. A file's value equal to the default (`linfit config` writes every key) is silent."""
+    unused = {}
+    for key, losses in USED_BY.items():
+        if config.loss in losses:
+            continue
+        default = TrainConfig.model_fields[key].default
+        if key in from_flags:
+            where = flag_name(key)
+        elif key in from_file and from_file[key] != default:
+            where = f"{path}: key '{key}'"
+        else:
+            continue
+        unused[key] = default
+        reader = " and ".join(losses) + (" losses" if len(losses) > 1 else " loss")
+        notes.append(
+            f"note: {where} ({_yaml_value(getattr(config, key))}) is ignored: only the {reader} read{'' if len(losses) > 1 else 's'} it, "
+            f"and this run's loss is '{config.loss}' (the config records {_yaml_value(default)})."
+        )
+    return config.model_copy(update=unused) if unused else config
+
+
+def _yaml_value(value: Any) -> str:
+    return "null" if value is None else str(value)
 
 
 def _describe(key: str, from_flags: Mapping[str, Any], path: Path | None) -> str:

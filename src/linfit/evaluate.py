@@ -60,6 +60,7 @@ class EvalPass:
         self.own_loss: list[float] = []  # for a loss that is not squared: its value per block, weighted
         self.largest = 0.0
         self.y_parts: list[tuple[int, float, float]] = []  # (n, mean, Σ(y − mean)²) per block
+        self.y_largest = 0.0  # the largest |y| scored: with y's spread, huber's rounding floor for δ (pipeline.huber_delta_floor)
 
     def add(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> None:
         """A block of rows; with `w`, their weights (every figure becomes a weighted mean, R² about the weighted mean)."""
@@ -95,6 +96,7 @@ class EvalPass:
         self.sae.append(float((weight * np.abs(e)).sum()))
         self.sum.append(float((weight * e).sum()))
         self.largest = max(self.largest, float(np.abs(e).max()))
+        self.y_largest = max(self.y_largest, float(np.abs(y).max()))
         if self.kind is not None and self.loss_name not in _SQUARED:
             if w is None:
                 value = float(self.kind.of_residual(-e))  # the losses take r = ŷ − y
@@ -111,6 +113,12 @@ class EvalPass:
             mean = float((w * dy).sum()) / total
             deviation = dy - mean
             self.y_parts.append((total, mean, float((w * np.square(deviation)).sum()) - float((w * deviation).sum()) ** 2 / total))
+
+    def y_sd(self) -> float:
+        """y's standard deviation over the rows scored (weighted: about the weighted mean, Σw the divisor)."""
+        weights = getattr(self, "weights", None)
+        count = math.fsum(weights) if weights else self.n
+        return math.sqrt(_merged_spread(self.y_parts) / count) if count else 0.0
 
     def finish(self, source: str = "the data") -> Evaluation:
         weights = getattr(self, "weights", None)

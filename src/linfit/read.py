@@ -719,7 +719,18 @@ def _resolve_column(columns: list[str], wanted: str | int, name: str, role: str)
     hint = f"Choose one with --{role}-col NAME or --{role}-col INDEX (0-based)."
     if all(_looks_numeric(c) for c in columns):
         hint += " The first line looks like data: the file needs a header line such as 'x,y'."
-    raise DataError(f"{name}: no column {wanted!r} for {role}; the columns are {listed}.", hint)
+    raise MissingColumnError(f"{name}: no column {wanted!r} for {role}; the columns are {listed}.", hint, role=role, columns=listed)
+
+
+class MissingColumnError(DataError):
+    """A wanted column the header does not have; `role` (x, y, weight) and the header's `columns` let a caller
+    say where the name came from (eval: the model file)."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, role: str = "", columns: str = ""
+    ) -> None:  # rebuilt from (message, hint) across processes
+        super().__init__(message, hint)
+        self.role, self.columns = role, columns
 
 
 def separator_hint(header: str) -> str | None:

@@ -462,13 +462,15 @@ def check_table(check) -> Group:
 def eval_table(out: dict) -> Group:
     """`linfit eval`: the model's errors on the file, one row each, and what to make of R²."""
     data = out["data"]
-    table = Table(title=f"{out['model']} on {data['source']}", box=box.SIMPLE_HEAD)
+    weighted = data.get("w") is not None  # every figure a weighted mean: the table says so, as the JSON's data.w does
+    title = f"{out['model']} on {data['source']}" + (f", rows weighted by column {data['w']!r}" if weighted else "")
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("")
     table.add_column("value", justify="right")
     r2 = out["r2"]
     rows = [
         (f"loss ({out['loss_name']})", num(out["loss"], 8)),
-        ("rows", str(out["n"])),
+        ("rows (weight > 0)" if weighted else "rows", str(out["n"])),
         ("MSE", num(out["mse"], 8)),
         ("RMSE", num(out["rmse"], 8)),
         ("MAE", num(out["mae"], 8)),
