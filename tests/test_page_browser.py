@@ -692,5 +692,18 @@ def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(tab, i
     assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "80 rows this page holds" in page.inner_text(
         "#whatif-explain"
     )
+    # what is shown is the huber loss's, not least squares': the weighted formula, the exact huber line and its star,
+    # the loss's own figures, and no worked w − γ·∇L step (the huber trainer takes Newton steps on its pieces)
+    fit = parse_json(result.stdout)
+    assert "Σ w·huber_δ(a·x + b − y) / Σ w" in page.inner_text("#subtitle") and "column 'w'" in page.inner_text("#subtitle")
+    legend = page.inner_text("#data-legend")
+    assert "least squares" not in legend and "exact huber" in legend, legend
+    assert f"{fit['reference']['a']:.5g}" in legend
+    assert page.locator("#surface-plot path.optimum").count() == 1
+    summary = page.inner_text("#summary")
+    assert "exact huber" in summary and "least-squares fit" not in summary and "fit figures (huber)" in summary
+    assert "trainer's own step" in page.inner_text("#step-readout") and "− 1·(" not in page.inner_text("#step-readout")
+    assert page.locator("#map-plot").is_hidden() and "map needs" in page.inner_text("#map-note")
+    assert page.inner_text("#loss-plot + .legend").strip() and "above the best" not in page.inner_text("figure:has(#loss-plot) figcaption")
     assert_no_missing_numbers(page.inner_text("body"), "huber.html")
     assert seen["errors"] == [] and seen["console"] == []

@@ -661,7 +661,8 @@
     }).observe($("map-plot"));
   }
   function drawMapMarker() {
-    if (!mapSeen || dragging) { return; }  // (a drag works the map out again once the start is let go)
+    var none = MODEL.robust || MODEL.lstar === null;  // no map to work out: its note says why at once, seen or not
+    if ((!mapSeen && !none) || dragging) { return; }  // (a drag works the map out again once the start is let go)
     drawMap();
     if (!MAP.sc || !whatif) { return; }
     var how = whatif.how, mu = how.kind === "adam" ? how.betas[0] : how.momentum;
