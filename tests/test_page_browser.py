@@ -219,8 +219,11 @@ def test_odd_data_still_reads_well(tab, invoke, tmp_path):
             "0.1",
             "-q",
         ],  # no unique line, under a decade of loss
-        "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"],
-    }  # one record: one point on every axis
+        "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"],  # one record: one point on every axis
+        "two-absolute.html": ["train", tmp_path / "two.csv", "--loss", "absolute", "-q"],  # a line through both rows: loss 0
+        "flat-quantile.html": ["train", tmp_path / "flat.csv", "--loss", "quantile", "--quantile", "0.9", "-q"],  # y constant
+    }
+    (tmp_path / "flat.csv").write_text("x,y\n" + "".join(f"{i},3\n" for i in range(10)))
     (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
     (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
     (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)
@@ -236,11 +239,23 @@ def test_odd_data_still_reads_well(tab, invoke, tmp_path):
         page, seen = open_page(tab, tmp_path / page_name)
         for svg in ("#data-plot", "#surface-plot", "#standard-plot", "#loss-plot"):
             if not page.is_visible(svg):
-                assert page_name == "constant.html" and svg == "#standard-plot"  # no optimum, no standardised picture
+                # no optimum (or a piecewise loss, drawn over (a, b) only): no standardised picture
+                assert page_name in ("constant.html", "two-absolute.html", "flat-quantile.html") and svg == "#standard-plot"
                 continue
             for axis in (".tick-x", ".tick-y"):  # the ticks under the x axis, left of the y axis
                 labels = page.eval_on_selector_all(f"{svg} g.axis text{axis}", "ts => ts.map(t => t.textContent)")
                 assert len(labels) >= 3 and len(set(labels)) == len(labels), (page_name, svg, labels)
+                boxes = page.eval_on_selector_all(
+                    f"{svg} g.axis text{axis}", "ts => ts.map(t => { const b = t.getBBox(); return [b.x, b.x + b.width]; })"
+                )
+                assert all(0 <= left and right <= 440 for left, right in boxes), (page_name, svg, labels, boxes)  # none cut at the edge
+                assert all(boxes[i][1] < boxes[i + 1][0] for i in range(len(boxes) - 1)) or axis == ".tick-y", (page_name, labels)
+        if page_name in ("two-absolute.html", "flat-quantile.html"):  # the true loss fills its panel, its minimum starred
+            assert page.locator("#surface-plot g.heat rect").count() == 41 * 41 and page.locator("#surface-plot path.optimum").count() == 1
+            heat = page.eval_on_selector("#surface-plot g.heat", "g => { const b = g.getBBox(); return [b.width, b.height]; }")
+            assert heat[0] > 300 and heat[1] > 200, (page_name, heat)
+        if page_name == "two-absolute.html":  # every loss 0: the log axis says why it is empty
+            assert "every loss shown is 0" in page.text_content("#loss-plot")
         assert_no_missing_numbers(page.inner_text("body"), page_name)
         page.focus("#step")
         page.keyboard.press("End")  # the last step too: a diverged run's may hold inf and NaN

@@ -89,22 +89,31 @@
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: PW, height: PH }, clip);
     var grid = el("g", { "class": "grid" }, svg), axis = el("g", { "class": "axis" }, svg);
     function tickSet(range, isLog, wanted) {
-      if (!isLog) { var list = ticks(range[0], range[1], wanted), o = tickOffset(list); return { at: list, labels: list.map(o.label), note: o.note, value: function (t) { return t; } }; }
+      if (!isLog) {
+        var list = ticks(range[0], range[1], wanted), o = tickOffset(list), labels = list.map(o.label);
+        if (!o.note && labels.some(function (l, i) { return labels.indexOf(l) !== i; })) { labels = distinct(list); }  // never two ticks read alike
+        return { at: list, labels: labels, note: o.note, value: function (t) { return t; } };
+      }
       var dec = ticks(Math.floor(range[0]), Math.ceil(range[1]), wanted).filter(function (t) { return t === Math.round(t) && t >= range[0] - 1e-9 && t <= range[1] + 1e-9; });
       if (dec.length >= 2) { return { at: dec, labels: dec.map(function (t) { return "1e" + t; }), note: "", value: function (t) { return Math.pow(10, t); } }; }
       var within = ticks(range[0], range[1], 4);
       return { at: within, labels: distinct(within.map(function (t) { return Math.pow(10, t); })), note: "", value: function (t) { return Math.pow(10, t); } };
     }
     var xt = tickSet(xr, logX, 6), yt = tickSet(yr, logY, 6);
+    var wide = Math.max.apply(null, xt.labels.map(function (l) { return String(l).length; })) * 7.2;
+    if (xt.at.length > 3 && wide > 0.8 * PW / xt.at.length) { xt = tickSet(xr, logX, 3); }  // long labels: fewer of them, none touching
     xt.at.forEach(function (t, i) {
       var x = sx(xt.value(t));
       el("line", { x1: x, x2: x, y1: MARGIN.t, y2: MARGIN.t + PH }, grid);
-      el("text", { x: x, y: H - MARGIN.b + 15, "text-anchor": "middle", "class": "tick-x" }, axis, xt.labels[i]);
+      var half = 3.6 * String(xt.labels[i]).length;  // about half the label's width: one at the picture's edge is kept whole
+      el("text", { x: x, y: H - MARGIN.b + 15, "text-anchor": x + half > W ? "end" : "middle", "class": "tick-x" }, axis, xt.labels[i]);
     });
+    // long labels (0.5008, 1.5e-12) in a smaller size: they would run into the axis's rotated label
+    var longest = Math.max.apply(null, yt.labels.map(function (l) { return String(l).length; })), small = longest >= 6 ? { "font-size": longest >= 7 ? "9.5px" : "10.5px" } : {};
     yt.at.forEach(function (t, i) {
       var y = sy(yt.value(t));
       el("line", { x1: MARGIN.l, x2: MARGIN.l + PW, y1: y, y2: y }, grid);
-      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end", "class": "tick-y" }, axis, yt.labels[i]);
+      el("text", Object.assign({ x: MARGIN.l - 5, y: y + 4, "text-anchor": "end", "class": "tick-y" }, small), axis, yt.labels[i]);
     });
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: PW, height: PH, fill: "none", stroke: "#6b7280" }, axis);
     el("text", { x: MARGIN.l + PW / 2, y: H - 5, "text-anchor": "middle", "class": "axis-label" }, axis, xlabel + xt.note);
@@ -378,6 +387,11 @@
   }
 
   function viewFor(standard) {
+    var grid = RUN.surface_grid;
+    if (!standard && grid && grid.a && grid.a.length > 1 && grid.b && grid.b.length > 1) {
+      // the true loss is known on its grid only (made to hold the path, the fit and the exact line): show the grid, no blank around it
+      return [[grid.a[0], grid.a[grid.a.length - 1]], [grid.b[0], grid.b[grid.b.length - 1]]];
+    }
     var map = standard ? function (p) { return MODEL.toTrain(p[0], p[1]); } : function (p) { return p; };
     var pts = [], s = startPoint();
     pts.push(map(s));
@@ -521,6 +535,10 @@
       var d = pathData(sc, joinable);
       el("path", { d: d.d, fill: "none", stroke: s.colour, "stroke-width": 1.8, "stroke-dasharray": d.segments < 300 || s.held ? s.dash || null : null, "class": s.held ? "loss-curve held-out" : "loss-curve", "data-run": s.held ? "held-out" : s.run === undefined ? "whatif" : s.run }, sc.body);
     });
+    if (!values.length) {  // every loss 0 (a line through every row) or none finite: a log axis draws nothing, and says why
+      el("text", { x: MARGIN.l + PW / 2, y: MARGIN.t + PH / 2, "text-anchor": "middle", "class": "empty-note", id: "loss-empty" }, sc.body,
+        series.some(function (s) { return s.pts.some(function (q) { return q[1] === 0; }); }) ? "every loss shown is 0: nothing on a log axis" : "no finite loss to draw");
+    }
     var p = { sc: sc, logX: logX };
     p.marker = el("line", { y1: MARGIN.t, y2: H - MARGIN.b, stroke: colourOf(current), "stroke-width": 1, id: "loss-marker" }, sc.marks);
     p.dot = el("circle", { r: 5, fill: colourOf(current), "class": "now" }, sc.marks);
