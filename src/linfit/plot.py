@@ -337,7 +337,14 @@ def _log_losses(ax, steps, losses, name: str, ylabel: str) -> bool:
     ax.set_title("loss per step")
     if not keep.any():
         zero = bool(np.any(losses == 0))
-        ax.text(0.5, 0.5, "every loss is 0: the line goes through every row" if zero else "no finite loss", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "every loss is 0: the line goes through every row" if zero else "no finite loss",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_ylabel(ylabel.replace("  (log scale)", ""))
         return False
     ax.semilogy(steps[keep], losses[keep], marker="o", markersize=3, color="tab:blue", label=f"loss ({name})")
