@@ -722,3 +722,14 @@ def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(tab, i
     assert page.inner_text("#loss-plot + .legend").strip() and "above the best" not in page.inner_text("figure:has(#loss-plot) figcaption")
     assert_no_missing_numbers(page.inner_text("body"), "huber.html")
     assert seen["errors"] == [] and seen["console"] == []
+    # the graph at one point: the page evaluates huber_δ, |r| and the pinball's max itself, and agrees with autograd's record
+    for name, flags in (("huber", ()), ("absolute", ()), ("quantile", ("--quantile", "0.9"))):
+        if name != "huber":
+            assert invoke("train", data, "--loss", name, *flags, "--report", report, "-q").exit_code == 0
+            page, seen = open_page(tab, report)
+        note = page.inner_text("#graph-note")
+        assert "cannot evaluate" not in note and "agree with it to" in note, note
+        assert float(note.split("agree with it to ")[1].split(" ")[0]) < 1e-12, note
+        grads = page.eval_on_selector_all("#graph g.node.leaf", "gs => gs.map(g => Number(g.getAttribute('data-grad')))")
+        assert all(g == g for g in grads) and any(g != 0 for g in grads), (name, grads)  # numbers, not 0 from a node left out
+        assert seen["errors"] == [] and seen["console"] == []

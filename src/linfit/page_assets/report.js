@@ -887,17 +887,39 @@
         case "SubBackward0": node.v = ins[0].v - y; node.op = "r = ŷ − y"; break;
         case "PowBackward0": node.v = ins[0].v * ins[0].v; node.op = "r²"; break;
         case "MeanBackward0": case "SumBackward0": node.v = ins[0].v; node.op = node.name === "MeanBackward0" ? "mean" : "sum"; break;
+        // the piecewise losses of r = ŷ − y: huber_δ(r), |r|, and the pinball max(−τ·r, (1 − τ)·r)
+        case "HuberLossBackward0": var u = Math.abs(ins[0].v), d = RUN.loss.delta; node.v = u <= d ? 0.5 * u * u : d * (u - 0.5 * d); node.op = "huber_δ(r), δ = " + fmt(d, 4); break;
+        case "AbsBackward0": node.v = Math.abs(ins[0].v); node.op = "|r|"; break;
+        case "MaximumBackward0":
+          var tau = RUN.loss.tau;
+          [-tau, 1 - tau].forEach(function (f, k) { var c = ins[k]; if (c && c.name === "MulBackward0" && c.inputs && c.inputs[0]) { c.factor = f; c.op = "×" + fmt(f, 6); c.v = f * c.inputs[0].v; } });
+          node.v = Math.max(ins[0].v, ins[1].v); node.op = "max: ρ_τ(r), τ = " + fmt(tau, 4); break;
         default: node.v = null; unknown.push(node.name);
       }
     }
     function backward(node, g) {
       node.g = g;
+      var pair = node.inputs || [];
+      if (node.name === "MaximumBackward0" && pair.length === 2 && pair.every(function (m) { return m.name === "MulBackward0" && m.inputs && m.inputs.length; })) {
+        // max(−τ·r, (1 − τ)·r): the larger branch takes the gradient (half each on a tie, as torch.maximum); both branches
+        // read one r, drawn twice here: it gets the sum over the two, as autograd's one node does
+        var share = pair[0].v > pair[1].v ? 1 : pair[0].v < pair[1].v ? 0 : 0.5;
+        pair[0].g = share * g; pair[1].g = (1 - share) * g;
+        var total = pair[0].factor * pair[0].g + pair[1].factor * pair[1].g;
+        pair.forEach(function (m) { m.inputs.forEach(function (c) { backward(c, total); }); });
+        return;
+      }
       (node.inputs || []).forEach(function (child) {
         var cg = null;
         switch (node.name) {
           case "MulBackward0": cg = node.factor * g; break;
           case "PowBackward0": cg = 2 * child.v * g; break;
           case "AddBackward0": case "SubBackward0": case "MeanBackward0": case "SumBackward0": cg = g; break;
+          case "HuberLossBackward0": cg = Math.max(-RUN.loss.delta, Math.min(RUN.loss.delta, child.v)) * g; break;
+          case "AbsBackward0": cg = (child.v > 0 ? 1 : child.v < 0 ? -1 : 0) * g; break;
+          case "MaximumBackward0":  // to the larger input; on a tie, half to each (as torch.maximum)
+            var other = node.inputs[0] === child ? node.inputs[1] : node.inputs[0];
+            cg = (child.v > other.v ? 1 : child.v < other.v ? 0 : 0.5) * g; break;
         }
         backward(child, cg);
       });
@@ -947,7 +969,7 @@
     });
     var note = "At step " + rec[0] + " (a = " + fmt(rec[4], 8) + ", b = " + fmt(rec[5], 8) + ") for the point (x, y) = (" + fmt(point.x, 8) + ", " + fmt(point.y, 8) + "): the gradients reaching a and b are this point's share of dL/da, dL/db.";
     var torchNodes = flatten(RUN.graph.tree, []);
-    if (rec[4] === RUN.graph.a && rec[5] === RUN.graph.b && point.x === RUN.graph.x && point.y === RUN.graph.y) {
+    if (!unknown.length && rec[4] === RUN.graph.a && rec[5] === RUN.graph.b && point.x === RUN.graph.x && point.y === RUN.graph.y) {
       var worst = 0;
       torchNodes.forEach(function (t, i) {
         [[t.value, nodes[i].v], [t.grad, nodes[i].g]].forEach(function (pair) { if (pair[0] !== null && pair[0] !== undefined) { worst = Math.max(worst, Math.abs(pair[0] - pair[1]) / Math.max(1, Math.abs(pair[0]))); } });
