@@ -438,3 +438,53 @@ def test_a_subsampled_scatter_carries_the_weights_of_the_rows_it_shows():
     assert sample["how"] == "a random subsample" and len(sample["w"]) == MAX_SCATTER
     assert sample["w"] == [2.0 * v for v in sample["x"]] and sample["y"] == [-v for v in sample["x"]]
     assert "w" not in scatter_sample(x, -x, seed=7)
+
+
+@pytest.mark.parametrize("loss, flags", [("quantile", ("--quantile", "0.8")), ("absolute", ()), ("huber", ("--huber-delta", "0.7"))])
+def test_a_weighted_piecewise_report_says_its_weighted_loss_and_holds_the_run_against_that_losss_exact_line(invoke, tmp_path, loss, flags):
+    """The page of `train --loss L --weight-col w`: the formula is the weighted mean Σ w·ℓ / Σ w naming the column (not
+    mean(ℓ)); the line it holds the run against is the loss's own exact line (a weighted LP / IRLS oracle here), not
+    least squares; and the grid of the true loss it draws is that loss over every row, lowest next to that line."""
+    from scipy.optimize import linprog, minimize
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 10, 25)
+    y = 3 * x - 2 + rng.standard_t(2, 25)
+    y[:3] += 30  # outliers: least squares is far from every robust line
+    w = rng.integers(1, 4, 25).astype(float)
+    data = write_csv(tmp_path / "w.csv", {"x": x, "y": y, "w": w})
+    page, fit = train_report(invoke, tmp_path, "--loss", loss, *flags, "--weight-col", "w", "-q", data=data)
+    run = payload_of(page)["runs"][0]
+    formula = run["loss"]["formula"]
+    assert formula.startswith("Σ w·") and "/ Σ w" in formula and "column 'w'" in formula and "mean(" not in formula, formula
+    assert "mean(" not in run["loss"]["grad_a_text"] and "Σ w·" in run["loss"]["grad_a_text"]
+    if loss == "huber":
+        delta = 0.7
+        rho = lambda r: np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))  # noqa: E731
+        best = minimize(
+            lambda p: np.sum(w * rho(p[0] * x + p[1] - y)), [3.0, -2.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12}
+        )
+        oracle, tol = best.x, 1e-5
+    else:
+        tau = 0.8 if loss == "quantile" else 0.5
+        scale = 2.0 if loss == "absolute" else 1.0  # |r| = 2·ρ_½(r)
+        rho = lambda r: scale * np.maximum(-tau * r, (1 - tau) * r)  # noqa: E731  r = a·x + b − y
+        # min Σ w·(τ·u + (1 − τ)·v) over a, b, u, v ≥ 0 with y − a·x − b = u − v (HiGHS)
+        n = len(x)
+        cost = np.concatenate([[0, 0], tau * w, (1 - tau) * w])
+        equal = np.hstack([np.column_stack([x, np.ones(n)]), np.eye(n), -np.eye(n)])
+        bounds = [(None, None)] * 2 + [(0, None)] * (2 * n)
+        oracle, tol = linprog(cost, A_eq=equal, b_eq=y, bounds=bounds, method="highs").x[:2], 1e-7
+    reference = run["reference"]
+    assert reference["a"] == pytest.approx(oracle[0], abs=tol) and reference["b"] == pytest.approx(oracle[1], abs=tol)
+    assert reference["label"].startswith("exact") and "least" not in reference["label"] or loss == "absolute"
+    assert abs(reference["a"] - run["ols"]["a"]) > 0.1  # the outliers keep least squares well away: the page must not show it
+    objective = float(np.sum(w * rho(reference["a"] * x + reference["b"] - y)) / np.sum(w))
+    assert reference["objective"] == pytest.approx(objective, rel=1e-9)
+    grid = run["surface_grid"]
+    a_axis, b_axis, surface = np.array(grid["a"]), np.array(grid["b"]), np.array(grid["loss"])  # surface[j][i]: b_j, a_i
+    for j, i in ((0, 0), (3, 17), (40, 9)):
+        here = np.sum(w * rho(a_axis[i] * x + b_axis[j] - y)) / np.sum(w)
+        assert surface[j][i] == pytest.approx(here, rel=1e-9)
+    assert surface.min() >= objective * (1 - 1e-12)  # nothing on the drawn surface lies below the exact minimum
+    assert grid["a"][0] <= reference["a"] <= grid["a"][-1] and grid["b"][0] <= reference["b"] <= grid["b"][-1]  # the star is on it

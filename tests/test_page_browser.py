@@ -219,8 +219,11 @@ def test_odd_data_still_reads_well(tab, invoke, tmp_path):
             "0.1",
             "-q",
         ],  # no unique line, under a decade of loss
-        "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"],
-    }  # one record: one point on every axis
+        "one-step.html": ["train", SAMPLE, "--steps", "1", "-q"],  # one record: one point on every axis
+        "two-absolute.html": ["train", tmp_path / "two.csv", "--loss", "absolute", "-q"],  # a line through both rows: loss 0
+        "flat-quantile.html": ["train", tmp_path / "flat.csv", "--loss", "quantile", "--quantile", "0.9", "-q"],  # y constant
+    }
+    (tmp_path / "flat.csv").write_text("x,y\n" + "".join(f"{i},3\n" for i in range(10)))
     (tmp_path / "two.csv").write_text("x,y\n1,2\n2,3.5\n")
     (tmp_path / "constant.csv").write_text("x,y\n2,1\n2,3\n2,4\n")
     (tmp_path / "batches.jsonl").write_text(invoke("train", SAMPLE, "--batch-size", "8", "--steps", "30", "-f", "jsonl").stdout)
@@ -236,11 +239,23 @@ def test_odd_data_still_reads_well(tab, invoke, tmp_path):
         page, seen = open_page(tab, tmp_path / page_name)
         for svg in ("#data-plot", "#surface-plot", "#standard-plot", "#loss-plot"):
             if not page.is_visible(svg):
-                assert page_name == "constant.html" and svg == "#standard-plot"  # no optimum, no standardised picture
+                # no optimum (or a piecewise loss, drawn over (a, b) only): no standardised picture
+                assert page_name in ("constant.html", "two-absolute.html", "flat-quantile.html") and svg == "#standard-plot"
                 continue
             for axis in (".tick-x", ".tick-y"):  # the ticks under the x axis, left of the y axis
                 labels = page.eval_on_selector_all(f"{svg} g.axis text{axis}", "ts => ts.map(t => t.textContent)")
                 assert len(labels) >= 3 and len(set(labels)) == len(labels), (page_name, svg, labels)
+                boxes = page.eval_on_selector_all(
+                    f"{svg} g.axis text{axis}", "ts => ts.map(t => { const b = t.getBBox(); return [b.x, b.x + b.width]; })"
+                )
+                assert all(0 <= left and right <= 440 for left, right in boxes), (page_name, svg, labels, boxes)  # none cut at the edge
+                assert all(boxes[i][1] < boxes[i + 1][0] for i in range(len(boxes) - 1)) or axis == ".tick-y", (page_name, labels)
+        if page_name in ("two-absolute.html", "flat-quantile.html"):  # the true loss fills its panel, its minimum starred
+            assert page.locator("#surface-plot g.heat rect").count() == 41 * 41 and page.locator("#surface-plot path.optimum").count() == 1
+            heat = page.eval_on_selector("#surface-plot g.heat", "g => { const b = g.getBBox(); return [b.width, b.height]; }")
+            assert heat[0] > 300 and heat[1] > 200, (page_name, heat)
+        if page_name == "two-absolute.html":  # every loss 0: the log axis says why it is empty
+            assert "every loss shown is 0" in page.text_content("#loss-plot")
         assert_no_missing_numbers(page.inner_text("body"), page_name)
         page.focus("#step")
         page.keyboard.press("End")  # the last step too: a diverged run's may hold inf and NaN
@@ -643,8 +658,8 @@ def test_payload_extras_draw_when_present(tab, tmp_path):
     assert page.locator("#resid-plot circle.dot").count() == 60 and page.locator("#qq-plot circle.dot").count() == 60
     assert "Durbin–Watson 1.93" in page.inner_text("#resid-note") and "line 7" in page.inner_text("#resid-note")
     assert page.locator("#surface-plot g.heat rect").count() == 63
-    page.locator("#map-plot").scroll_into_view_if_needed()
-    page.wait_for_function("document.getElementById('map-note').textContent.includes('needs the quadratic loss')")
+    # no map for a piecewise loss: the note says why at once, unscrolled, and no empty plot stands over it
+    assert "needs the quadratic loss" in page.inner_text("#map-note") and page.locator("#map-plot").is_hidden()
     assert_no_missing_numbers(page.inner_text("body"), "extras.html")
     assert seen["errors"] == [] and seen["console"] == []
 
@@ -692,5 +707,29 @@ def test_a_huber_report_draws_its_true_surface_and_runs_the_what_if_on_it(tab, i
     assert "huber loss is not quadratic" in page.inner_text("#whatif-explain") and "80 rows this page holds" in page.inner_text(
         "#whatif-explain"
     )
+    # what is shown is the huber loss's, not least squares': the weighted formula, the exact huber line and its star,
+    # the loss's own figures, and no worked w − γ·∇L step (the huber trainer takes Newton steps on its pieces)
+    fit = parse_json(result.stdout)
+    assert "Σ w·huber_δ(a·x + b − y) / Σ w" in page.inner_text("#subtitle") and "column 'w'" in page.inner_text("#subtitle")
+    legend = page.inner_text("#data-legend")
+    assert "least squares" not in legend and "exact huber" in legend, legend
+    assert f"{fit['reference']['a']:.5g}" in legend
+    assert page.locator("#surface-plot path.optimum").count() == 1
+    summary = page.inner_text("#summary")
+    assert "exact huber" in summary and "least-squares fit" not in summary and "fit figures (huber)" in summary
+    assert "trainer's own step" in page.inner_text("#step-readout") and "− 1·(" not in page.inner_text("#step-readout")
+    assert page.locator("#map-plot").is_hidden() and "map needs" in page.inner_text("#map-note")
+    assert page.inner_text("#loss-plot + .legend").strip() and "above the best" not in page.inner_text("figure:has(#loss-plot) figcaption")
     assert_no_missing_numbers(page.inner_text("body"), "huber.html")
     assert seen["errors"] == [] and seen["console"] == []
+    # the graph at one point: the page evaluates huber_δ, |r| and the pinball's max itself, and agrees with autograd's record
+    for name, flags in (("huber", ()), ("absolute", ()), ("quantile", ("--quantile", "0.9"))):
+        if name != "huber":
+            assert invoke("train", data, "--loss", name, *flags, "--report", report, "-q").exit_code == 0
+            page, seen = open_page(tab, report)
+        note = page.inner_text("#graph-note")
+        assert "cannot evaluate" not in note and "agree with it to" in note, note
+        assert float(note.split("agree with it to ")[1].split(" ")[0]) < 1e-12, note
+        grads = page.eval_on_selector_all("#graph g.node.leaf", "gs => gs.map(g => Number(g.getAttribute('data-grad')))")
+        assert all(g == g for g in grads) and any(g != 0 for g in grads), (name, grads)  # numbers, not 0 from a node left out
+        assert seen["errors"] == [] and seen["console"] == []

@@ -73,3 +73,46 @@ def test_the_report_carries_the_diagnostics_payload(invoke, tmp_path):
     assert invoke("train", SAMPLE, "--report", page, "-q").exit_code == 0
     text = page.read_text()
     assert '"diagnostics":{"fitted":[' in text.replace(" ", "") and '"influence_threshold":0.08' in text.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    "rows, flags, label, note",
+    [  # a weighted quantile run on a scatter; a two-row absolute run, whose every loss is 0 (no log axis can draw it)
+        (
+            "x,y,w\n0,1,1\n1,3,2\n2,2,1\n3,5,3\n4,4,1\n5,7,2\n",
+            ("--loss", "quantile", "--quantile", "0.8", "--weight-col", "w"),
+            "Σ w·ρ_τ",
+            None,
+        ),
+        ("x,y\n1,2\n3,5\n", ("--loss", "absolute"), "mean(|a·x + b − y|)", "every loss is 0"),
+    ],
+)
+def test_a_piecewise_plot_names_its_weighted_loss_and_draws_a_zero_loss_without_warnings(invoke, tmp_path, rows, flags, label, note):
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = tmp_path / "d.csv"
+    data.write_text(rows)
+    kept, close = [], plt.close
+    plt.close = kept.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # matplotlib's "cannot be log-scaled" would reach the terminal as a traceback-like line
+            result = invoke("train", data, *flags, "--plot", tmp_path / "p.png", "-q")
+    finally:
+        plt.close = close
+    assert result.exit_code == 0, result.output
+    (figure,) = kept
+    try:
+        ax = _axes(figure, "loss per step")
+        assert label in ax.get_ylabel() and ("mean(" not in ax.get_ylabel()) == ("--weight-col" in flags), ax.get_ylabel()
+        if "--weight-col" in flags:
+            assert "column 'w'" in ax.get_ylabel()
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert (note in texts) if note else ax.get_yscale() == "log"
+    finally:
+        close(figure)

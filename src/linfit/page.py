@@ -68,15 +68,16 @@ def run_payload(
     if sha256 is not None:
         data["sha256"] = sha256
     first = history[0]
+    weight_col = config.get("weight_col")
     return {
         "label": label or describe(config),
         "loss": {
             "name": loss.name,
-            "formula": loss.formula,
+            "formula": weighted(loss.formula, weight_col),
             "scale": getattr(loss, "scale", 1.0),
             "reduction": loss.reduction,
-            "grad_a_text": loss.derivative_text("(a·x + b − y)·x", moments["n"]),
-            "grad_b_text": loss.derivative_text("a·x + b − y", moments["n"]),
+            "grad_a_text": weighted(loss.derivative_text("(a·x + b − y)·x", moments["n"]), weight_col),
+            "grad_b_text": weighted(loss.derivative_text("a·x + b − y", moments["n"]), weight_col),
             # a loss's own parameters (huber's δ, the quantile's τ), when the run names them: the page's what-if uses them
             **{key: config[key] for key in ("delta", "tau") if isinstance(config.get(key), (int, float))},
             **({"delta": loss.delta} if loss.name == "huber" else {"tau": loss.tau} if loss.name == "quantile" else {}),
@@ -94,13 +95,54 @@ def run_payload(
         "result": {key: _carried(fit.get(key)) for key in ("a", "b", "loss", "steps", "converged", "stop_reason", "wall_time_s")},
         "init": fit.get("init"),
         "ols": fit.get("ols"),
+        # a piecewise loss: the exact minimiser of that loss (reference.py), the line the page holds the run against
+        "reference": _reference_line(fit, loss),
         "gap": fit.get("gap"),
+        "loss_stats": fit.get("loss_stats") if isinstance(fit.get("loss_stats"), dict) else None,
         "stats": fit.get("stats"),
         "samples": samples,
         "graph": autograd_graph(fit["loss_name"], first["a"], first["b"], *_graph_point(samples, moments), loss=loss),
         "lr_source": lr_source,
         "curvature": curvature(loss, moments, bool(config.get("standardize", True))) if loss.name in QUADRATIC else None,
     }
+
+
+def weighted(text: str, weight_col: Any) -> str:
+    """A loss's formula as a weighted run computes it: mean(ℓ) → Σ w·ℓ / Σ w, w the weight column's values.
+    Unweighted (no column): the text as it is."""
+    if not weight_col:
+        return text
+    column = f"w = column {str(weight_col)!r}"
+    start = text.find("mean(")
+    if start < 0:  # no mean to weight (a sum): say the weights all the same
+        return f"{text}, rows weighted by {column}"
+    depth, end = 0, -1
+    for index in range(start + 4, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            end = index
+            break
+    if end < 0:
+        return f"{text}, rows weighted by {column}"
+    inner, rest = text[start + 5 : end], text[end + 1 :]
+    return f"{text[:start]}Σ w·{inner} / Σ w{rest}, {column}"
+
+
+def _reference_line(fit: dict[str, Any], loss: Any) -> dict[str, Any] | None:
+    """The exact line of a piecewise loss the run recorded ({a, b, objective, label}), or None (squared losses: `ols`)."""
+    from linfit.losses import PIECEWISE
+
+    found = fit.get("reference")
+    if loss.name not in PIECEWISE or not isinstance(found, dict):
+        return None
+    a, b = found.get("a"), found.get("b")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b)):
+        return None
+    what = {"huber": f"huber (δ = {getattr(loss, 'delta', 1.0):.6g})", "absolute": "least absolute deviations"}.get(
+        loss.name, f"quantile τ = {getattr(loss, 'tau', 0.5):g}"
+    )
+    objective = found.get("objective")
+    return {"a": a, "b": b, "objective": objective if isinstance(objective, (int, float)) else None, "label": f"exact {what}"}
 
 
 QUADRATIC = ("half_mse", "mse", "half_sse", "sse")  # losses whose Hessian the moments give (others: none in the payload)

@@ -60,11 +60,11 @@ def render_fit(path: Path, samples, result, ols, trace, config, rows_in_file=Non
 
         kind = loss_for(config.loss, delta=config.huber_delta, tau=config.quantile)
         _data_panel(data_ax, samples, result, reference, config.seed, f"{config.loss} (exact)")
-        _piecewise_loss_panel(loss_ax, trace, reference, kind)
+        _piecewise_loss_panel(loss_ax, trace, reference, kind, config.weight_col)
         _piecewise_surface_panel(surface_ax, trace, samples, result, reference, kind)
     else:
         _data_panel(data_ax, samples, result, ols, config.seed)
-        _loss_panel(loss_ax, trace, samples, ols, config.loss)
+        _loss_panel(loss_ax, trace, samples, ols, config.loss, config.weight_col)
         _surface_panel(surface_ax, trace, samples, result, ols, config.loss)
     if config.loss in PIECEWISE:
         _fitted_line_panels(residual_ax, qq_ax, influence_ax, samples, result, config)
@@ -234,19 +234,19 @@ def _optimum_loss(samples, ols, loss_name: str) -> float | None:
     return float(LOSSES[loss_name].of_residual(ols.a * samples.x + ols.b - samples.y))
 
 
-def _loss_panel(ax, trace, samples, ols, loss_name: str) -> None:
+def _loss_panel(ax, trace, samples, ols, loss_name: str, weight_col=None) -> None:
+    from linfit.page import weighted
+
     steps = np.array([p[0] for p in trace.points])
     losses = np.array([p[1] for p in trace.points])
-    ax.semilogy(steps, losses, marker="o", markersize=3, color="tab:blue", label=f"loss ({loss_name})")
+    if not _log_losses(ax, steps, losses, loss_name, f"{weighted(LOSSES[loss_name].formula, weight_col)}  (log scale)"):
+        return
     optimum = _optimum_loss(samples, ols, loss_name)
-    if optimum is not None:
+    if optimum is not None and optimum > 0:
         excess = losses - optimum
         keep = excess > 0
         ax.semilogy(steps[keep], excess[keep], marker=".", markersize=3, linestyle="--", color="tab:red", label="loss − least-squares loss")
         ax.axhline(optimum, color="tab:orange", linestyle=":", label=f"least-squares loss {optimum:.4g}")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{LOSSES[loss_name].formula}  (log scale)")
-    ax.set_title("loss per step")
     ax.legend(loc="best", fontsize=9)
     ax.grid(alpha=0.3, which="both")
 
@@ -329,18 +329,43 @@ def _quadratic_loss(samples, loss_name: str, a0: float, b0: float, a, b):
     return base + grad_a * da + grad_b * db + 0.5 * c * (mean_xx * da * da + 2 * mean_x * da * db + db * db)
 
 
-def _piecewise_loss_panel(ax, trace, reference, kind) -> None:
+def _log_losses(ax, steps, losses, name: str, ylabel: str) -> bool:
+    """The loss per step on a log axis; False (and the panel says why) when no loss is above 0: a line through
+    every row, which a log axis cannot draw."""
+    keep = np.isfinite(losses) & (losses > 0)
+    ax.set_xlabel("step")
+    ax.set_title("loss per step")
+    if not keep.any():
+        zero = bool(np.any(losses == 0))
+        ax.text(
+            0.5,
+            0.5,
+            "every loss is 0: the line goes through every row" if zero else "no finite loss",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_ylabel(ylabel.replace("  (log scale)", ""))
+        return False
+    ax.semilogy(steps[keep], losses[keep], marker="o", markersize=3, color="tab:blue", label=f"loss ({name})")
+    ax.set_ylabel(ylabel)
+    return True
+
+
+def _piecewise_loss_panel(ax, trace, reference, kind, weight_col=None) -> None:
     """The true loss per step, and its excess over the exact minimum where the exact line is known."""
+    from linfit.page import weighted
+
     steps = np.array([p[0] for p in trace.points])
     losses = np.array([p[1] for p in trace.points])
-    ax.semilogy(steps, losses, marker="o", markersize=3, color="tab:blue", label=f"loss ({kind.name})")
+    if not _log_losses(ax, steps, losses, kind.name, f"{weighted(kind.formula, weight_col)}  (log scale)"):
+        return
     if reference is not None:
         excess = losses - reference.objective
         keep = excess > 0
         ax.semilogy(steps[keep], excess[keep], marker=".", markersize=3, linestyle="--", color="tab:red", label="loss − exact minimum")
-        ax.axhline(reference.objective, color="tab:orange", linestyle=":", label=f"exact minimum {reference.objective:.4g}")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{kind.formula}  (log scale)")
+        if reference.objective > 0:
+            ax.axhline(reference.objective, color="tab:orange", linestyle=":", label=f"exact minimum {reference.objective:.4g}")
     ax.set_title("loss per step")
     ax.legend(loc="best", fontsize=9)
     ax.grid(alpha=0.3, which="both")

@@ -89,22 +89,31 @@
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: PW, height: PH }, clip);
     var grid = el("g", { "class": "grid" }, svg), axis = el("g", { "class": "axis" }, svg);
     function tickSet(range, isLog, wanted) {
-      if (!isLog) { var list = ticks(range[0], range[1], wanted), o = tickOffset(list); return { at: list, labels: list.map(o.label), note: o.note, value: function (t) { return t; } }; }
+      if (!isLog) {
+        var list = ticks(range[0], range[1], wanted), o = tickOffset(list), labels = list.map(o.label);
+        if (!o.note && labels.some(function (l, i) { return labels.indexOf(l) !== i; })) { labels = distinct(list); }  // never two ticks read alike
+        return { at: list, labels: labels, note: o.note, value: function (t) { return t; } };
+      }
       var dec = ticks(Math.floor(range[0]), Math.ceil(range[1]), wanted).filter(function (t) { return t === Math.round(t) && t >= range[0] - 1e-9 && t <= range[1] + 1e-9; });
       if (dec.length >= 2) { return { at: dec, labels: dec.map(function (t) { return "1e" + t; }), note: "", value: function (t) { return Math.pow(10, t); } }; }
       var within = ticks(range[0], range[1], 4);
       return { at: within, labels: distinct(within.map(function (t) { return Math.pow(10, t); })), note: "", value: function (t) { return Math.pow(10, t); } };
     }
     var xt = tickSet(xr, logX, 6), yt = tickSet(yr, logY, 6);
+    var wide = Math.max.apply(null, xt.labels.map(function (l) { return String(l).length; })) * 7.2;
+    if (xt.at.length > 3 && wide > 0.8 * PW / xt.at.length) { xt = tickSet(xr, logX, 3); }  // long labels: fewer of them, none touching
     xt.at.forEach(function (t, i) {
       var x = sx(xt.value(t));
       el("line", { x1: x, x2: x, y1: MARGIN.t, y2: MARGIN.t + PH }, grid);
-      el("text", { x: x, y: H - MARGIN.b + 15, "text-anchor": "middle", "class": "tick-x" }, axis, xt.labels[i]);
+      var half = 3.6 * String(xt.labels[i]).length;  // about half the label's width: one at the picture's edge is kept whole
+      el("text", { x: x, y: H - MARGIN.b + 15, "text-anchor": x + half > W ? "end" : "middle", "class": "tick-x" }, axis, xt.labels[i]);
     });
+    // long labels (0.5008, 1.5e-12) in a smaller size: they would run into the axis's rotated label
+    var longest = Math.max.apply(null, yt.labels.map(function (l) { return String(l).length; })), small = longest >= 6 ? { "font-size": longest >= 7 ? "9.5px" : "10.5px" } : {};
     yt.at.forEach(function (t, i) {
       var y = sy(yt.value(t));
       el("line", { x1: MARGIN.l, x2: MARGIN.l + PW, y1: y, y2: y }, grid);
-      el("text", { x: MARGIN.l - 5, y: y + 4, "text-anchor": "end", "class": "tick-y" }, axis, yt.labels[i]);
+      el("text", Object.assign({ x: MARGIN.l - 5, y: y + 4, "text-anchor": "end", "class": "tick-y" }, small), axis, yt.labels[i]);
     });
     el("rect", { x: MARGIN.l, y: MARGIN.t, width: PW, height: PH, fill: "none", stroke: "#6b7280" }, axis);
     el("text", { x: MARGIN.l + PW / 2, y: H - 5, "text-anchor": "middle", "class": "axis-label" }, axis, xlabel + xt.note);
@@ -286,7 +295,8 @@
     var adam = how.kind === "adam", lines = [], lmax = MODEL.lambdaMax;
     if (MODEL.robust) {
       lines.push("The " + RUN.loss.name + " loss is not quadratic: the what-if runs the optimizer on that loss itself over the " + count(MODEL.rows) +
-        " rows this page holds" + (RUN.samples && RUN.samples.of > MODEL.rows ? " (of " + count(RUN.samples.of) + ")" : "") + ", not over the whole data.");
+        " rows this page holds" + (RUN.samples && RUN.samples.of > MODEL.rows ? " (of " + count(RUN.samples.of) + "), not over the whole data." : ": every row of the data.") +
+        ((CFG.optimizer || "sgd") === "sgd" ? " The recorded run took the " + RUN.loss.name + " trainer's own steps (Newton steps on its pieces, see the numbers of a step); the what-if takes plain (sub)gradient steps, as linfit train --optimizer momentum does." : ""));
     } else {
       lines.push("λ_max of the loss's Hessian (in the coordinates autograd trains) = " + fmt(lmax, 6) + "; ");
       if (adam) {
@@ -330,13 +340,19 @@
     update();
   }
 
+  // the line the run is held against: a piecewise loss's exact minimiser (reference.py), else least squares
+  function bestLine(run) {
+    run = run || RUN;
+    if (run.reference) { return { a: run.reference.a, b: run.reference.b, label: run.reference.label, objective: run.reference.objective }; }
+    return run.ols ? { a: run.ols.a, b: run.ols.b, label: "least squares", objective: null } : null;
+  }
   function dataRange() {
     var s = RUN.samples, xs, ys;
     if (s && s.x.length) { xs = extent(s.x); ys = extent(s.y); return [padded(xs[0], xs[1], 0.05), padded(ys[0], ys[1], 0.08)]; }
     var sd = Math.sqrt(MODEL.sxx) || 1;
     xs = [MODEL.xm - 2.5 * sd, MODEL.xm + 2.5 * sd];
     var lines = [[HISTORY[0][4], HISTORY[0][5]], [RUN.result.a, RUN.result.b]];
-    if (RUN.ols) { lines.push([RUN.ols.a, RUN.ols.b]); }
+    if (bestLine()) { lines.push([bestLine().a, bestLine().b]); }
     var ends = [];
     lines.forEach(function (l) { if (isFinite(l[0]) && isFinite(l[1])) { ends.push(l[0] * xs[0] + l[1], l[0] * xs[1] + l[1]); } });
     ys = extent(ends);
@@ -357,12 +373,13 @@
       for (var i = 0; i < s.x.length; i++) { el("circle", { cx: sc.x(s.x[i]).toFixed(1), cy: sc.y(s.y[i]).toFixed(1), r: 2.2, "class": "dot", "data-i": i }, dots); }
     }
     var p = { sc: sc };
-    if (RUN.ols) { lineAcross(el("line", { "class": "line-ols", id: "ols-line" }, sc.body), sc, RUN.ols.a, RUN.ols.b); }
+    var best = bestLine();
+    if (best) { lineAcross(el("line", { "class": "line-ols", id: "ols-line" }, sc.body), sc, best.a, best.b); }
     p.hover = el("line", { "class": "line-hover", id: "hover-line", visibility: "hidden" }, sc.marks);
     p.fit = el("line", { "class": "line-fit", id: "fit-line", stroke: colourOf(current) }, sc.marks);
     p.chosen = el("circle", { r: 5, "class": "chosen", id: "chosen-point" }, sc.top);
     var entries = [{ colour: colourOf(current), text: "" }];
-    if (RUN.ols) { entries.push({ colour: OLS, dash: "6 4", text: "least squares: " + equation(RUN.ols.a, RUN.ols.b) }); }
+    if (best) { entries.push({ colour: OLS, dash: "6 4", text: best.label + ": " + equation(best.a, best.b) }); }
     if (s && s.x.length) { entries.push({ colour: "#6b7480", mark: "dot", text: "data" }); }
     p.texts = legend("data-legend", entries);
     p.run = current;
@@ -370,6 +387,11 @@
   }
 
   function viewFor(standard) {
+    var grid = RUN.surface_grid;
+    if (!standard && grid && grid.a && grid.a.length > 1 && grid.b && grid.b.length > 1) {
+      // the true loss is known on its grid only (made to hold the path, the fit and the exact line): show the grid, no blank around it
+      return [[grid.a[0], grid.a[grid.a.length - 1]], [grid.b[0], grid.b[grid.b.length - 1]]];
+    }
     var map = standard ? function (p) { return MODEL.toTrain(p[0], p[1]); } : function (p) { return p; };
     var pts = [], s = startPoint();
     pts.push(map(s));
@@ -437,8 +459,9 @@
       el("path", { d: wd.d, "class": "path-whatif", "stroke-dasharray": wd.segments < 300 ? "5 3" : null, id: standard ? "whatif-path-standard" : "whatif-path", "data-segments": wd.segments }, sc.body);
       p.whatNow = el("circle", { r: 4, fill: WHATIF, "class": "now" }, sc.top);
     }
-    if (mdl.optimum) {
-      var o = map(mdl.optimum);
+    var exact = mdl.optimum || (RUN.reference ? [RUN.reference.a, RUN.reference.b] : null);
+    if (exact) {
+      var o = map(exact);
       if (inside(sc, o)) { el("path", { d: star(sc.x(o[0]), sc.y(o[1]), 9), fill: OLS, stroke: "#fff", "stroke-width": 1, "class": "optimum" }, sc.top); }
     }
     p.hover = el("circle", { r: 8, "class": "hover", visibility: "hidden" }, sc.top);
@@ -460,7 +483,7 @@
     });
     var entries = RUNS.map(function (run, k) { return { colour: colourOf(k), dash: dashOf(k), text: RUNS.length > 1 ? run.label : "recorded (autograd)" }; });
     entries.push({ colour: WHATIF, dash: "5 3", text: "what-if (computed in the page)" });
-    if (mdl.optimum) { entries.push({ colour: OLS, mark: "star", text: "least-squares optimum" }); }
+    if (exact) { entries.push({ colour: OLS, mark: "star", text: mdl.optimum ? "least-squares optimum" : RUN.reference.label + " (the exact minimum)" }); }
     legend(standard ? "standard-legend" : "surface-legend", entries);
     panels[svgId] = p;
   }
@@ -498,6 +521,7 @@
   }
   function drawLoss() {
     var svg = $("loss-plot"), series = lossSeries(), values = [], gap = MODEL.lstar !== null, logX = logSteps();
+    svg.parentNode.querySelector("figcaption").textContent = gap ? "how far above the best loss, per step (hover a step)" : "the loss per step (hover a step)";
     series.forEach(function (s) { s.pts.forEach(function (p) { if (p[1] > 0 && isFinite(p[1])) { values.push(Math.log10(p[1])); } }); });
     var ev = extent(values);
     if (!isFinite(ev[0])) { ev = [-1, 1]; }
@@ -511,6 +535,10 @@
       var d = pathData(sc, joinable);
       el("path", { d: d.d, fill: "none", stroke: s.colour, "stroke-width": 1.8, "stroke-dasharray": d.segments < 300 || s.held ? s.dash || null : null, "class": s.held ? "loss-curve held-out" : "loss-curve", "data-run": s.held ? "held-out" : s.run === undefined ? "whatif" : s.run }, sc.body);
     });
+    if (!values.length) {  // every loss 0 (a line through every row) or none finite: a log axis draws nothing, and says why
+      el("text", { x: MARGIN.l + PW / 2, y: MARGIN.t + PH / 2, "text-anchor": "middle", "class": "empty-note", id: "loss-empty" }, sc.body,
+        series.some(function (s) { return s.pts.some(function (q) { return q[1] === 0; }); }) ? "every loss shown is 0: nothing on a log axis" : "no finite loss to draw");
+    }
     var p = { sc: sc, logX: logX };
     p.marker = el("line", { y1: MARGIN.t, y2: H - MARGIN.b, stroke: colourOf(current), "stroke-width": 1, id: "loss-marker" }, sc.marks);
     p.dot = el("circle", { r: 5, fill: colourOf(current), "class": "now" }, sc.marks);
@@ -599,12 +627,14 @@
     MAP.key = key;
     if (MODEL.robust || MODEL.lstar === null) {  // each cell would be a descent over every row, or has no optimum to reach
       clear(svg);
+      svg.style.display = "none";  // no empty plot: the note says why
       MAP.sc = null;
       clear($("map-legend"));
       $("map-note").textContent = MODEL.robust ? "The map needs the quadratic loss's moments: for the " + RUN.loss.name + " loss each cell would be a descent over every row." :
         "The data determine no unique line: there is no optimum to converge to, so no map.";
       return;
     }
+    svg.style.display = "";
     var top = lrTop(adam), lrs = mapLrs(adam), mus = mapMomenta(), s = startPoint(), target = whatIfTarget();
     var sc = axes(svg, [Math.log10(top) - 3, Math.log10(top)], [0, 0.99], "learning rate γ (log scale)", adam ? "β₁" : "momentum μ", true, false, "map");
     var g = el("g", { "class": "cells" }, sc.body), cw = PW / MAP.cols, ch = PH / MAP.rows, row = 0;
@@ -649,7 +679,8 @@
     }).observe($("map-plot"));
   }
   function drawMapMarker() {
-    if (!mapSeen || dragging) { return; }  // (a drag works the map out again once the start is let go)
+    var none = MODEL.robust || MODEL.lstar === null;  // no map to work out: its note says why at once, seen or not
+    if ((!mapSeen && !none) || dragging) { return; }  // (a drag works the map out again once the start is let go)
     drawMap();
     if (!MAP.sc || !whatif) { return; }
     var how = whatif.how, mu = how.kind === "adam" ? how.betas[0] : how.momentum;
@@ -695,7 +726,7 @@
     }
     // the plots' names for a screen reader say what they show now, not only what they are
     var where = "a = " + fmt(rec[4], 6) + ", b = " + fmt(rec[5], 6), above = MODEL.lstar !== null ? fmt(MODEL.excess(rec[4], rec[5]), 4) : null;
-    $("data-plot").setAttribute("aria-label", "data and the line of step " + step + ": y = " + equation(rec[4], rec[5]) + (RUN.ols ? "; least squares y = " + equation(RUN.ols.a, RUN.ols.b) : ""));
+    $("data-plot").setAttribute("aria-label", "data and the line of step " + step + ": y = " + equation(rec[4], rec[5]) + (bestLine() ? "; " + bestLine().label + " y = " + equation(bestLine().a, bestLine().b) : ""));
     $("surface-plot").setAttribute("aria-label", "loss surface over a and b; at step " + step + " the run is at " + where + (MODEL.optimum ? "; the optimum at a = " + fmt(MODEL.optimum[0], 6) + ", b = " + fmt(MODEL.optimum[1], 6) : ""));
     $("loss-plot").setAttribute("aria-label", "loss above the least-squares loss per step" + (above !== null ? "; at step " + step + ": " + above : ""));
     readout(index);
@@ -802,7 +833,12 @@
   }
   function updateText(lines, optimizer, lr, momentum, names, w, g, next, rec, back, wNext) {
     var consecutive = next && next[0] === rec[0] + 1, dflt = RUN.lr_source === "default" ? " (the optimizer's default)" : "";
-    if (optimizer === "sgd") {
+    if (optimizer === "sgd" && MODEL.robust) {  // piecewise.py's step: not w − γ·∇L, so no such arithmetic is shown
+      lines.push(RUN.loss.name === "huber" ?
+        "update: the " + RUN.loss.name + " trainer's own step, not w − γ·∇L: the gradient scaled by the inverse curvature of the rows inside ±δ (a Newton step on the quadratic piece), halved when the loss rises" :
+        "update: the " + RUN.loss.name + " trainer's own step, not w − γ·∇L: a Newton step on the loss with its kink rounded over ±μ (μ shrinking tenfold per stage), halved when the loss rises, then a snap to an exact two-point line once it is optimal");
+      lines.push("(the what-if above takes plain (sub)gradient steps w ← w − γ·∇L instead, as linfit train --optimizer momentum does)");
+    } else if (optimizer === "sgd") {
       var w1 = [w[0] - lr * g[0], w[1] - lr * g[1]];
       lines.push("update w ← w − γ·∇L, γ = " + fmt(lr, 8) + dflt + ":");
       lines.push(names[0] + " ← " + fmt(w[0], 10) + " − " + fmt(lr, 8) + "·" + paren(fmt(g[0], 10)) + " = " + fmt(w1[0], 10));
@@ -851,17 +887,39 @@
         case "SubBackward0": node.v = ins[0].v - y; node.op = "r = ŷ − y"; break;
         case "PowBackward0": node.v = ins[0].v * ins[0].v; node.op = "r²"; break;
         case "MeanBackward0": case "SumBackward0": node.v = ins[0].v; node.op = node.name === "MeanBackward0" ? "mean" : "sum"; break;
+        // the piecewise losses of r = ŷ − y: huber_δ(r), |r|, and the pinball max(−τ·r, (1 − τ)·r)
+        case "HuberLossBackward0": var u = Math.abs(ins[0].v), d = RUN.loss.delta; node.v = u <= d ? 0.5 * u * u : d * (u - 0.5 * d); node.op = "huber_δ(r), δ = " + fmt(d, 4); break;
+        case "AbsBackward0": node.v = Math.abs(ins[0].v); node.op = "|r|"; break;
+        case "MaximumBackward0":
+          var tau = RUN.loss.tau;
+          [-tau, 1 - tau].forEach(function (f, k) { var c = ins[k]; if (c && c.name === "MulBackward0" && c.inputs && c.inputs[0]) { c.factor = f; c.op = "×" + fmt(f, 6); c.v = f * c.inputs[0].v; } });
+          node.v = Math.max(ins[0].v, ins[1].v); node.op = "max: ρ_τ(r), τ = " + fmt(tau, 4); break;
         default: node.v = null; unknown.push(node.name);
       }
     }
     function backward(node, g) {
       node.g = g;
+      var pair = node.inputs || [];
+      if (node.name === "MaximumBackward0" && pair.length === 2 && pair.every(function (m) { return m.name === "MulBackward0" && m.inputs && m.inputs.length; })) {
+        // max(−τ·r, (1 − τ)·r): the larger branch takes the gradient (half each on a tie, as torch.maximum); both branches
+        // read one r, drawn twice here: it gets the sum over the two, as autograd's one node does
+        var share = pair[0].v > pair[1].v ? 1 : pair[0].v < pair[1].v ? 0 : 0.5;
+        pair[0].g = share * g; pair[1].g = (1 - share) * g;
+        var total = pair[0].factor * pair[0].g + pair[1].factor * pair[1].g;
+        pair.forEach(function (m) { m.inputs.forEach(function (c) { backward(c, total); }); });
+        return;
+      }
       (node.inputs || []).forEach(function (child) {
         var cg = null;
         switch (node.name) {
           case "MulBackward0": cg = node.factor * g; break;
           case "PowBackward0": cg = 2 * child.v * g; break;
           case "AddBackward0": case "SubBackward0": case "MeanBackward0": case "SumBackward0": cg = g; break;
+          case "HuberLossBackward0": cg = Math.max(-RUN.loss.delta, Math.min(RUN.loss.delta, child.v)) * g; break;
+          case "AbsBackward0": cg = (child.v > 0 ? 1 : child.v < 0 ? -1 : 0) * g; break;
+          case "MaximumBackward0":  // to the larger input; on a tie, half to each (as torch.maximum)
+            var other = node.inputs[0] === child ? node.inputs[1] : node.inputs[0];
+            cg = (child.v > other.v ? 1 : child.v < other.v ? 0 : 0.5) * g; break;
         }
         backward(child, cg);
       });
@@ -911,7 +969,7 @@
     });
     var note = "At step " + rec[0] + " (a = " + fmt(rec[4], 8) + ", b = " + fmt(rec[5], 8) + ") for the point (x, y) = (" + fmt(point.x, 8) + ", " + fmt(point.y, 8) + "): the gradients reaching a and b are this point's share of dL/da, dL/db.";
     var torchNodes = flatten(RUN.graph.tree, []);
-    if (rec[4] === RUN.graph.a && rec[5] === RUN.graph.b && point.x === RUN.graph.x && point.y === RUN.graph.y) {
+    if (!unknown.length && rec[4] === RUN.graph.a && rec[5] === RUN.graph.b && point.x === RUN.graph.x && point.y === RUN.graph.y) {
       var worst = 0;
       torchNodes.forEach(function (t, i) {
         [[t.value, nodes[i].v], [t.grad, nodes[i].g]].forEach(function (pair) { if (pair[0] !== null && pair[0] !== undefined) { worst = Math.max(worst, Math.abs(pair[0] - pair[1]) / Math.max(1, Math.abs(pair[0]))); } });
@@ -961,17 +1019,19 @@
     var table = $("summary"), r = RUN.result, st = RUN.stats || {}, d = RUN.data || {}, diverged = r.stop_reason === "diverged" || !(isFinite(r.a) && isFinite(r.b));
     clear(table);
     var head = document.createElement("tr");
-    cells(head, ["", "this run", "least squares", "relative gap"], true);
+    var best = bestLine();
+    cells(head, ["", "this run", best ? best.label : "least squares", "relative gap"], true);
     table.appendChild(head);
+    var notHere = MODEL.robust ? "none: R², t standard errors and intervals are least squares'" : "not computed";
     var whose = "least-squares fit" + (diverged ? " (not this run's: it diverged)" : r.converged ? "" : " (this run did not converge)");
     var rows = [
-      ["a (slope)", fmt(r.a, 12), RUN.ols ? fmt(RUN.ols.a, 12) : "none", RUN.gap ? fmt(RUN.gap.a, 2) : ""],
-      ["b (intercept)", fmt(r.b, 12), RUN.ols ? fmt(RUN.ols.b, 12) : "none", RUN.gap ? fmt(RUN.gap.b, 2) : ""],
-      ["loss (" + RUN.loss.name + ")", fmt(r.loss, 10), MODEL.lstar !== null ? fmt(MODEL.lstar, 10) : "", ""],
+      ["a (slope)", fmt(r.a, 12), best ? fmt(best.a, 12) : "none", RUN.gap ? fmt(RUN.gap.a, 2) : ""],
+      ["b (intercept)", fmt(r.b, 12), best ? fmt(best.b, 12) : "none", RUN.gap ? fmt(RUN.gap.b, 2) : ""],
+      ["loss (" + RUN.loss.name + ")", fmt(r.loss, 10), MODEL.lstar !== null ? fmt(MODEL.lstar, 10) : best && typeof best.objective === "number" ? fmt(best.objective, 10) : "", ""],
       ["outcome", (r.stop_reason || "ended") + " at step " + r.steps + (typeof r.wall_time_s === "number" ? " in " + fmt(r.wall_time_s * 1000, 3) + " ms" : ""), "", ""],
-      ["R², residual sd", "", typeof st.r2 === "number" ? fmt(st.r2, 6) + ", " + fmt(st.residual_sd, 6) + " — " + whose : "not computed", ""],
-      ["standard errors", "", typeof st.se_a === "number" ? "a " + fmt(st.se_a, 6) + ", b " + fmt(st.se_b, 6) + ", corr(a, b) " + fmt(st.corr_ab, 3) + " — " + whose : "not computed", ""],
-      ["95% intervals", "", st.ci_a ? "a [" + fmt(st.ci_a[0], 6) + ", " + fmt(st.ci_a[1], 6) + "], b [" + fmt(st.ci_b[0], 6) + ", " + fmt(st.ci_b[1], 6) + "] — " + whose : "not computed", ""],
+      ["R², residual sd", "", typeof st.r2 === "number" ? fmt(st.r2, 6) + ", " + fmt(st.residual_sd, 6) + " — " + whose : notHere, ""],
+      ["standard errors", "", typeof st.se_a === "number" ? "a " + fmt(st.se_a, 6) + ", b " + fmt(st.se_b, 6) + ", corr(a, b) " + fmt(st.corr_ab, 3) + " — " + whose : notHere, ""],
+      ["95% intervals", "", st.ci_a ? "a [" + fmt(st.ci_a[0], 6) + ", " + fmt(st.ci_a[1], 6) + "], b [" + fmt(st.ci_b[0], 6) + ", " + fmt(st.ci_b[1], 6) + "] — " + whose : notHere, ""],
       ["start", RUN.init ? RUN.init.method + ": a = " + fmt(RUN.init.a, 8) + ", b = " + fmt(RUN.init.b, 8) : "not recorded", "", ""],
       ["learning rate", recordedLr() !== null ? fmt(recordedLr(), 8) + (RUN.lr_source === "default" ? " (the optimizer's default)" : "") : "not recorded (a mini-batch default)", "", ""],
       ["data", (d.source || "data") + ": " + (typeof d.rows === "number" ? count(d.rows) : count(MODEL.n)) + " rows, x = '" + (d.x || "x") + "', y = '" + (d.y || "y") + "'", "", ""],
@@ -979,6 +1039,15 @@
       ["steps shown", HISTORY.length + " of " + RUN.logged + " logged steps", "", ""],
       ["configuration", Object.keys(CFG).filter(function (k) { return k !== "lr"; }).map(function (k) { return k + " = " + (CFG[k] === null ? "default" : JSON.stringify(CFG[k])); }).join("; "), "", ""]
     ];
+    var ls = RUN.loss_stats;
+    if (MODEL.robust && ls) {  // the loss's own figures, as linfit train's table gives them
+      var own = [["fit figures (" + RUN.loss.name + ")", ls.method || "", "", ""]];
+      if (typeof ls.pseudo_r1 === "number") { own.push(["pseudo-R¹", fmt(ls.pseudo_r1, 6), "", ""]); }
+      if (typeof ls.inside === "number") { own.push(["rows inside ±δ", count(ls.inside) + " of " + count(ls.n), "", ""]); }
+      if (typeof ls.se_a === "number") { own.push(["standard errors (" + (ls.interval_method || ls.method) + ")", "a " + fmt(ls.se_a, 6) + ", b " + fmt(ls.se_b, 6), "", ""]); }
+      if (ls.ci_a && ls.ci_b) { own.push([fmt(100 * (ls.level || 0.95), 3) + "% intervals (" + (ls.interval_method || ls.method) + ")", "a [" + fmt(ls.ci_a[0], 6) + ", " + fmt(ls.ci_a[1], 6) + "], b [" + fmt(ls.ci_b[0], 6) + ", " + fmt(ls.ci_b[1], 6) + "]", "", ""]); }
+      rows.splice.apply(rows, [4, 3].concat(own, [["R², t standard errors, intervals", "", notHere, ""]]));
+    }
     rows.forEach(function (row) { var tr = document.createElement("tr"); cells(tr, row); table.appendChild(tr); });
     table.querySelectorAll("tr").forEach(function (tr, i) { if (i > 0 && tr.children[2].textContent === "" && tr.children[3].textContent === "") { tr.children[1].colSpan = 3; tr.removeChild(tr.children[3]); tr.removeChild(tr.children[2]); } });
   }
@@ -1072,7 +1141,8 @@
     $("data-note").textContent = s && s.x.length ? "Points: " + s.how + " (" + count(s.x.length) + " of " + count(s.of) + " rows shown; the fit used every row). Click one to see its graph." :
       "No rows were kept for the scatter (the run was read from a saved stream, or streamed without a sample); the lines are drawn over x̄ ± 2.5·sd(x).";
     $("surface-note").textContent = (MODEL.optimum ? "Contours of the loss, from the data's moments (the loss is quadratic); ★ the least-squares optimum, ■ the start (drag it)." :
-      MODEL.robust ? (MODEL.rows ? "The " + RUN.loss.name + " loss over the rows the page holds; ■ the start (drag it)." : "The path each step recorded; the " + RUN.loss.name + " loss's surface needs the rows (give --data).") : "The data determine no unique line: no optimum to draw.") +
+      MODEL.robust ? (RUN.surface_grid ? "The " + RUN.loss.name + " loss itself over all " + count(MODEL.n) + " rows on a grid (lighter: lower); " + (RUN.reference ? "★ its exact minimum, " : "") + "■ the start (drag it)." :
+      MODEL.rows ? "The " + RUN.loss.name + " loss over the rows the page holds; ■ the start (drag it)." : "The path each step recorded; the " + RUN.loss.name + " loss's surface needs the rows (give --data).") : "The data determine no unique line: no optimum to draw.") +
       (MODEL.standard ? "" : " Without standardisation the bowl is as elongated as x is far from 0 relative to its spread.") +
       " Solid where every step was logged; faint where steps between two records were not.";
     GRAPH = null;

@@ -63,7 +63,8 @@
       return function (r) { var u = Math.abs(r); return u <= delta ? [0.5 * r * r, r] : [delta * (u - 0.5 * delta), r > 0 ? delta : -delta]; };
     }
     if (name === "absolute") { return function (r) { return [Math.abs(r), r > 0 ? 1 : r < 0 ? -1 : 0]; }; }
-    return function (r) { return r >= 0 ? [tau * r, tau] : [(tau - 1) * r, tau - 1]; };  // quantile (pinball)
+    // quantile (pinball); on the kink, the middle of the subdifferential, as autograd's maximum gives it
+    return function (r) { return r > 0 ? [tau * r, tau] : r < 0 ? [(tau - 1) * r, tau - 1] : [0, tau - 0.5]; };
   }
   // a loss that is not quadratic: its weighted mean over the rows the page holds (the payload's sample)
   function robust(run, base) {
