@@ -494,3 +494,29 @@ def test_the_plot_draws_the_fitted_lines_residuals_and_leaves_least_squares_infl
     mad_sd = np.median(np.abs(y - fitted)) / 0.6744897501960817
     assert qq_ax.get_legend().get_texts()[1].get_text() == f"normal, MAD/0.6745 {mad_sd:.3g}"
     plt.close(figure)
+
+
+def test_the_exact_line_names_the_two_points_it_passes_through_among_the_rows_fitted(invoke, tmp_path):
+    # rows with a missing value before the vertex: `points` count the rows fitted, `through` are their (x, y)
+    rng = np.random.default_rng(4)
+    x = np.round(rng.uniform(0, 10, 25), 2)
+    y = np.round(1.5 * x + 2 + rng.laplace(0, 1, 25), 2)
+    y[0], x[1] = np.nan, np.nan
+    path = write_csv(tmp_path / "na.csv", {"x": x, "y": y})
+    result = invoke("train", path, "--loss", "absolute", "--drop-na", "--format", "json")
+    assert result.exit_code == 0, result.output
+    reference = json.loads(result.stdout)["reference"]
+    kept = ~(np.isnan(x) | np.isnan(y))
+    xs, ys = x[kept], y[kept]
+    # brute force over every two-point line of the rows fitted: the best objective, and the pair that reaches it
+    best = min(
+        (np.abs(ys - (ys[j] - ys[i]) / (xs[j] - xs[i]) * (xs - xs[i]) - ys[i]).sum(), i, j)
+        for i in range(xs.size)
+        for j in range(i + 1, xs.size)
+        if xs[i] != xs[j]
+    )
+    assert reference["unique"]
+    assert reference["points"] == [best[1], best[2]]
+    assert reference["through"] == [[xs[best[1]], ys[best[1]]], [xs[best[2]], ys[best[2]]]]
+    table = invoke("train", path, "--loss", "absolute", "--drop-na").stdout
+    assert f"through ({xs[best[1]]:g}, {ys[best[1]]:g})" in " ".join(table.split())

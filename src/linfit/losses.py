@@ -237,7 +237,7 @@ class Piecewise:
 
     def derivative_text(self, term: str, n: int) -> str:
         """'(a·x + b − y)·x' → 'mean(ψ(r)·x)' with ψ the loss's derivative in r."""
-        psi = {"huber": "clamp(r, −δ, δ)", "absolute": "sign(r)", "quantile": "(r > 0 ? 1 − τ : −τ)"}[self.name]
+        psi = {"huber": "clamp(r, −δ, δ)", "absolute": "sign(r)", "quantile": "(r > 0 ? 1 − τ : r < 0 ? −τ : ½ − τ)"}[self.name]
         factor = "·x" if term.endswith("·x") else ""
         inner = f"{psi}{factor}"
         return inner if n == 1 else f"mean({inner})"

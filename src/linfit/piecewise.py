@@ -789,6 +789,7 @@ def piecewise_json(fit: dict, prepared, config) -> dict:
             "method": reference.method,
             "unique": reference.unique,
             "points": list(reference.points),
+            **({"through": [list(point) for point in reference.through]} if reference.through else {}),
             **({"inside": reference.inside} if reference.inside >= 0 else {}),
         }
         objective_gap = (

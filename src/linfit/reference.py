@@ -178,8 +178,8 @@ class Reference:
     """The exact minimiser of a loss, with how it was found and whether it is the only one.
 
     `unique` False: the minimum is attained on a segment or face (absolute/quantile), so the line is one
-    of many optimal lines: compare objectives, not lines. `points`: the rows (0-based) the line passes
-    through (the LP's vertex). `inside`: rows on huber's quadratic piece.
+    of many optimal lines: compare objectives, not lines. `points`: the rows the line passes through (the
+    LP's vertex), 0-based among the rows fitted (after `--drop-na`), and `through` those rows' (x, y). `inside`: rows on huber's quadratic piece.
     """
 
     loss: str
@@ -191,6 +191,7 @@ class Reference:
     points: tuple[int, ...] = ()
     inside: int = -1
     iterations: int = 0
+    through: tuple[tuple[float, float], ...] = ()
 
 
 def _centres(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
@@ -646,7 +647,9 @@ def quantile_line(
         a, b, unique, on_line = verdict
         method = "LP vertex (HiGHS start, exact two-point line, optimality proven by the subgradient condition)"
         objective = _vertex_objective(loss, x, y, w, i, j, x_shift, y_shift, on_line)
-        return Reference(name, a, b, objective, method, unique, (min(i, j), max(i, j)), -1, iteration)
+        i, j = min(i, j), max(i, j)
+        through = ((float(x[i]), float(y[i])), (float(x[j]), float(y[j])))
+        return Reference(name, a, b, objective, method, unique, (i, j), -1, iteration, through)
     raise ReferenceUnavailable("the linear programme's solution could not be confirmed as an optimal two-point line.")
 
 

@@ -252,7 +252,10 @@ def piecewise_summary(result: TrainResult, fit: dict, data_line: str) -> Group:
     if reference is None:
         lines.append(f"no exact reference: {fit.get('reference_reason')}\n")
     else:
-        lines.append(f"exact line by {reference['method']}\n")
+        through = reference.get("through")
+        pair = f", through ({num(through[0][0])}, {num(through[0][1])}) and ({num(through[1][0])}, {num(through[1][1])})" if through else ""
+        flat = "; not the only optimal line (a flat face): compare objectives" if not reference.get("unique", True) else ""
+        lines.append(f"exact line by {reference['method']}{pair}{flat}\n")
     if stats is not None:
         extra = f", pseudo-R¹ {num(stats['pseudo_r1'], 6)}" if stats.get("pseudo_r1") is not None else ""
         inside = f", {stats['inside']} of {stats['n']} rows inside ±δ" if stats.get("inside") is not None else ""
