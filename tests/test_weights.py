@@ -247,3 +247,19 @@ def test_rows_of_positive_weight_at_one_x_are_said_to_be_the_rows_fitted(invoke,
     path.write_text("x,y,w\n1,2,1\n1,3,1\n2,5,0\n")
     result = invoke("train", path, "--weight-col", "w")
     assert result.exit_code == 3 and "every row fitted has x = 1" in result.stderr and "weight 0" in result.stderr, result.stderr
+
+
+def test_weights_below_float32s_range_train_streamed_in_float32(invoke, tmp_path):
+    # weights of 1e-40 are scaled to mean 1 by a factor of 1e40, beyond float32's largest number: the streamed
+    # float32 road had overflowed to inf and stopped as 'diverged'
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = 2 * x + 1 + rng.normal(size=40) * 0.1
+    w = rng.uniform(1, 2, 40)
+    path = write_csv(tmp_path / "tiny.csv", {"x": x, "y": y, "w": w * 1e-40})
+    sw = np.sqrt(w)
+    slope, intercept = np.linalg.lstsq(np.column_stack([x, np.ones_like(x)]) * sw[:, None], y * sw, rcond=None)[0]
+    result = invoke("train", path, "--weight-col", "w", "--dtype", "float32", "--chunk-rows", "8", "--format", "json")
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.stdout)
+    assert (fit["a"], fit["b"]) == pytest.approx((slope, intercept), rel=1e-5)

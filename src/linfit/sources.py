@@ -132,7 +132,8 @@ class CachedChunks(Source):
             if w is None:
                 yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device)
             else:
-                wt = np.multiply(w, self.weight_scale, dtype=xt.dtype)
+                # scaled in float64: tiny weights' scale (1e40 for weights of 1e-40) is beyond float32's range
+                wt = np.multiply(w, self.weight_scale, dtype=np.float64).astype(xt.dtype)
                 yield torch.from_numpy(xt).to(self.device), torch.from_numpy(yt).to(self.device), torch.from_numpy(wt).to(self.device)
 
 
