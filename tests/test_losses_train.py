@@ -130,6 +130,10 @@ def test_bootstrap_intervals_are_seeded_and_cover_the_line(invoke, outlier_file)
     stats = runs[0]["loss_stats"]
     assert stats == runs[1]["loss_stats"] and stats["bootstrap"] == 15 and "bootstrap" in stats["interval_method"]
     assert stats["ci_a"][0] <= runs[0]["a"] <= stats["ci_a"][1]
+    # 15 resamples cannot hold 2.5 % beyond each end: the 95 % interval is their range, and says so
+    assert "too few for 95 %" in stats["interval_method"] and "--bootstrap 40" in stats["interval_method"]
+    enough = json.loads(invoke("train", path, "--loss", "absolute", "--bootstrap", "40", "--format", "json").stdout)["loss_stats"]
+    assert "too few" not in enough["interval_method"]
 
 
 def test_a_weighted_bootstrap_at_a_level_is_the_hand_bootstrap(invoke, tmp_path):

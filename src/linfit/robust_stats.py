@@ -129,6 +129,9 @@ def piecewise_stats(config, x: np.ndarray, y: np.ndarray, reference, w: np.ndarr
         ci_a, ci_b = bootstrap_intervals(config.loss, x, y, loss.tau, config.bootstrap, config.seed, w, level)
         how = f"bootstrap {level * 100:.4g} % percentile, {config.bootstrap} resamples (seed {config.seed})"
         how += ", rows resampled with their weights" if w is not None else ""
+        enough = math.ceil(2 / (1 - level) - 1e-9)  # one resample beyond each end at least
+        if config.bootstrap < enough:
+            how += f"; too few for {level * 100:.4g} %: the interval is the resamples' range (use --bootstrap {enough} or more)"
         return PiecewiseStats(
             "objective and pseudo-R¹ (Koenker–Machado)",
             n,
