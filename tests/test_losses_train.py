@@ -524,3 +524,11 @@ def test_the_exact_line_names_the_two_points_it_passes_through_among_the_rows_fi
     assert reference["through"] == [[xs[best[1]], ys[best[1]]], [xs[best[2]], ys[best[2]]]]
     table = invoke("train", path, "--loss", "absolute", "--drop-na").stdout
     assert f"through ({xs[best[1]]:g}, {ys[best[1]]:g})" in " ".join(table.split())
+
+
+def test_the_api_says_when_a_losss_own_setting_is_ignored():
+    import linfit
+
+    with pytest.warns(UserWarning, match=r"fit\(quantile=\.\.\.\) \(0\.3\) is ignored: only the quantile loss reads it"):
+        fit = linfit.fit([0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 5.0, 8.0], loss="mse", quantile=0.3, steps=50)
+    assert fit.config.quantile == 0.5  # recorded as a run without it records

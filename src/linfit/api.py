@@ -125,13 +125,25 @@ def _settings(config: dict[str, Any]) -> TrainConfig:
         for number in value if isinstance(value, (list, tuple)) else [value]:
             if isinstance(number, int) and not isinstance(number, bool) and abs(number) > MAX_INTEGER:
                 raise ConfigError(f"fit({key}=...): a {len(str(abs(number)))}-digit integer is too large (the limit is 2**63 - 1).")
+    notes: list[str] = []
     try:
-        return resolve_config(None, config)
+        settings = resolve_config(None, config, notes)
     except ConfigError as exc:
         message = exc.message.replace("flags: ", "fit(): ", 1)
         for key in KEYS:
             message = message.replace(f"{flag_name(key)}:", f"fit({key}=...):")
         raise ConfigError(message, exc.hint) from None
+    import warnings
+
+    from linfit.config import USED_BY, TrainConfig
+
+    # a loss's own setting under a loss that does not read it is set back to its default: said when it was another value
+    changed = [key for key in USED_BY if key in config and config[key] != TrainConfig.model_fields[key].default]
+    for note in notes:
+        key = next((key for key in changed if note.startswith(f"note: {flag_name(key)} (")), None)
+        if key is not None:
+            warnings.warn(note.removeprefix("note: ").replace(flag_name(key), f"fit({key}=...)", 1), UserWarning, stacklevel=3)
+    return settings
 
 
 def _plain(value: Any) -> Any:
